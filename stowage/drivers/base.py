@@ -1,0 +1,249 @@
+"""Define the driver contract: a few methods that move bytes for keys.
+
+A driver knows nothing of Django. It receives *keys* that
+:mod:`stowage.names` already cleaned and prefixed with ``location``, and it
+translates its SDK's errors into :mod:`stowage.exceptions` at its boundary.
+Everything else (names, overwrite policy, URLs, file objects) lives in the
+adapter, :class:`stowage.storage.Storage`.
+
+A driver declares what it can do in ``capabilities``; the adapter checks the
+set and raises :class:`~stowage.exceptions.UnsupportedOperation` instead of
+calling a method the driver does not have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from stowage.exceptions import NotFound, UnsupportedOperation
+
+__all__ = [
+    "Capability",
+    "ChunkReader",
+    "Download",
+    "Driver",
+    "DriverOptions",
+    "ObjectInfo",
+    "Prefix",
+    "Readable",
+]
+
+
+class Readable(Protocol):
+    """Anything with ``read(size)`` returning bytes: files, spools, uploads."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` bytes, or all that is left when negative."""
+        ...
+
+
+class Capability(enum.Enum):
+    """Name one thing a driver can do beyond the required methods."""
+
+    #: ``put(if_absent=True)`` is atomic on the service (no check-then-write).
+    ATOMIC_CREATE = "atomic_create"
+    #: ``sign()`` returns a URL that grants temporary access.
+    SIGN = "sign"
+    #: ``public_url()`` returns a URL for a publicly readable object.
+    PUBLIC_URL = "public_url"
+    #: ``copy()`` copies on the service, without downloading.
+    SERVER_COPY = "server_copy"
+    #: ``local_path()`` returns a path on this machine's filesystem.
+    LOCAL_PATH = "local_path"
+    #: ``list()`` reports directories that hold no file (real directories).
+    REAL_DIRECTORIES = "real_directories"
+    #: ``ObjectInfo.accessed`` is filled in.
+    ACCESSED_TIME = "accessed_time"
+    #: ``ObjectInfo.created`` is filled in.
+    CREATED_TIME = "created_time"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """Describe one stored object, as ``head``, ``put`` and ``list`` see it."""
+
+    key: str
+    size: int
+    modified: dt.datetime | None = None
+    etag: str | None = None
+    content_type: str | None = None
+    created: dt.datetime | None = None
+    accessed: dt.datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    """Describe a directory (a common prefix) met while listing."""
+
+    key: str
+
+
+class Download:
+    """Stream the bytes of one (possibly ranged) read, with the object's info.
+
+    ``info.size`` is the size of the whole object, not of the range, so the
+    reader can tell the end of the object from a body cut short. Iterating
+    yields the body in chunks; ``close()`` releases the connection early.
+    """
+
+    __slots__ = ("_chunks", "_closer", "info")
+
+    def __init__(
+        self,
+        info: ObjectInfo,
+        chunks: Iterable[bytes],
+        closer: Any = None,
+    ) -> None:
+        self.info = info
+        self._chunks = iter(chunks)
+        self._closer = closer
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Release whatever the download holds open."""
+        if self._closer is not None:
+            self._closer()
+            self._closer = None
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """Base of every driver's options; a driver subclasses it with its own fields."""
+
+
+class Driver:
+    """Move bytes and metadata for keys on one service.
+
+    Subclasses set ``options_class`` and ``capabilities`` and implement the
+    methods below. The adapter creates one driver per storage instance,
+    lazily, and shares it between threads: a driver must be thread-safe.
+    """
+
+    #: The dataclass the adapter builds from ``OPTIONS`` for this driver.
+    options_class: ClassVar[type[DriverOptions]] = DriverOptions
+    #: What this driver can do beyond the required methods.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: The longest key the service accepts, in UTF-8 bytes.
+    max_key_bytes: ClassVar[int] = 1024
+
+    def __init__(self, options: DriverOptions) -> None:
+        self.options = options
+
+    # -- required -------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+    ) -> ObjectInfo:
+        """Store the bytes read from ``stream`` under ``key`` and describe them.
+
+        Reads ``stream`` in chunks from its current position, never all at
+        once. With ``if_absent`` the write succeeds only when ``key`` is free
+        and raises :class:`~stowage.exceptions.AlreadyExists` otherwise; a
+        driver without ``ATOMIC_CREATE`` is never asked for it. A failed
+        write leaves no partial object visible under ``key``.
+        """
+        raise NotImplementedError
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
+        """Read ``key`` from byte ``start`` up to, not including, ``end``.
+
+        A ``start`` at or past the end of the object yields no bytes; a
+        missing key raises :class:`~stowage.exceptions.NotFound`.
+        """
+        raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo:
+        """Describe the object at ``key`` or raise ``NotFound``."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; a missing key is not an error."""
+        raise NotImplementedError
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
+        """List what lies under the directory ``prefix`` ("" for the root).
+
+        Without ``recursive`` yield the objects directly inside and a
+        :class:`Prefix` for each subdirectory; with it, every object below.
+        Keys are full keys. A missing directory lists nothing.
+        """
+        raise NotImplementedError
+
+    # -- with defaults ----------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` is an object or a non-empty directory."""
+        try:
+            self.head(key)
+        except NotFound:
+            return self.is_dir(key)
+        return True
+
+    def is_dir(self, key: str) -> bool:
+        """Tell whether ``key`` is a directory (for object stores: has children)."""
+        return any(True for _ in self.list(key, recursive=True))
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy ``src`` to ``dst`` (server-side with ``SERVER_COPY``)."""
+        download = self.get(src)
+        try:
+            return self.put(dst, ChunkReader(download), size=download.info.size)
+        finally:
+            download.close()
+
+    # -- by capability ----------------------------------------------------------
+
+    def sign(
+        self,
+        key: str,
+        *,
+        method: str = "GET",
+        expires: dt.timedelta,
+        parameters: Mapping[str, str] | None = None,
+    ) -> str:
+        """Return a URL granting ``method`` on ``key`` until ``expires`` from now."""
+        raise UnsupportedOperation(f"{type(self).__name__} cannot sign URLs.")
+
+    def public_url(self, key: str) -> str:
+        """Return the unsigned URL of ``key``."""
+        raise UnsupportedOperation(f"{type(self).__name__} has no public URLs.")
+
+    def local_path(self, key: str) -> str:
+        """Return the filesystem path of ``key`` on this machine."""
+        raise UnsupportedOperation(f"{type(self).__name__} has no local paths.")
+
+    def close(self) -> None:
+        """Release connections and clients; the driver may be used again after."""
+
+
+class ChunkReader:
+    """Offer ``read()`` over an iterable of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to ``size`` bytes (all that is left when negative)."""
+        while size < 0 or len(self._pending) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._pending += chunk
+        cut = len(self._pending) if size < 0 else min(size, len(self._pending))
+        data = bytes(self._pending[:cut])
+        del self._pending[:cut]
+        return data

@@ -1,0 +1,362 @@
+"""Implement Django's Storage API once, over any driver.
+
+:class:`Storage` owns every Django semantic: name rules (through
+:mod:`stowage.names`), the overwrite policy, URLs (through
+:mod:`stowage.urls`), file objects (:mod:`stowage.files`) and errors. The
+driver it wraps only moves bytes for keys.
+
+Saving never overwrites by default and has no check-then-write window: the
+adapter asks the driver for an atomic create of each candidate name in turn
+(the name itself, then Django's ``name_XXXXXXX.ext`` alternatives) until one
+succeeds. Drivers that cannot create atomically fall back to Django's
+``exists()``-based choice, and say so in their capabilities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.base import File
+from django.core.files.storage import Storage as DjangoStorage
+from django.core.files.utils import validate_file_name
+from django.utils.deconstruct import deconstructible
+
+from stowage import names
+from stowage.config import (
+    StorageOptions,
+    build_options,
+    secret_names,
+    unknown_options,
+)
+from stowage.drivers.base import Capability, ChunkReader, Driver, ObjectInfo, Prefix
+from stowage.exceptions import AlreadyExists, UnsupportedOperation
+from stowage.files import StorageFile
+from stowage.registry import load_driver
+from stowage.urls import storage_url
+
+__all__ = ["Storage"]
+
+#: Attempts at alternative names before giving up (each collision is a round trip).
+_MAX_ATTEMPTS = 100
+
+
+def _encoded(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+
+
+def _content_size(content: File) -> int | None:
+    try:
+        size = content.size
+    except (AttributeError, OSError, TypeError, ValueError):
+        return None
+    return size if isinstance(size, int) else None
+
+
+def _seekable(content: File) -> bool:
+    try:
+        return bool(content.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+@deconstructible
+class Storage(DjangoStorage):
+    """A Django storage over a stowage driver, configured from ``OPTIONS``.
+
+    ``driver`` names the driver (``"s3"``, ``"local"``, … or
+    ``"package.module:Class"``); the service classes such as
+    :class:`stowage.S3Storage` fix it. Every other keyword is an option of
+    the adapter (:class:`stowage.config.StorageOptions`) or of the driver;
+    an unknown one raises ``ImproperlyConfigured`` listing the valid ones.
+    """
+
+    #: The driver used when no ``driver`` option is given.
+    driver_name: ClassVar[str] = "local"
+    #: Django setting read for each option missing from OPTIONS (django-storages names).
+    setting_fallbacks: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, *, driver: str | None = None, **options: Any) -> None:
+        self._driver_name = driver or self.driver_name
+        driver_class = load_driver(self._driver_name)
+        driver_fields = {f for f in driver_class.options_class.__dataclass_fields__}
+        unknown_options(options, StorageOptions, driver_class.options_class)
+        # A driver that declares its own ``location`` (the local filesystem root)
+        # owns it; for the others it is the key prefix the adapter adds.
+        adapter_given = {
+            k: v for k, v in options.items() if not (k in driver_fields and k == "location")
+        }
+        self.options = build_options(
+            StorageOptions,
+            {k: v for k, v in adapter_given.items() if k in StorageOptions.__dataclass_fields__},
+            setting_fallbacks=self.setting_fallbacks,
+        )
+        self.driver_options = build_options(
+            driver_class.options_class,
+            {k: v for k, v in options.items() if k in driver_fields},
+            setting_fallbacks=self.setting_fallbacks,
+        )
+        self._driver_class = driver_class
+        self._location = (
+            "" if "location" in driver_fields else names.clean_location(self.options.location)
+        )
+        self._secrets = secret_names(StorageOptions, driver_class.options_class)
+        self._driver: Driver | None = None
+        self._lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------
+
+    @property
+    def driver(self) -> Driver:
+        """Return the driver, creating it (and its client) on first use."""
+        driver = self._driver
+        if driver is None:
+            with self._lock:
+                if self._driver is None:
+                    self._driver = self._driver_class(self.driver_options)
+                driver = self._driver
+        return driver
+
+    def key(self, name: Any, *, allow_empty: bool = False) -> str:
+        """Return the driver key for ``name``, refusing any unsafe name."""
+        key = names.join_key(self._location, name, allow_empty=allow_empty)
+        limit = self._driver_class.max_key_bytes
+        if len(key.encode("utf-8")) > limit:
+            raise SuspiciousFileOperation(
+                f"Storage can not store {str(name)[:80]!r}...: its key is longer than the "
+                f"{limit} bytes the {self._driver_name} backend accepts."
+            )
+        return key
+
+    def _require(self, capability: Capability, what: str) -> None:
+        if capability not in self._driver_class.capabilities:
+            raise UnsupportedOperation(
+                f"The {self._driver_name} backend does not support {what}."
+            )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_driver"] = None
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        """Return what migrations store, without any secret option."""
+        path, args, kwargs = super().deconstruct()
+        return path, args, {k: v for k, v in kwargs.items() if k not in self._secrets}
+
+    def __repr__(self) -> str:
+        shown = [f"driver={self._driver_name!r}"]
+        if self._location:
+            shown.append(f"location={self._location!r}")
+        return f"<{type(self).__name__} {' '.join(shown)}>"
+
+    def close(self) -> None:
+        """Release the driver's connections; the storage stays usable."""
+        with self._lock:
+            driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.close()
+
+    # -- saving -----------------------------------------------------------------
+
+    def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
+        """Store ``content`` under ``name`` or a free alternative; return the name used."""
+        if name is None:
+            name = content.name
+        if not hasattr(content, "chunks"):
+            content = File(content, name)
+        name = os.fspath(name)
+        validate_file_name(name, allow_relative_path=True)
+        name = names.clean_name(name)
+        content_type = self._content_type(name, content)
+        size = _content_size(content)
+        if self.options.file_overwrite:
+            name = self.get_available_name(name, max_length=max_length)
+            self._put(name, content, size, content_type, if_absent=False)
+            return name
+        if Capability.ATOMIC_CREATE not in self._driver_class.capabilities:
+            name = self.get_available_name(name, max_length=max_length)
+            self._put(name, content, size, content_type, if_absent=False)
+            return name
+        return self._create(name, content, size, content_type, max_length)
+
+    def _create(
+        self,
+        name: str,
+        content: File,
+        size: int | None,
+        content_type: str,
+        max_length: int | None,
+    ) -> str:
+        # A collision costs a whole upload before the service refuses it, so
+        # large bodies skip names already taken; the atomic put still decides.
+        large = size is None or size > self.options.max_memory_size
+        rewindable = content if _seekable(content) else None
+        spool = None
+        try:
+            if rewindable is None:
+                spool = self._spool(content)
+            attempts = names.alternative_names(name, max_length)
+            for _, candidate in zip(range(_MAX_ATTEMPTS), attempts, strict=False):
+                if large and self.exists(candidate):
+                    continue
+                source: Any = spool if spool is not None else content
+                try:
+                    self._put(candidate, source, size, content_type, if_absent=True)
+                except AlreadyExists:
+                    continue
+                return candidate
+        finally:
+            if spool is not None:
+                spool.close()
+        raise SuspiciousFileOperation(
+            f"Storage can not find an available filename for {name!r} after "
+            f"{_MAX_ATTEMPTS} attempts."
+        )
+
+    def _spool(self, content: File) -> IO[bytes]:
+        spool = tempfile.SpooledTemporaryFile(self.options.max_memory_size)
+        for chunk in _encoded(content.chunks()):
+            spool.write(chunk)
+        return spool
+
+    def _put(
+        self,
+        name: str,
+        content: Any,
+        size: int | None,
+        content_type: str,
+        *,
+        if_absent: bool,
+    ) -> ObjectInfo:
+        if isinstance(content, File):
+            reader: Any = ChunkReader(_encoded(content.chunks()))
+        else:
+            content.seek(0)
+            reader = content
+        return self.driver.put(
+            self.key(name),
+            reader,
+            size=size,
+            content_type=content_type,
+            if_absent=if_absent,
+        )
+
+    def _content_type(self, name: str, content: Any) -> str:
+        # The name decides first: a client-sent type (an upload's Content-Type)
+        # must not turn "x.png" into text/html served from the site's origin.
+        guessed, _ = mimetypes.guess_type(name)
+        given = getattr(content, "content_type", None)
+        return guessed or (given if isinstance(given, str) and given else None) or (
+            self.options.default_content_type
+        )
+
+    def upload(self, name: str, stream: IO[bytes], *, size: int | None = None) -> ObjectInfo:
+        """Write ``stream`` to ``name``, replacing what is there (``open(name, "wb")``)."""
+        cleaned = names.clean_name(name)
+        return self.driver.put(
+            self.key(cleaned),
+            stream,
+            size=size,
+            content_type=self._content_type(cleaned, stream),
+        )
+
+    def _save(self, name: str, content: File) -> str:
+        # Django's save() is replaced above; _save stays for code calling it directly.
+        return self.save(name, content)
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        """Return ``name`` or Django's next free alternative (overwrite: ``name``)."""
+        name = names.clean_name(name)
+        if self.options.file_overwrite:
+            return names.overwrite_name(name, max_length)
+        for candidate in names.alternative_names(name, max_length):
+            if not self.exists(candidate):
+                return candidate
+        raise AssertionError("alternative_names() never ends")  # pragma: no cover
+
+    # -- reading ----------------------------------------------------------------
+
+    def _open(self, name: str, mode: str = "rb") -> StorageFile:
+        return StorageFile(self, names.clean_name(name), mode)
+
+    def exists(self, name: str) -> bool:
+        """Tell whether ``name`` is a file or a directory in the storage."""
+        return self.driver.exists(self.key(name, allow_empty=True))
+
+    def size(self, name: str) -> int:
+        """Return the size of ``name`` in bytes."""
+        return self.driver.head(self.key(name)).size
+
+    def listdir(self, path: str) -> tuple[list[str], list[str]]:
+        """Return the directories and files directly inside ``path``."""
+        prefix = self.key(path, allow_empty=True)
+        dirs: list[str] = []
+        files: list[str] = []
+        for entry in self.driver.list(prefix):
+            base = entry.key.rsplit("/", 1)[-1]
+            (dirs if isinstance(entry, Prefix) else files).append(base)
+        return dirs, files
+
+    def delete(self, name: str) -> None:
+        """Delete ``name``; a missing name is not an error."""
+        if not name:
+            raise ValueError("The name must be given to delete().")
+        self.driver.delete(self.key(name))
+
+    def path(self, name: str) -> str:
+        """Return the local filesystem path of ``name`` (local driver only)."""
+        self._require(Capability.LOCAL_PATH, "local paths (path())")
+        return self.driver.local_path(self.key(name, allow_empty=True))
+
+    def url(
+        self,
+        name: str | None,
+        *,
+        expire: int | dt.timedelta | None = None,
+        method: str = "GET",
+        parameters: Mapping[str, str] | None = None,
+    ) -> str:
+        """Return a URL for ``name``: signed where configured, else public.
+
+        ``expire`` (seconds or a timedelta), ``method`` and ``parameters``
+        (response header overrides such as ``ResponseContentDisposition``)
+        apply to signed URLs; a backend that cannot sign refuses them.
+        """
+        return storage_url(self, name, expire=expire, method=method, parameters=parameters)
+
+    # -- times ------------------------------------------------------------------
+
+    def _localize(self, value: dt.datetime | None, what: str) -> dt.datetime:
+        if value is None:
+            raise UnsupportedOperation(f"The {self._driver_name} backend does not report {what}.")
+        if settings.USE_TZ:
+            return value.astimezone(dt.UTC)
+        return value.astimezone().replace(tzinfo=None)
+
+    def get_modified_time(self, name: str) -> dt.datetime:
+        """Return when ``name`` last changed (aware UTC if USE_TZ, else naive local)."""
+        return self._localize(self.driver.head(self.key(name)).modified, "modified times")
+
+    def get_created_time(self, name: str) -> dt.datetime:
+        """Return when ``name`` was created, where the backend knows it."""
+        self._require(Capability.CREATED_TIME, "creation times")
+        return self._localize(self.driver.head(self.key(name)).created, "creation times")
+
+    def get_accessed_time(self, name: str) -> dt.datetime:
+        """Return when ``name`` was last read, where the backend knows it."""
+        self._require(Capability.ACCESSED_TIME, "access times")
+        return self._localize(self.driver.head(self.key(name)).accessed, "access times")

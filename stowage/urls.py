@@ -1,0 +1,80 @@
+"""Decide which URL a name gets: signed, custom-domain, base-URL or public.
+
+The order, first match wins:
+
+1. ``method`` other than GET, ``parameters`` or ``expire`` ask for a signed
+   URL: the driver must sign (``Capability.SIGN``) or the call raises
+   :class:`~stowage.exceptions.UnsupportedOperation` rather than hand out a
+   permanent URL where a temporary one was asked for.
+2. ``querystring_auth`` and a driver that signs: a signed URL.
+3. ``custom_domain``: ``{url_protocol}//{custom_domain}/{key}``.
+4. ``base_url``, or ``MEDIA_URL`` for drivers with no URL of their own:
+   ``base_url`` joined with the name, quoted as Django quotes it.
+5. The driver's public URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.utils.encoding import filepath_to_uri
+
+from stowage.drivers.base import Capability
+from stowage.exceptions import UnsupportedOperation
+
+if TYPE_CHECKING:
+    from stowage.storage import Storage
+
+__all__ = ["storage_url"]
+
+
+def _base_url(storage: Storage) -> str | None:
+    if storage.options.base_url is not None:
+        return storage.options.base_url
+    caps = storage.driver.capabilities
+    if Capability.SIGN in caps or Capability.PUBLIC_URL in caps:
+        return None
+    return str(settings.MEDIA_URL)
+
+
+def storage_url(
+    storage: Storage,
+    name: str | None,
+    *,
+    expire: int | dt.timedelta | None = None,
+    method: str = "GET",
+    parameters: Mapping[str, str] | None = None,
+) -> str:
+    """Return the URL for ``name`` on ``storage`` following the policy above."""
+    options = storage.options
+    driver = storage.driver
+    can_sign = Capability.SIGN in driver.capabilities
+    wants_signature = method.upper() != "GET" or bool(parameters) or expire is not None
+    if wants_signature and not can_sign:
+        raise UnsupportedOperation(
+            f"{type(storage).__name__} cannot sign URLs, so url() takes no "
+            "'expire', 'parameters' or method other than GET."
+        )
+    relative = None if name is None else str(name).replace("\\", "/").lstrip("/")
+    if can_sign and relative is not None and (wants_signature or options.querystring_auth):
+        if isinstance(expire, dt.timedelta):
+            lifetime = expire
+        else:
+            lifetime = dt.timedelta(seconds=options.querystring_expire if expire is None else expire)
+        return driver.sign(
+            storage.key(relative),
+            method=method.upper(),
+            expires=lifetime,
+            parameters=parameters,
+        )
+    if options.custom_domain:
+        key = "" if relative is None else storage.key(relative)
+        return f"{options.url_protocol}//{options.custom_domain}/{filepath_to_uri(key)}"
+    base = _base_url(storage)
+    if base is not None:
+        return urljoin(base, None if relative is None else filepath_to_uri(relative))
+    return driver.public_url(storage.key(relative or "", allow_empty=True))
