@@ -37,7 +37,7 @@ from stowage.config import (
     unknown_options,
 )
 from stowage.drivers.base import Capability, ChunkReader, Driver, ObjectInfo, Prefix
-from stowage.exceptions import AlreadyExists, UnsupportedOperation
+from stowage.exceptions import AlreadyExists, ConfigurationError, UnsupportedOperation
 from stowage.files import StorageFile
 from stowage.registry import load_driver
 from stowage.urls import storage_url
@@ -81,14 +81,22 @@ class Storage(DjangoStorage):
 
     #: The driver used when no ``driver`` option is given.
     driver_name: ClassVar[str] = "local"
-    #: Django setting read for each option missing from OPTIONS (django-storages names).
+    #: Django setting read for each option missing from OPTIONS, added to the driver's.
     setting_fallbacks: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, *, driver: str | None = None, **options: Any) -> None:
         self._driver_name = driver or self.driver_name
         driver_class = load_driver(self._driver_name)
-        driver_fields = {f for f in driver_class.options_class.__dataclass_fields__}
+        driver_fields = set(driver_class.options_class.__dataclass_fields__)
+        for alias, target in driver_class.option_aliases.items():
+            if alias in options:
+                if target in options:
+                    raise ConfigurationError(
+                        f"Options {alias!r} and {target!r} mean the same; give only one."
+                    )
+                options[target] = options.pop(alias)
         unknown_options(options, StorageOptions, driver_class.options_class)
+        fallbacks = {**driver_class.setting_fallbacks, **self.setting_fallbacks}
         # A driver that declares its own ``location`` (the local filesystem root)
         # owns it; for the others it is the key prefix the adapter adds.
         adapter_given = {
@@ -97,12 +105,12 @@ class Storage(DjangoStorage):
         self.options = build_options(
             StorageOptions,
             {k: v for k, v in adapter_given.items() if k in StorageOptions.__dataclass_fields__},
-            setting_fallbacks=self.setting_fallbacks,
+            setting_fallbacks=fallbacks,
         )
         self.driver_options = build_options(
             driver_class.options_class,
             {k: v for k, v in options.items() if k in driver_fields},
-            setting_fallbacks=self.setting_fallbacks,
+            setting_fallbacks=fallbacks,
         )
         self._driver_class = driver_class
         self._location = (

@@ -5,9 +5,13 @@ The order, first match wins:
 1. ``method`` other than GET, ``parameters`` or ``expire`` ask for a signed
    URL: the driver must sign (``Capability.SIGN``) or the call raises
    :class:`~stowage.exceptions.UnsupportedOperation` rather than hand out a
-   permanent URL where a temporary one was asked for.
-2. ``querystring_auth`` and a driver that signs: a signed URL.
-3. ``custom_domain``: ``{url_protocol}//{custom_domain}/{key}``.
+   permanent URL where a temporary one was asked for. With a
+   ``custom_domain`` the URL is signed on that domain where the driver can
+   (``SIGN_CUSTOM_DOMAIN``), else on the service's own endpoint.
+2. ``custom_domain``: signed on the domain when ``querystring_auth`` is on and
+   the driver can sign there; otherwise ``{url_protocol}//{custom_domain}/{key}``,
+   unsigned, as django-storages does.
+3. ``querystring_auth`` and a driver that signs: a signed URL.
 4. ``base_url``, or ``MEDIA_URL`` for drivers with no URL of their own:
    ``base_url`` joined with the name, quoted as Django quotes it.
 5. The driver's public URL.
@@ -60,20 +64,26 @@ def storage_url(
             "'expire', 'parameters' or method other than GET."
         )
     relative = None if name is None else str(name).replace("\\", "/").lstrip("/")
-    if can_sign and relative is not None and (wants_signature or options.querystring_auth):
-        if isinstance(expire, dt.timedelta):
-            lifetime = expire
-        else:
-            lifetime = dt.timedelta(seconds=options.querystring_expire if expire is None else expire)
-        return driver.sign(
-            storage.key(relative),
-            method=method.upper(),
-            expires=lifetime,
-            parameters=parameters,
+    domain = f"{options.url_protocol}//{options.custom_domain}" if options.custom_domain else None
+    signs_domain = Capability.SIGN_CUSTOM_DOMAIN in driver.capabilities
+    if relative is not None and can_sign:
+        lifetime = (
+            expire
+            if isinstance(expire, dt.timedelta)
+            else dt.timedelta(seconds=options.querystring_expire if expire is None else expire)
         )
-    if options.custom_domain:
+        sign_domain = domain if signs_domain else None
+        if wants_signature or (options.querystring_auth and (domain is None or signs_domain)):
+            return driver.sign(
+                storage.key(relative),
+                method=method.upper(),
+                expires=lifetime,
+                parameters=parameters,
+                domain=sign_domain,
+            )
+    if domain is not None:
         key = "" if relative is None else storage.key(relative)
-        return f"{options.url_protocol}//{options.custom_domain}/{filepath_to_uri(key)}"
+        return f"{domain}/{filepath_to_uri(key)}"
     base = _base_url(storage)
     if base is not None:
         return urljoin(base, None if relative is None else filepath_to_uri(relative))

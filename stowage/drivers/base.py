@@ -48,6 +48,8 @@ class Capability(enum.Enum):
     ATOMIC_CREATE = "atomic_create"
     #: ``sign()`` returns a URL that grants temporary access.
     SIGN = "sign"
+    #: ``sign(domain=...)`` signs URLs on a custom (CDN) domain.
+    SIGN_CUSTOM_DOMAIN = "sign_custom_domain"
     #: ``public_url()`` returns a URL for a publicly readable object.
     PUBLIC_URL = "public_url"
     #: ``copy()`` copies on the service, without downloading.
@@ -122,7 +124,8 @@ class Driver:
     """Move bytes and metadata for keys on one service.
 
     Subclasses set ``options_class`` and ``capabilities`` and implement the
-    methods below. The adapter creates one driver per storage instance,
+    methods below. ``capabilities`` may be narrowed per instance (a property)
+    when it depends on the options. The adapter creates one driver per storage instance,
     lazily, and shares it between threads: a driver must be thread-safe.
     """
 
@@ -132,6 +135,11 @@ class Driver:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: The longest key the service accepts, in UTF-8 bytes.
     max_key_bytes: ClassVar[int] = 1024
+    #: Django setting read for an option missing from OPTIONS, by option name
+    #: (adapter or driver option): django-storages' names, for migration.
+    setting_fallbacks: ClassVar[Mapping[str, str]] = {}
+    #: Other names accepted for an option (django-storages spellings), alias -> option.
+    option_aliases: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, options: DriverOptions) -> None:
         self.options = options
@@ -213,8 +221,16 @@ class Driver:
         method: str = "GET",
         expires: dt.timedelta,
         parameters: Mapping[str, str] | None = None,
+        domain: str | None = None,
     ) -> str:
-        """Return a URL granting ``method`` on ``key`` until ``expires`` from now."""
+        """Return a URL granting ``method`` on ``key`` until ``expires`` from now.
+
+        ``parameters`` are response-header overrides (``ResponseContentDisposition``
+        …) or service query parameters. ``domain`` ("https://cdn.example.com")
+        asks for a URL on a custom domain; only drivers declaring
+        ``SIGN_CUSTOM_DOMAIN`` (in ``capabilities``, which may depend on the
+        options) receive it.
+        """
         raise UnsupportedOperation(f"{type(self).__name__} cannot sign URLs.")
 
     def public_url(self, key: str) -> str:

@@ -1,0 +1,25 @@
+"""Run stowage's contract over any Django storage: the conformance kit.
+
+Subclass a contract in a pytest module and supply one fixture::
+
+    import pytest
+    from stowage.testing import StorageContract
+
+    class TestMyStorage(StorageContract):
+        @pytest.fixture
+        def storage(self, tmp_path):
+            return MyStorage(location=str(tmp_path))   # empty for every test
+
+Every ``test_*`` method of the contract then runs on ``MyStorage``. Class
+attributes declare what a backend cannot do (``supports_url = False`` …);
+the matching tests then check that the backend says so clearly instead of
+being skipped. :class:`DriverContract` does the same one level lower, for a
+stowage driver, with a ``driver`` fixture.
+
+The kit needs pytest and configured Django settings (pytest-django does it).
+"""
+
+from stowage.testing.driver_contract import DriverContract
+from stowage.testing.storage_contract import StorageContract
+
+__all__ = ["DriverContract", "StorageContract"]

@@ -1,0 +1,19 @@
+"""The memory driver and MemoryStorage under the conformance kit."""
+
+import pytest
+
+from stowage import MemoryStorage
+from stowage.drivers.memory import MemoryDriver, MemoryOptions
+from stowage.testing import DriverContract, StorageContract
+
+
+class TestMemoryDriver(DriverContract):
+    @pytest.fixture
+    def driver(self) -> MemoryDriver:
+        return MemoryDriver(MemoryOptions())
+
+
+class TestMemoryStorage(StorageContract):
+    @pytest.fixture
+    def storage(self) -> MemoryStorage:
+        return MemoryStorage()
