@@ -29,7 +29,10 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session, django: str) -> None:
     """Run the whole suite, real servers included, on one Python and Django."""
     session.install(
-        "-e", ".[dev,s3,gcs,azure,sftp,webdav]", "-r", "requirements/test.txt",
+        "-e",
+        ".[dev,s3,gcs,azure,sftp,webdav]",
+        "-r",
+        "requirements/test.txt",
         f"django~={django}.0",
     )
     session.run("pytest", *session.posargs)

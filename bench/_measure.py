@@ -40,10 +40,12 @@ def ratio(theirs: float, ours: float) -> str:
     """Format how many times faster (or smaller) ours is than theirs."""
     if ours <= 0:
         return "∞"
-    return f"{theirs / ours:.1f}×"
+    return f"{theirs / ours:.1f}×"  # noqa: RUF001 - the times sign is meant
 
 
-def section(name: str, title: str, rows: list[tuple[str, ...]], header: tuple[str, ...], notes: str = "") -> str:
+def section(
+    name: str, title: str, rows: list[tuple[str, ...]], header: tuple[str, ...], notes: str = ""
+) -> str:
     """Return a Markdown section with a marker so reruns replace only it."""
     lines = [f"<!-- bench:{name} -->", f"## {title}", ""]
     lines.append("| " + " | ".join(header) + " |")

@@ -148,8 +148,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
         choices = typing.get_args(annotation)
         if value not in choices:
             raise ConfigurationError(
-                f"Option {name!r} must be one of {', '.join(map(repr, choices))}; "
-                f"got {value!r}."
+                f"Option {name!r} must be one of {', '.join(map(repr, choices))}; got {value!r}."
             )
         return
     if annotation is type(None):
@@ -188,7 +187,7 @@ def build_options(
     hints = typing.get_type_hints(cls)
     fallbacks = setting_fallbacks or {}
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in given:
             value = given[f.name]
         elif f.name in fallbacks and hasattr(settings, fallbacks[f.name]):

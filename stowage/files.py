@@ -130,8 +130,7 @@ class RangedReader(io.RawIOBase):
                 continue
             if resumes == _RESUMES:
                 raise IncompleteRead(
-                    f"Reading {self._key!r} ended at byte {self._stream_pos} of "
-                    f"{self._stream_end}."
+                    f"Reading {self._key!r} ended at byte {self._stream_pos} of {self._stream_end}."
                 )
             resumes += 1
             self._open_stream(sequential=True)
@@ -148,7 +147,7 @@ class RangedReader(io.RawIOBase):
         super().close()
 
 
-class StorageFile(File):
+class StorageFile(File):  # type: ignore[type-arg]
     """A Django ``File`` backed by a stowage storage, in one mode at a time."""
 
     def __init__(self, storage: Storage, name: str, mode: str = "rb") -> None:
@@ -171,7 +170,7 @@ class StorageFile(File):
                 return buffered
             return io.TextIOWrapper(buffered, encoding="utf-8")
         if mode in _WRITE_MODES:
-            self._spool = tempfile.SpooledTemporaryFile(storage.options.max_memory_size)
+            self._spool = tempfile.SpooledTemporaryFile(storage.options.max_memory_size)  # noqa: SIM115
             if "b" in mode:
                 return self._spool
             return io.TextIOWrapper(self._spool, encoding="utf-8", write_through=True)
@@ -185,10 +184,10 @@ class StorageFile(File):
         """Return the size in bytes without downloading the content."""
         if self._reader is not None:
             return self._reader.size
-        if self._spool is not None:
+        if self._spool is not None and self.file is not None:
             self.file.flush()
             return self._disk_size()
-        return super().size  # type: ignore[no-any-return]
+        return int(super().size)
 
     def _disk_size(self) -> int:
         assert self._spool is not None
@@ -217,7 +216,7 @@ class StorageFile(File):
             if self._spool is not None and not self._discard:
                 file.flush()
                 self._spool.seek(0)
-                self._storage.upload(self.name, self._spool, size=self._disk_size())
+                self._storage.upload(str(self.name), self._spool, size=self._disk_size())
         finally:
             file.close()
             self._reader = None
@@ -236,4 +235,3 @@ class StorageFile(File):
 
     def __repr__(self) -> str:
         return f"<StorageFile: {self.name} ({self.mode})>"
-

@@ -53,7 +53,7 @@ def _encoded(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
         yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
 
 
-def _content_size(content: File) -> int | None:
+def _content_size(content: File[Any]) -> int | None:
     try:
         size = content.size
     except (AttributeError, OSError, TypeError, ValueError):
@@ -61,7 +61,7 @@ def _content_size(content: File) -> int | None:
     return size if isinstance(size, int) else None
 
 
-def _seekable(content: File) -> bool:
+def _seekable(content: File[Any]) -> bool:
     try:
         return bool(content.seekable())
     except (AttributeError, OSError, ValueError):
@@ -146,9 +146,7 @@ class Storage(DjangoStorage):
 
     def _require(self, capability: Capability, what: str) -> None:
         if capability not in self._driver_class.capabilities:
-            raise UnsupportedOperation(
-                f"The {self._driver_name} backend does not support {what}."
-            )
+            raise UnsupportedOperation(f"The {self._driver_name} backend does not support {what}.")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -162,7 +160,7 @@ class Storage(DjangoStorage):
 
     def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
         """Return what migrations store, without any secret option."""
-        path, args, kwargs = super().deconstruct()
+        path, args, kwargs = super().deconstruct()  # type: ignore[misc]
         return path, args, {k: v for k, v in kwargs.items() if k not in self._secrets}
 
     def __repr__(self) -> str:
@@ -186,25 +184,23 @@ class Storage(DjangoStorage):
             name = content.name
         if not hasattr(content, "chunks"):
             content = File(content, name)
-        name = os.fspath(name)
-        validate_file_name(name, allow_relative_path=True)
-        name = names.clean_name(name)
-        content_type = self._content_type(name, content)
+        validate_file_name(os.fspath(name), allow_relative_path=True)
+        cleaned = names.clean_name(name)
+        content_type = self._content_type(cleaned, content)
         size = _content_size(content)
-        if self.options.file_overwrite:
-            name = self.get_available_name(name, max_length=max_length)
-            self._put(name, content, size, content_type, if_absent=False)
-            return name
-        if Capability.ATOMIC_CREATE not in self._driver_class.capabilities:
-            name = self.get_available_name(name, max_length=max_length)
-            self._put(name, content, size, content_type, if_absent=False)
-            return name
-        return self._create(name, content, size, content_type, max_length)
+        atomic = Capability.ATOMIC_CREATE in self._driver_class.capabilities
+        if self.options.file_overwrite or not atomic:
+            # Without atomic create this is Django's check-then-write: the
+            # driver declared it cannot do better.
+            cleaned = self.get_available_name(cleaned, max_length=max_length)
+            self._put(cleaned, content, size, content_type, if_absent=False)
+            return cleaned
+        return self._create(cleaned, content, size, content_type, max_length)
 
     def _create(
         self,
         name: str,
-        content: File,
+        content: File[Any],
         size: int | None,
         content_type: str,
         max_length: int | None,
@@ -235,8 +231,8 @@ class Storage(DjangoStorage):
             f"{_MAX_ATTEMPTS} attempts."
         )
 
-    def _spool(self, content: File) -> IO[bytes]:
-        spool = tempfile.SpooledTemporaryFile(self.options.max_memory_size)
+    def _spool(self, content: File[Any]) -> IO[bytes]:
+        spool = tempfile.SpooledTemporaryFile(self.options.max_memory_size)  # noqa: SIM115
         for chunk in _encoded(content.chunks()):
             spool.write(chunk)
         return spool
@@ -268,8 +264,10 @@ class Storage(DjangoStorage):
         # must not turn "x.png" into text/html served from the site's origin.
         guessed, _ = mimetypes.guess_type(name)
         given = getattr(content, "content_type", None)
-        return guessed or (given if isinstance(given, str) and given else None) or (
-            self.options.default_content_type
+        return (
+            guessed
+            or (given if isinstance(given, str) and given else None)
+            or (self.options.default_content_type)
         )
 
     def upload(self, name: str, stream: IO[bytes], *, size: int | None = None) -> ObjectInfo:
@@ -282,7 +280,7 @@ class Storage(DjangoStorage):
             content_type=self._content_type(cleaned, stream),
         )
 
-    def _save(self, name: str, content: File) -> str:
+    def _save(self, name: str, content: File[Any]) -> str:
         # Django's save() is replaced above; _save stays for code calling it directly.
         return self.save(name, content)
 

@@ -42,9 +42,7 @@ _NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EML
 class LocalOptions(DriverOptions):
     """Options of the local filesystem driver (named as in ``FileSystemStorage``)."""
 
-    location: str | None = option(
-        None, doc="Directory holding the files (defaults to MEDIA_ROOT)."
-    )
+    location: str | None = option(None, doc="Directory holding the files (defaults to MEDIA_ROOT).")
     file_permissions_mode: int | None = option(
         None, doc="Mode of new files (defaults to FILE_UPLOAD_PERMISSIONS, else the umask)."
     )
