@@ -67,8 +67,13 @@ def clean_name(name: NameLike | None, *, allow_empty: bool = False) -> str:
 
 
 def clean_location(location: NameLike | None) -> str:
-    """Return the storage's ``location`` prefix in key form ("" for the root)."""
-    return clean_name(location or "", allow_empty=True)
+    """Return the storage's ``location`` prefix in key form ("" for the root).
+
+    Leading and trailing slashes are ignored ("/media/" is "media"); ``..``
+    and control characters are refused as in names.
+    """
+    text = os.fspath(location or "").replace("\\", "/").strip("/")
+    return clean_name(text, allow_empty=True)
 
 
 def join_key(location: str, name: NameLike | None, *, allow_empty: bool = False) -> str:
@@ -122,7 +127,7 @@ def alternative_names(name: str, max_length: int | None = None) -> Iterator[str]
     while True:
         candidate = os.path.join(dir_name, f"{root}_{get_random_string(7)}{ext}")
         if max_length is not None and len(candidate) > max_length:
-            root = root[: len(root) - (len(candidate) - max_length)]
+            root = root[: max(0, len(root) - (len(candidate) - max_length))]
             if not root:
                 raise _too_long(candidate)
             candidate = os.path.join(dir_name, f"{root}_{get_random_string(7)}{ext}")
@@ -135,7 +140,7 @@ def overwrite_name(name: str, max_length: int | None = None) -> str:
         return name
     dir_name, file_name = os.path.split(name)
     root, ext = split_ext(file_name)
-    root = root[: len(root) - (len(name) - max_length)]
+    root = root[: max(0, len(root) - (len(name) - max_length))]
     if not root:
         raise _too_long(name)
     return os.path.join(dir_name, f"{root}{ext}")

@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -68,7 +68,30 @@ def _seekable(content: File[Any]) -> bool:
         return False
 
 
-@deconstructible
+Deconstructed = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+_S = TypeVar("_S", bound=type[Any])
+
+
+def _deconstructible_without_secrets(cls: _S) -> _S:
+    """Apply Django's ``@deconstructible``, then drop secret options from its output.
+
+    Migrations write ``deconstruct()`` into source files: a password or key
+    must never land there. Secrets come back from settings or the environment.
+    """
+    plain = deconstructible(cls).deconstruct
+
+    def deconstruct(obj: Any) -> Deconstructed:
+        """Return what migrations store, without any secret option."""
+        path, args, kwargs = plain(obj)
+        return path, args, {k: v for k, v in kwargs.items() if k not in obj._secrets}
+
+    cls.deconstruct = deconstruct
+    return cls
+
+
+@_deconstructible_without_secrets
 class Storage(DjangoStorage):
     """A Django storage over a stowage driver, configured from ``OPTIONS``.
 
@@ -157,11 +180,6 @@ class Storage(DjangoStorage):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-
-    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-        """Return what migrations store, without any secret option."""
-        path, args, kwargs = super().deconstruct()  # type: ignore[misc]
-        return path, args, {k: v for k, v in kwargs.items() if k not in self._secrets}
 
     def __repr__(self) -> str:
         shown = [f"driver={self._driver_name!r}"]

@@ -1,0 +1,69 @@
+"""The URL policy of stowage.urls, on drivers with and without signing."""
+
+import datetime as dt
+
+import pytest
+from django.test import override_settings
+
+from stowage import MemoryStorage, Storage
+from stowage.exceptions import UnsupportedOperation
+
+SIGNING = "tests.unit.recording:SigningDriver"
+DOMAIN_SIGNING = "tests.unit.recording:DomainSigningDriver"
+PUBLIC = "tests.unit.recording:PublicDriver"
+
+
+def test_drivers_without_urls_use_media_url() -> None:
+    with override_settings(MEDIA_URL="/files/"):
+        assert MemoryStorage().url("a b.txt") == "/files/a%20b.txt"
+    assert MemoryStorage(base_url="https://cdn.test/m/").url("x") == "https://cdn.test/m/x"
+
+
+def test_base_url_quoting_matches_django() -> None:
+    storage = MemoryStorage(base_url="/m/")
+    assert storage.url("ab\0c") == "/m/ab%00c"
+    assert storage.url(r"~!*()'@#$%^&*abc`+ =.file") == (
+        "/m/~!*()'%40%23%24%25%5E%26*abc%60%2B%20%3D.file"
+    )
+    assert storage.url(None) == "/m/"
+
+
+def test_signed_by_default_with_expiry_and_parameters() -> None:
+    storage = Storage(driver=SIGNING, location="media")
+    assert storage.url("a.txt") == "https://service.test/media/a.txt?method=GET&expires=3600"
+    assert storage.url("a.txt", expire=60, method="put") == (
+        "https://service.test/media/a.txt?method=PUT&expires=60"
+    )
+    url = storage.url(
+        "a.txt",
+        expire=dt.timedelta(minutes=2),
+        parameters={"ResponseContentDisposition": "attachment"},
+    )
+    assert url.endswith("expires=120&ResponseContentDisposition=attachment")
+
+
+def test_signed_urls_refuse_unsafe_names() -> None:
+    from django.core.exceptions import SuspiciousFileOperation
+
+    with pytest.raises(SuspiciousFileOperation):
+        Storage(driver=SIGNING).url("../x")
+
+
+def test_querystring_auth_off_gives_public_urls() -> None:
+    storage = Storage(driver=PUBLIC, querystring_auth=False)
+    assert storage.url("a b") == "https://public.test/a b"
+
+
+def test_custom_domain_is_unsigned_unless_the_driver_signs_there() -> None:
+    storage = Storage(driver=SIGNING, custom_domain="cdn.test", location="m")
+    assert storage.url("a b.txt") == "https://cdn.test/m/a%20b.txt"
+    assert storage.url("a.txt", method="PUT").startswith("https://service.test/m/a.txt?")
+    signing = Storage(driver=DOMAIN_SIGNING, custom_domain="cdn.test", url_protocol="http:")
+    assert signing.url("a.txt") == "http://cdn.test/a.txt?method=GET&expires=3600"
+
+
+def test_temporary_urls_are_refused_where_nothing_can_sign() -> None:
+    storage = MemoryStorage()
+    for kwargs in ({"expire": 10}, {"method": "PUT"}, {"parameters": {"a": "b"}}):
+        with pytest.raises(UnsupportedOperation, match="cannot sign"):
+            storage.url("a", **kwargs)  # type: ignore[arg-type]
