@@ -45,12 +45,12 @@ def test_secrets_never_show() -> None:
     shown = repr(storage) + str(storage) + repr(storage.deconstruct())
     shown += repr(storage.driver_options)
     assert "hunter2-very-secret" not in shown
-    path, args, kwargs = storage.deconstruct()
+    _path, _args, kwargs = storage.deconstruct()
     assert kwargs == {"driver": SECRET, "username": "visible"}
 
 
 def test_build_options_rejects_unknown_keys_with_the_valid_list() -> None:
-    with pytest.raises(ConfigurationError, match="Unknown storage option 'colour'.*base_url"):
+    with pytest.raises(ConfigurationError, match=r"Unknown storage option 'colour'.*base_url"):
         build_options(StorageOptions, {"colour": "red"})
 
 

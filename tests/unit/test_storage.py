@@ -187,7 +187,7 @@ def test_size_of_an_open_file_needs_no_download() -> None:
 
 
 def test_a_body_cut_short_is_resumed_or_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    storage, driver = recording()
+    storage, _driver = recording()
     storage.save("cut.bin", ContentFile(b"x" * 200_000))
     real_get = RecordingDriver.get
     cuts = {"left": 1}
