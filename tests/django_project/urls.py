@@ -1,3 +1,7 @@
 """URLs of the test project."""
 
-urlpatterns: list[object] = []
+from django.urls import path
+
+from tests.django_project.views import upload
+
+urlpatterns = [path("upload/", upload)]
