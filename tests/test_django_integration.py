@@ -83,12 +83,13 @@ def test_upload_of_an_unsafe_name_is_cleaned() -> None:
     response = Client().post("/upload/", {"title": "x", "attachment": upload})
     assert response.status_code == 200
     name = response.content.decode()
-    assert name.startswith("documents/") and ".." not in name
+    assert name.startswith("documents/")
+    assert ".." not in name
 
 
 def test_migrations_serialize_the_storage() -> None:
     field = Photo._meta.get_field("backup")
     _, _, _, kwargs = field.deconstruct()
-    source, imports = MigrationWriter.serialize(kwargs["storage"])
+    source, _imports = MigrationWriter.serialize(kwargs["storage"])
     assert "stowage.backends.MemoryStorage" in source
     assert "namespace='django-project'" in source
