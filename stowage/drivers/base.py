@@ -73,6 +73,7 @@ class ObjectInfo:
     modified: dt.datetime | None = None
     etag: str | None = None
     content_type: str | None = None
+    cache_control: str | None = None
     created: dt.datetime | None = None
     accessed: dt.datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -154,6 +155,8 @@ class Driver:
         size: int | None = None,
         content_type: str | None = None,
         if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store the bytes read from ``stream`` under ``key`` and describe them.
 
@@ -161,7 +164,10 @@ class Driver:
         once. With ``if_absent`` the write succeeds only when ``key`` is free
         and raises :class:`~stowage.exceptions.AlreadyExists` otherwise; a
         driver without ``ATOMIC_CREATE`` is never asked for it. A failed
-        write leaves no partial object visible under ``key``.
+        write leaves no partial object visible under ``key``. ``size`` is a
+        hint (None when unknown). ``cache_control`` and ``metadata`` (user
+        metadata, str to str) are stored where the service keeps them and
+        ignored where it has no such thing (a filesystem).
         """
         raise NotImplementedError
 

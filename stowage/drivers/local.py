@@ -13,7 +13,7 @@ import datetime as dt
 import errno
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -116,6 +116,8 @@ class LocalDriver(Driver):
         size: int | None = None,
         content_type: str | None = None,
         if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Write to a temporary file, then move or link it to ``key``."""
         path = self.local_path(key)

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from stowage.config import option
@@ -82,6 +82,8 @@ class MemoryDriver(Driver):
         size: int | None = None,
         content_type: str | None = None,
         if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Read the whole stream, then store it under ``key`` in one step."""
         parts = []
@@ -99,8 +101,10 @@ class MemoryDriver(Driver):
                 modified=now,
                 etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
                 content_type=content_type,
+                cache_control=cache_control,
                 created=old.info.created if old else now,
                 accessed=now,
+                metadata=dict(metadata or {}),
             )
             self._objects[key] = _Entry(data, info)
         return info
