@@ -14,6 +14,7 @@ succeeds. Drivers that cannot create atomically fall back to Django's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import mimetypes
 import os
@@ -36,7 +37,14 @@ from stowage.config import (
     secret_names,
     unknown_options,
 )
-from stowage.drivers.base import Capability, ChunkReader, Driver, ObjectInfo, Prefix
+from stowage.drivers.base import (
+    Capability,
+    ChunkReader,
+    Driver,
+    DriverOptions,
+    ObjectInfo,
+    Prefix,
+)
 from stowage.exceptions import AlreadyExists, ConfigurationError, UnsupportedOperation
 from stowage.files import StorageFile
 from stowage.registry import load_driver
@@ -106,11 +114,12 @@ class Storage(DjangoStorage):
     driver_name: ClassVar[str] = "local"
     #: Django setting read for each option missing from OPTIONS, added to the driver's.
     setting_fallbacks: ClassVar[Mapping[str, str]] = {}
+    #: Option dataclasses of a subclass's own (built into ``extra_options``).
+    extra_options_classes: ClassVar[tuple[type[Any], ...]] = ()
 
     def __init__(self, *, driver: str | None = None, **options: Any) -> None:
         self._driver_name = driver or self.driver_name
         driver_class = load_driver(self._driver_name)
-        driver_fields = set(driver_class.options_class.__dataclass_fields__)
         for alias, target in driver_class.option_aliases.items():
             if alias in options:
                 if target in options:
@@ -118,28 +127,25 @@ class Storage(DjangoStorage):
                         f"Options {alias!r} and {target!r} mean the same; give only one."
                     )
                 options[target] = options.pop(alias)
-        unknown_options(options, StorageOptions, driver_class.options_class)
+        classes = (driver_class.options_class, StorageOptions, *self.extra_options_classes)
+        unknown_options(options, *classes)
         fallbacks = {**driver_class.setting_fallbacks, **self.setting_fallbacks}
-        # A driver that declares its own ``location`` (the local filesystem root)
-        # owns it; for the others it is the key prefix the adapter adds.
-        adapter_given = {
-            k: v for k, v in options.items() if not (k in driver_fields and k == "location")
-        }
-        self.options = build_options(
-            StorageOptions,
-            {k: v for k, v in adapter_given.items() if k in StorageOptions.__dataclass_fields__},
-            setting_fallbacks=fallbacks,
-        )
-        self.driver_options = build_options(
-            driver_class.options_class,
-            {k: v for k, v in options.items() if k in driver_fields},
-            setting_fallbacks=fallbacks,
-        )
+        # Each option goes to the first class declaring it: a driver that
+        # declares ``location`` (the local filesystem root) owns it; for the
+        # others it is the key prefix the adapter adds.
+        built: list[Any] = []
+        for cls in classes:
+            fields = {f.name for f in dataclasses.fields(cls)}
+            mine = {k: v for k, v in options.items() if k in fields}
+            built.append(build_options(cls, mine, setting_fallbacks=fallbacks))
+            options = {k: v for k, v in options.items() if k not in fields}
+        self.driver_options: DriverOptions = built[0]
+        self.options: StorageOptions = built[1]
+        self.extra_options: tuple[Any, ...] = tuple(built[2:])
         self._driver_class = driver_class
-        self._location = (
-            "" if "location" in driver_fields else names.clean_location(self.options.location)
-        )
-        self._secrets = secret_names(StorageOptions, driver_class.options_class)
+        driver_has_location = "location" in driver_class.options_class.__dataclass_fields__
+        self._location = "" if driver_has_location else names.clean_location(self.options.location)
+        self._secrets = secret_names(*classes)
         self._driver: Driver | None = None
         self._lock = threading.Lock()
 
