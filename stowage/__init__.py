@@ -19,6 +19,7 @@ from stowage.backends import (
     SFTPStorage,
     WebDAVStorage,
 )
+from stowage.static import ManifestStaticStorage, StaticStorage
 from stowage.storage import Storage
 
 __all__ = [
@@ -26,9 +27,11 @@ __all__ = [
     "FTPStorage",
     "GCSStorage",
     "LocalStorage",
+    "ManifestStaticStorage",
     "MemoryStorage",
     "S3Storage",
     "SFTPStorage",
+    "StaticStorage",
     "Storage",
     "WebDAVStorage",
     "exceptions",

@@ -269,6 +269,8 @@ class Storage(DjangoStorage):
         content_type: str,
         *,
         if_absent: bool,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         if isinstance(content, File):
             reader: Any = ChunkReader(_encoded(content.chunks()))
@@ -281,6 +283,8 @@ class Storage(DjangoStorage):
             size=size,
             content_type=content_type,
             if_absent=if_absent,
+            cache_control=cache_control,
+            metadata=metadata,
         )
 
     def _content_type(self, name: str, content: Any) -> str:

@@ -28,7 +28,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
-from stowage.exceptions import AlreadyExists, NotFound, translate
+from stowage.exceptions import AlreadyExists, ConfigurationError, NotFound, translate
 
 __all__ = ["TEMP_PREFIX", "LocalDriver", "LocalOptions"]
 
@@ -75,7 +75,13 @@ class LocalDriver(Driver):
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
         assert isinstance(options, LocalOptions)
-        self.root = os.path.abspath(options.location or settings.MEDIA_ROOT)
+        root = settings.MEDIA_ROOT if options.location is None else options.location
+        if not root:
+            raise ConfigurationError(
+                "The local storage has no directory: set its 'location' option "
+                "(or MEDIA_ROOT / STATIC_ROOT for the default and static storages)."
+            )
+        self.root = os.path.abspath(root)
         self.file_mode = options.file_permissions_mode
         if self.file_mode is None:
             self.file_mode = settings.FILE_UPLOAD_PERMISSIONS

@@ -19,6 +19,15 @@ class RecordingDriver(MemoryDriver):
         super().__init__(options)
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.bytes_served = 0
+        self.list_calls = 0
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Any:
+        self.list_calls += 1
+        return super().list(prefix, recursive=recursive)
+
+    def delete(self, key: str) -> None:
+        self.calls.append(("delete", key, {}))
+        super().delete(key)
 
     def put(self, key: str, stream: Any, **kwargs: Any) -> ObjectInfo:
         self.calls.append(("put", key, kwargs))

@@ -1,0 +1,512 @@
+"""Serve static files from any driver, and make Django's stock collectstatic fast.
+
+``collectstatic`` asks its storage, file by file, whether the file exists and
+when it changed, then deletes and saves it: two to five round trips per file,
+and a fresh checkout (new mtimes) re-uploads everything. :class:`StaticStorage`
+answers those questions from memory instead:
+
+- **One listing.** The first question lists the whole destination once
+  (size, ETag, modified time); ``exists``, ``listdir``, ``size`` and
+  ``get_modified_time`` are then answered from it and kept current by this
+  storage's own writes. A static storage assumes it is the only writer of
+  its location while collectstatic runs.
+- **Content, not clocks.** Every upload records the file's SHA-256 in an
+  index object stored beside the files (``.stowage/static-index.json``) and
+  in the object's metadata. S3 ETags are no content hash for multipart or
+  SSE-KMS objects, which is why comparing ETags re-uploads such files
+  forever. While collectstatic runs, ``get_modified_time`` of a collected
+  name reports the source file's own time when the stored copy has the same
+  hash (so collectstatic skips it) and the epoch when it differs (so it is
+  copied again). An index entry counts only while the listing shows the
+  object with the size and ETag recorded at upload.
+- **Parallel uploads.** ``save`` hashes and spools the content, then queues
+  the upload on a bounded pool of ``upload_workers`` threads; ``flush()``
+  waits for them. collectstatic's ``post_process`` flushes; with
+  ``--no-post-process`` the queue is flushed when the process exits, and a
+  failure there ends the process with status 1.
+- **Headers.** Content-Type comes from the name; names carrying a content
+  hash (``app.3f2a9c1b7d4e.css``) get ``hashed_cache_control`` (a year,
+  immutable), the others ``cache_control``.
+
+URLs are public (unsigned) by default: static files are meant to be served
+to everyone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any, ClassVar
+
+from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin
+from django.core.files.base import ContentFile
+
+from stowage import names
+from stowage.config import build_options, option
+from stowage.drivers.base import ObjectInfo
+from stowage.exceptions import ServiceError
+from stowage.storage import Storage
+
+__all__ = [
+    "INDEX_NAME",
+    "ManifestOptions",
+    "ManifestStaticStorage",
+    "StaticOptions",
+    "StaticStorage",
+]
+
+#: Where the content hashes of uploaded files are kept, inside ``location``.
+INDEX_NAME = ".stowage/static-index.json"
+_INDEX_DIR = INDEX_NAME.split("/", 1)[0]
+_HASHED_NAME = re.compile(r"\.[0-9a-f]{12}(\.[^/]*)?$")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StaticOptions:
+    """Options of the static storages, beside the adapter's and the driver's."""
+
+    upload_workers: int = option(
+        8, doc="Uploads run in parallel on this many threads; 0 uploads in save() itself."
+    )
+    cache_control: str | None = option(
+        None, doc="Cache-Control of files whose names carry no content hash."
+    )
+    hashed_cache_control: str = option(
+        "public, max-age=31536000, immutable",
+        doc="Cache-Control of files whose names carry a content hash (manifest names).",
+    )
+    skip_unchanged: bool = option(
+        True,
+        doc="During collectstatic, skip files whose stored copy has the same content hash.",
+    )
+
+    def __post_init__(self) -> None:
+        from stowage.exceptions import ConfigurationError
+
+        if self.upload_workers < 0:
+            raise ConfigurationError("Option 'upload_workers' must be 0 or more.")
+
+
+def _sha256(handle: Any) -> str:
+    digest = hashlib.sha256()
+    for chunk in handle.chunks(_CHUNK):
+        digest.update(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
+    return digest.hexdigest()
+
+
+class StaticStorage(Storage):
+    """A static files storage over any driver, with a fast collectstatic.
+
+    ``OPTIONS["driver"]`` picks the driver ("local" by default, then
+    ``location`` defaults to STATIC_ROOT and ``base_url`` to STATIC_URL); the
+    driver's options sit beside it. Files are overwritten in place and URLs
+    are unsigned unless ``querystring_auth`` is set.
+    """
+
+    extra_options_classes: ClassVar[tuple[type[Any], ...]] = (StaticOptions,)
+
+    def __init__(self, *, driver: str | None = None, **options: Any) -> None:
+        options.setdefault("querystring_auth", False)
+        options.setdefault("file_overwrite", True)
+        if (driver or self.driver_name) == "local":
+            # An empty location makes the local driver say STATIC_ROOT is missing.
+            options.setdefault("location", settings.STATIC_ROOT or "")
+            options.setdefault("base_url", settings.STATIC_URL)
+        super().__init__(driver=driver, **options)
+        self.static_options: StaticOptions = self.extra_options[0]
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._state_lock = threading.RLock()
+        self._entries: dict[str, ObjectInfo] | None = None
+        self._index: dict[str, dict[str, Any]] | None = None
+        self._index_dirty = False
+        self._index_payload = b""
+        self._sources: dict[str, tuple[Any, str]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, Future[None]] = {}
+        self._failures: list[tuple[str, BaseException]] = []
+        self._doomed: dict[str, tuple[ObjectInfo, dict[str, Any] | None]] = {}
+        self._synchronous = self.static_options.upload_workers == 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        for name in (
+            "_state_lock",
+            "_pool",
+            "_pending",
+            "_failures",
+            "_entries",
+            "_index",
+            "_doomed",
+        ):
+            state.pop(name, None)
+        state.pop("_sources", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._reset_state()
+
+    # -- the listing and the index --------------------------------------------------
+
+    def _listing(self) -> dict[str, ObjectInfo]:
+        with self._state_lock:
+            if self._entries is None:
+                entries = {}
+                for entry in self.driver.list(self._location, recursive=True):
+                    if isinstance(entry, ObjectInfo):
+                        name = names.name_from_key(self._location, entry.key)
+                        entries[name] = entry
+                self._entries = entries
+            return self._entries
+
+    def _hash_index(self) -> dict[str, dict[str, Any]]:
+        with self._state_lock:
+            if self._index is None:
+                self._index = {}
+                if INDEX_NAME in self._listing():
+                    with self.open(INDEX_NAME, "rb") as handle:
+                        self._index_payload = handle.read()
+                    try:
+                        stored = json.loads(self._index_payload)
+                    except ValueError:
+                        stored = {}
+                    if isinstance(stored, dict) and stored.get("version") == 1:
+                        self._index = dict(stored.get("files", {}))
+            return self._index
+
+    def _stored_hash(self, name: str) -> str | None:
+        """Return the recorded SHA-256 of ``name`` if the stored object still matches it."""
+        entry = self._hash_index().get(name)
+        info = self._listing().get(name)
+        if entry is None or info is None or info.size != entry.get("size"):
+            return None
+        if info.etag and entry.get("etag") and info.etag != entry["etag"]:
+            return None
+        sha = entry.get("sha256")
+        return sha if isinstance(sha, str) else None
+
+    def _write_index(self) -> None:
+        with self._state_lock:
+            if not self._index_dirty or self._index is None:
+                return
+            listing = self._listing()
+            files = {name: e for name, e in sorted(self._index.items()) if name in listing}
+            payload = json.dumps({"version": 1, "files": files}).encode()
+            self._index_dirty = False
+            if payload == self._index_payload:
+                return
+            self._index_payload = payload
+        info = self._put(
+            INDEX_NAME,
+            ContentFile(payload),
+            len(payload),
+            "application/json",
+            if_absent=False,
+            cache_control="no-cache",
+        )
+        with self._state_lock:
+            self._listing()[INDEX_NAME] = info
+
+    # -- what collectstatic asks ---------------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        """Tell from the listing whether ``name`` is a stored file or directory."""
+        self.key(name, allow_empty=True)
+        cleaned = names.clean_name(name, allow_empty=True)
+        if not cleaned:
+            return True
+        listing = self._listing()
+        if cleaned in listing:
+            return True
+        prefix = cleaned + "/"
+        return any(key.startswith(prefix) for key in listing)
+
+    def listdir(self, path: str) -> tuple[list[str], list[str]]:
+        """List ``path`` from the listing, hiding the hash index."""
+        self.key(path, allow_empty=True)
+        cleaned = names.clean_name(path, allow_empty=True)
+        prefix = f"{cleaned}/" if cleaned else ""
+        dirs: set[str] = set()
+        files: list[str] = []
+        for name in self._listing():
+            if not name.startswith(prefix):
+                continue
+            rest = name[len(prefix) :]
+            head, sep, _ = rest.partition("/")
+            if sep:
+                dirs.add(head)
+            else:
+                files.append(head)
+        if not cleaned:
+            dirs.discard(_INDEX_DIR)
+        return sorted(dirs), sorted(files)
+
+    def size(self, name: str) -> int:
+        """Return the size from the listing."""
+        self.key(name)
+        info = self._listing().get(names.clean_name(name))
+        return info.size if info is not None else super().size(name)
+
+    def _source_of(self, name: str) -> tuple[Any, str] | None:
+        """Find the file collectstatic would copy to ``name``, through the finders."""
+        with self._state_lock:
+            if self._sources is None:
+                from django.contrib.staticfiles.finders import get_finders
+
+                sources: dict[str, tuple[Any, str]] = {}
+                for finder in get_finders():
+                    for path, storage in finder.list([]):
+                        prefix = getattr(storage, "prefix", None)
+                        target = os.path.join(prefix, path) if prefix else path
+                        sources.setdefault(target.replace("\\", "/"), (storage, path))
+                self._sources = sources
+            return self._sources.get(name)
+
+    def get_modified_time(self, name: str) -> dt.datetime:
+        """Return the modified time; for collected names, say whether the content changed."""
+        self.key(name)
+        cleaned = names.clean_name(name)
+        if self.static_options.skip_unchanged and cleaned in self._listing():
+            source = self._source_of(cleaned)
+            if source is not None:
+                storage, path = source
+                with storage.open(path) as handle:
+                    same = _sha256(handle) == self._stored_hash(cleaned)
+                if same:
+                    source_time: dt.datetime = storage.get_modified_time(path)
+                    return source_time
+                return self._localize(_EPOCH, "modified times")
+        info = self._listing().get(cleaned)
+        if info is not None and info.modified is not None:
+            return self._localize(info.modified, "modified times")
+        return super().get_modified_time(name)
+
+    # -- writes ------------------------------------------------------------------
+
+    def _wait_for(self, name: str) -> None:
+        with self._state_lock:
+            pending = self._pending.get(name)
+        if pending is not None:
+            pending.result()
+
+    def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
+        """Queue an upload of ``content`` to ``name``; unchanged content is not sent."""
+        if name is None:
+            name = content.name
+        if not hasattr(content, "chunks"):
+            content = (
+                ContentFile(content.read(), name=name) if hasattr(content, "read") else content
+            )
+        cleaned = names.overwrite_name(names.clean_name(name), max_length)
+        self.key(cleaned)
+        spool, sha, size = self._spool_with_hash(content)
+        if self.static_options.skip_unchanged and (
+            self._stored_hash(cleaned) == sha or self._revive(cleaned, sha)
+        ):
+            spool.close()
+            return cleaned
+        self._wait_for(cleaned)
+        with self._state_lock:
+            # Uploading replaces the object: a deferred delete of it is moot.
+            self._doomed.pop(cleaned, None)
+        if self._synchronous:
+            self._upload(cleaned, spool, sha, size)
+            return cleaned
+        with self._state_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.static_options.upload_workers, thread_name_prefix="stowage-static"
+                )
+                atexit.register(self._flush_at_exit)
+            future = self._pool.submit(self._upload, cleaned, spool, sha, size)
+            self._pending[cleaned] = future
+        future.add_done_callback(lambda done: self._settle(cleaned, done))
+        return cleaned
+
+    def _spool_with_hash(self, content: Any) -> tuple[IO[bytes], str, int]:
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(self.options.max_memory_size)  # noqa: SIM115
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in content.chunks(_CHUNK):
+            data = chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+            digest.update(data)
+            spool.write(data)
+            size += len(data)
+        spool.seek(0)
+        return spool, digest.hexdigest(), size
+
+    def _upload(self, name: str, spool: IO[bytes], sha: str, size: int) -> None:
+        hashed = _HASHED_NAME.search(name.rsplit("/", 1)[-1]) is not None
+        cache_control = (
+            self.static_options.hashed_cache_control
+            if hashed
+            else self.static_options.cache_control
+        )
+        try:
+            info = self._put(
+                name,
+                spool,
+                size,
+                self._content_type(name, None),
+                if_absent=False,
+                cache_control=cache_control,
+                metadata={"sha256": sha},
+            )
+        finally:
+            spool.close()
+        with self._state_lock:
+            self._listing()[name] = info
+            self._hash_index()[name] = {"sha256": sha, "size": info.size, "etag": info.etag}
+            self._index_dirty = True
+
+    def _settle(self, name: str, future: Future[None]) -> None:
+        with self._state_lock:
+            if self._pending.get(name) is future:
+                del self._pending[name]
+            error = future.exception()
+            if error is not None:
+                self._failures.append((name, error))
+
+    def delete(self, name: str) -> None:
+        """Delete ``name``: it is gone for this storage at once, on the service at flush.
+
+        collectstatic deletes every file it is about to copy again, and the
+        manifest storage deletes each processed file before saving it anew;
+        deferring the deletion lets a save of the same content undo it
+        without any request, and the rest are deleted in parallel by flush().
+        """
+        if not name:
+            raise ValueError("The name must be given to delete().")
+        self.key(name)
+        cleaned = names.clean_name(name)
+        self._wait_for(cleaned)
+        with self._state_lock:
+            info = self._listing().pop(cleaned, None)
+            if info is None:
+                return
+            entry = self._hash_index().pop(cleaned, None)
+            self._doomed[cleaned] = (info, entry)
+            self._index_dirty = True
+
+    def _revive(self, name: str, sha: str) -> bool:
+        """Undo a deferred delete of ``name`` if its stored content has hash ``sha``."""
+        with self._state_lock:
+            doomed = self._doomed.get(name)
+            if doomed is None or doomed[1] is None or doomed[1].get("sha256") != sha:
+                return False
+            info, _ = self._doomed.pop(name)
+            self._listing()[name] = info
+            self._hash_index()[name] = doomed[1]
+            return True
+
+    def _delete_doomed(self) -> None:
+        with self._state_lock:
+            doomed, self._doomed = list(self._doomed), {}
+        if not doomed:
+            return
+        keys = [self.key(name) for name in doomed]
+        workers = max(1, self.static_options.upload_workers)
+        with ThreadPoolExecutor(workers, thread_name_prefix="stowage-static-delete") as pool:
+            list(pool.map(self.driver.delete, keys))
+
+    def flush(self) -> None:
+        """Wait for every queued upload, store the hash index, and report failures."""
+        while True:
+            with self._state_lock:
+                pending = list(self._pending.values())
+            if not pending:
+                break
+            for future in pending:
+                future.exception()
+        with self._state_lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            listed = ", ".join(repr(name) for name, _ in failures[:10])
+            raise ServiceError(
+                f"{len(failures)} static file upload(s) failed: {listed}"
+            ) from failures[0][1]
+        self._delete_doomed()
+        self._write_index()
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:
+            import sys
+
+            print(f"stowage: {exc}", file=sys.stderr)
+            os._exit(1)
+
+    def post_process(
+        self, paths: dict[str, Any], dry_run: bool = False, **options: Any
+    ) -> Iterator[tuple[str, str, bool]]:
+        """Finish collectstatic's uploads (called by collectstatic after copying)."""
+        if not dry_run:
+            self.flush()
+        yield from ()
+
+
+@dataclass(frozen=True)
+class ManifestOptions:
+    """Options of the manifest static storage."""
+
+    manifest_strict: bool = option(
+        True, doc="Raise ValueError for a name missing from the manifest, as Django does."
+    )
+    manifest_name: str = option("staticfiles.json", doc="Name of the manifest file.")
+
+
+class ManifestStaticStorage(ManifestFilesMixin, StaticStorage):  # type: ignore[misc]
+    """StaticStorage with Django's manifest of hashed names.
+
+    The manifest is read from the storage once, when the storage is created,
+    and written last, after every hashed file is uploaded, so no page ever
+    names a file that is not there yet.
+    """
+
+    extra_options_classes = (StaticOptions, ManifestOptions)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        manifest = build_options(
+            ManifestOptions,
+            {k: kwargs[k] for k in ("manifest_strict", "manifest_name") if k in kwargs},
+        )
+        # ManifestFilesMixin reads the manifest in __init__, so these must be set first.
+        self.manifest_strict = manifest.manifest_strict
+        self.manifest_name = manifest.manifest_name
+        super().__init__(*args, **kwargs)
+
+    def save_manifest(self) -> None:
+        """Flush the uploads, then write the manifest, unless it is unchanged."""
+        self.flush()
+        if self.manifest_storage is not self:
+            super().save_manifest()
+            return
+        listing = json.dumps(sorted(self.hashed_files.items())).encode()
+        self.manifest_hash = self.file_hash("", ContentFile(listing)) or ""
+        payload = {
+            "paths": self.hashed_files,
+            "version": self.manifest_version,
+            "hash": self.manifest_hash,
+        }
+        self._synchronous = True
+        try:
+            # save() skips an identical manifest and overwrites a changed one.
+            self.save(self.manifest_name, ContentFile(json.dumps(payload).encode()))
+        finally:
+            self._synchronous = self.static_options.upload_workers == 0
+        self.flush()

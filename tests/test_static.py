@@ -1,0 +1,234 @@
+"""Static storages and Django's stock collectstatic, counted request by request."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.files.storage import storages
+from django.core.management import call_command
+from django.template import Context, Template
+from django.test import override_settings
+
+from stowage.static import INDEX_NAME, ManifestStaticStorage, StaticStorage
+from tests.unit.recording import RecordingDriver
+
+RECORDING = "tests.unit.recording:RecordingDriver"
+LOGO = b"\x89PNG fake logo"
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "css").mkdir(parents=True)
+    (root / "img").mkdir()
+    (root / "img" / "logo.png").write_bytes(LOGO)
+    (root / "css" / "site.css").write_text('body { background: url("../img/logo.png"); }\n')
+    (root / "js").mkdir()
+    (root / "js" / "app.js").write_text("console.log('app');\n")
+    return root
+
+
+def configure(sources: Path, backend: str, **options: Any) -> override_settings:
+    return override_settings(
+        STATICFILES_DIRS=[str(sources)],
+        STATIC_URL="/static/",
+        STORAGES={
+            "default": {"BACKEND": "stowage.MemoryStorage"},
+            "staticfiles": {
+                "BACKEND": backend,
+                "OPTIONS": {"driver": RECORDING, "namespace": "static-tests", **options},
+            },
+        },
+    )
+
+
+@pytest.fixture(autouse=True)
+def empty_namespace() -> Iterator[None]:
+    from stowage.drivers import memory
+
+    memory._STORES.pop("static-tests", None)
+    yield
+    memory._STORES.pop("static-tests", None)
+
+
+def collect(**kwargs: Any) -> tuple[Counter[str], list[str]]:
+    """Run the stock collectstatic as a new process would; return its requests and puts."""
+    storages._storages.pop("staticfiles", None)
+    staticfiles_storage._setup()
+    driver = staticfiles_storage.driver
+    assert isinstance(driver, RecordingDriver)
+    call_command("collectstatic", interactive=False, verbosity=0, **kwargs)
+    staticfiles_storage.flush()
+    counts = Counter(call[0] for call in driver.calls)
+    counts["list"] = driver.list_calls
+    # Beside these tests' files, django.contrib.admin's are collected too.
+    return counts, sorted(k for k in driver.names("put") if not k.startswith("admin/"))
+
+
+def test_static_storage_defaults() -> None:
+    storage = StaticStorage(driver=RECORDING)
+    assert storage.options.querystring_auth is False
+    assert storage.options.file_overwrite is True
+    assert storage.static_options.upload_workers == 8
+
+
+def test_first_run_uploads_each_file_once_with_one_listing(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        counts, puts = collect()
+    originals = {"css/site.css", "img/logo.png", "js/app.js"}
+    assert originals <= set(puts)
+    assert "staticfiles.json" in puts
+    assert INDEX_NAME in puts
+    hashed = [p for p in puts if p not in originals | {"staticfiles.json", INDEX_NAME}]
+    assert len(hashed) == 3
+    assert counts["list"] == 1
+    assert counts["head"] == 0
+    assert counts["exists"] == 0
+
+
+def test_no_op_rerun_uploads_nothing(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        counts, puts = collect()
+    assert puts == []
+    assert counts["list"] == 1
+    assert counts["head"] == 0
+
+
+def test_fresh_checkout_with_new_mtimes_uploads_nothing(sources: Path) -> None:
+    import os
+
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        for path in sources.rglob("*"):
+            os.utime(path, (2_000_000_000, 2_000_000_000))
+        _, puts = collect()
+    assert puts == []
+
+
+def test_changing_one_file_reuploads_it_and_its_dependents(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        (sources / "img" / "logo.png").write_bytes(LOGO + b" v2")
+        _, puts = collect()
+    assert "js/app.js" not in puts
+    assert "css/site.css" not in puts
+    changed = [p for p in puts if p not in ("staticfiles.json", INDEX_NAME)]
+    assert "img/logo.png" in changed
+    assert len([p for p in changed if p.startswith("img/logo.")]) == 2
+    assert len([p for p in changed if p.startswith("css/site.")]) == 1
+    assert "staticfiles.json" in puts
+
+
+def test_headers_of_uploaded_files(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage", cache_control="no-cache"):
+        collect()
+        driver = staticfiles_storage.driver
+        assert isinstance(driver, RecordingDriver)
+        puts = {key: kwargs for name, key, kwargs in driver.calls if name == "put"}
+    assert puts["css/site.css"]["content_type"] == "text/css"
+    assert puts["css/site.css"]["cache_control"] == "no-cache"
+    hashed_css = next(k for k in puts if k.startswith("css/site.") and k != "css/site.css")
+    assert puts[hashed_css]["cache_control"] == "public, max-age=31536000, immutable"
+    assert puts[hashed_css]["metadata"]["sha256"]
+    assert puts["img/logo.png"]["content_type"] == "image/png"
+
+
+def test_static_template_tag_resolves_hashed_names(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage", base_url="/static/"):
+        collect()
+        html = Template("{% load static %}{% static 'css/site.css' %}").render(Context())
+        assert html.startswith("/static/css/site.")
+        assert html != "/static/css/site.css"
+        stored = html.removeprefix("/static/")
+        with staticfiles_storage.open(stored) as handle:
+            assert b"logo." in handle.read()
+
+
+def test_manifest_strict_as_django(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage", base_url="/static/"):
+        collect()
+        with pytest.raises(ValueError, match="Missing staticfiles manifest entry"):
+            staticfiles_storage.url("missing.css")
+
+
+def test_dry_run_uploads_nothing(sources: Path) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        _, puts = collect(dry_run=True)
+    assert puts == []
+
+
+def test_clear_keeps_only_collected_files(sources: Path) -> None:
+    with configure(sources, "stowage.StaticStorage"):
+        collect()
+        staticfiles_storage.save("stale/old.css", __import__("io").BytesIO(b"old"))
+        staticfiles_storage.flush()
+        _counts, puts = collect(clear=True)
+        dirs, _files = staticfiles_storage.listdir("")
+        assert sorted(dirs) == ["admin", "css", "img", "js"]
+        assert not staticfiles_storage.exists("stale/old.css")
+        assert puts == [INDEX_NAME]
+
+
+def test_no_post_process_still_uploads_after_flush(sources: Path) -> None:
+    with configure(sources, "stowage.StaticStorage"):
+        _, puts = collect(post_process=False)
+    assert {"css/site.css", "img/logo.png", "js/app.js"} <= set(puts)
+
+
+def test_a_failed_upload_is_reported(sources: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stowage.exceptions import ServiceError
+
+    real_put = RecordingDriver.put
+
+    def failing_put(self: RecordingDriver, key: str, stream: Any, **kwargs: Any) -> Any:
+        if key.endswith("app.js"):
+            raise ServiceError("the service refused app.js")
+        return real_put(self, key, stream, **kwargs)
+
+    monkeypatch.setattr(RecordingDriver, "put", failing_put)
+    with (
+        configure(sources, "stowage.StaticStorage"),
+        pytest.raises(ServiceError, match="1 static file upload"),
+    ):
+        collect()
+
+
+def test_local_driver_static_storage(tmp_path: Path, sources: Path) -> None:
+    root = tmp_path / "collected"
+    with override_settings(
+        STATICFILES_DIRS=[str(sources)],
+        STATIC_ROOT=str(root),
+        STORAGES={
+            "default": {"BACKEND": "stowage.MemoryStorage"},
+            "staticfiles": {"BACKEND": "stowage.ManifestStaticStorage"},
+        },
+    ):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        assert (root / "js" / "app.js").read_bytes() == b"console.log('app');\n"
+        assert (root / "staticfiles.json").exists()
+        assert staticfiles_storage.url("js/app.js").startswith("/static/js/app.")
+
+
+def test_local_static_storage_without_static_root_says_so() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with override_settings(STATIC_ROOT=None):
+        storage = StaticStorage()
+        with pytest.raises(ImproperlyConfigured, match="location"):
+            storage.exists("x")
+
+
+def test_pickled_static_storage_works() -> None:
+    import pickle
+
+    storage = ManifestStaticStorage(driver=RECORDING, manifest_strict=False)
+    assert storage.manifest_strict is False
+    clone = pickle.loads(pickle.dumps(storage))
+    assert clone.listdir("") == ([], [])
+    assert not clone.exists("x.css")
