@@ -37,21 +37,95 @@ _READ_MODES = {"r", "rb", "rt"}
 _WRITE_MODES = {"w", "wb", "wt"}
 
 
+class ReadCursor:
+    """Track a reader's position and plan its ranged requests; do no I/O.
+
+    The sync and async readers share it, so both read the same way: a first
+    request of ``first_window`` bytes, then one streaming request to the end
+    while reads stay sequential, and a new window after a seek.
+    """
+
+    def __init__(self, key: str, first_window: int) -> None:
+        self.key = key
+        self.first_window = first_window
+        self.pos = 0
+        self.size: int | None = None
+        self.streaming = False
+        self.stream_pos = 0
+        self.stream_end = 0
+        self.leftover = b""
+        self.resumes = 0
+
+    def at_end(self) -> bool:
+        """Tell whether the position is at or past the known end of the object."""
+        return self.size is not None and self.pos >= self.size
+
+    def _range(self, sequential: bool) -> tuple[int, int | None]:
+        end = None if sequential else self.pos + self.first_window
+        if end is not None and self.size is not None:
+            end = min(end, self.size)
+        return self.pos, end
+
+    def before_read(self) -> tuple[int, int | None] | None:
+        """Return the range to request before reading, or None to keep the open stream."""
+        if not self.streaming or self.stream_pos != self.pos:
+            return self._range(sequential=False)
+        if self.stream_pos >= self.stream_end:
+            return self._range(sequential=True)
+        return None
+
+    def opened(self, start: int, end: int | None, size: int) -> None:
+        """Record a new request for ``start``-``end`` of an object of ``size`` bytes."""
+        self.streaming = True
+        self.size = size
+        self.stream_pos = start
+        self.stream_end = size if end is None else min(end, size)
+        self.leftover = b""
+
+    def after_empty(self) -> tuple[int, int | None]:
+        """Plan what follows a stream that gave no more bytes, or raise if it was cut."""
+        if self.stream_pos < self.stream_end:
+            if self.resumes == _RESUMES:
+                raise IncompleteRead(
+                    f"Reading {self.key!r} ended at byte {self.stream_pos} of {self.stream_end}."
+                )
+            self.resumes += 1
+        return self._range(sequential=True)
+
+    def take(self, data: bytes, want: int) -> bytes:
+        """Consume up to ``want`` bytes of ``data``, keeping the rest for later."""
+        count = min(want, len(data))
+        self.leftover = data[count:]
+        self.pos += count
+        self.stream_pos += count
+        self.resumes = 0
+        return data[:count]
+
+    def seek_target(self, offset: int, whence: int, size: int | None) -> int:
+        """Return the position a seek moves to (``size`` is needed for SEEK_END)."""
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self.pos + offset
+        elif whence == io.SEEK_END:
+            assert size is not None
+            target = size + offset
+        else:
+            raise ValueError(f"Invalid whence ({whence!r}).")
+        if target < 0:
+            raise ValueError(f"Negative seek position {target}.")
+        return target
+
+
 class RangedReader(io.RawIOBase):
     """Read one object through ranged, streaming driver requests."""
 
     def __init__(self, driver: Driver, key: str, first_window: int) -> None:
         super().__init__()
         self._driver = driver
-        self._key = key
-        self._first_window = first_window
-        self._pos = 0
-        self._size: int | None = None
+        self._cursor = ReadCursor(key, first_window)
         self._download: Download | None = None
-        self._chunks: Iterator[bytes] | None = None
-        self._stream_pos = 0
-        self._stream_end: int | None = None
-        self._leftover = b""
+        self._chunks: Iterator[bytes] = iter(())
 
     def readable(self) -> bool:
         """Say that this stream reads."""
@@ -64,82 +138,49 @@ class RangedReader(io.RawIOBase):
     @property
     def size(self) -> int:
         """Return the object's size, asking the driver only if no read told it yet."""
-        if self._size is None:
-            self._size = self._driver.head(self._key).size
-        return self._size
+        if self._cursor.size is None:
+            self._cursor.size = self._driver.head(self._cursor.key).size
+        return self._cursor.size
 
     def tell(self) -> int:
         """Return the current position."""
-        return self._pos
+        return self._cursor.pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move the position; the next read starts a new request if needed."""
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._pos + offset
-        elif whence == io.SEEK_END:
-            target = self.size + offset
-        else:
-            raise ValueError(f"Invalid whence ({whence!r}).")
-        if target < 0:
-            raise ValueError(f"Negative seek position {target}.")
-        self._pos = target
-        return target
+        size = self.size if whence == io.SEEK_END else None
+        self._cursor.pos = self._cursor.seek_target(offset, whence, size)
+        return self._cursor.pos
 
     def _drop_stream(self) -> None:
         if self._download is not None:
             self._download.close()
         self._download = None
-        self._chunks = None
-        self._leftover = b""
+        self._chunks = iter(())
 
-    def _open_stream(self, sequential: bool) -> None:
+    def _open(self, start: int, end: int | None) -> None:
         self._drop_stream()
-        end = None if sequential else self._pos + self._first_window
-        if end is not None and self._size is not None:
-            end = min(end, self._size)
-        download = self._driver.get(self._key, start=self._pos, end=end)
+        download = self._driver.get(self._cursor.key, start=start, end=end)
         self._download = download
         self._chunks = iter(download)
-        self._size = download.info.size
-        self._stream_pos = self._pos
-        self._stream_end = self._size if end is None else min(end, self._size)
+        self._cursor.opened(start, end, download.info.size)
 
     def readinto(self, buffer: Any) -> int:
         """Fill ``buffer`` from the current position; return 0 at the end."""
         view = memoryview(buffer).cast("B")
-        if not len(view) or (self._size is not None and self._pos >= self._size):
+        cursor = self._cursor
+        if not len(view) or cursor.at_end():
             return 0
-        if self._chunks is None or self._stream_pos != self._pos:
-            self._open_stream(sequential=False)
-        elif self._stream_end is not None and self._stream_pos >= self._stream_end:
-            self._open_stream(sequential=True)
-        assert self._size is not None
-        if self._pos >= self._size:
+        planned = cursor.before_read()
+        if planned is not None:
+            self._open(*planned)
+        if cursor.at_end():
             return 0
-        resumes = 0
-        while True:
-            data = self._leftover or next(self._chunks or iter(()), b"")
-            if data:
-                break
-            assert self._stream_end is not None
-            if self._stream_pos >= self._stream_end:
-                # This window is done; continue with one streaming request.
-                self._open_stream(sequential=True)
-                continue
-            if resumes == _RESUMES:
-                raise IncompleteRead(
-                    f"Reading {self._key!r} ended at byte {self._stream_pos} of {self._stream_end}."
-                )
-            resumes += 1
-            self._open_stream(sequential=True)
-        count = min(len(view), len(data))
-        view[:count] = data[:count]
-        self._leftover = data[count:]
-        self._pos += count
-        self._stream_pos += count
-        return count
+        while not (data := cursor.leftover or next(self._chunks, b"")):
+            self._open(*cursor.after_empty())
+        piece = cursor.take(data, len(view))
+        view[: len(piece)] = piece
+        return len(piece)
 
     def close(self) -> None:
         """Release the open request, if any."""
