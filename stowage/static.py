@@ -361,7 +361,7 @@ class StaticStorage(Storage):
                 name,
                 spool,
                 size,
-                self._content_type(name, None),
+                self.content_type_for(name, None),
                 if_absent=False,
                 cache_control=cache_control,
                 metadata={"sha256": sha},

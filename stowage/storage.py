@@ -18,9 +18,8 @@ import dataclasses
 import datetime as dt
 import mimetypes
 import os
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, Any, ClassVar, TypeVar
 
 from django.conf import settings
@@ -30,7 +29,7 @@ from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.utils import validate_file_name
 from django.utils.deconstruct import deconstructible
 
-from stowage import names
+from stowage import aio, names
 from stowage.config import (
     StorageOptions,
     build_options,
@@ -48,32 +47,19 @@ from stowage.drivers.base import (
 from stowage.exceptions import AlreadyExists, ConfigurationError, UnsupportedOperation
 from stowage.files import StorageFile
 from stowage.registry import load_driver
+from stowage.saving import SavePlan, encoded_chunks
 from stowage.urls import storage_url
 
 __all__ = ["Storage"]
 
-#: Attempts at alternative names before giving up (each collision is a round trip).
-_MAX_ATTEMPTS = 100
 
-
-def _encoded(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
-    for chunk in chunks:
-        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-
-
-def _content_size(content: File[Any]) -> int | None:
-    try:
-        size = content.size
-    except (AttributeError, OSError, TypeError, ValueError):
-        return None
-    return size if isinstance(size, int) else None
-
-
-def _seekable(content: File[Any]) -> bool:
-    try:
-        return bool(content.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
+def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], list[str]]:
+    dirs: list[str] = []
+    files: list[str] = []
+    for entry in entries:
+        base = entry.key.rsplit("/", 1)[-1]
+        (dirs if isinstance(entry, Prefix) else files).append(base)
+    return dirs, files
 
 
 Deconstructed = tuple[str, tuple[Any, ...], dict[str, Any]]
@@ -202,64 +188,44 @@ class Storage(DjangoStorage):
 
     # -- saving -----------------------------------------------------------------
 
-    def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
-        """Store ``content`` under ``name`` or a free alternative; return the name used."""
+    def plan_save(self, name: Any, content: Any) -> SavePlan:
+        """Check the name and describe the content of a save (sync or async)."""
         if name is None:
             name = content.name
         if not hasattr(content, "chunks"):
             content = File(content, name)
         validate_file_name(os.fspath(name), allow_relative_path=True)
         cleaned = names.clean_name(name)
-        content_type = self._content_type(cleaned, content)
-        size = _content_size(content)
-        atomic = Capability.ATOMIC_CREATE in self._driver_class.capabilities
-        if self.options.file_overwrite or not atomic:
-            # Without atomic create this is Django's check-then-write: the
-            # driver declared it cannot do better.
-            cleaned = self.get_available_name(cleaned, max_length=max_length)
-            self._put(cleaned, content, size, content_type, if_absent=False)
-            return cleaned
-        return self._create(cleaned, content, size, content_type, max_length)
+        return SavePlan(
+            cleaned,
+            content,
+            content_type=self.content_type_for(cleaned, content),
+            overwrite=self.options.file_overwrite,
+            atomic=Capability.ATOMIC_CREATE in self._driver_class.capabilities,
+            spool_threshold=self.options.max_memory_size,
+        )
 
-    def _create(
-        self,
-        name: str,
-        content: File[Any],
-        size: int | None,
-        content_type: str,
-        max_length: int | None,
-    ) -> str:
-        # A collision costs a whole upload before the service refuses it, so
-        # large bodies skip names already taken; the atomic put still decides.
-        large = size is None or size > self.options.max_memory_size
-        rewindable = content if _seekable(content) else None
-        spool = None
+    def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
+        """Store ``content`` under ``name`` or a free alternative; return the name used."""
+        plan = self.plan_save(name, content)
         try:
-            if rewindable is None:
-                spool = self._spool(content)
-            attempts = names.alternative_names(name, max_length)
-            for _, candidate in zip(range(_MAX_ATTEMPTS), attempts, strict=False):
-                if large and self.exists(candidate):
+            if plan.overwrite or plan.check_then_write:
+                # Without atomic create this is Django's check-then-write: the
+                # driver declared it cannot do better.
+                chosen = self.get_available_name(plan.name, max_length=max_length)
+                self.driver.put(self.key(chosen), plan.reader(), **plan.put_kwargs(False))
+                return chosen
+            for candidate in plan.candidates(max_length):
+                if plan.large and self.exists(candidate):
                     continue
-                source: Any = spool if spool is not None else content
                 try:
-                    self._put(candidate, source, size, content_type, if_absent=True)
+                    self.driver.put(self.key(candidate), plan.reader(), **plan.put_kwargs(True))
                 except AlreadyExists:
                     continue
                 return candidate
         finally:
-            if spool is not None:
-                spool.close()
-        raise SuspiciousFileOperation(
-            f"Storage can not find an available filename for {name!r} after "
-            f"{_MAX_ATTEMPTS} attempts."
-        )
-
-    def _spool(self, content: File[Any]) -> IO[bytes]:
-        spool = tempfile.SpooledTemporaryFile(self.options.max_memory_size)  # noqa: SIM115
-        for chunk in _encoded(content.chunks()):
-            spool.write(chunk)
-        return spool
+            plan.close()
+        raise plan.exhausted()
 
     def _put(
         self,
@@ -273,7 +239,7 @@ class Storage(DjangoStorage):
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         if isinstance(content, File):
-            reader: Any = ChunkReader(_encoded(content.chunks()))
+            reader: Any = ChunkReader(encoded_chunks(content.chunks()))
         else:
             content.seek(0)
             reader = content
@@ -287,7 +253,8 @@ class Storage(DjangoStorage):
             metadata=metadata,
         )
 
-    def _content_type(self, name: str, content: Any) -> str:
+    def content_type_for(self, name: str, content: Any) -> str:
+        """Return the Content-Type to store ``content`` under ``name`` with."""
         # The name decides first: a client-sent type (an upload's Content-Type)
         # must not turn "x.png" into text/html served from the site's origin.
         guessed, _ = mimetypes.guess_type(name)
@@ -305,7 +272,7 @@ class Storage(DjangoStorage):
             self.key(cleaned),
             stream,
             size=size,
-            content_type=self._content_type(cleaned, stream),
+            content_type=self.content_type_for(cleaned, stream),
         )
 
     def _save(self, name: str, content: File[Any]) -> str:
@@ -337,13 +304,7 @@ class Storage(DjangoStorage):
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """Return the directories and files directly inside ``path``."""
-        prefix = self.key(path, allow_empty=True)
-        dirs: list[str] = []
-        files: list[str] = []
-        for entry in self.driver.list(prefix):
-            base = entry.key.rsplit("/", 1)[-1]
-            (dirs if isinstance(entry, Prefix) else files).append(base)
-        return dirs, files
+        return _split_listing(self.driver.list(self.key(path, allow_empty=True)))
 
     def delete(self, name: str) -> None:
         """Delete ``name``; a missing name is not an error."""
@@ -394,3 +355,48 @@ class Storage(DjangoStorage):
         """Return when ``name`` was last read, where the backend knows it."""
         self._require(Capability.ACCESSED_TIME, "access times")
         return self._localize(self.driver.head(self.key(name)).accessed, "access times")
+
+    # -- async ------------------------------------------------------------------
+
+    async def asave(self, name: Any, content: Any, max_length: int | None = None) -> str:
+        """Do :meth:`save` without blocking the event loop."""
+        return await aio.save(self, name, content, max_length)
+
+    def aopen(self, name: str, mode: str = "rb") -> aio.AsyncStorageFile:
+        """Return an async file for ``name``; no request is made until the first read."""
+        return aio.AsyncStorageFile(self, names.clean_name(name), mode)
+
+    async def aexists(self, name: str) -> bool:
+        """Do :meth:`exists` without blocking the event loop."""
+        return await self.driver.aexists(self.key(name, allow_empty=True))
+
+    async def adelete(self, name: str) -> None:
+        """Do :meth:`delete` without blocking the event loop."""
+        if not name:
+            raise ValueError("The name must be given to delete().")
+        await self.driver.adelete(self.key(name))
+
+    async def asize(self, name: str) -> int:
+        """Do :meth:`size` without blocking the event loop."""
+        return (await self.driver.ahead(self.key(name))).size
+
+    async def alistdir(self, path: str) -> tuple[list[str], list[str]]:
+        """Do :meth:`listdir` without blocking the event loop."""
+        entries = await self.driver.alist(self.key(path, allow_empty=True))
+        return _split_listing(entries)
+
+    async def aget_modified_time(self, name: str) -> dt.datetime:
+        """Do :meth:`get_modified_time` without blocking the event loop."""
+        info = await self.driver.ahead(self.key(name))
+        return self._localize(info.modified, "modified times")
+
+    async def aurl(
+        self,
+        name: str | None,
+        *,
+        expire: int | dt.timedelta | None = None,
+        method: str = "GET",
+        parameters: Mapping[str, str] | None = None,
+    ) -> str:
+        """Return :meth:`url`; signing is local computation, so nothing blocks."""
+        return self.url(name, expire=expire, method=method, parameters=parameters)

@@ -13,15 +13,28 @@ calling a method the driver does not have.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from stowage.exceptions import NotFound, UnsupportedOperation
 
+_T = TypeVar("_T")
+
 __all__ = [
+    "AsyncDownload",
     "Capability",
     "ChunkReader",
     "Download",
@@ -30,6 +43,7 @@ __all__ = [
     "ObjectInfo",
     "Prefix",
     "Readable",
+    "in_thread",
 ]
 
 
@@ -84,6 +98,31 @@ class Prefix:
     """Describe a directory (a common prefix) met while listing."""
 
     key: str
+
+
+class AsyncDownload:
+    """Stream the bytes of one read asynchronously, with the object's info."""
+
+    __slots__ = ("_chunks", "_closer", "info")
+
+    def __init__(
+        self,
+        info: ObjectInfo,
+        chunks: AsyncIterator[bytes],
+        closer: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.info = info
+        self._chunks = chunks
+        self._closer = closer
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        """Release whatever the download holds open."""
+        if self._closer is not None:
+            closer, self._closer = self._closer, None
+            await closer()
 
 
 class Download:
@@ -249,6 +288,55 @@ class Driver:
 
     def close(self) -> None:
         """Release connections and clients; the driver may be used again after."""
+
+    # -- async twins ------------------------------------------------------------
+    #
+    # The defaults run the sync method on a worker thread. A driver whose
+    # client is natively async overrides them and sets ``native_async``.
+
+    #: True when the async methods use the client's own async API.
+    native_async: ClassVar[bool] = False
+
+    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+        """Do :meth:`put` without blocking the event loop."""
+        return await in_thread(self.put, key, stream, **kwargs)
+
+    async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
+        """Do :meth:`get` without blocking the event loop."""
+        download = await in_thread(self.get, key, start=start, end=end)
+        chunks = iter(download)
+
+        async def pull() -> AsyncIterator[bytes]:
+            while (chunk := await in_thread(next, chunks, None)) is not None:
+                yield chunk
+
+        async def close() -> None:
+            await in_thread(download.close)
+
+        return AsyncDownload(download.info, pull(), close)
+
+    async def ahead(self, key: str) -> ObjectInfo:
+        """Do :meth:`head` without blocking the event loop."""
+        return await in_thread(self.head, key)
+
+    async def aexists(self, key: str) -> bool:
+        """Do :meth:`exists` without blocking the event loop."""
+        return await in_thread(self.exists, key)
+
+    async def adelete(self, key: str) -> None:
+        """Do :meth:`delete` without blocking the event loop."""
+        await in_thread(self.delete, key)
+
+    async def alist(self, prefix: str, *, recursive: bool = False) -> Sequence[ObjectInfo | Prefix]:
+        """Do :meth:`list` without blocking the event loop (the whole listing)."""
+        return await in_thread(lambda: list(self.list(prefix, recursive=recursive)))
+
+
+async def in_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """Run a blocking ``func`` on a worker thread and await its result."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(func, *args, **kwargs)
+    )
 
 
 class ChunkReader:

@@ -13,13 +13,15 @@ Subclass a contract in a pytest module and supply one fixture::
 Every ``test_*`` method of the contract then runs on ``MyStorage``. Class
 attributes declare what a backend cannot do (``supports_url = False`` …);
 the matching tests then check that the backend says so clearly instead of
-being skipped. :class:`DriverContract` does the same one level lower, for a
-stowage driver, with a ``driver`` fixture.
+being skipped. :class:`AsyncStorageContract` adds the async API of stowage
+storages on the same fixture. :class:`DriverContract` does the same one level
+lower, for a stowage driver, with a ``driver`` fixture.
 
 The kit needs pytest and configured Django settings (pytest-django does it).
 """
 
+from stowage.testing.async_contract import AsyncStorageContract
 from stowage.testing.driver_contract import DriverContract
 from stowage.testing.storage_contract import StorageContract
 
-__all__ = ["DriverContract", "StorageContract"]
+__all__ = ["AsyncStorageContract", "DriverContract", "StorageContract"]

@@ -4,7 +4,7 @@ import pytest
 
 from stowage import MemoryStorage
 from stowage.drivers.memory import MemoryDriver, MemoryOptions
-from stowage.testing import DriverContract, StorageContract
+from stowage.testing import AsyncStorageContract, DriverContract, StorageContract
 
 
 class TestMemoryDriver(DriverContract):
@@ -13,7 +13,7 @@ class TestMemoryDriver(DriverContract):
         return MemoryDriver(MemoryOptions())
 
 
-class TestMemoryStorage(StorageContract):
+class TestMemoryStorage(StorageContract, AsyncStorageContract):
     @pytest.fixture
     def storage(self) -> MemoryStorage:
         return MemoryStorage()

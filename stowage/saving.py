@@ -1,0 +1,107 @@
+"""Prepare one save so the sync and async paths run the same algorithm.
+
+A :class:`SavePlan` holds what a save needs whatever the I/O: the cleaned
+name, the content's size and type, a fresh reader for each attempt (content
+that cannot rewind is spooled once, so an atomic create that loses a race can
+try the next name), and the bounded series of candidate names.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.base import File
+
+from stowage import names
+from stowage.drivers.base import ChunkReader, Readable
+
+__all__ = ["MAX_ATTEMPTS", "SavePlan", "encoded_chunks"]
+
+#: Alternative names tried before giving up (each collision is a round trip).
+MAX_ATTEMPTS = 100
+
+
+def encoded_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
+    """Yield ``chunks`` as bytes, encoding str chunks (text content) as UTF-8."""
+    for chunk in chunks:
+        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+
+
+def _content_size(content: File[Any]) -> int | None:
+    try:
+        size = content.size
+    except (AttributeError, OSError, TypeError, ValueError):
+        return None
+    return size if isinstance(size, int) else None
+
+
+def _seekable(content: File[Any]) -> bool:
+    try:
+        return bool(content.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class SavePlan:
+    """Everything about one save that does not depend on sync or async I/O."""
+
+    def __init__(
+        self,
+        name: str,
+        content: File[Any],
+        *,
+        content_type: str,
+        overwrite: bool,
+        atomic: bool,
+        spool_threshold: int,
+    ) -> None:
+        self.name = name
+        self.content = content
+        self.content_type = content_type
+        self.size = _content_size(content)
+        #: Replace whatever is stored under the name.
+        self.overwrite = overwrite
+        #: The driver cannot create atomically: choose a name, then write.
+        self.check_then_write = not overwrite and not atomic
+        # A collision costs a whole upload before the service refuses it, so
+        # large bodies skip names already taken; the atomic put still decides.
+        self.large = self.size is None or self.size > spool_threshold
+        self._threshold = spool_threshold
+        self._spool: IO[bytes] | None = None
+
+    def reader(self) -> Readable:
+        """Return a reader of the whole content, from its start, for one attempt."""
+        if _seekable(self.content):
+            return ChunkReader(encoded_chunks(self.content.chunks()))
+        if self._spool is None:
+            self._spool = tempfile.SpooledTemporaryFile(self._threshold)  # noqa: SIM115
+            for chunk in encoded_chunks(self.content.chunks()):
+                self._spool.write(chunk)
+        self._spool.seek(0)
+        return self._spool
+
+    def put_kwargs(self, if_absent: bool) -> dict[str, Any]:
+        """Return the keyword arguments of the driver's put for this content."""
+        return {"size": self.size, "content_type": self.content_type, "if_absent": if_absent}
+
+    def candidates(self, max_length: int | None) -> Iterator[str]:
+        """Yield the names to try, in Django's order, at most ``MAX_ATTEMPTS``."""
+        attempts = names.alternative_names(self.name, max_length)
+        for _, candidate in zip(range(MAX_ATTEMPTS), attempts, strict=False):
+            yield candidate
+
+    def exhausted(self) -> SuspiciousFileOperation:
+        """Return the error for a save that found no free name."""
+        return SuspiciousFileOperation(
+            f"Storage can not find an available filename for {self.name!r} after "
+            f"{MAX_ATTEMPTS} attempts."
+        )
+
+    def close(self) -> None:
+        """Drop the spool, if one was made."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
