@@ -151,11 +151,16 @@ class Storage(DjangoStorage):
     def key(self, name: Any, *, allow_empty: bool = False) -> str:
         """Return the driver key for ``name``, refusing any unsafe name."""
         key = names.join_key(self._location, name, allow_empty=allow_empty)
-        limit = self._driver_class.max_key_bytes
-        if len(key.encode("utf-8")) > limit:
+        driver_class = self._driver_class
+        too_long = len(key.encode("utf-8")) > driver_class.max_key_bytes
+        part_limit = driver_class.max_part_bytes
+        if part_limit is not None:
+            too_long |= any(len(part.encode("utf-8")) > part_limit for part in key.split("/"))
+        if too_long:
             raise SuspiciousFileOperation(
-                f"Storage can not store {str(name)[:80]!r}...: its key is longer than the "
-                f"{limit} bytes the {self._driver_name} backend accepts."
+                f"Storage can not store {str(name)[:80]!r}...: the name is longer than the "
+                f"{self._driver_name} backend accepts ({driver_class.max_key_bytes} bytes, "
+                f"{part_limit or 'any'} per part)."
             )
         return key
 

@@ -175,6 +175,8 @@ class Driver:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: The longest key the service accepts, in UTF-8 bytes.
     max_key_bytes: ClassVar[int] = 1024
+    #: The longest part between slashes, in UTF-8 bytes (file systems: 255).
+    max_part_bytes: ClassVar[int | None] = None
     #: Django setting read for an option missing from OPTIONS, by option name
     #: (adapter or driver option): django-storages' names, for migration.
     setting_fallbacks: ClassVar[Mapping[str, str]] = {}

@@ -71,6 +71,7 @@ class LocalDriver(Driver):
         }
     )
     max_key_bytes = 4096
+    max_part_bytes = 255
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)

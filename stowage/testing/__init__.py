@@ -24,4 +24,13 @@ from stowage.testing.async_contract import AsyncStorageContract
 from stowage.testing.driver_contract import DriverContract
 from stowage.testing.storage_contract import StorageContract
 
-__all__ = ["AsyncStorageContract", "DriverContract", "StorageContract"]
+__all__ = ["AsyncStorageContract", "DriverContract", "HostileNamesContract", "StorageContract"]
+
+
+def __getattr__(name: str) -> object:
+    # The hostile-names contract needs hypothesis; import it only when asked.
+    if name == "HostileNamesContract":
+        from stowage.testing.hostile_names import HostileNamesContract
+
+        return HostileNamesContract
+    raise AttributeError(name)

@@ -6,7 +6,12 @@ import pytest
 
 from stowage import LocalStorage
 from stowage.drivers.local import LocalDriver, LocalOptions
-from stowage.testing import AsyncStorageContract, DriverContract, StorageContract
+from stowage.testing import (
+    AsyncStorageContract,
+    DriverContract,
+    HostileNamesContract,
+    StorageContract,
+)
 
 
 class TestLocalDriver(DriverContract):
@@ -15,7 +20,7 @@ class TestLocalDriver(DriverContract):
         return LocalDriver(LocalOptions(location=str(tmp_path)))
 
 
-class TestLocalStorage(StorageContract, AsyncStorageContract):
+class TestLocalStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
     @pytest.fixture
     def storage(self, tmp_path: Path) -> LocalStorage:
         return LocalStorage(location=str(tmp_path / "media"), base_url="/media/")

@@ -4,7 +4,12 @@ import pytest
 
 from stowage import MemoryStorage
 from stowage.drivers.memory import MemoryDriver, MemoryOptions
-from stowage.testing import AsyncStorageContract, DriverContract, StorageContract
+from stowage.testing import (
+    AsyncStorageContract,
+    DriverContract,
+    HostileNamesContract,
+    StorageContract,
+)
 
 
 class TestMemoryDriver(DriverContract):
@@ -13,7 +18,7 @@ class TestMemoryDriver(DriverContract):
         return MemoryDriver(MemoryOptions())
 
 
-class TestMemoryStorage(StorageContract, AsyncStorageContract):
+class TestMemoryStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
     @pytest.fixture
     def storage(self) -> MemoryStorage:
         return MemoryStorage()
