@@ -209,7 +209,11 @@ class LocalDriver(Driver):
         return os.path.isdir(self.local_path(key))
 
     def delete(self, key: str) -> None:
-        """Remove the file, or the directory if it is empty."""
+        """Remove the file, or the directory if it is empty.
+
+        A directory that still holds files is left alone, as an object store
+        leaves a prefix: it is not a file, so there is nothing to delete.
+        """
         path = self.local_path(key)
         with translate(f"deleting {key!r}"):
             try:
@@ -219,6 +223,9 @@ class LocalDriver(Driver):
                     os.remove(path)
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                if exc.errno != errno.ENOTEMPTY:
+                    raise
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List a directory with ``scandir``; a missing directory lists nothing."""

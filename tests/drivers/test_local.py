@@ -24,3 +24,38 @@ class TestLocalStorage(StorageContract, AsyncStorageContract, HostileNamesContra
     @pytest.fixture
     def storage(self, tmp_path: Path) -> LocalStorage:
         return LocalStorage(location=str(tmp_path / "media"), base_url="/media/")
+
+
+def test_deleting_a_directory_removes_it_only_when_empty(tmp_path: Path) -> None:
+    from django.core.files.base import ContentFile
+
+    storage = LocalStorage(location=str(tmp_path))
+    storage.save("full/a.txt", ContentFile(b"a"))
+    (tmp_path / "empty").mkdir()
+    storage.delete("full")
+    storage.delete("empty")
+    assert (tmp_path / "full" / "a.txt").read_bytes() == b"a"
+    assert not (tmp_path / "empty").exists()
+
+
+def test_writes_honour_permission_modes(tmp_path: Path) -> None:
+    from django.core.files.base import ContentFile
+
+    storage = LocalStorage(
+        location=str(tmp_path), file_permissions_mode=0o640, directory_permissions_mode=0o750
+    )
+    storage.save("d/f.txt", ContentFile(b"x"))
+    assert (tmp_path / "d" / "f.txt").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o750
+
+
+def test_no_temporary_file_is_left_or_listed(tmp_path: Path) -> None:
+    from django.core.files.base import ContentFile
+
+    storage = LocalStorage(location=str(tmp_path))
+    storage.save("a.txt", ContentFile(b"x"))
+    storage.save("a.txt", ContentFile(b"y"))
+    (tmp_path / ".stowage-tmp-leftover").write_bytes(b"crash")
+    assert storage.listdir("")[1] == sorted(
+        p.name for p in tmp_path.iterdir() if p.name.endswith(".txt")
+    )
