@@ -280,6 +280,24 @@ class Storage(DjangoStorage):
             content_type=self.content_type_for(cleaned, stream),
         )
 
+    def copy(self, source: str, target: str, *, overwrite: bool = False) -> str:
+        """Copy ``source`` to ``target``, on the service where it can; return ``target``.
+
+        Without ``overwrite`` an existing ``target`` raises ``AlreadyExists``
+        (checked just before the copy).
+        """
+        source_key, target_key = self.key(source), self.key(target)
+        if not overwrite and self.driver.exists(target_key):
+            raise AlreadyExists(f"{target!r} already exists.")
+        self.driver.copy(source_key, target_key)
+        return names.clean_name(target)
+
+    def move(self, source: str, target: str, *, overwrite: bool = False) -> str:
+        """Move ``source`` to ``target`` (copy, then delete the source); return ``target``."""
+        moved = self.copy(source, target, overwrite=overwrite)
+        self.driver.delete(self.key(source))
+        return moved
+
     def _save(self, name: str, content: File[Any]) -> str:
         # Django's save() is replaced above; _save stays for code calling it directly.
         return self.save(name, content)

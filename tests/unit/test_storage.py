@@ -335,3 +335,22 @@ def test_close_releases_the_driver() -> None:
     storage.close()
     assert storage._driver is None
     assert storage.driver is not driver
+
+
+def test_copy_and_move() -> None:
+    storage = MemoryStorage()
+    storage.save("a.txt", ContentFile(b"content"))
+    assert storage.copy("a.txt", "b/c.txt") == "b/c.txt"
+    assert storage.open("b/c.txt").read() == b"content"
+    with pytest.raises(AlreadyExists):
+        storage.copy("a.txt", "b/c.txt")
+    storage.save("new.txt", ContentFile(b"new"))
+    storage.copy("new.txt", "b/c.txt", overwrite=True)
+    assert storage.open("b/c.txt").read() == b"new"
+    assert storage.move("a.txt", "moved.txt") == "moved.txt"
+    assert not storage.exists("a.txt")
+    assert storage.open("moved.txt").read() == b"content"
+    with pytest.raises(SuspiciousFileOperation):
+        storage.copy("moved.txt", "../escape.txt")
+    with pytest.raises(NotFound):
+        storage.copy("missing.txt", "x.txt")
