@@ -37,7 +37,17 @@ def _header() -> str:
     import django
 
     versions = [f"Python {platform.python_version()}", f"Django {django.get_version()}"]
-    for dist in ("django-stowage", "django-storages", "obstore", "boto3", "moto"):
+    for dist in (
+        "django-stowage",
+        "django-storages",
+        "obstore",
+        "boto3",
+        "moto",
+        "google-cloud-storage",
+        "azure-storage-blob",
+        "paramiko",
+        "asyncssh",
+    ):
         try:
             from importlib.metadata import version
 
@@ -81,6 +91,7 @@ def main() -> None:
         sections[name] = module.run(args).strip() + "\n"
         print(sections[name], flush=True)
     body = "\n".join(sections[name] for name in sorted(sections))
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(_header() + "\n" + body)
     print(f"wrote {OUTPUT}")
 

@@ -15,6 +15,7 @@ naming the option and listing the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import types
 import typing
@@ -67,7 +68,8 @@ class StorageOptions:
     )
     max_memory_size: int = option(
         4 * _MiB,
-        doc="Bytes a file opened for writing keeps in memory before spilling to disk.",
+        doc="Bytes a file being written keeps in memory before spilling to a temporary "
+        "file (0 never spills, django-storages' meaning).",
     )
     read_buffer_size: int = option(
         64 * 1024,
@@ -79,25 +81,40 @@ class StorageOptions:
         "(defaults to MEDIA_URL there). Must end with a slash.",
     )
     custom_domain: str | None = option(
-        None, doc="Host (and optional path) of a CDN serving the files, used for URLs."
+        None,
+        doc="Host (and optional path) of a CDN serving the files, used for URLs; "
+        "a value starting with http:// or https:// keeps its own scheme.",
     )
     url_protocol: str = option("https:", doc="Scheme for custom-domain URLs.")
     querystring_auth: bool = option(
         True, doc="Sign URLs where the backend can; False gives public, unsigned URLs."
     )
-    querystring_expire: int = option(3600, doc="Seconds a signed URL stays valid.")
+    querystring_expire: int | dt.timedelta = option(  # noqa: RUF009 - a field spec
+        3600, doc="How long a signed URL stays valid: seconds or a timedelta."
+    )
     default_content_type: str = option(
         "application/octet-stream",
         doc="Content type stored when none is given and none can be guessed from the name.",
     )
+
+    @property
+    def expire_seconds(self) -> int:
+        """Return ``querystring_expire`` in seconds."""
+        value = self.querystring_expire
+        return int(value.total_seconds()) if isinstance(value, dt.timedelta) else value
 
     def __post_init__(self) -> None:
         if self.base_url is not None and not self.base_url.endswith("/"):
             raise ConfigurationError(
                 f"Option 'base_url' must end with a slash, got {self.base_url!r}."
             )
-        for name in ("max_memory_size", "read_buffer_size", "querystring_expire"):
-            if getattr(self, name) <= 0:
+        if self.max_memory_size < 0:
+            raise ConfigurationError("Option 'max_memory_size' must be 0 or more.")
+        for name, value in (
+            ("read_buffer_size", self.read_buffer_size),
+            ("querystring_expire", self.expire_seconds),
+        ):
+            if value <= 0:
                 raise ConfigurationError(f"Option {name!r} must be positive.")
         if self.url_protocol not in ("http:", "https:"):
             raise ConfigurationError(

@@ -8,9 +8,10 @@ try the next name), and the bounded series of candidate names.
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import File
@@ -45,6 +46,15 @@ def _seekable(content: File[Any]) -> bool:
         return False
 
 
+def _is_binary(raw: Any) -> bool:
+    if raw is None or isinstance(raw, io.TextIOBase):
+        return False
+    if isinstance(raw, (io.BufferedIOBase, io.RawIOBase)):
+        return True
+    mode = getattr(raw, "mode", "")
+    return isinstance(mode, str) and "b" in mode
+
+
 class SavePlan:
     """Everything about one save that does not depend on sync or async I/O."""
 
@@ -75,6 +85,11 @@ class SavePlan:
     def reader(self) -> Readable:
         """Return a reader of the whole content, from its start, for one attempt."""
         if _seekable(self.content):
+            raw = getattr(self.content, "file", None)
+            if _is_binary(raw):
+                # A binary file is handed over as it is: no chunk copying.
+                self.content.seek(0)
+                return cast(Readable, raw)
             return ChunkReader(encoded_chunks(self.content.chunks()))
         if self._spool is None:
             self._spool = tempfile.SpooledTemporaryFile(self._threshold)  # noqa: SIM115

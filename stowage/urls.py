@@ -64,13 +64,13 @@ def storage_url(
             "'expire', 'parameters' or method other than GET."
         )
     relative = None if name is None else str(name).replace("\\", "/").lstrip("/")
-    domain = f"{options.url_protocol}//{options.custom_domain}" if options.custom_domain else None
+    domain = _domain(options.custom_domain, options.url_protocol)
     signs_domain = Capability.SIGN_CUSTOM_DOMAIN in driver.capabilities
     if relative is not None and can_sign:
         lifetime = (
             expire
             if isinstance(expire, dt.timedelta)
-            else dt.timedelta(seconds=options.querystring_expire if expire is None else expire)
+            else dt.timedelta(seconds=options.expire_seconds if expire is None else expire)
         )
         sign_domain = domain if signs_domain else None
         if wants_signature or (options.querystring_auth and (domain is None or signs_domain)):
@@ -81,10 +81,21 @@ def storage_url(
                 parameters=parameters,
                 domain=sign_domain,
             )
-    if domain is not None:
-        key = "" if relative is None else storage.key(relative)
-        return f"{domain}/{filepath_to_uri(key)}"
-    base = _base_url(storage)
+    base = _base_url(storage) if domain is None else None
     if base is not None:
         return urljoin(base, None if relative is None else filepath_to_uri(relative))
-    return driver.public_url(storage.key(relative or "", allow_empty=True))
+    key = storage.key(relative or "", allow_empty=True)
+    if relative is None and key:
+        key += "/"  # url(None) is the base: the location, as a directory
+    if domain is not None:
+        return f"{domain}/{filepath_to_uri(key)}"
+    return driver.public_url(key)
+
+
+def _domain(custom_domain: str | None, protocol: str) -> str | None:
+    if not custom_domain:
+        return None
+    custom_domain = custom_domain.rstrip("/")
+    if custom_domain.startswith(("http://", "https://")):
+        return custom_domain
+    return f"{protocol}//{custom_domain}"

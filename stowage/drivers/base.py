@@ -342,20 +342,26 @@ async def in_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T
 
 
 class ChunkReader:
-    """Offer ``read()`` over an iterable of byte chunks."""
+    """Offer ``read()`` over an iterable of byte chunks, copying as little as it can."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._pending = bytearray()
+        self._pending = b""
 
     def read(self, size: int = -1) -> bytes:
         """Return up to ``size`` bytes (all that is left when negative)."""
-        while size < 0 or len(self._pending) < size:
+        if size < 0:
+            data = self._pending + b"".join(self._chunks)
+            self._pending = b""
+            return data
+        while len(self._pending) < size:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
-            self._pending += chunk
-        cut = len(self._pending) if size < 0 else min(size, len(self._pending))
-        data = bytes(self._pending[:cut])
-        del self._pending[:cut]
+            # A chunk that alone satisfies the read is passed on without copying.
+            self._pending = self._pending + chunk if self._pending else chunk
+        if len(self._pending) <= size:
+            data, self._pending = self._pending, b""
+        else:
+            data, self._pending = self._pending[:size], self._pending[size:]
         return data

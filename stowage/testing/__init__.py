@@ -20,9 +20,14 @@ lower, for a stowage driver, with a ``driver`` fixture.
 The kit needs pytest and configured Django settings (pytest-django does it).
 """
 
+from typing import TYPE_CHECKING
+
 from stowage.testing.async_contract import AsyncStorageContract
 from stowage.testing.driver_contract import DriverContract
 from stowage.testing.storage_contract import StorageContract
+
+if TYPE_CHECKING:
+    from stowage.testing.hostile_names import HostileNamesContract
 
 __all__ = ["AsyncStorageContract", "DriverContract", "HostileNamesContract", "StorageContract"]
 

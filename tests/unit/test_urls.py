@@ -67,3 +67,17 @@ def test_temporary_urls_are_refused_where_nothing_can_sign() -> None:
     for kwargs in ({"expire": 10}, {"method": "PUT"}, {"parameters": {"a": "b"}}):
         with pytest.raises(UnsupportedOperation, match="cannot sign"):
             storage.url("a", **kwargs)  # type: ignore[arg-type]
+
+
+def test_custom_domain_with_its_own_scheme_and_the_base_with_a_location() -> None:
+    storage = Storage(driver=SIGNING, custom_domain="http://cdn.test/", location="m")
+    assert storage.url("a.txt") == "http://cdn.test/m/a.txt"
+    unsigned = Storage(driver=PUBLIC, custom_domain="http://cdn.test", querystring_auth=False)
+    assert unsigned.url("a b") == "http://cdn.test/a%20b"
+    located = Storage(driver=PUBLIC, querystring_auth=False, location="pub")
+    assert located.url(None) == "https://public.test/pub/"
+
+
+def test_querystring_expire_accepts_a_timedelta() -> None:
+    storage = Storage(driver=SIGNING, querystring_expire=dt.timedelta(minutes=10))
+    assert storage.url("a").endswith("expires=600")

@@ -1,0 +1,673 @@
+"""The GCS driver and GCSStorage under the conformance kit, on fake-gcs-server.
+
+Every client here gets explicit credentials: anonymous requests to the
+emulator, and a service-account key generated for the test run to sign URLs.
+No default credential chain runs, so nothing probes a cloud metadata endpoint.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import gzip
+import hashlib
+import io
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import google.auth
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.test import override_settings
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs  # type: ignore[import-untyped]
+
+from stowage import GCSStorage
+from stowage.drivers.base import Capability
+from stowage.drivers.gcs import GCSDriver, GCSOptions, _UploadSource
+from stowage.exceptions import (
+    AlreadyExists,
+    ConfigurationError,
+    NotFound,
+    ServiceError,
+    ServiceUnavailable,
+    UnsupportedOperation,
+)
+from stowage.testing import AsyncStorageContract, DriverContract, StorageContract
+from stowage.testing.hostile_names import HostileNamesContract
+from tests.servers.fake_gcs import FakeGCS
+
+_MiB = 1024 * 1024
+_EMAIL = "signer@stowage-tests.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> rsa.RSAPrivateKey:
+    """Return an RSA key made for this test run, standing in for a service-account key."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def service_account_info(signing_key: rsa.RSAPrivateKey) -> dict[str, str]:
+    """Return a service-account key file's content around that key."""
+    pem = signing_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "stowage-tests",
+        "private_key_id": "0123456789abcdef",
+        "private_key": pem,
+        "client_email": _EMAIL,
+        "client_id": "1",
+        # Never contacted: API requests are anonymous, the key only signs.
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+
+
+@pytest.fixture
+def options(
+    fake_gcs: FakeGCS, gcs_bucket: str, service_account_info: dict[str, str]
+) -> dict[str, Any]:
+    """Return OPTIONS for a storage on the test bucket."""
+    return {
+        "bucket_name": gcs_bucket,
+        "custom_endpoint": fake_gcs.url,
+        "anonymous": True,
+        "credentials": service_account_info,
+        "retry_timeout": 5,
+    }
+
+
+@pytest.fixture
+def official(fake_gcs: FakeGCS, gcs_bucket: str) -> Iterator[Any]:
+    """Return the official client's bucket object, used independently of stowage."""
+    client = gcs.Client(
+        project="stowage-tests",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": fake_gcs.url},
+    )
+    yield client.bucket(gcs_bucket)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def no_default_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if Application Default Credentials run: they may probe a metadata server."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("Application Default Credentials were consulted")
+
+    monkeypatch.setattr(google.auth, "default", refuse)
+
+
+def _read(driver: GCSDriver, key: str, **kwargs: Any) -> bytes:
+    download = driver.get(key, **kwargs)
+    try:
+        return b"".join(download)
+    finally:
+        download.close()
+
+
+# -- the conformance kit ------------------------------------------------------------
+
+
+class TestGCSDriver(DriverContract):
+    @pytest.fixture
+    def driver(self, options: dict[str, Any]) -> Iterator[GCSDriver]:
+        driver = GCSDriver(GCSOptions(**options))
+        yield driver
+        driver.close()
+
+
+class TestGCSStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+    secret_values = ("PRIVATE KEY", "0123456789abcdef")
+
+    @pytest.fixture
+    def storage(self, options: dict[str, Any]) -> GCSStorage:
+        return GCSStorage(location="media", **options)
+
+
+class TestGCSPublicStorage(StorageContract):
+    """Unsigned URLs (querystring_auth off), the other branch of url()."""
+
+    @pytest.fixture
+    def storage(self, options: dict[str, Any]) -> GCSStorage:
+        return GCSStorage(querystring_auth=False, location="pub", **options)
+
+
+# -- interoperability with the official client ------------------------------------------
+
+
+def test_official_client_reads_what_stowage_wrote(options: dict[str, Any], official: Any) -> None:
+    storage = GCSStorage(
+        location="media",
+        object_parameters={"cache_control": "max-age=600", "metadata": {"owner": "stowage"}},
+        **options,
+    )
+    name = storage.save("docs/report.pdf", ContentFile(b"%PDF-1.7 body"))
+    blob = official.get_blob(f"media/{name}")
+    assert blob.download_as_bytes() == b"%PDF-1.7 body"
+    assert blob.content_type == "application/pdf"
+    assert blob.cache_control == "max-age=600"
+    assert blob.metadata == {"owner": "stowage"}
+
+
+def test_stowage_reads_what_the_official_client_wrote(
+    options: dict[str, Any], official: Any
+) -> None:
+    blob = official.blob("media/from-sdk/data.json")
+    blob.cache_control = "no-cache"
+    blob.metadata = {"source": "sdk", "ünï": "cödé"}
+    blob.upload_from_string(b'{"a": 1}', content_type="application/json")
+    storage = GCSStorage(location="media", **options)
+    with storage.open("from-sdk/data.json") as handle:
+        assert handle.read() == b'{"a": 1}'
+    assert storage.size("from-sdk/data.json") == 8
+    assert storage.listdir("from-sdk") == ([], ["data.json"])
+    info = storage.driver.head("media/from-sdk/data.json")
+    assert info.content_type == "application/json"
+    assert info.cache_control == "no-cache"
+    assert dict(info.metadata) == {"source": "sdk", "ünï": "cödé"}
+    assert info.created is not None
+
+
+def test_large_upload_is_resumable_and_intact(options: dict[str, Any], official: Any) -> None:
+    driver = GCSDriver(GCSOptions(**options, blob_chunk_size=1 * _MiB))
+    data = bytes(range(256)) * (9 * 4096 + 17)  # past the 8 MiB single-request limit
+    info = driver.put("big.bin", io.BytesIO(data), content_type="application/x-test")
+    assert info.size == len(data)
+    blob = official.get_blob("big.bin")
+    assert blob.content_type == "application/x-test"
+    assert blob.size == len(data)
+    assert hashlib.sha256(blob.download_as_bytes()).digest() == hashlib.sha256(data).digest()
+    assert _read(driver, "big.bin", start=len(data) - 5) == data[-5:]
+
+
+def test_large_atomic_create_refuses_a_taken_name(options: dict[str, Any]) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    body = b"x" * (9 * _MiB)
+    driver.put("taken.bin", io.BytesIO(b"first"), if_absent=True)
+    with pytest.raises(AlreadyExists):
+        driver.put("taken.bin", io.BytesIO(body), if_absent=True)
+    assert _read(driver, "taken.bin") == b"first"
+
+
+def test_copy_is_server_side_and_keeps_properties(options: dict[str, Any], official: Any) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    assert Capability.SERVER_COPY in driver.capabilities
+    driver.put("a.txt", io.BytesIO(b"abc"), content_type="text/plain", metadata={"k": "v"})
+    info = driver.copy("a.txt", "b/a.txt")
+    assert info.size == 3
+    copied = official.get_blob("b/a.txt")
+    assert copied.content_type == "text/plain"
+    assert copied.metadata == {"k": "v"}
+    with pytest.raises(NotFound):
+        driver.copy("missing.txt", "c.txt")
+
+
+def test_listing_skips_folder_placeholders(options: dict[str, Any], official: Any) -> None:
+    official.blob("media/folder/").upload_from_string(b"")
+    official.blob("media/folder/inside.txt").upload_from_string(b"x")
+    storage = GCSStorage(location="media", **options)
+    assert storage.listdir("folder") == ([], ["inside.txt"])
+    assert storage.listdir("") == (["folder"], [])
+    assert storage.exists("folder")
+
+
+def test_upload_memory_stays_bounded(options: dict[str, Any]) -> None:
+    """A 64 MiB body goes up holding a few 8 MiB chunks at most, never the whole."""
+    import tracemalloc
+
+    class Zeros:
+        def __init__(self, size: int) -> None:
+            self.left = size
+
+        def read(self, size: int = -1, /) -> bytes:
+            count = min(size, self.left)
+            self.left -= count
+            return bytes(count)
+
+    class RawZeros(io.RawIOBase):
+        def __init__(self, size: int) -> None:
+            self.left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            count = min(len(buffer), self.left)
+            buffer[:count] = bytes(count)
+            self.left -= count
+            return count
+
+    driver = GCSDriver(GCSOptions(**options))
+    driver.put("warm-up", io.BytesIO(b"x"))
+    # A plain reader, and a file object (read in whole chunks).
+    for source in (Zeros(64 * _MiB), io.BufferedReader(RawZeros(64 * _MiB))):
+        tracemalloc.start()
+        try:
+            driver.put("zeros.bin", source)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert driver.head("zeros.bin").size == 64 * _MiB
+        assert peak < 28 * _MiB, peak
+
+
+def test_ranged_reads_take_one_or_two_requests(options: dict[str, Any]) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    driver.put("small.txt", io.BytesIO(b"0123456789"), content_type="text/plain")
+    requests: list[str] = []
+    transport = driver._client._http
+    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+
+    download = driver.get("small.txt", start=2, end=64 * 1024)
+    assert download.info.size == 10
+    assert download.info.content_type == "text/plain"
+    assert b"".join(download) == b"23456789"
+    assert len(requests) == 1  # the object ended inside the range: no metadata needed
+
+    requests.clear()
+    download = driver.get("small.txt", start=0, end=4)
+    assert download.info.size == 10  # the object goes on: the size comes from metadata
+    assert download.info.modified is not None
+    assert b"".join(download) == b"0123"
+    assert len(requests) == 2
+
+    requests.clear()
+    assert _read(driver, "small.txt", start=10, end=20) == b""
+    assert _read(driver, "small.txt", start=3) == b"3456789"
+
+
+# -- gzip ---------------------------------------------------------------------------------
+
+
+def test_gzip_stores_compressed_and_reads_back_plain(
+    options: dict[str, Any], official: Any
+) -> None:
+    storage = GCSStorage(gzip=True, **options)
+    css = b"body { color: red; }\n" * 2000
+    name = storage.save("static/site.css", ContentFile(css))
+    blob = official.get_blob(name)
+    assert blob.content_encoding == "gzip"
+    stored = blob.download_as_bytes(raw_download=True)
+    assert stored[:2] == b"\x1f\x8b"
+    assert len(stored) < len(css) // 10
+    assert gzip.decompress(stored) == css
+    assert storage.size(name) == len(css)
+    with storage.open(name) as handle:
+        assert handle.read() == css
+        handle.seek(len(css) - 10)
+        assert handle.read() == css[-10:]
+    plain = storage.save("notes.txt", ContentFile(b"not compressed"))
+    assert official.get_blob(plain).content_encoding is None
+
+
+def test_gzip_reads_span_several_requests(options: dict[str, Any]) -> None:
+    driver = GCSDriver(GCSOptions(**options, gzip=True, blob_chunk_size=256 * 1024))
+    data = b"".join(
+        f"line {i} {hashlib.md5(str(i).encode()).hexdigest()}\n".encode() for i in range(80_000)
+    )
+    driver.put("big.js", io.BytesIO(data), content_type="text/javascript")
+    assert driver.head("big.js").size == len(data)
+    assert _read(driver, "big.js") == data
+    assert _read(driver, "big.js", start=1_000_000, end=1_000_050) == data[1_000_000:1_000_050]
+    assert _read(driver, "big.js", start=len(data) + 5) == b""
+
+
+def test_gzip_object_from_another_client(options: dict[str, Any], official: Any) -> None:
+    css = b"a { b: c }\n" * 500
+    blob = official.blob("foreign.css")
+    blob.content_encoding = "gzip"
+    blob.upload_from_string(gzip.compress(css), content_type="text/css")
+    driver = GCSDriver(GCSOptions(**options))
+    assert driver.head("foreign.css").size == len(css)  # from the gzip trailer
+    assert _read(driver, "foreign.css") == css
+
+
+# -- URLs ---------------------------------------------------------------------------------
+
+
+def _verify_signature(url: str, key: rsa.RSAPrivateKey, method: str = "GET") -> dict[str, str]:
+    """Check a V4 signature as GCS would, from the URL alone; return its query."""
+    parts = urlsplit(url)
+    unsigned, _, signature = parts.query.rpartition("&X-Goog-Signature=")
+    query = dict(parse_qsl(parts.query))
+    scope = query["X-Goog-Credential"].split("/", 1)[1]
+    canonical = "\n".join(
+        [method, parts.path, unsigned, f"host:{parts.netloc}\n", "host", "UNSIGNED-PAYLOAD"]
+    )
+    to_sign = "\n".join(
+        [
+            "GOOG4-RSA-SHA256",
+            query["X-Goog-Date"],
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    try:
+        key.public_key().verify(
+            binascii.unhexlify(signature), to_sign.encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
+    except InvalidSignature:
+        pytest.fail(f"the signature of {url} does not verify")
+    return query
+
+
+def test_signed_url_is_v4_and_verifies(
+    options: dict[str, Any], fake_gcs: FakeGCS, gcs_bucket: str, signing_key: rsa.RSAPrivateKey
+) -> None:
+    storage = GCSStorage(location="media", **options)
+    name = storage.save("dir/a file+1.txt", ContentFile(b"signed body"))
+    url = storage.url(name)
+    assert url.startswith(f"{fake_gcs.url}/{gcs_bucket}/media/dir/a%20file%2B1.txt?")
+    query = _verify_signature(url, signing_key)
+    assert query["X-Goog-Algorithm"] == "GOOG4-RSA-SHA256"
+    assert query["X-Goog-Credential"].startswith(f"{_EMAIL}/")
+    assert query["X-Goog-Credential"].endswith("/auto/storage/goog4_request")
+    assert query["X-Goog-Expires"] == "3600"
+    assert query["X-Goog-SignedHeaders"] == "host"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == b"signed body"
+
+
+def test_signed_url_expiry_and_overrides(
+    options: dict[str, Any], signing_key: rsa.RSAPrivateKey
+) -> None:
+    storage = GCSStorage(querystring_expire=300, **options)
+    name = storage.save("report.csv", ContentFile(b"a,b\n"))
+    assert "X-Goog-Expires=300&" in storage.url(name)
+    url = storage.url(
+        name,
+        expire=dt.timedelta(minutes=2),
+        parameters={"ResponseContentDisposition": 'attachment; filename="r.csv"'},
+    )
+    query = _verify_signature(url, signing_key)
+    assert query["X-Goog-Expires"] == "120"
+    assert query["response-content-disposition"] == 'attachment; filename="r.csv"'
+    put_url = storage.url("upload.bin", method="PUT", expire=60)
+    _verify_signature(put_url, signing_key, method="PUT")
+    with pytest.raises(ValueError, match="7 days"):
+        storage.url(name, expire=dt.timedelta(days=8))
+
+
+def test_signed_url_on_a_custom_domain(
+    options: dict[str, Any], signing_key: rsa.RSAPrivateKey
+) -> None:
+    storage = GCSStorage(location="media", custom_domain="cdn.example.com", **options)
+    url = storage.url("img/a.png")
+    assert url.startswith("https://cdn.example.com/media/img/a.png?X-Goog-Algorithm=")
+    _verify_signature(url, signing_key)
+    public = GCSStorage(
+        location="media", custom_domain="cdn.example.com", querystring_auth=False, **options
+    )
+    assert public.url("img/a.png") == "https://cdn.example.com/media/img/a.png"
+
+
+def test_public_url_fetches_the_body(
+    options: dict[str, Any], fake_gcs: FakeGCS, gcs_bucket: str, official: Any
+) -> None:
+    storage = GCSStorage(querystring_auth=False, default_acl="publicRead", **options)
+    name = storage.save("pub/x y.txt", ContentFile(b"public"))
+    url = storage.url(name)
+    assert url == f"{fake_gcs.url}/{gcs_bucket}/pub/x%20y.txt"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == b"public"
+    blob = official.blob(name)
+    blob.reload(projection="full")
+    grants = {(entry["entity"], entry["role"]) for entry in blob._properties["acl"]}
+    assert ("allUsers", "READER") in grants
+
+
+def test_signing_without_a_key_says_what_to_do(fake_gcs: FakeGCS, gcs_bucket: str) -> None:
+    storage = GCSStorage(bucket_name=gcs_bucket, custom_endpoint=fake_gcs.url, anonymous=True)
+    with pytest.raises(UnsupportedOperation, match="iam_sign_blob") as caught:
+        storage.url("a.txt")
+    assert "querystring_auth" in str(caught.value)
+    assert isinstance(caught.value, NotImplementedError)
+    unsigned = GCSStorage(
+        bucket_name=gcs_bucket, custom_endpoint=fake_gcs.url, anonymous=True, querystring_auth=False
+    )
+    assert unsigned.url("a.txt") == f"{fake_gcs.url}/{gcs_bucket}/a.txt"
+
+
+def test_iam_sign_blob_needs_a_service_account(options: dict[str, Any]) -> None:
+    options = {**options, "credentials": AnonymousCredentials()}  # type: ignore[no-untyped-call]
+    storage = GCSStorage(iam_sign_blob=True, **options)
+    with pytest.raises(ConfigurationError, match="sa_email"):
+        storage.url("a.txt")
+
+
+# -- credentials, settings and options ----------------------------------------------------
+
+
+def test_credentials_from_a_key_file(
+    options: dict[str, Any],
+    service_account_info: dict[str, str],
+    tmp_path: Any,
+    signing_key: rsa.RSAPrivateKey,
+) -> None:
+    import json
+
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(service_account_info))
+    storage = GCSStorage(**{**options, "credentials": str(path)})
+    _verify_signature(storage.url("a.txt"), signing_key)
+    storage = GCSStorage(**{**options, "credentials": path})
+    _verify_signature(storage.url("a.txt"), signing_key)
+
+
+def test_emulator_variable_means_anonymous_requests(
+    fake_gcs: FakeGCS, gcs_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs.url.removeprefix("http://"))
+    storage = GCSStorage(bucket_name=gcs_bucket, querystring_auth=False)
+    name = storage.save("env.txt", ContentFile(b"via env"))
+    with storage.open(name) as handle:
+        assert handle.read() == b"via env"
+    assert storage.url(name) == f"{fake_gcs.url}/{gcs_bucket}/env.txt"
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n"},
+        {"type": "external_account", "audience": "x", "private_key": "c2VjcmV0"},
+        "/no/such/key.json",
+    ],
+)
+def test_bad_credentials_fail_clearly_without_secrets(
+    options: dict[str, Any], credentials: Any
+) -> None:
+    storage = GCSStorage(**{**options, "credentials": credentials})
+    with pytest.raises(ConfigurationError, match="'credentials'") as caught:
+        storage.exists("a.txt")
+    assert "c2VjcmV0" not in str(caught.value)
+    assert "c2VjcmV0" not in repr(storage)
+
+
+def test_django_storages_settings_are_fallbacks(
+    fake_gcs: FakeGCS, gcs_bucket: str, official: Any, service_account_info: dict[str, str]
+) -> None:
+    with override_settings(
+        GS_BUCKET_NAME=gcs_bucket,
+        GS_PROJECT_ID="from-settings",
+        GS_CREDENTIALS=service_account_info,
+        GS_LOCATION="legacy",
+        GS_QUERYSTRING_AUTH=False,
+        GS_EXPIRATION=900,
+        GS_FILE_OVERWRITE=True,
+        GS_OBJECT_PARAMETERS={"cache_control": "max-age=86400"},
+        GS_DEFAULT_ACL="publicRead",
+        GS_IS_GZIPPED=True,
+        GZIP_CONTENT_TYPES=("text/plain",),
+        GS_MAX_MEMORY_SIZE=1 * _MiB,
+        GS_BLOB_CHUNK_SIZE=512 * 1024,
+        GS_IAM_SIGN_BLOB=False,
+        GS_SA_EMAIL="someone@example.iam.gserviceaccount.com",
+    ):
+        storage = GCSStorage(custom_endpoint=fake_gcs.url, anonymous=True)
+        explicit = GCSStorage(
+            custom_endpoint=fake_gcs.url, anonymous=True, location="explicit", expiration=60
+        )
+    driver_options = storage.driver_options
+    assert isinstance(driver_options, GCSOptions)
+    assert driver_options.bucket_name == gcs_bucket
+    assert driver_options.project_id == "from-settings"
+    assert driver_options.default_acl == "publicRead"
+    assert driver_options.blob_chunk_size == 512 * 1024
+    assert driver_options.gzip_content_types == ("text/plain",)
+    assert driver_options.sa_email == "someone@example.iam.gserviceaccount.com"
+    assert storage.options.querystring_expire == 900
+    assert storage.options.max_memory_size == 1 * _MiB
+    assert storage.options.file_overwrite is True
+    assert explicit.options.location == "explicit"
+    assert explicit.options.querystring_expire == 60
+    assert storage.save("a.txt", ContentFile(b"one")) == "a.txt"
+    assert storage.save("a.txt", ContentFile(b"two")) == "a.txt"  # overwrites
+    blob = official.get_blob("legacy/a.txt")
+    assert blob.cache_control == "max-age=86400"
+    assert blob.content_encoding == "gzip"
+    assert storage.url("a.txt").endswith(f"/{gcs_bucket}/legacy/a.txt")
+    with storage.open("a.txt") as handle:
+        assert handle.read() == b"two"
+
+
+def test_aliases_cannot_be_given_twice(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match="mean the same"):
+        GCSStorage(expiration=60, querystring_expire=60, **options)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"bucket_name": None}, "bucket_name"),
+        ({"bucket_name": ""}, "bucket_name"),
+        ({"custom_endpoint": "127.0.0.1:4443"}, "custom_endpoint"),
+        ({"blob_chunk_size": 1000}, "blob_chunk_size"),
+        ({"blob_chunk_size": "8MiB"}, "blob_chunk_size"),
+        ({"default_acl": "public"}, "default_acl"),
+        ({"object_parameters": {"colour": "red"}}, "colour"),
+        ({"object_parameters": {"metadata": {"n": 1}}}, "metadata"),
+        ({"object_parameters": {"acl": "world"}}, "acl"),
+        ({"object_parameters": {"cache_control": 60}}, "cache_control"),
+        ({"timeout": 0}, "timeout"),
+        ({"retry_timeout": -1}, "retry_timeout"),
+        ({"credentials": 42}, "credentials"),
+        ({"anonymous": "yes"}, "anonymous"),
+        ({"gzip_content_types": "text/css"}, "gzip_content_types"),
+        ({"bucket": "x"}, "bucket"),
+    ],
+)
+def test_bad_options_name_the_option(
+    options: dict[str, Any], changes: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=named):
+        GCSStorage(**{**options, **changes})
+
+
+def test_missing_bucket_setting_is_reported(fake_gcs: FakeGCS) -> None:
+    with pytest.raises(ConfigurationError, match="GS_BUCKET_NAME"):
+        GCSStorage(custom_endpoint=fake_gcs.url, anonymous=True)
+
+
+def test_secrets_stay_out_of_repr_and_deconstruct(options: dict[str, Any]) -> None:
+    storage = GCSStorage(**options)
+    deconstructed = repr(storage.deconstruct())  # type: ignore[attr-defined]
+    shown = repr(storage) + deconstructed + repr(storage.driver_options)
+    assert "PRIVATE KEY" not in shown
+    assert "credentials" not in deconstructed
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_errors_are_translated(options: dict[str, Any], fake_gcs: FakeGCS) -> None:
+    from tests.servers._process import free_port
+
+    missing = GCSDriver(GCSOptions(**{**options, "bucket_name": "no-such-bucket-here"}))
+    with pytest.raises(ServiceError, match="no-such-bucket-here") as caught:
+        missing.put("a.txt", io.BytesIO(b"x"))
+    assert not isinstance(caught.value, FileNotFoundError)
+    assert caught.value.__cause__ is not None
+    with pytest.raises(NotFound):
+        missing.head("a.txt")
+    down = GCSDriver(
+        GCSOptions(
+            **{**options, "custom_endpoint": f"http://127.0.0.1:{free_port()}", "retry_timeout": 0}
+        )
+    )
+    for call in (
+        lambda: down.head("a.txt"),
+        lambda: down.put("a.txt", io.BytesIO(b"x")),
+        lambda: list(down.list("")),
+        lambda: down.delete("a.txt"),
+    ):
+        with pytest.raises(ServiceUnavailable) as refused:
+            call()
+        assert isinstance(refused.value, ConnectionError)
+
+
+def test_stream_errors_propagate_unchanged(options: dict[str, Any]) -> None:
+    class Broken(Exception):
+        pass
+
+    class Failing:
+        def __init__(self, good: int) -> None:
+            self.good = good
+
+        def read(self, size: int = -1, /) -> bytes:
+            if self.good <= 0:
+                raise Broken("source failed")
+            count = min(size, self.good)
+            self.good -= count
+            return b"x" * count
+
+    driver = GCSDriver(GCSOptions(**options))
+    for good in (10, 9 * _MiB):
+        with pytest.raises(Broken):
+            driver.put("f.bin", Failing(good))
+        assert not driver.exists("f.bin")
+
+
+def test_upload_source_serves_read_ahead_bytes_again() -> None:
+    source = _UploadSource(io.BytesIO(b"abcdefghij"))
+    head = source.read(4)
+    assert head == b"abcd"
+    source.unread(head)
+    assert source.tell() == 0
+    assert source.read(6) == b"abcdef"
+    assert source.tell() == 6
+    assert source.seek(6) == 6
+    with pytest.raises(io.UnsupportedOperation):
+        source.seek(0)
+    assert source.read(100) == b"ghij"
+    assert source.read(100) == b""
+
+
+def test_declaring_a_storage_loads_no_client_library() -> None:
+    """Models and settings declare storages at import: that must stay cheap."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, django; django.setup(); from stowage import GCSStorage; "
+        "GCSStorage(bucket_name='b', project_id='p'); "
+        "loaded = [m for m in sys.modules if m.startswith(('google', 'requests'))]; "
+        "assert not loaded, loaded"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
