@@ -89,7 +89,7 @@ class StorageOptions:
     querystring_auth: bool = option(
         True, doc="Sign URLs where the backend can; False gives public, unsigned URLs."
     )
-    querystring_expire: int | dt.timedelta = option(  # noqa: RUF009 - a field spec
+    querystring_expire: int | dt.timedelta = option(
         3600, doc="How long a signed URL stays valid: seconds or a timedelta."
     )
     default_content_type: str = option(

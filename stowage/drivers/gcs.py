@@ -58,6 +58,7 @@ from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
     ConfigurationError,
+    MissingDependency,
     NotFound,
     ServiceError,
     ServiceTimeout,
@@ -153,7 +154,7 @@ class GCSOptions(DriverOptions):
         doc="Project billed for requests; defaults to the credentials' project.",
         env="GOOGLE_CLOUD_PROJECT",
     )
-    credentials: CredentialsOption = option(  # noqa: RUF009 - option() declares a field
+    credentials: CredentialsOption = option(
         None,
         secret=True,
         doc="Path of a credentials JSON file (service-account key …), its parsed content "
@@ -486,7 +487,13 @@ class GCSDriver(Driver):
         self._chunk = options.blob_chunk_size or _DEFAULT_CHUNK
         # The client library loads here, at the first use of the storage, not
         # when a storage is declared (models, settings): it takes a few 100 ms.
-        from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
+        try:
+            from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise MissingDependency(
+                "The 'gcs' storage driver needs the 'gcs' extra: "
+                f"pip install 'django-stowage[gcs]' (missing module {exc.name!r})."
+            ) from exc
 
         self._retry: Any = (
             DEFAULT_RETRY.with_timeout(options.retry_timeout) if options.retry_timeout else None

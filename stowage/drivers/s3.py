@@ -1,0 +1,575 @@
+"""Store objects in Amazon S3 or an S3-compatible service, on obstore.
+
+Writes: a body of at most ``multipart_threshold`` bytes is one PUT (held in
+memory, that size at most); a larger or unsized one streams as a multipart
+upload of ``multipart_chunksize`` parts, so memory stays bounded whatever
+the size. A failed multipart upload is never completed, so nothing becomes
+visible.
+
+Atomic create (``if_absent``): a single PUT carries ``If-None-Match: *``.
+obstore cannot add that condition to a multipart upload, so a large atomic
+create streams to a temporary key under ``.stowage-uploads/``, then copies
+it to the target with a conditional multipart copy (which S3 completes only
+if the target is free), restores the content headers with a plain
+server-side copy onto itself (a multipart copy does not carry them; objects
+over 5 GiB keep S3's defaults), and deletes the temporary key. Listings
+never show ``.stowage-uploads``; a lifecycle rule on that prefix cleans up
+after crashed processes.
+
+URLs: presigned with our own SigV4 signer (response-header overrides,
+uploads with ``method="PUT"``), or public (path- or virtual-hosted style).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import obstore
+from obstore import exceptions as obstore_errors
+from obstore.store import S3Store
+
+from stowage.config import option
+from stowage.drivers import _sigv4
+from stowage.drivers.base import (
+    AsyncDownload,
+    Capability,
+    Download,
+    Driver,
+    DriverOptions,
+    ObjectInfo,
+    Prefix,
+    Readable,
+)
+from stowage.exceptions import (
+    AccessDenied,
+    AlreadyExists,
+    ConfigurationError,
+    NotFound,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    StowageError,
+    UnsupportedOperation,
+    translate,
+)
+
+__all__ = ["S3Driver", "S3Options"]
+
+_MiB = 1024 * 1024
+UPLOADS_PREFIX = ".stowage-uploads"
+
+#: object_parameters keys and the attribute each becomes.
+_HEADERS = {
+    "CacheControl": "Cache-Control",
+    "ContentDisposition": "Content-Disposition",
+    "ContentEncoding": "Content-Encoding",
+    "ContentLanguage": "Content-Language",
+    "ContentType": "Content-Type",
+}
+
+
+@dataclass(frozen=True)
+class S3Options(DriverOptions):
+    """Options of the S3 driver (django-storages' names where the meaning is the same)."""
+
+    bucket_name: str = option("", doc="The bucket.")
+    region_name: str = option("us-east-1", doc="The bucket's region.", env="AWS_DEFAULT_REGION")
+    endpoint_url: str | None = option(
+        None, doc="Endpoint of an S3-compatible service (MinIO, R2, Ceph, Spaces…)."
+    )
+    access_key: str | None = option(
+        None, doc="Access key id (else the environment and instance roles).", secret=True
+    )
+    secret_key: str | None = option(None, doc="Secret access key.", secret=True)
+    session_token: str | None = option(
+        None, doc="Session token of temporary credentials.", secret=True
+    )
+    addressing_style: Literal["auto", "path", "virtual"] = option(
+        "auto", doc="Path-style or virtual-hosted URLs; auto is path-style with endpoint_url."
+    )
+    object_parameters: dict[str, Any] = option(
+        default_factory=dict,
+        doc="Headers and metadata for every object: CacheControl, ContentDisposition, "
+        "ContentEncoding, ContentLanguage, ContentType, Metadata.",
+    )
+    server_side_encryption: str | None = option(
+        None, doc="Server-side encryption: AES256, aws:kms or aws:kms:dsse."
+    )
+    sse_kms_key_id: str | None = option(None, doc="KMS key for aws:kms encryption.")
+    default_acl: str | None = option(
+        None, doc="Only None or 'private': grant public access with a bucket policy instead."
+    )
+    verify: bool = option(True, doc="Verify the service's TLS certificate.")
+    connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
+    timeout: float = option(60.0, doc="Seconds a request may take.")
+    max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
+    multipart_threshold: int = option(
+        8 * _MiB, doc="Bodies larger than this are uploaded in parts."
+    )
+    multipart_chunksize: int = option(8 * _MiB, doc="Size of each uploaded part.")
+
+    def __post_init__(self) -> None:
+        if self.default_acl not in (None, "private"):
+            raise ConfigurationError(
+                f"Option 'default_acl'={self.default_acl!r} is not supported: S3 object ACLs "
+                "are disabled on new buckets and ignored by most S3-compatible services. Make "
+                "objects public with a bucket policy and set querystring_auth=False."
+            )
+        unknown = set(self.object_parameters) - set(_HEADERS) - {"Metadata"}
+        if unknown:
+            raise ConfigurationError(
+                f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
+                f"valid: {[*sorted(_HEADERS), 'Metadata']}."
+            )
+        if self.multipart_chunksize < 5 * _MiB:
+            raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
+
+
+def _map_error(exc: BaseException) -> StowageError | None:
+    # obstore's messages carry the whole request debug dump: keep its first line.
+    text = str(exc).split("\n", 1)[0][:300]
+    if isinstance(exc, (FileNotFoundError, obstore_errors.NotFoundError)):
+        return NotFound(text)
+    if isinstance(
+        exc, (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError)
+    ):
+        return AlreadyExists(text)
+    if (
+        isinstance(
+            exc,
+            (
+                PermissionError,
+                obstore_errors.PermissionDeniedError,
+                obstore_errors.UnauthenticatedError,
+            ),
+        )
+        or "403 Forbidden" in text
+    ):
+        return AccessDenied(text)
+    full = str(exc)
+    if "operation timed out" in full or "TimedOut" in full:
+        return ServiceTimeout(text)
+    if any(
+        marker in full
+        for marker in ("Connection refused", "error sending request", "connection closed", " 50")
+    ):
+        return ServiceUnavailable(text)
+    if isinstance(exc, obstore_errors.BaseError):
+        return ServiceError(text)
+    return None
+
+
+def _range_not_satisfiable(exc: BaseException) -> bool:
+    return "416" in str(exc)
+
+
+def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) -> ObjectInfo:
+    attributes = attributes or {}
+    metadata = {
+        k: str(v)
+        for k, v in attributes.items()
+        if k not in _HEADERS.values() and k != "Content-Type"
+    }
+    etag = meta.get("e_tag")
+    return ObjectInfo(
+        key=str(meta["path"]),
+        size=int(meta["size"]),
+        modified=meta.get("last_modified"),
+        etag=etag.strip('"') if isinstance(etag, str) else None,
+        content_type=attributes.get("Content-Type"),
+        cache_control=attributes.get("Cache-Control"),
+        metadata=metadata,
+    )
+
+
+class S3Driver(Driver):
+    """Move bytes to and from one S3 bucket."""
+
+    options_class = S3Options
+    capabilities = frozenset(
+        {
+            Capability.ATOMIC_CREATE,
+            Capability.SIGN,
+            Capability.PUBLIC_URL,
+            Capability.SERVER_COPY,
+        }
+    )
+    native_async = True
+    setting_fallbacks = {
+        "bucket_name": "AWS_STORAGE_BUCKET_NAME",
+        "region_name": "AWS_S3_REGION_NAME",
+        "endpoint_url": "AWS_S3_ENDPOINT_URL",
+        "access_key": "AWS_S3_ACCESS_KEY_ID",
+        "secret_key": "AWS_S3_SECRET_ACCESS_KEY",
+        "session_token": "AWS_SESSION_TOKEN",
+        "addressing_style": "AWS_S3_ADDRESSING_STYLE",
+        "object_parameters": "AWS_S3_OBJECT_PARAMETERS",
+        "default_acl": "AWS_DEFAULT_ACL",
+        "verify": "AWS_S3_VERIFY",
+        "location": "AWS_LOCATION",
+        "custom_domain": "AWS_S3_CUSTOM_DOMAIN",
+        "url_protocol": "AWS_S3_URL_PROTOCOL",
+        "querystring_auth": "AWS_QUERYSTRING_AUTH",
+        "querystring_expire": "AWS_QUERYSTRING_EXPIRE",
+        "file_overwrite": "AWS_S3_FILE_OVERWRITE",
+        "max_memory_size": "AWS_S3_MAX_MEMORY_SIZE",
+    }
+    option_aliases = {"bucket": "bucket_name", "region": "region_name", "endpoint": "endpoint_url"}
+
+    def __init__(self, options: DriverOptions) -> None:
+        super().__init__(options)
+        assert isinstance(options, S3Options)
+        if not options.bucket_name:
+            raise ConfigurationError(
+                "S3 storage needs 'bucket_name' (OPTIONS or AWS_STORAGE_BUCKET_NAME)."
+            )
+        self.s3 = options
+        self._lock = threading.Lock()
+        self._store: S3Store | None = None
+        endpoint = options.endpoint_url
+        path_style = options.addressing_style == "path" or (
+            options.addressing_style == "auto" and endpoint is not None
+        )
+        if endpoint:
+            parts = urlsplit(endpoint)
+            self._scheme, self._host = parts.scheme or "https", parts.netloc
+        elif path_style:
+            self._scheme, self._host = "https", f"s3.{options.region_name}.amazonaws.com"
+        else:
+            self._scheme = "https"
+            self._host = f"{options.bucket_name}.s3.{options.region_name}.amazonaws.com"
+        self._path_style = path_style
+        self._base_attributes: dict[str, str] = {
+            _HEADERS[k]: str(v) for k, v in options.object_parameters.items() if k in _HEADERS
+        }
+        for name, value in dict(options.object_parameters.get("Metadata", {})).items():
+            self._base_attributes[str(name)] = str(value)
+
+    # -- the client ------------------------------------------------------------------
+
+    @property
+    def store(self) -> S3Store:
+        """Return the obstore client, created on first use."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._make_store()
+        return self._store
+
+    def _make_store(self) -> S3Store:
+        o = self.s3
+        config: dict[str, Any] = {
+            "region": o.region_name,
+            "virtual_hosted_style_request": not self._path_style,
+            "copy_if_not_exists": "multipart",
+            "conditional_put": "etag",
+        }
+        if o.endpoint_url:
+            config["endpoint"] = o.endpoint_url
+        if o.access_key and o.secret_key:
+            config["access_key_id"] = o.access_key
+            config["secret_access_key"] = o.secret_key
+            if o.session_token:
+                config["session_token"] = o.session_token
+        if o.server_side_encryption:
+            config["server_side_encryption"] = o.server_side_encryption
+        if o.sse_kms_key_id:
+            config["sse_kms_key_id"] = o.sse_kms_key_id
+        client: dict[str, Any] = {
+            "connect_timeout": dt.timedelta(seconds=o.connect_timeout),
+            "timeout": dt.timedelta(seconds=o.timeout),
+            "allow_http": (o.endpoint_url or "").startswith("http://"),
+            "allow_invalid_certificates": not o.verify,
+        }
+        retry = {
+            "max_retries": o.max_retries,
+            "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
+            "backoff": {
+                "init_backoff": dt.timedelta(milliseconds=100),
+                "max_backoff": dt.timedelta(seconds=5),
+                "base": 2,
+            },
+        }
+        with translate("configuring the S3 client", _map_error):
+            return S3Store(o.bucket_name, config=config, client_options=client, retry_config=retry)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Drop the client; a new one is made on next use."""
+        with self._lock:
+            self._store = None
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _attributes(
+        self,
+        content_type: str | None,
+        cache_control: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        attributes = dict(self._base_attributes)
+        if content_type and "Content-Type" not in attributes:
+            attributes["Content-Type"] = content_type
+        if cache_control:
+            attributes["Cache-Control"] = cache_control
+        attributes.update(metadata or {})
+        return attributes
+
+    def _chunks(self, stream: Readable) -> Iterator[bytes]:
+        while chunk := stream.read(_MiB):
+            yield chunk
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Upload ``stream`` in one PUT or in parts (see the module docstring)."""
+        attributes = self._attributes(content_type, cache_control, metadata)
+        small = size is not None and size <= self.s3.multipart_threshold
+        with translate(f"writing {key!r}", _map_error):
+            if small:
+                body = _read_up_to(stream, self.s3.multipart_threshold)
+                mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
+                result = obstore.put(
+                    self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
+                )
+                return ObjectInfo(
+                    key=key,
+                    size=len(body),
+                    etag=_etag(result),
+                    content_type=attributes.get("Content-Type"),
+                    modified=dt.datetime.now(dt.UTC),
+                )
+            target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
+            obstore.put(
+                self.store,
+                target,
+                self._chunks(stream),
+                attributes=attributes,
+                use_multipart=True,
+                chunk_size=self.s3.multipart_chunksize,
+                max_concurrency=4,
+            )
+            if if_absent:
+                try:
+                    obstore.copy(self.store, target, key, overwrite=False)
+                    # The conditional copy is a multipart copy, which drops the
+                    # content headers; copy the object onto itself to restore them.
+                    obstore.copy(self.store, target, key, overwrite=True)
+                finally:
+                    obstore.delete(self.store, target)
+            return self.head(key)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
+        """Stream ``key`` from ``start`` to ``end`` with one ranged GET."""
+        if end is not None and end <= start:
+            return Download(self.head(key), [])
+        options: dict[str, Any] = {}
+        if start or end is not None:
+            options["range"] = (start, end) if end is not None else {"offset": start}
+        with translate(f"reading {key!r}", _map_error):
+            try:
+                result = obstore.get(self.store, key, options=options)  # type: ignore[arg-type]
+            except obstore_errors.BaseError as exc:
+                if not _range_not_satisfiable(exc):
+                    raise
+                # Past the end (or an empty object): nothing to read.
+                return Download(self.head(key), [])
+        info = _info(result.meta, result.attributes)
+        stream = result.stream(min_chunk_size=256 * 1024)
+
+        def chunks() -> Iterator[bytes]:
+            with translate(f"reading {key!r}", _map_error):
+                for chunk in stream:
+                    yield bytes(chunk)
+
+        return Download(info, chunks())
+
+    def head(self, key: str) -> ObjectInfo:
+        """Describe ``key`` with one HEAD request, headers included."""
+        with translate(f"inspecting {key!r}", _map_error):
+            result = obstore.get(self.store, key, options={"head": True})
+        return _info(result.meta, result.attributes)
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; S3 answers the same for a missing key."""
+        with translate(f"deleting {key!r}", _map_error):
+            obstore.delete(self.store, key)
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
+        """List with a delimiter (one level) or flat (recursive), every page."""
+        with translate(f"listing {prefix!r}", _map_error):
+            if recursive:
+                for page in obstore.list(self.store, prefix or None, chunk_size=1000):
+                    for meta in page:
+                        if not meta["path"].startswith(UPLOADS_PREFIX + "/"):
+                            yield _info(meta)
+                return
+            result = obstore.list_with_delimiter(self.store, prefix or None)
+        for common in result["common_prefixes"]:
+            if common.rstrip("/") != UPLOADS_PREFIX:
+                yield Prefix(common.rstrip("/"))
+        for meta in result["objects"]:
+            yield _info(meta)
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy on the service, headers and metadata included."""
+        with translate(f"copying {src!r}", _map_error):
+            obstore.copy(self.store, src, dst, overwrite=True)
+        return self.head(dst)
+
+    # -- URLs -------------------------------------------------------------------------------
+
+    def _url_path(self, key: str) -> str:
+        return f"/{self.s3.bucket_name}/{key}" if self._path_style else f"/{key}"
+
+    def public_url(self, key: str) -> str:
+        """Return the unsigned URL of ``key``."""
+        # Quoted as Django quotes file URLs, which S3 decodes the same way.
+        path = quote(self._url_path(key), safe="/~!*()'")
+        return f"{self._scheme}://{self._host}{path}"
+
+    def sign(
+        self,
+        key: str,
+        *,
+        method: str = "GET",
+        expires: dt.timedelta,
+        parameters: Mapping[str, str] | None = None,
+        domain: str | None = None,
+    ) -> str:
+        """Presign ``method`` on ``key`` (response overrides through ``parameters``)."""
+        access, secret, token = self._credentials()
+        try:
+            return _sigv4.presign(
+                method=method,
+                scheme=self._scheme,
+                host=self._host,
+                path=self._url_path(key),
+                region=self.s3.region_name,
+                access_key=access,
+                secret_key=secret,
+                session_token=token,
+                expires=int(expires.total_seconds()),
+                parameters=parameters,
+            )
+        except ValueError as exc:
+            raise UnsupportedOperation(str(exc)) from exc
+
+    def _credentials(self) -> tuple[str, str, str | None]:
+        o = self.s3
+        access = o.access_key or os.environ.get("AWS_ACCESS_KEY_ID")
+        secret = o.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY")
+        token = o.session_token or os.environ.get("AWS_SESSION_TOKEN")
+        if not access or not secret:
+            raise UnsupportedOperation(
+                "Signing S3 URLs needs an access key and secret (options access_key and "
+                "secret_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); with instance "
+                "or container roles, set querystring_auth=False and serve public objects."
+            )
+        return access, secret, token
+
+    # -- async ---------------------------------------------------------------------------
+
+    async def ahead(self, key: str) -> ObjectInfo:
+        """Do :meth:`head` on obstore's async client."""
+        with translate(f"inspecting {key!r}", _map_error):
+            result = await obstore.get_async(self.store, key, options={"head": True})
+        return _info(result.meta, result.attributes)
+
+    async def aexists(self, key: str) -> bool:
+        """Tell whether ``key`` is an object or a non-empty directory, asynchronously."""
+        try:
+            await self.ahead(key)
+        except NotFound:
+            with translate(f"listing {key!r}", _map_error):
+                page = await obstore.list_with_delimiter_async(self.store, key)
+            return bool(page["objects"] or page["common_prefixes"])
+        return True
+
+    async def adelete(self, key: str) -> None:
+        """Do :meth:`delete` on obstore's async client."""
+        with translate(f"deleting {key!r}", _map_error):
+            await obstore.delete_async(self.store, key)
+
+    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+        """Do :meth:`put` on obstore's async client for bodies of one PUT."""
+        size = kwargs.get("size")
+        if size is None or size > self.s3.multipart_threshold:
+            return await super().aput(key, stream, **kwargs)
+        attributes = self._attributes(
+            kwargs.get("content_type"), kwargs.get("cache_control"), kwargs.get("metadata")
+        )
+        body = _read_up_to(stream, self.s3.multipart_threshold)
+        mode: Literal["create", "overwrite"] = "create" if kwargs.get("if_absent") else "overwrite"
+        with translate(f"writing {key!r}", _map_error):
+            result = await obstore.put_async(
+                self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
+            )
+        return ObjectInfo(
+            key=key,
+            size=len(body),
+            etag=_etag(result),
+            content_type=kwargs.get("content_type"),
+            modified=dt.datetime.now(dt.UTC),
+        )
+
+    async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
+        """Do :meth:`get` on obstore's async client, streaming the body."""
+        if end is not None and end <= start:
+            info = await self.ahead(key)
+            return AsyncDownload(info, _empty())
+        options: dict[str, Any] = {}
+        if start or end is not None:
+            options["range"] = (start, end) if end is not None else {"offset": start}
+        with translate(f"reading {key!r}", _map_error):
+            try:
+                result = await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
+            except obstore_errors.BaseError as exc:
+                if not _range_not_satisfiable(exc):
+                    raise
+                result = None
+        if result is None:
+            return AsyncDownload(await self.ahead(key), _empty())
+        stream = result.stream(min_chunk_size=256 * 1024)
+
+        async def chunks() -> Any:
+            with translate(f"reading {key!r}", _map_error):
+                async for chunk in stream:
+                    yield bytes(chunk)
+
+        return AsyncDownload(_info(result.meta, result.attributes), chunks())
+
+
+async def _empty() -> Any:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _read_up_to(stream: Readable, limit: int) -> bytes:
+    parts = []
+    total = 0
+    while total <= limit and (chunk := stream.read(min(_MiB, limit + 1 - total))):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
+
+
+def _etag(result: Mapping[str, Any]) -> str | None:
+    etag = result.get("e_tag")
+    return etag.strip('"') if isinstance(etag, str) else None

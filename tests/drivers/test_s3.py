@@ -1,0 +1,272 @@
+"""The S3 driver on moto's server: the kit, interop with boto3, URLs, options."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import urllib.request
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.test import override_settings
+
+from stowage import S3Storage
+from stowage.drivers import _sigv4
+from stowage.drivers.s3 import S3Driver, S3Options
+from stowage.exceptions import AccessDenied, NotFound, ServiceUnavailable
+from stowage.testing import (
+    AsyncStorageContract,
+    DriverContract,
+    HostileNamesContract,
+    StorageContract,
+)
+from tests.servers.moto import ACCESS_KEY, SECRET_KEY, MotoServer
+
+
+@pytest.fixture
+def options(s3_server: MotoServer, s3_bucket: str) -> dict[str, Any]:
+    return s3_server.options(s3_bucket)
+
+
+class TestS3Driver(DriverContract):
+    @pytest.fixture
+    def driver(self, options: dict[str, Any]) -> S3Driver:
+        return S3Driver(S3Options(**options, multipart_threshold=5 * 1024 * 1024))
+
+
+class TestS3Storage(StorageContract, AsyncStorageContract, HostileNamesContract):
+    secret_values = (SECRET_KEY,)
+    hostile_examples = 60
+
+    @pytest.fixture
+    def storage(self, options: dict[str, Any]) -> S3Storage:
+        return S3Storage(location="media", **options)
+
+
+class TestS3PublicStorage(StorageContract):
+    """Unsigned URLs: the other branch of url()."""
+
+    @pytest.fixture
+    def storage(self, options: dict[str, Any]) -> S3Storage:
+        return S3Storage(querystring_auth=False, **options)
+
+
+def _fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[int, bytes, Any]:
+    headers = {"Content-Type": "application/octet-stream"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read(), response.headers
+
+
+def test_stowage_writes_boto3_reads(options: dict[str, Any], s3_server: MotoServer) -> None:
+    storage = S3Storage(
+        location="site",
+        object_parameters={"CacheControl": "max-age=60", "Metadata": {"owner": "docs"}},
+        **options,
+    )
+    name = storage.save("report.pdf", ContentFile(b"%PDF"))
+    head = s3_server.boto3().head_object(Bucket=options["bucket_name"], Key=f"site/{name}")
+    assert head["ContentType"] == "application/pdf"
+    assert head["CacheControl"] == "max-age=60"
+    assert head["Metadata"] == {"owner": "docs"}
+    body = s3_server.boto3().get_object(Bucket=options["bucket_name"], Key=f"site/{name}")["Body"]
+    assert body.read() == b"%PDF"
+
+
+def test_boto3_writes_stowage_reads(options: dict[str, Any], s3_server: MotoServer) -> None:
+    s3_server.boto3().put_object(
+        Bucket=options["bucket_name"],
+        Key="in/data.json",
+        Body=b"{}",
+        ContentType="application/json",
+    )
+    storage = S3Storage(**options)
+    assert storage.open("in/data.json").read() == b"{}"
+    assert storage.listdir("in") == ([], ["data.json"])
+    assert storage.driver.head("in/data.json").content_type == "application/json"
+
+
+def test_signed_url_fetches_the_body(options: dict[str, Any]) -> None:
+    storage = S3Storage(**options)
+    storage.save("signed.txt", ContentFile(b"signed body"))
+    url = storage.url("signed.txt", expire=60)
+    assert "X-Amz-Signature=" in url
+    assert "X-Amz-Expires=60" in url
+    assert _fetch(url)[1] == b"signed body"
+
+
+def test_response_header_overrides(options: dict[str, Any]) -> None:
+    storage = S3Storage(**options)
+    storage.save("d.txt", ContentFile(b"download me"))
+    url = storage.url(
+        "d.txt", parameters={"ResponseContentDisposition": 'attachment; filename="x.txt"'}
+    )
+    assert "response-content-disposition=attachment%3B%20filename%3D%22x.txt%22" in url
+    # moto ignores the override, so the body is what this server can show.
+    assert _fetch(url)[1] == b"download me"
+
+
+def test_presigned_put_uploads(options: dict[str, Any]) -> None:
+    storage = S3Storage(**options)
+    url = storage.url("uploads/direct.bin", method="PUT", expire=300)
+    _fetch(url, method="PUT", data=b"from the browser")
+    assert storage.open("uploads/direct.bin").read() == b"from the browser"
+
+
+def test_signer_matches_botocore(s3_server: MotoServer) -> None:
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    now = dt.datetime(2026, 11, 24, 12, 0, 0, tzinfo=dt.UTC)
+    ours = _sigv4.presign(
+        method="GET",
+        scheme="https",
+        host="s3.eu-west-1.amazonaws.com",
+        path="/bucket/dir/a b+c.txt",
+        region="eu-west-1",
+        access_key="AKIDEXAMPLE",
+        secret_key="secret",
+        session_token=None,
+        expires=900,
+        now=now,
+    )
+    request = AWSRequest(
+        method="GET", url="https://s3.eu-west-1.amazonaws.com/bucket/dir/a%20b%2Bc.txt"
+    )
+    auth = S3SigV4QueryAuth(Credentials("AKIDEXAMPLE", "secret"), "s3", "eu-west-1", expires=900)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=now.replace(tzinfo=None)):
+        auth.add_auth(request)
+    theirs = request.url
+    ours_signature = ours.rsplit("X-Amz-Signature=", 1)[1]
+    assert theirs.rsplit("X-Amz-Signature=", 1)[1] == ours_signature
+
+
+def test_unsigned_and_custom_domain_urls(options: dict[str, Any], s3_server: MotoServer) -> None:
+    public = S3Storage(querystring_auth=False, **options)
+    s3_server.boto3().put_bucket_policy(
+        Bucket=options["bucket_name"],
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{options['bucket_name']}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    public.save("p/a b.txt", ContentFile(b"public"))
+    url = public.url("p/a b.txt")
+    assert url == f"{options['endpoint_url']}/{options['bucket_name']}/p/a%20b.txt"
+    assert _fetch(url)[1] == b"public"
+    cdn = S3Storage(custom_domain="cdn.example.com", location="m", **options)
+    assert cdn.url("x.css") == "https://cdn.example.com/m/x.css"
+
+
+def test_large_atomic_create_keeps_headers_and_refuses_a_taken_name(
+    options: dict[str, Any], s3_server: MotoServer
+) -> None:
+    storage = S3Storage(
+        multipart_threshold=5 * 1024 * 1024,
+        object_parameters={"CacheControl": "max-age=9"},
+        **options,
+    )
+    data = b"z" * (6 * 1024 * 1024)
+    first = storage.save("big/file.bin", ContentFile(data))
+    second = storage.save("big/file.bin", ContentFile(data))
+    assert first == "big/file.bin"
+    assert second != first
+    head = s3_server.boto3().head_object(Bucket=options["bucket_name"], Key=first)
+    assert head["CacheControl"] == "max-age=9"
+    assert head["ContentLength"] == len(data)
+    assert storage.listdir("") == (["big"], [])
+
+
+def test_failed_multipart_upload_leaves_nothing(options: dict[str, Any]) -> None:
+    class Broken(io.RawIOBase):
+        sent = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            if self.sent > 7 * 1024 * 1024:
+                raise OSError("the upload broke mid-stream")
+            buffer[: len(buffer)] = b"x" * len(buffer)
+            self.sent += len(buffer)
+            return len(buffer)
+
+    storage = S3Storage(multipart_threshold=5 * 1024 * 1024, **options)
+    with pytest.raises(OSError, match="mid-stream"):
+        storage.driver.put("broken.bin", Broken(), size=None)
+    assert not storage.exists("broken.bin")
+
+
+def test_settings_fallbacks(s3_server: MotoServer, s3_bucket: str) -> None:
+    with override_settings(
+        AWS_STORAGE_BUCKET_NAME=s3_bucket,
+        AWS_S3_ENDPOINT_URL=s3_server.endpoint,
+        AWS_S3_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_S3_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_QUERYSTRING_AUTH=False,
+        AWS_LOCATION="from-settings",
+        AWS_S3_CUSTOM_DOMAIN="static.example.com",
+    ):
+        storage = S3Storage()
+        name = storage.save("a.txt", ContentFile(b"a"))
+        assert storage.url(name) == "https://static.example.com/from-settings/a.txt"
+        assert storage.driver.head("from-settings/a.txt").size == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        ({"default_acl": "public-read"}, "bucket policy"),
+        ({"object_parameters": {"ACL": "public-read"}}, "'object_parameters'"),
+        ({"addressing_style": "sideways"}, "'addressing_style'"),
+        ({"multipart_chunksize": 1024}, "'multipart_chunksize'"),
+        ({"bucket_nmae": "x"}, "'bucket_nmae'"),
+    ],
+)
+def test_bad_options_name_themselves(
+    options: dict[str, Any], bad: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=fragment):
+        S3Storage(**{**options, **bad})
+
+
+def test_missing_bucket_is_reported(s3_server: MotoServer) -> None:
+    storage = S3Storage(**s3_server.options("no-such-bucket"))
+    with pytest.raises(NotFound) as caught:
+        storage.open("x").read()
+    assert SECRET_KEY not in str(caught.value)
+
+
+def test_refused_connection_is_clear(options: dict[str, Any]) -> None:
+    from tests.servers._process import free_port
+
+    storage = S3Storage(
+        **{**options, "endpoint_url": f"http://127.0.0.1:{free_port()}"},
+        max_retries=0,
+        connect_timeout=1.0,
+    )
+    with pytest.raises(ServiceUnavailable) as caught:
+        storage.exists("x")
+    assert SECRET_KEY not in str(caught.value)
+    assert isinstance(caught.value.__cause__, Exception)
+
+
+def test_secret_never_in_repr_or_deconstruct(options: dict[str, Any]) -> None:
+    storage = S3Storage(**options)
+    shown = repr(storage) + repr(storage.deconstruct()) + repr(storage.driver_options)
+    assert SECRET_KEY not in shown
+    assert AccessDenied  # the tree has a class for refused credentials

@@ -1,0 +1,76 @@
+"""The package as a whole: imports without extras, __all__, docstrings."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import stowage
+
+SDKS = ("obstore", "google", "azure", "asyncssh", "paramiko", "httpx", "boto3", "botocore")
+
+
+def _modules() -> list[str]:
+    found = ["stowage"]
+    for info in pkgutil.walk_packages(stowage.__path__, "stowage."):
+        found.append(info.name)
+    return found
+
+
+def test_import_stowage_needs_no_extra() -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {SDKS!r}:
+                    raise ImportError("blocked " + name, name=name)
+        sys.meta_path.insert(0, Block())
+        import django
+        from django.conf import settings
+        settings.configure()
+        django.setup()
+        import stowage
+        from stowage.exceptions import MissingDependency
+        stowage.MemoryStorage()
+        for cls in (stowage.S3Storage, stowage.GCSStorage):
+            try:
+                cls(bucket_name="b").exists("x")
+            except MissingDependency as exc:
+                assert "pip install 'django-stowage[" in str(exc), exc
+            else:
+                raise SystemExit(f"{{cls.__name__}} did not report its missing extra")
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {SDKS!r})
+        assert not loaded, loaded
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_every_module_declares_all_and_documents_public_names(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__doc__, f"{name} has no docstring"
+    assert hasattr(module, "__all__"), f"{name} has no __all__"
+    for public in module.__all__:
+        obj = getattr(module, public)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), f"{name}.{public} has no docstring"
+
+
+def test_public_names() -> None:
+    for name in stowage.__all__:
+        assert getattr(stowage, name) is not None
+    assert issubclass(stowage.S3Storage, stowage.Storage)
+    assert issubclass(stowage.ManifestStaticStorage, stowage.StaticStorage)
