@@ -38,6 +38,7 @@ import atexit
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -56,6 +57,8 @@ from stowage.config import build_options, option
 from stowage.drivers.base import ObjectInfo
 from stowage.exceptions import ServiceError
 from stowage.storage import Storage
+
+logger = logging.getLogger("stowage.static")
 
 __all__ = [
     "INDEX_NAME",
@@ -139,6 +142,8 @@ class StaticStorage(Storage):
         self._pending: dict[str, Future[None]] = {}
         self._failures: list[tuple[str, BaseException]] = []
         self._doomed: dict[str, tuple[ObjectInfo, dict[str, Any] | None]] = {}
+        #: Saves kept back while the manifest storage post-processes (None: not holding).
+        self._holding: dict[str, tuple[IO[bytes], str, int]] | None = None
         self._synchronous = self.static_options.upload_workers == 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -151,6 +156,7 @@ class StaticStorage(Storage):
             "_entries",
             "_index",
             "_doomed",
+            "_holding",
         ):
             state.pop(name, None)
         state.pop("_sources", None)
@@ -314,28 +320,70 @@ class StaticStorage(Storage):
         cleaned = names.overwrite_name(names.clean_name(name), max_length)
         self.key(cleaned)
         spool, sha, size = self._spool_with_hash(content)
+        if self._holding is not None:
+            self._hold(cleaned, spool, sha, size)
+            return cleaned
+        self._store(cleaned, spool, sha, size)
+        return cleaned
+
+    def _hold(self, name: str, spool: IO[bytes], sha: str, size: int) -> None:
+        """Keep a save for later: the manifest storage saves and deletes intermediates."""
+        assert self._holding is not None
+        with self._state_lock:
+            listing = self._listing()
+            held = self._holding.pop(name, None)
+            if held is None and name in listing:
+                self.delete(name)  # deferred: a later identical save revives it
+            if held is not None:
+                held[0].close()
+            self._holding[name] = (spool, sha, size)
+            listing[name] = ObjectInfo(key=self.key(name), size=size)
+
+    def _release(self, name: str | None = None) -> None:
+        """Store held saves (one, or all), as plain saves would have."""
+        with self._state_lock:
+            holding = self._holding or {}
+            chosen = list(holding) if name is None else [name] if name in holding else []
+            released = [(n, *holding.pop(n)) for n in chosen]
+            for n, *_ in released:
+                self._listing().pop(n, None)
+        for n, spool, sha, size in released:
+            self._store(n, spool, sha, size)
+
+    def _store(self, cleaned: str, spool: IO[bytes], sha: str, size: int) -> None:
         if self.static_options.skip_unchanged and (
             self._stored_hash(cleaned) == sha or self._revive(cleaned, sha)
         ):
             spool.close()
-            return cleaned
+            return
         self._wait_for(cleaned)
         with self._state_lock:
             # Uploading replaces the object: a deferred delete of it is moot.
             self._doomed.pop(cleaned, None)
         if self._synchronous:
             self._upload(cleaned, spool, sha, size)
-            return cleaned
+            return
         with self._state_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     self.static_options.upload_workers, thread_name_prefix="stowage-static"
                 )
                 atexit.register(self._flush_at_exit)
+            # Until the upload lands, the listing shows the file as it will be,
+            # so exists() and listdir() answer as if the save were done.
+            self._listing()[cleaned] = ObjectInfo(
+                key=self.key(cleaned), size=size, modified=dt.datetime.now(dt.UTC)
+            )
             future = self._pool.submit(self._upload, cleaned, spool, sha, size)
             self._pending[cleaned] = future
         future.add_done_callback(lambda done: self._settle(cleaned, done))
-        return cleaned
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        # A held or queued file is read once it is stored.
+        cleaned = names.clean_name(name)
+        self._release(cleaned)
+        self._wait_for(cleaned)
+        return super()._open(name, mode)
 
     def _spool_with_hash(self, content: Any) -> tuple[IO[bytes], str, int]:
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(self.options.max_memory_size)  # noqa: SIM115
@@ -379,6 +427,9 @@ class StaticStorage(Storage):
                 del self._pending[name]
             error = future.exception()
             if error is not None:
+                if self._entries is not None:
+                    self._entries.pop(name, None)
+                logger.error("Uploading static file %r failed: %s", name, error)
                 self._failures.append((name, error))
 
     def delete(self, name: str) -> None:
@@ -395,6 +446,11 @@ class StaticStorage(Storage):
         cleaned = names.clean_name(name)
         self._wait_for(cleaned)
         with self._state_lock:
+            held = (self._holding or {}).pop(cleaned, None)
+            if held is not None:
+                held[0].close()
+                self._listing().pop(cleaned, None)
+                return
             info = self._listing().pop(cleaned, None)
             if info is None:
                 return
@@ -490,8 +546,28 @@ class ManifestStaticStorage(ManifestFilesMixin, StaticStorage):  # type: ignore[
         self.manifest_name = manifest.manifest_name
         super().__init__(*args, **kwargs)
 
+    def post_process(self, *args: Any, **kwargs: Any) -> Any:
+        """Finish the copies, then hash and rewrite names as Django's manifest storage does.
+
+        While Django's passes run, saves are held back: each pass saves a
+        file under its name of the moment and deletes the name it replaces,
+        so only the names that survive the last pass are uploaded.
+        """
+        if kwargs.get("dry_run"):
+            yield from super().post_process(*args, **kwargs)
+            return
+        self.flush()
+        self._holding = {}
+        try:
+            yield from super().post_process(*args, **kwargs)
+        finally:
+            self._release()
+            self._holding = None
+
     def save_manifest(self) -> None:
-        """Flush the uploads, then write the manifest, unless it is unchanged."""
+        """Store the held saves, flush, then write the manifest unless it is unchanged."""
+        self._release()
+        self._holding = None
         self.flush()
         if self.manifest_storage is not self:
             super().save_manifest()
