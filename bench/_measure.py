@@ -40,7 +40,7 @@ def ratio(theirs: float, ours: float) -> str:
     """Format how many times faster (or smaller) ours is than theirs."""
     if ours <= 0:
         return "∞"
-    return f"{theirs / ours:.1f}×"  # noqa: RUF001 - the times sign is meant
+    return f"{theirs / ours:.1f}×"
 
 
 def section(

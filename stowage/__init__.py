@@ -8,6 +8,8 @@ Use a backend from ``STORAGES``::
     }
 """
 
+from typing import TYPE_CHECKING
+
 from stowage import exceptions
 from stowage.backends import (
     AzureStorage,
@@ -19,8 +21,10 @@ from stowage.backends import (
     SFTPStorage,
     WebDAVStorage,
 )
-from stowage.static import ManifestStaticStorage, StaticStorage
 from stowage.storage import Storage
+
+if TYPE_CHECKING:
+    from stowage.static import ManifestStaticStorage, StaticStorage
 
 __all__ = [
     "AzureStorage",
@@ -38,3 +42,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The static storages pull in django.contrib.staticfiles: load them on demand.
+    if name in ("StaticStorage", "ManifestStaticStorage"):
+        from stowage import static
+
+        return getattr(static, name)
+    raise AttributeError(f"module 'stowage' has no attribute {name!r}")

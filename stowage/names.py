@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import unicodedata
 from collections.abc import Iterator
 
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 NameLike = str | os.PathLike[str]
+
+# Names made only of these parts, none starting with a dot, are already
+# clean: the common case skips the full analysis below.
+_PLAIN = re.compile(r"[\w\-][\w\-. ]*(?:/[\w\-][\w\-. ]*)*", re.ASCII)
 
 
 def _reject_control_characters(name: str) -> None:
@@ -54,6 +59,8 @@ def clean_name(name: NameLike | None, *, allow_empty: bool = False) -> str:
     text = os.fspath(name)
     if not isinstance(text, str):
         raise TypeError(f"A storage name must be str or a path, not {type(name).__name__}.")
+    if _PLAIN.fullmatch(text):
+        return text
     _reject_control_characters(text)
     posix = text.replace("\\", "/")
     path = pathlib.PurePosixPath(posix)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from stowage.exceptions import ConfigurationError, MissingDependency
@@ -46,6 +45,8 @@ def _spec_for(name: str) -> DriverSpec:
         return BUILTIN_DRIVERS[name]
     if ":" in name:
         return DriverSpec(name)
+    from importlib.metadata import entry_points  # slow to import; needed only here
+
     for ep in entry_points(group="stowage.drivers"):
         if ep.name == name:
             return DriverSpec(ep.value)

@@ -20,6 +20,7 @@ The order, first match wins:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
@@ -56,8 +57,10 @@ def storage_url(
     """Return the URL for ``name`` on ``storage`` following the policy above."""
     options = storage.options
     driver = storage.driver
-    can_sign = Capability.SIGN in driver.capabilities
-    wants_signature = method.upper() != "GET" or bool(parameters) or expire is not None
+    caps = driver.capabilities
+    can_sign = Capability.SIGN in caps
+    method = method.upper()
+    wants_signature = method != "GET" or bool(parameters) or expire is not None
     if wants_signature and not can_sign:
         raise UnsupportedOperation(
             f"{type(storage).__name__} cannot sign URLs, so url() takes no "
@@ -65,21 +68,21 @@ def storage_url(
         )
     relative = None if name is None else str(name).replace("\\", "/").lstrip("/")
     domain = _domain(options.custom_domain, options.url_protocol)
-    signs_domain = Capability.SIGN_CUSTOM_DOMAIN in driver.capabilities
     if relative is not None and can_sign:
-        lifetime = (
-            expire
-            if isinstance(expire, dt.timedelta)
-            else dt.timedelta(seconds=options.expire_seconds if expire is None else expire)
-        )
-        sign_domain = domain if signs_domain else None
+        signs_domain = domain is not None and Capability.SIGN_CUSTOM_DOMAIN in caps
         if wants_signature or (options.querystring_auth and (domain is None or signs_domain)):
+            if expire is None:
+                lifetime = _lifetime(options.expire_seconds)
+            elif isinstance(expire, dt.timedelta):
+                lifetime = expire
+            else:
+                lifetime = _lifetime(expire)
             return driver.sign(
                 storage.key(relative),
-                method=method.upper(),
+                method=method,
                 expires=lifetime,
                 parameters=parameters,
-                domain=sign_domain,
+                domain=domain if signs_domain else None,
             )
     base = _base_url(storage) if domain is None else None
     if base is not None:
@@ -92,6 +95,12 @@ def storage_url(
     return driver.public_url(key)
 
 
+@functools.lru_cache(maxsize=16)
+def _lifetime(seconds: int) -> dt.timedelta:
+    return dt.timedelta(seconds=seconds)
+
+
+@functools.lru_cache(maxsize=16)
 def _domain(custom_domain: str | None, protocol: str) -> str | None:
     if not custom_domain:
         return None

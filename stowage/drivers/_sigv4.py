@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -43,6 +44,36 @@ def _signing_key(secret: str, day: str, region: str) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=64)
+def _fixed_query(
+    access_key: str, scope: str, amz_date: str, expires: int, session_token: str | None
+) -> str:
+    """Return the quoted canonical query of the X-Amz-* parameters (same for a whole second)."""
+    query = {
+        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+        "X-Amz-Credential": f"{access_key}/{scope}",
+        "X-Amz-Date": amz_date,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": "host",
+    }
+    if session_token:
+        query["X-Amz-Security-Token"] = session_token
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
+
+
+def _timestamp(now: dt.datetime | None) -> str:
+    if now is not None:
+        return now.strftime("%Y%m%dT%H%M%SZ")
+    second = int(time.time())
+    cached = _LAST_STAMP
+    if cached[0] != second:
+        cached[:] = [second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))]
+    return str(cached[1])
+
+
+_LAST_STAMP: list[object] = [None, ""]
+
+
 def presign(
     *,
     method: str,
@@ -65,33 +96,28 @@ def presign(
     """
     if not 1 <= expires <= MAX_EXPIRES:
         raise ValueError(f"A signed URL lasts 1 second to 7 days, not {expires} seconds.")
-    moment = now or dt.datetime.now(dt.UTC)
-    amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
+    amz_date = _timestamp(now)
     day = amz_date[:8]
     scope = f"{day}/{region}/s3/aws4_request"
-    query = {
-        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-        "X-Amz-Credential": f"{access_key}/{scope}",
-        "X-Amz-Date": amz_date,
-        "X-Amz-Expires": str(expires),
-        "X-Amz-SignedHeaders": "host",
-    }
-    if session_token:
-        query["X-Amz-Security-Token"] = session_token
-    for name, value in (parameters or {}).items():
-        query[RESPONSE_PARAMETERS.get(name, name)] = value
-    canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
-    canonical_path = _quote(path, safe="/-_.~")
-    canonical_request = "\n".join(
-        [method, canonical_path, canonical_query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"]
+    canonical_query = _fixed_query(access_key, scope, amz_date, expires, session_token)
+    if parameters:
+        extra = {RESPONSE_PARAMETERS.get(k, k): v for k, v in parameters.items()}
+        if min(extra) > "X-Amz-SignedHeaders":
+            # Lower-case names (response-*) sort after every X-Amz-* parameter.
+            canonical_query += "".join(
+                f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
+            )
+        else:
+            pairs = [p.split("=", 1) for p in canonical_query.split("&")]
+            pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
+            canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
+    canonical_path = quote(path, safe="/-_.~")
+    canonical_request = (
+        f"{method}\n{canonical_path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
     )
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(canonical_request.encode()).hexdigest(),
-        ]
+    to_sign = (
+        f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
+        + hashlib.sha256(canonical_request.encode()).hexdigest()
     )
     signature = hmac.new(
         _signing_key(secret_key, day, region), to_sign.encode(), hashlib.sha256

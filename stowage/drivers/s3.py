@@ -465,7 +465,7 @@ class S3Driver(Driver):
                 access_key=access,
                 secret_key=secret,
                 session_token=token,
-                expires=int(expires.total_seconds()),
+                expires=expires.days * 86400 + expires.seconds,
                 parameters=parameters,
             )
         except ValueError as exc:
@@ -473,6 +473,8 @@ class S3Driver(Driver):
 
     def _credentials(self) -> tuple[str, str, str | None]:
         o = self.s3
+        if o.access_key and o.secret_key:
+            return o.access_key, o.secret_key, o.session_token
         access = o.access_key or os.environ.get("AWS_ACCESS_KEY_ID")
         secret = o.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY")
         token = o.session_token or os.environ.get("AWS_SESSION_TOKEN")
