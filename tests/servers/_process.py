@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,9 @@ def wait_for_port(
 
 def require_executable(name: str, hint: str) -> str:
     """Return the path of ``name`` or fail with how to install it."""
-    path = shutil.which(name) or (name if os.path.isfile(name) else None)
+    # The virtualenv running the tests first: another Python may have its own copy.
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    path = beside if os.access(beside, os.X_OK) else shutil.which(name)
     if path is None:
         raise RuntimeError(f"test server program {name!r} is missing: {hint}")
     return path

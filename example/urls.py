@@ -1,0 +1,16 @@
+"""URLs of the demo site."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import path, re_path
+from django.views.static import serve
+from gallery import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("upload/", views.upload, name="upload"),
+    path("download/<int:pk>/", views.download, name="download"),
+    path("admin/", admin.site.urls),
+    # Local files are served by Django in the demo; remote backends give their own URLs.
+    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+]
