@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("upload/", views.upload, name="upload"),
     path("download/<int:pk>/", views.download, name="download"),
+    path("stream/<int:pk>/", views.stream, name="stream"),
+    path("api/upload/", views.api_upload, name="api-upload"),
     path("admin/", admin.site.urls),
     # Local files are served by Django in the demo; remote backends give their own URLs.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),

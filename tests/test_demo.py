@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import subprocess
@@ -81,3 +82,19 @@ def test_upload_an_image_and_see_its_thumbnail(site: str) -> None:
         assert response.read(3) == b"\xff\xd8\xff"  # a JPEG
     admin = opener.open(f"{site}/admin/login/").read().decode()
     assert "Django administration" in admin
+    streamed = opener.open(f"{site}/stream/1/").read()
+    assert streamed.startswith(b"\x89PNG")
+    assert streamed == make_png(300, 200)
+
+
+def test_async_upload_endpoint(site: str) -> None:
+    data = b"async upload " * 1000
+    request = urllib.request.Request(
+        f"{site}/api/upload/",
+        data=_multipart({}, {"file": ("notes.txt", data, "text/plain")}),
+        headers={"Content-Type": "multipart/form-data; boundary=B"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+        answer = json.loads(response.read())
+    assert answer == {"name": "api/notes.txt", "size": len(data)}

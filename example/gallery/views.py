@@ -1,9 +1,19 @@
-"""List, upload and download, all through the configured storage."""
+"""List, upload and download, all through the configured storage; two views are async."""
+
+from collections.abc import AsyncIterator
+from typing import Any
 
 from django import forms
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 
 from gallery.models import Item
 
@@ -41,3 +51,32 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item, pk=pk)
     field = item.attachment or item.image
     return HttpResponseRedirect(field.storage.url(field.name))
+
+
+async def stream(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Stream a stored file through Django without blocking the event loop."""
+    item = await Item.objects.aget(pk=pk)
+    field = item.attachment or item.image
+    storage: Any = field.storage
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async with storage.aopen(field.name, "rb") as handle:
+            async for chunk in handle:
+                yield chunk
+
+    response = StreamingHttpResponse(chunks(), content_type="application/octet-stream")
+    response["Content-Length"] = str(await storage.asize(field.name))
+    return response
+
+
+@csrf_exempt
+async def api_upload(request: HttpRequest) -> JsonResponse:
+    """Store the uploaded "file" with the async API and say where it went."""
+    from django.core.files.storage import default_storage
+
+    upload = request.FILES.get("file")
+    if upload is None:
+        return JsonResponse({"error": "send a multipart field named 'file'"}, status=400)
+    storage: Any = default_storage
+    name = await storage.asave(f"api/{upload.name}", upload)
+    return JsonResponse({"name": name, "size": await storage.asize(name)}, status=201)
