@@ -138,6 +138,7 @@ class StaticStorage(Storage):
         self._index_dirty = False
         self._index_payload = b""
         self._sources: dict[str, tuple[Any, str]] | None = None
+        self._source_hashes: dict[str, str] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[str, Future[None]] = {}
         self._failures: list[tuple[str, BaseException]] = []
@@ -160,6 +161,7 @@ class StaticStorage(Storage):
         ):
             state.pop(name, None)
         state.pop("_sources", None)
+        state.pop("_source_hashes", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -282,6 +284,26 @@ class StaticStorage(Storage):
                 self._sources = sources
             return self._sources.get(name)
 
+    def _source_sha(self, name: str, source: tuple[Any, str]) -> str:
+        with self._state_lock:
+            known = self._source_hashes.get(name)
+        if known is None:
+            storage, path = source
+            with storage.open(path) as handle:
+                known = _sha256(handle)
+            with self._state_lock:
+                self._source_hashes[name] = known
+        return known
+
+    def _local_copy(self, name: str) -> Any:
+        """Open the collected source of ``name`` when the stored copy has the same bytes."""
+        source = self._source_of(name)
+        stored = self._stored_hash(name)
+        if source is None or stored is None or stored != self._source_sha(name, source):
+            return None
+        storage, path = source
+        return storage.open(path, "rb")
+
     def get_modified_time(self, name: str) -> dt.datetime:
         """Return the modified time; for collected names, say whether the content changed."""
         self.key(name)
@@ -289,10 +311,8 @@ class StaticStorage(Storage):
         if self.static_options.skip_unchanged and cleaned in self._listing():
             source = self._source_of(cleaned)
             if source is not None:
-                storage, path = source
-                with storage.open(path) as handle:
-                    same = _sha256(handle) == self._stored_hash(cleaned)
-                if same:
+                if self._source_sha(cleaned, source) == self._stored_hash(cleaned):
+                    storage, path = source
                     source_time: dt.datetime = storage.get_modified_time(path)
                     return source_time
                 return self._localize(_EPOCH, "modified times")
@@ -383,6 +403,12 @@ class StaticStorage(Storage):
         cleaned = names.clean_name(name)
         self._release(cleaned)
         self._wait_for(cleaned)
+        if mode == "rb" and self._sources is not None:
+            # While collecting, a stored file identical to its source is read
+            # from the source: post-processing hashes every referenced file.
+            local = self._local_copy(cleaned)
+            if local is not None:
+                return local
         return super()._open(name, mode)
 
     def _spool_with_hash(self, content: Any) -> tuple[IO[bytes], str, int]:
@@ -557,6 +583,7 @@ class ManifestStaticStorage(ManifestFilesMixin, StaticStorage):  # type: ignore[
             yield from super().post_process(*args, **kwargs)
             return
         self.flush()
+        self._source_of("")  # know the sources, so reads of stored files stay local
         self._holding = {}
         try:
             yield from super().post_process(*args, **kwargs)
