@@ -13,7 +13,6 @@ calling a method the driver does not have.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import enum
 import functools
@@ -28,6 +27,8 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
+
+from asgiref.sync import sync_to_async
 
 from stowage.exceptions import NotFound, UnsupportedOperation
 
@@ -335,10 +336,12 @@ class Driver:
 
 
 async def in_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
-    """Run a blocking ``func`` on a worker thread and await its result."""
-    return await asyncio.get_running_loop().run_in_executor(
-        None, functools.partial(func, *args, **kwargs)
-    )
+    """Run a blocking ``func`` on a worker thread through asgiref and await its result.
+
+    Not thread-sensitive: driver calls need no particular thread, and calls
+    from one event loop then run side by side instead of one after another.
+    """
+    return await sync_to_async(functools.partial(func, *args, **kwargs), thread_sensitive=False)()
 
 
 class ChunkReader:

@@ -11,6 +11,9 @@ faults; when it is empty connections pass through untouched):
 - ``status``: answer an HTTP request with the status (500, 503 …) without
   reaching the server.
 
+``latency`` delays every response by that many seconds, as a network would
+(the benchmarks use it to stand for the round trip to a real service).
+
 Only 127.0.0.1 is ever bound or connected to.
 """
 
@@ -43,8 +46,9 @@ _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unav
 class FaultProxy:
     """Forward 127.0.0.1:``port`` to 127.0.0.1:``target_port``, injecting queued faults."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, latency: float = 0.0) -> None:
         self.target_port = target_port
+        self.latency = latency
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -114,6 +118,8 @@ class FaultProxy:
             self._reset(client)
             return
         threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+        if fault is None and self.latency:
+            fault = Fault("stall", seconds=self.latency)
         self._pipe(upstream, client, fault)
 
     def _pipe(self, source: socket.socket, target: socket.socket, fault: Fault | None) -> None:
