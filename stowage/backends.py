@@ -7,7 +7,8 @@ Importing this module imports no service SDK.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from typing import Any, ClassVar
 
 from stowage.storage import Storage
 
@@ -39,6 +40,31 @@ class S3Storage(Storage):
     """Store files in Amazon S3 or an S3-compatible service (extra ``s3``)."""
 
     driver_name: ClassVar[str] = "s3"
+
+    def presigned_post(
+        self,
+        name: str,
+        *,
+        expire: int | dt.timedelta | None = None,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Return ``{"url", "fields"}`` for a browser to POST a file straight to ``name``.
+
+        The form may upload only that name, at most ``max_size`` bytes and
+        with ``content_type`` when given. The service overwrites whatever is
+        there: choose a fresh name (a random prefix, say) for each upload.
+        """
+        from stowage.drivers.s3 import S3Driver
+
+        driver = self.driver
+        assert isinstance(driver, S3Driver)
+        if expire is None:
+            expire = self.options.expire_seconds
+        lifetime = expire if isinstance(expire, dt.timedelta) else dt.timedelta(seconds=expire)
+        return driver.presigned_post(
+            self.key(name), expires=lifetime, max_size=max_size, content_type=content_type
+        )
 
 
 class GCSStorage(Storage):

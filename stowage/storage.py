@@ -165,7 +165,7 @@ class Storage(DjangoStorage):
         return key
 
     def _require(self, capability: Capability, what: str) -> None:
-        if capability not in self._driver_class.capabilities:
+        if capability not in self.driver.capabilities:
             raise UnsupportedOperation(f"The {self._driver_name} backend does not support {what}.")
 
     def __getstate__(self) -> dict[str, Any]:
@@ -206,7 +206,7 @@ class Storage(DjangoStorage):
             content,
             content_type=self.content_type_for(cleaned, content),
             overwrite=self.options.file_overwrite,
-            atomic=Capability.ATOMIC_CREATE in self._driver_class.capabilities,
+            atomic=Capability.ATOMIC_CREATE in self.driver.capabilities,
             spool_threshold=self.options.max_memory_size,
         )
 

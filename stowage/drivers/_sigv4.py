@@ -8,15 +8,24 @@ and cached, so a URL is one HMAC over a short canonical request.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MAX_EXPIRES", "RESPONSE_PARAMETERS", "presign"]
+__all__ = [
+    "MAX_EXPIRES",
+    "RESPONSE_PARAMETERS",
+    "post_policy_fields",
+    "presign",
+    "sign_post_policy",
+]
 
 #: The longest validity SigV4 allows: seven days.
 MAX_EXPIRES = 7 * 24 * 3600
@@ -123,3 +132,35 @@ def presign(
         _signing_key(secret_key, day, region), to_sign.encode(), hashlib.sha256
     ).hexdigest()
     return f"{scheme}://{host}{canonical_path}?{canonical_query}&X-Amz-Signature={signature}"
+
+
+def post_policy_fields(
+    *, bucket: str, key: str, region: str, access_key: str, session_token: str | None
+) -> tuple[dict[str, str], list[Any]]:
+    """Return the form fields and policy conditions of a POST upload to ``key``."""
+    amz_date = _timestamp(None)
+    fields = {
+        "key": key,
+        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+        "x-amz-credential": f"{access_key}/{amz_date[:8]}/{region}/s3/aws4_request",
+        "x-amz-date": amz_date,
+    }
+    if session_token:
+        fields["x-amz-security-token"] = session_token
+    conditions: list[Any] = [{"bucket": bucket}, *({k: v} for k, v in fields.items())]
+    return fields, conditions
+
+
+def sign_post_policy(
+    conditions: list[Any], expires: dt.timedelta, secret_key: str, fields: Mapping[str, str]
+) -> dict[str, str]:
+    """Return the ``policy`` and ``x-amz-signature`` fields for ``conditions``."""
+    seconds = expires.days * 86400 + expires.seconds
+    if not 1 <= seconds <= MAX_EXPIRES:
+        raise ValueError(f"A signed upload lasts 1 second to 7 days, not {seconds} seconds.")
+    deadline = dt.datetime.now(dt.UTC) + expires
+    document = {"expiration": deadline.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "conditions": conditions}
+    policy = base64.b64encode(json.dumps(document).encode()).decode()
+    _, day, region = fields["x-amz-credential"].split("/")[:3]
+    signature = hmac.new(_signing_key(secret_key, day, region), policy.encode(), hashlib.sha256)
+    return {"policy": policy, "x-amz-signature": signature.hexdigest()}

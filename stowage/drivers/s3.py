@@ -28,7 +28,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import obstore
@@ -114,6 +114,11 @@ class S3Options(DriverOptions):
         8 * _MiB, doc="Bodies larger than this are uploaded in parts."
     )
     multipart_chunksize: int = option(8 * _MiB, doc="Size of each uploaded part.")
+    sign_custom_domain: bool = option(
+        False,
+        doc="Sign URLs on custom_domain itself (S3-compatible CDNs such as R2, Spaces or "
+        "B2 that check S3 signatures on their own domain, the bucket implied by it).",
+    )
 
     def __post_init__(self) -> None:
         if self.default_acl not in (None, "private"):
@@ -193,7 +198,7 @@ class S3Driver(Driver):
     """Move bytes to and from one S3 bucket."""
 
     options_class = S3Options
-    capabilities = frozenset(
+    _class_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.ATOMIC_CREATE,
             Capability.SIGN,
@@ -222,6 +227,12 @@ class S3Driver(Driver):
         "max_memory_size": "AWS_S3_MAX_MEMORY_SIZE",
     }
     option_aliases = {"bucket": "bucket_name", "region": "region_name", "endpoint": "endpoint_url"}
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:  # type: ignore[override]
+        """Say what this bucket's configuration allows (custom-domain signing is opt-in)."""
+        caps = type(self)._class_capabilities
+        return caps | {Capability.SIGN_CUSTOM_DOMAIN} if self.s3.sign_custom_domain else caps
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -453,14 +464,23 @@ class S3Driver(Driver):
         parameters: Mapping[str, str] | None = None,
         domain: str | None = None,
     ) -> str:
-        """Presign ``method`` on ``key`` (response overrides through ``parameters``)."""
+        """Presign ``method`` on ``key`` (response overrides through ``parameters``).
+
+        With ``domain`` (custom-domain signing) the URL is signed for that host,
+        with the key as its whole path.
+        """
         access, secret, token = self._credentials()
+        scheme, host, path = self._scheme, self._host, self._url_path(key)
+        if domain is not None:
+            parts = urlsplit(domain)
+            scheme, host = parts.scheme, parts.netloc
+            path = f"{parts.path.rstrip('/')}/{key}"
         try:
             return _sigv4.presign(
                 method=method,
-                scheme=self._scheme,
-                host=self._host,
-                path=self._url_path(key),
+                scheme=scheme,
+                host=host,
+                path=path,
                 region=self.s3.region_name,
                 access_key=access,
                 secret_key=secret,
@@ -470,6 +490,37 @@ class S3Driver(Driver):
             )
         except ValueError as exc:
             raise UnsupportedOperation(str(exc)) from exc
+
+    def presigned_post(
+        self,
+        key: str,
+        *,
+        expires: dt.timedelta,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Return the URL and form fields of a browser upload (POST) to ``key``.
+
+        The policy lets the form upload exactly ``key``, at most ``max_size``
+        bytes, with ``content_type`` when given; S3 refuses anything else.
+        """
+        access, secret, token = self._credentials()
+        fields, conditions = _sigv4.post_policy_fields(
+            bucket=self.s3.bucket_name,
+            key=key,
+            region=self.s3.region_name,
+            access_key=access,
+            session_token=token,
+        )
+        if content_type:
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        if max_size is not None:
+            conditions.append(["content-length-range", 0, max_size])
+        fields.update(_sigv4.sign_post_policy(conditions, expires, secret, fields))
+        base = f"{self._scheme}://{self._host}"
+        url = f"{base}/{self.s3.bucket_name}" if self._path_style else base
+        return {"url": url, "fields": fields}
 
     def _credentials(self) -> tuple[str, str, str | None]:
         o = self.s3

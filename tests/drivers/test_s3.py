@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 from unittest import mock
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.test import override_settings
 
@@ -270,3 +271,52 @@ def test_secret_never_in_repr_or_deconstruct(options: dict[str, Any]) -> None:
     shown = repr(storage) + repr(storage.deconstruct()) + repr(storage.driver_options)
     assert SECRET_KEY not in shown
     assert AccessDenied  # the tree has a class for refused credentials
+
+
+def _post_form(url: str, fields: dict[str, str], data: bytes) -> int:
+    boundary = "stowageboundary"
+    body = b""
+    for name, value in fields.items():
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        body += value.encode() + b"\r\n"
+    body += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_presigned_post_uploads_within_its_conditions(options: dict[str, Any]) -> None:
+    storage = S3Storage(location="media", **options)
+    form = storage.presigned_post("uploads/avatar.png", max_size=1000, content_type="image/png")
+    assert form["fields"]["key"] == "media/uploads/avatar.png"
+    assert form["url"] == f"{options['endpoint_url']}/{options['bucket_name']}"
+    assert set(form["fields"]) >= {"policy", "x-amz-signature", "x-amz-credential"}
+    policy = json.loads(__import__("base64").b64decode(form["fields"]["policy"]))
+    assert ["content-length-range", 0, 1000] in policy["conditions"]
+    assert {"Content-Type": "image/png"} in policy["conditions"]
+    assert _post_form(form["url"], form["fields"], b"\x89PNG small") in (200, 201, 204)
+    assert storage.open("uploads/avatar.png").read() == b"\x89PNG small"
+    with pytest.raises(SuspiciousFileOperation):
+        storage.presigned_post("../escape.png")
+
+
+def test_custom_domain_signing_for_s3_compatible_cdns(options: dict[str, Any]) -> None:
+    plain = S3Storage(custom_domain="cdn.example.com", **options)
+    assert plain.url("a.txt") == "https://cdn.example.com/a.txt"
+    signing = S3Storage(custom_domain="cdn.example.com", sign_custom_domain=True, **options)
+    url = signing.url("dir/a b.txt", expire=120)
+    assert url.startswith("https://cdn.example.com/dir/a%20b.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256")
+    assert "X-Amz-Expires=120" in url
+    assert "X-Amz-Signature=" in url
