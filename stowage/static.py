@@ -102,6 +102,23 @@ class StaticOptions:
             raise ConfigurationError("Option 'upload_workers' must be 0 or more.")
 
 
+_RUNTIME_STATE = (
+    "_state_lock",
+    "_entries",
+    "_index",
+    "_index_dirty",
+    "_index_payload",
+    "_sources",
+    "_source_hashes",
+    "_pool",
+    "_pending",
+    "_failures",
+    "_doomed",
+    "_holding",
+    "_synchronous",
+)
+
+
 def _sha256(handle: Any) -> str:
     digest = hashlib.sha256()
     for chunk in handle.chunks(_CHUNK):
@@ -132,6 +149,7 @@ class StaticStorage(Storage):
         self._reset_state()
 
     def _reset_state(self) -> None:
+        # Every attribute set here is listed in _RUNTIME_STATE.
         self._state_lock = threading.RLock()
         self._entries: dict[str, ObjectInfo] | None = None
         self._index: dict[str, dict[str, Any]] | None = None
@@ -148,20 +166,10 @@ class StaticStorage(Storage):
         self._synchronous = self.static_options.upload_workers == 0
 
     def __getstate__(self) -> dict[str, Any]:
+        # Locks, pools and caches belong to this process; _reset_state makes new ones.
         state = super().__getstate__()
-        for name in (
-            "_state_lock",
-            "_pool",
-            "_pending",
-            "_failures",
-            "_entries",
-            "_index",
-            "_doomed",
-            "_holding",
-        ):
+        for name in _RUNTIME_STATE:
             state.pop(name, None)
-        state.pop("_sources", None)
-        state.pop("_source_hashes", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
