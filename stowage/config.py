@@ -30,7 +30,6 @@ __all__ = [
     "StorageOptions",
     "build_options",
     "option",
-    "option_fields",
     "secret_names",
     "unknown_options",
 ]
@@ -120,11 +119,6 @@ class StorageOptions:
             raise ConfigurationError(
                 f"Option 'url_protocol' must be 'http:' or 'https:', got {self.url_protocol!r}."
             )
-
-
-def option_fields(cls: type[Any]) -> tuple[dataclasses.Field[Any], ...]:
-    """Return the option fields of an options dataclass."""
-    return dataclasses.fields(cls)
 
 
 def secret_names(*classes: type[Any]) -> frozenset[str]:
