@@ -1,61 +1,37 @@
 """Store objects in Amazon S3 or an S3-compatible service, on obstore.
 
-Writes: a body of at most ``multipart_threshold`` bytes is one PUT (held in
-memory, that size at most); a larger or unsized one streams as a multipart
-upload of ``multipart_chunksize`` parts, so memory stays bounded whatever
-the size. A failed multipart upload is never completed, so nothing becomes
-visible.
-
-Atomic create (``if_absent``): a single PUT carries ``If-None-Match: *``.
-obstore cannot add that condition to a multipart upload, so a large atomic
-create streams to a temporary key under ``.stowage-uploads/``, then copies
-it to the target with a conditional multipart copy (which S3 completes only
-if the target is free), restores the content headers with a plain
-server-side copy onto itself (a multipart copy does not carry them; objects
-over 5 GiB keep S3's defaults), and deletes the temporary key. Listings
-never show ``.stowage-uploads``; a lifecycle rule on that prefix cleans up
-after crashed processes.
+Reads, writes, listings and copies are :class:`~stowage.drivers._obstore.ObstoreDriver`'s.
+Atomic create is a PUT with ``If-None-Match: *``; a large one is staged and
+copied into place with S3's conditional multipart copy, then copied once
+more onto itself because a multipart copy drops the content headers (objects
+over 5 GiB keep S3's defaults).
 
 URLs: presigned with our own SigV4 signer (response-header overrides,
-uploads with ``method="PUT"``), or public (path- or virtual-hosted style).
+uploads with ``method="PUT"``, browser POST forms, and signing on a custom
+domain for S3-compatible CDNs), or public (path- or virtual-hosted style).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import obstore
-from obstore import exceptions as obstore_errors
 from obstore.store import S3Store
 
 from stowage.config import option
 from stowage.drivers import _sigv4
+from stowage.drivers._obstore import ObstoreDriver, map_error
 from stowage.drivers.base import (
-    AsyncDownload,
     Capability,
-    Download,
-    Driver,
     DriverOptions,
-    ObjectInfo,
-    Prefix,
-    Readable,
 )
 from stowage.exceptions import (
-    AccessDenied,
-    AlreadyExists,
     ConfigurationError,
-    NotFound,
-    ServiceError,
-    ServiceTimeout,
-    ServiceUnavailable,
-    StowageError,
     UnsupportedOperation,
     translate,
 )
@@ -137,64 +113,7 @@ class S3Options(DriverOptions):
             raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
 
 
-def _map_error(exc: BaseException) -> StowageError | None:
-    # obstore's messages carry the whole request debug dump: keep its first line.
-    text = str(exc).split("\n", 1)[0][:300]
-    if isinstance(exc, (FileNotFoundError, obstore_errors.NotFoundError)):
-        return NotFound(text)
-    if isinstance(
-        exc, (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError)
-    ):
-        return AlreadyExists(text)
-    if (
-        isinstance(
-            exc,
-            (
-                PermissionError,
-                obstore_errors.PermissionDeniedError,
-                obstore_errors.UnauthenticatedError,
-            ),
-        )
-        or "403 Forbidden" in text
-    ):
-        return AccessDenied(text)
-    full = str(exc)
-    if "operation timed out" in full or "TimedOut" in full:
-        return ServiceTimeout(text)
-    if any(
-        marker in full
-        for marker in ("Connection refused", "error sending request", "connection closed", " 50")
-    ):
-        return ServiceUnavailable(text)
-    if isinstance(exc, obstore_errors.BaseError):
-        return ServiceError(text)
-    return None
-
-
-def _range_not_satisfiable(exc: BaseException) -> bool:
-    return "416" in str(exc)
-
-
-def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) -> ObjectInfo:
-    attributes = attributes or {}
-    metadata = {
-        k: str(v)
-        for k, v in attributes.items()
-        if k not in _HEADERS.values() and k != "Content-Type"
-    }
-    etag = meta.get("e_tag")
-    return ObjectInfo(
-        key=str(meta["path"]),
-        size=int(meta["size"]),
-        modified=meta.get("last_modified"),
-        etag=etag.strip('"') if isinstance(etag, str) else None,
-        content_type=attributes.get("Content-Type"),
-        cache_control=attributes.get("Cache-Control"),
-        metadata=metadata,
-    )
-
-
-class S3Driver(Driver):
+class S3Driver(ObstoreDriver):
     """Move bytes to and from one S3 bucket."""
 
     options_class = S3Options
@@ -242,8 +161,8 @@ class S3Driver(Driver):
                 "S3 storage needs 'bucket_name' (OPTIONS or AWS_STORAGE_BUCKET_NAME)."
             )
         self.s3 = options
-        self._lock = threading.Lock()
-        self._store: S3Store | None = None
+        self.multipart_threshold = options.multipart_threshold
+        self.multipart_chunksize = options.multipart_chunksize
         endpoint = options.endpoint_url
         path_style = options.addressing_style == "path" or (
             options.addressing_style == "auto" and endpoint is not None
@@ -257,22 +176,19 @@ class S3Driver(Driver):
             self._scheme = "https"
             self._host = f"{options.bucket_name}.s3.{options.region_name}.amazonaws.com"
         self._path_style = path_style
-        self._base_attributes: dict[str, str] = {
+        self._base_attributes = {
             _HEADERS[k]: str(v) for k, v in options.object_parameters.items() if k in _HEADERS
         }
         for name, value in dict(options.object_parameters.get("Metadata", {})).items():
             self._base_attributes[str(name)] = str(value)
 
-    # -- the client ------------------------------------------------------------------
+    def _finish_create(self, staged: str, key: str) -> None:
+        # S3's conditional copy is a multipart copy, which drops the content
+        # headers; copy the staged object onto the target again to restore them.
+        obstore.copy(self.store, staged, key, overwrite=False)
+        obstore.copy(self.store, staged, key, overwrite=True)
 
-    @property
-    def store(self) -> S3Store:
-        """Return the obstore client, created on first use."""
-        if self._store is None:
-            with self._lock:
-                if self._store is None:
-                    self._store = self._make_store()
-        return self._store
+    # -- the client ------------------------------------------------------------------
 
     def _make_store(self) -> S3Store:
         o = self.s3
@@ -308,141 +224,10 @@ class S3Driver(Driver):
                 "base": 2,
             },
         }
-        with translate("configuring the S3 client", _map_error):
+        with translate("configuring the S3 client", map_error):
             return S3Store(o.bucket_name, config=config, client_options=client, retry_config=retry)  # type: ignore[arg-type]
 
-    def close(self) -> None:
-        """Drop the client; a new one is made on next use."""
-        with self._lock:
-            self._store = None
-
     # -- writing ----------------------------------------------------------------------
-
-    def _attributes(
-        self,
-        content_type: str | None,
-        cache_control: str | None,
-        metadata: Mapping[str, str] | None,
-    ) -> dict[str, str]:
-        attributes = dict(self._base_attributes)
-        if content_type and "Content-Type" not in attributes:
-            attributes["Content-Type"] = content_type
-        if cache_control:
-            attributes["Cache-Control"] = cache_control
-        attributes.update(metadata or {})
-        return attributes
-
-    def _chunks(self, stream: Readable) -> Iterator[bytes]:
-        while chunk := stream.read(_MiB):
-            yield chunk
-
-    def put(
-        self,
-        key: str,
-        stream: Readable,
-        *,
-        size: int | None = None,
-        content_type: str | None = None,
-        if_absent: bool = False,
-        cache_control: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectInfo:
-        """Upload ``stream`` in one PUT or in parts (see the module docstring)."""
-        attributes = self._attributes(content_type, cache_control, metadata)
-        small = size is not None and size <= self.s3.multipart_threshold
-        with translate(f"writing {key!r}", _map_error):
-            if small:
-                body = _read_up_to(stream, self.s3.multipart_threshold)
-                mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
-                result = obstore.put(
-                    self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
-                )
-                return ObjectInfo(
-                    key=key,
-                    size=len(body),
-                    etag=_etag(result),
-                    content_type=attributes.get("Content-Type"),
-                    modified=dt.datetime.now(dt.UTC),
-                )
-            target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
-            obstore.put(
-                self.store,
-                target,
-                self._chunks(stream),
-                attributes=attributes,
-                use_multipart=True,
-                chunk_size=self.s3.multipart_chunksize,
-                max_concurrency=4,
-            )
-            if if_absent:
-                try:
-                    obstore.copy(self.store, target, key, overwrite=False)
-                    # The conditional copy is a multipart copy, which drops the
-                    # content headers; copy the object onto itself to restore them.
-                    obstore.copy(self.store, target, key, overwrite=True)
-                finally:
-                    obstore.delete(self.store, target)
-            return self.head(key)
-
-    # -- reading ------------------------------------------------------------------------
-
-    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
-        """Stream ``key`` from ``start`` to ``end`` with one ranged GET."""
-        if end is not None and end <= start:
-            return Download(self.head(key), [])
-        options: dict[str, Any] = {}
-        if start or end is not None:
-            options["range"] = (start, end) if end is not None else {"offset": start}
-        with translate(f"reading {key!r}", _map_error):
-            try:
-                result = obstore.get(self.store, key, options=options)  # type: ignore[arg-type]
-            except obstore_errors.BaseError as exc:
-                if not _range_not_satisfiable(exc):
-                    raise
-                # Past the end (or an empty object): nothing to read.
-                return Download(self.head(key), [])
-        info = _info(result.meta, result.attributes)
-        stream = result.stream(min_chunk_size=256 * 1024)
-
-        def chunks() -> Iterator[bytes]:
-            with translate(f"reading {key!r}", _map_error):
-                for chunk in stream:
-                    yield bytes(chunk)
-
-        return Download(info, chunks())
-
-    def head(self, key: str) -> ObjectInfo:
-        """Describe ``key`` with one HEAD request, headers included."""
-        with translate(f"inspecting {key!r}", _map_error):
-            result = obstore.get(self.store, key, options={"head": True})
-        return _info(result.meta, result.attributes)
-
-    def delete(self, key: str) -> None:
-        """Delete ``key``; S3 answers the same for a missing key."""
-        with translate(f"deleting {key!r}", _map_error):
-            obstore.delete(self.store, key)
-
-    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
-        """List with a delimiter (one level) or flat (recursive), every page."""
-        with translate(f"listing {prefix!r}", _map_error):
-            if recursive:
-                for page in obstore.list(self.store, prefix or None, chunk_size=1000):
-                    for meta in page:
-                        if not meta["path"].startswith(UPLOADS_PREFIX + "/"):
-                            yield _info(meta)
-                return
-            result = obstore.list_with_delimiter(self.store, prefix or None)
-        for common in result["common_prefixes"]:
-            if common.rstrip("/") != UPLOADS_PREFIX:
-                yield Prefix(common.rstrip("/"))
-        for meta in result["objects"]:
-            yield _info(meta)
-
-    def copy(self, src: str, dst: str) -> ObjectInfo:
-        """Copy on the service, headers and metadata included."""
-        with translate(f"copying {src!r}", _map_error):
-            obstore.copy(self.store, src, dst, overwrite=True)
-        return self.head(dst)
 
     # -- URLs -------------------------------------------------------------------------------
 
@@ -538,91 +323,3 @@ class S3Driver(Driver):
         return access, secret, token
 
     # -- async ---------------------------------------------------------------------------
-
-    async def ahead(self, key: str) -> ObjectInfo:
-        """Do :meth:`head` on obstore's async client."""
-        with translate(f"inspecting {key!r}", _map_error):
-            result = await obstore.get_async(self.store, key, options={"head": True})
-        return _info(result.meta, result.attributes)
-
-    async def aexists(self, key: str) -> bool:
-        """Tell whether ``key`` is an object or a non-empty directory, asynchronously."""
-        try:
-            await self.ahead(key)
-        except NotFound:
-            with translate(f"listing {key!r}", _map_error):
-                page = await obstore.list_with_delimiter_async(self.store, key)
-            return bool(page["objects"] or page["common_prefixes"])
-        return True
-
-    async def adelete(self, key: str) -> None:
-        """Do :meth:`delete` on obstore's async client."""
-        with translate(f"deleting {key!r}", _map_error):
-            await obstore.delete_async(self.store, key)
-
-    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
-        """Do :meth:`put` on obstore's async client for bodies of one PUT."""
-        size = kwargs.get("size")
-        if size is None or size > self.s3.multipart_threshold:
-            return await super().aput(key, stream, **kwargs)
-        attributes = self._attributes(
-            kwargs.get("content_type"), kwargs.get("cache_control"), kwargs.get("metadata")
-        )
-        body = _read_up_to(stream, self.s3.multipart_threshold)
-        mode: Literal["create", "overwrite"] = "create" if kwargs.get("if_absent") else "overwrite"
-        with translate(f"writing {key!r}", _map_error):
-            result = await obstore.put_async(
-                self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
-            )
-        return ObjectInfo(
-            key=key,
-            size=len(body),
-            etag=_etag(result),
-            content_type=kwargs.get("content_type"),
-            modified=dt.datetime.now(dt.UTC),
-        )
-
-    async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
-        """Do :meth:`get` on obstore's async client, streaming the body."""
-        if end is not None and end <= start:
-            info = await self.ahead(key)
-            return AsyncDownload(info, _empty())
-        options: dict[str, Any] = {}
-        if start or end is not None:
-            options["range"] = (start, end) if end is not None else {"offset": start}
-        with translate(f"reading {key!r}", _map_error):
-            try:
-                result = await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
-            except obstore_errors.BaseError as exc:
-                if not _range_not_satisfiable(exc):
-                    raise
-                result = None
-        if result is None:
-            return AsyncDownload(await self.ahead(key), _empty())
-        stream = result.stream(min_chunk_size=256 * 1024)
-
-        async def chunks() -> Any:
-            with translate(f"reading {key!r}", _map_error):
-                async for chunk in stream:
-                    yield bytes(chunk)
-
-        return AsyncDownload(_info(result.meta, result.attributes), chunks())
-
-
-async def _empty() -> Any:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
-
-
-def _read_up_to(stream: Readable, limit: int) -> bytes:
-    parts = []
-    total = 0
-    while total <= limit and (chunk := stream.read(min(_MiB, limit + 1 - total))):
-        parts.append(chunk)
-        total += len(chunk)
-    return b"".join(parts)
-
-
-def _etag(result: Mapping[str, Any]) -> str | None:
-    etag = result.get("e_tag")
-    return etag.strip('"') if isinstance(etag, str) else None

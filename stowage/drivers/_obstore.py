@@ -1,0 +1,361 @@
+"""Share what every obstore-based driver does the same way (S3, Azure).
+
+A subclass builds its obstore store (``_make_store``), sets the attributes
+every object gets (``_base_attributes``) and says how a large atomic create
+lands (``_finish_create``); everything else is here: streaming single and
+multipart uploads, ranged streaming reads, delimiter listings, server-side
+copies, error translation and the async twins on obstore's ``*_async``.
+
+Large atomic creates stream to a temporary key under ``.stowage-uploads/``
+(obstore offers no conditional multipart completion) and are then copied
+into place with a conditional server-side copy. Listings never show that
+prefix; a lifecycle rule on it cleans up after crashed processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import obstore
+from obstore import exceptions as obstore_errors
+
+from stowage.drivers.base import (
+    AsyncDownload,
+    Download,
+    Driver,
+    DriverOptions,
+    ObjectInfo,
+    Prefix,
+    Readable,
+)
+from stowage.exceptions import (
+    AccessDenied,
+    AlreadyExists,
+    NotFound,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    StowageError,
+    translate,
+)
+
+__all__ = ["HEADER_ATTRIBUTES", "UPLOADS_PREFIX", "ObstoreDriver", "map_error"]
+
+_MiB = 1024 * 1024
+#: Where large atomic creates are staged, at the root of the bucket or container.
+UPLOADS_PREFIX = ".stowage-uploads"
+#: Attributes obstore maps to HTTP headers; any other attribute is user metadata.
+HEADER_ATTRIBUTES = frozenset(
+    {"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Type"}
+)
+
+
+def map_error(exc: BaseException) -> StowageError | None:
+    """Translate an obstore error into stowage's tree (None: not one of obstore's)."""
+    # obstore's messages carry the whole request debug dump: keep its first line.
+    text = str(exc).split("\n", 1)[0][:300]
+    if isinstance(exc, (FileNotFoundError, obstore_errors.NotFoundError)):
+        return NotFound(text)
+    if isinstance(
+        exc, (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError)
+    ):
+        return AlreadyExists(text)
+    if (
+        isinstance(
+            exc,
+            (
+                PermissionError,
+                obstore_errors.PermissionDeniedError,
+                obstore_errors.UnauthenticatedError,
+            ),
+        )
+        or "403 Forbidden" in text
+    ):
+        return AccessDenied(text)
+    full = str(exc)
+    if "operation timed out" in full or "TimedOut" in full:
+        return ServiceTimeout(text)
+    if any(
+        marker in full
+        for marker in ("Connection refused", "error sending request", "connection closed", " 50")
+    ):
+        return ServiceUnavailable(text)
+    if isinstance(exc, obstore_errors.BaseError):
+        return ServiceError(text)
+    return None
+
+
+def _range_not_satisfiable(exc: BaseException) -> bool:
+    text = str(exc)
+    return "416" in text or "Wanted range starting at" in text
+
+
+def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) -> ObjectInfo:
+    attributes = attributes or {}
+    metadata = {
+        k: str(v)
+        for k, v in attributes.items()
+        if k not in HEADER_ATTRIBUTES and k != "Content-Type"
+    }
+    etag = meta.get("e_tag")
+    return ObjectInfo(
+        key=str(meta["path"]),
+        size=int(meta["size"]),
+        modified=meta.get("last_modified"),
+        etag=etag.strip('"') if isinstance(etag, str) else None,
+        content_type=attributes.get("Content-Type"),
+        cache_control=attributes.get("Cache-Control"),
+        metadata=metadata,
+    )
+
+
+class ObstoreDriver(Driver):
+    """Move bytes with an obstore store; subclasses configure the service."""
+
+    #: Bodies up to this size go up in one request (held in memory, this size at most).
+    multipart_threshold: int = 8 * _MiB
+    #: Part size of multipart uploads.
+    multipart_chunksize: int = 8 * _MiB
+
+    def __init__(self, options: DriverOptions) -> None:
+        super().__init__(options)
+        self._lock = threading.Lock()
+        self._store: Any = None
+        self._base_attributes: dict[str, str] = {}
+
+    def _make_store(self) -> Any:
+        """Return a new obstore store for this driver's options."""
+        raise NotImplementedError
+
+    def _finish_create(self, staged: str, key: str) -> None:
+        """Copy the staged upload to ``key`` only if ``key`` is free (else AlreadyExists)."""
+        obstore.copy(self.store, staged, key, overwrite=False)
+
+    @property
+    def store(self) -> Any:
+        """Return the obstore client, created on first use."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._make_store()
+        return self._store
+
+    def close(self) -> None:
+        """Drop the client; a new one is made on next use."""
+        with self._lock:
+            self._store = None
+
+    def _attributes(
+        self,
+        content_type: str | None,
+        cache_control: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        attributes = dict(self._base_attributes)
+        if content_type and "Content-Type" not in attributes:
+            attributes["Content-Type"] = content_type
+        if cache_control:
+            attributes["Cache-Control"] = cache_control
+        attributes.update(metadata or {})
+        return attributes
+
+    def _chunks(self, stream: Readable) -> Iterator[bytes]:
+        while chunk := stream.read(_MiB):
+            yield chunk
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Upload ``stream`` in one PUT or in parts (see the module docstring)."""
+        attributes = self._attributes(content_type, cache_control, metadata)
+        small = size is not None and size <= self.multipart_threshold
+        with translate(f"writing {key!r}", map_error):
+            if small:
+                body = _read_up_to(stream, self.multipart_threshold)
+                mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
+                result = obstore.put(
+                    self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
+                )
+                return ObjectInfo(
+                    key=key,
+                    size=len(body),
+                    etag=_etag(result),
+                    content_type=attributes.get("Content-Type"),
+                    modified=dt.datetime.now(dt.UTC),
+                )
+            target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
+            obstore.put(
+                self.store,
+                target,
+                self._chunks(stream),
+                attributes=attributes,
+                use_multipart=True,
+                chunk_size=self.multipart_chunksize,
+                max_concurrency=4,
+            )
+            if if_absent:
+                try:
+                    self._finish_create(target, key)
+                finally:
+                    obstore.delete(self.store, target)
+            return self.head(key)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
+        """Stream ``key`` from ``start`` to ``end`` with one ranged GET."""
+        if end is not None and end <= start:
+            return Download(self.head(key), [])
+        options: dict[str, Any] = {}
+        if start or end is not None:
+            options["range"] = (start, end) if end is not None else {"offset": start}
+        with translate(f"reading {key!r}", map_error):
+            try:
+                result = obstore.get(self.store, key, options=options)  # type: ignore[arg-type]
+            except obstore_errors.BaseError as exc:
+                if not _range_not_satisfiable(exc):
+                    raise
+                # Past the end (or an empty object): nothing to read.
+                return Download(self.head(key), [])
+        info = _info(result.meta, result.attributes)
+        stream = result.stream(min_chunk_size=256 * 1024)
+
+        def chunks() -> Iterator[bytes]:
+            with translate(f"reading {key!r}", map_error):
+                for chunk in stream:
+                    yield bytes(chunk)
+
+        return Download(info, chunks())
+
+    def head(self, key: str) -> ObjectInfo:
+        """Describe ``key`` with one HEAD request, headers included."""
+        with translate(f"inspecting {key!r}", map_error):
+            result = obstore.get(self.store, key, options={"head": True})
+        return _info(result.meta, result.attributes)
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; S3 answers the same for a missing key."""
+        with translate(f"deleting {key!r}", map_error):
+            obstore.delete(self.store, key)
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
+        """List with a delimiter (one level) or flat (recursive), every page."""
+        with translate(f"listing {prefix!r}", map_error):
+            if recursive:
+                for page in obstore.list(self.store, prefix or None, chunk_size=1000):
+                    for meta in page:
+                        if not meta["path"].startswith(UPLOADS_PREFIX + "/"):
+                            yield _info(meta)
+                return
+            result = obstore.list_with_delimiter(self.store, prefix or None)
+        for common in result["common_prefixes"]:
+            if common.rstrip("/") != UPLOADS_PREFIX:
+                yield Prefix(common.rstrip("/"))
+        for meta in result["objects"]:
+            yield _info(meta)
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy on the service, headers and metadata included."""
+        with translate(f"copying {src!r}", map_error):
+            obstore.copy(self.store, src, dst, overwrite=True)
+        return self.head(dst)
+
+    async def ahead(self, key: str) -> ObjectInfo:
+        """Do :meth:`head` on obstore's async client."""
+        with translate(f"inspecting {key!r}", map_error):
+            result = await obstore.get_async(self.store, key, options={"head": True})
+        return _info(result.meta, result.attributes)
+
+    async def aexists(self, key: str) -> bool:
+        """Tell whether ``key`` is an object or a non-empty directory, asynchronously."""
+        try:
+            await self.ahead(key)
+        except NotFound:
+            with translate(f"listing {key!r}", map_error):
+                page = await obstore.list_with_delimiter_async(self.store, key)
+            return bool(page["objects"] or page["common_prefixes"])
+        return True
+
+    async def adelete(self, key: str) -> None:
+        """Do :meth:`delete` on obstore's async client."""
+        with translate(f"deleting {key!r}", map_error):
+            await obstore.delete_async(self.store, key)
+
+    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+        """Do :meth:`put` on obstore's async client for bodies of one PUT."""
+        size = kwargs.get("size")
+        if size is None or size > self.multipart_threshold:
+            return await super().aput(key, stream, **kwargs)
+        attributes = self._attributes(
+            kwargs.get("content_type"), kwargs.get("cache_control"), kwargs.get("metadata")
+        )
+        body = _read_up_to(stream, self.multipart_threshold)
+        mode: Literal["create", "overwrite"] = "create" if kwargs.get("if_absent") else "overwrite"
+        with translate(f"writing {key!r}", map_error):
+            result = await obstore.put_async(
+                self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
+            )
+        return ObjectInfo(
+            key=key,
+            size=len(body),
+            etag=_etag(result),
+            content_type=kwargs.get("content_type"),
+            modified=dt.datetime.now(dt.UTC),
+        )
+
+    async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
+        """Do :meth:`get` on obstore's async client, streaming the body."""
+        if end is not None and end <= start:
+            info = await self.ahead(key)
+            return AsyncDownload(info, _empty())
+        options: dict[str, Any] = {}
+        if start or end is not None:
+            options["range"] = (start, end) if end is not None else {"offset": start}
+        with translate(f"reading {key!r}", map_error):
+            try:
+                result = await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
+            except obstore_errors.BaseError as exc:
+                if not _range_not_satisfiable(exc):
+                    raise
+                result = None
+        if result is None:
+            return AsyncDownload(await self.ahead(key), _empty())
+        stream = result.stream(min_chunk_size=256 * 1024)
+
+        async def chunks() -> Any:
+            with translate(f"reading {key!r}", map_error):
+                async for chunk in stream:
+                    yield bytes(chunk)
+
+        return AsyncDownload(_info(result.meta, result.attributes), chunks())
+
+
+async def _empty() -> Any:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _read_up_to(stream: Readable, limit: int) -> bytes:
+    parts = []
+    total = 0
+    while total <= limit and (chunk := stream.read(min(_MiB, limit + 1 - total))):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
+
+
+def _etag(result: Mapping[str, Any]) -> str | None:
+    etag = result.get("e_tag")
+    return etag.strip('"') if isinstance(etag, str) else None
