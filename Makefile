@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Both install what they need: a virtualenv, the packages, the test servers
-# (moto and fake-gcs-server come from PyPI with the test requirements).
+# (moto and fake-gcs-server come from PyPI, Azurite from npm).
 
 SHELL := /bin/bash
 PYENV_BIN := $(wildcard $(HOME)/.pyenv/versions/3.11*/bin) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin)
@@ -10,13 +10,21 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BACKEND ?= local
 
-.PHONY: demo test test-fast lint typecheck bench clean
+.PHONY: demo test test-fast node-deps lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements/test.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e ".[dev,s3,gcs,azure,sftp,webdav]" -r requirements/test.txt
 	touch $(STAMP)
+
+# npm packages of the test servers (Azurite), pinned in tests/node/package-lock.json.
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --silent --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
 
 lint: $(STAMP)
 	ruff check .
@@ -26,18 +34,18 @@ typecheck: $(STAMP)
 	mypy --strict stowage
 
 # The whole suite on Python 3.11 + Django 5.2 and Python 3.12 + Django 6.1.
-test: $(STAMP) lint typecheck
+test: $(STAMP) node-deps lint typecheck
 	nox -s tests
 
 # One combination only, in the main virtualenv: quicker while developing.
-test-fast: $(STAMP)
+test-fast: $(STAMP) node-deps
 	pytest $(ARGS)
 
 demo: $(STAMP)
 	python example/run.py --backend $(BACKEND)
 
-bench: $(STAMP)
+bench: $(STAMP) node-deps
 	python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules

@@ -50,7 +50,16 @@ def _public_gcs(request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
-BACKENDS = {"s3": _public_s3, "gcs": _public_gcs}
+def _public_azure(request: pytest.FixtureRequest) -> dict[str, Any]:
+    server = request.getfixturevalue("azurite")
+    container = server.create_container()
+    server.client().get_container_client(container).set_container_access_policy(
+        signed_identifiers={}, public_access="blob"
+    )
+    return {"driver": "azure", **server.options(container)}
+
+
+BACKENDS = {"s3": _public_s3, "gcs": _public_gcs, "azure": _public_azure}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -14,6 +14,7 @@ prefix; a lifecycle rule on it cleans up after crashed processes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import threading
@@ -246,8 +247,8 @@ class ObstoreDriver(Driver):
         return _info(result.meta, result.attributes)
 
     def delete(self, key: str) -> None:
-        """Delete ``key``; S3 answers the same for a missing key."""
-        with translate(f"deleting {key!r}", map_error):
+        """Delete ``key``; a missing key is not an error (Azure says 404, S3 does not)."""
+        with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
             obstore.delete(self.store, key)
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
@@ -290,7 +291,7 @@ class ObstoreDriver(Driver):
 
     async def adelete(self, key: str) -> None:
         """Do :meth:`delete` on obstore's async client."""
-        with translate(f"deleting {key!r}", map_error):
+        with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
             await obstore.delete_async(self.store, key)
 
     async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:

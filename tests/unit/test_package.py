@@ -39,9 +39,13 @@ def test_import_stowage_needs_no_extra() -> None:
         import stowage
         from stowage.exceptions import MissingDependency
         stowage.MemoryStorage()
-        for cls in (stowage.S3Storage, stowage.GCSStorage):
+        for cls, options in (
+            (stowage.S3Storage, dict(bucket_name="b")),
+            (stowage.GCSStorage, dict(bucket_name="b")),
+            (stowage.AzureStorage, dict(azure_container="c", account_name="a")),
+        ):
             try:
-                cls(bucket_name="b").exists("x")
+                cls(**options).exists("x")
             except MissingDependency as exc:
                 assert "pip install 'django-stowage[" in str(exc), exc
             else:
