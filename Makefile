@@ -52,7 +52,7 @@ test: $(STAMP) node-deps system-deps lint typecheck
 test-fast: $(STAMP) node-deps system-deps
 	pytest $(ARGS)
 
-demo: $(STAMP)
+demo: $(STAMP) $(if $(filter azure,$(BACKEND)),node-deps) $(if $(filter sftp,$(BACKEND)),system-deps)
 	python example/run.py --backend $(BACKEND)
 
 bench: $(STAMP) node-deps system-deps

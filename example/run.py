@@ -1,8 +1,9 @@
 """Run the demo site on http://127.0.0.1:8000 with the chosen storage backend.
 
 ``--backend local`` (default) stores files under example/media with the local
-driver. ``--backend s3`` or ``gcs`` first starts the same local test server
-the test suite uses (moto, fake-gcs-server) and stores the files there.
+driver. ``--backend s3``, ``gcs`` or ``azure`` first starts the same local test
+server the test suite uses (moto, fake-gcs-server, Azurite) and stores the
+files there.
 """
 
 from __future__ import annotations
@@ -45,13 +46,19 @@ def _start_backend(name: str) -> tuple[str, dict[str, Any], Any]:
             "querystring_auth": False,
         }
         return "stowage.GCSStorage", options, server
-    sys.exit(f"--backend {name}: no local test server for it in this version (local, s3, gcs).")
+    if name == "azure":
+        from tests.servers.azurite import start_azurite
+
+        server = start_azurite(logs)
+        options = {**server.options(server.create_container()), "expiration_secs": 600}
+        return "stowage.AzureStorage", options, server
+    sys.exit(f"--backend {name}: unknown; choose local, s3, gcs or azure.")
 
 
 def main() -> None:
     """Migrate, create the admin user, and serve the site until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", default="local", help="local (default), s3 or gcs")
+    parser.add_argument("--backend", default="local", help="local (default), s3, gcs or azure")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     backend, options, server = _start_backend(args.backend)
