@@ -48,7 +48,7 @@ from stowage.exceptions import AlreadyExists, ConfigurationError, UnsupportedOpe
 from stowage.files import StorageFile
 from stowage.registry import load_driver
 from stowage.saving import SavePlan, encoded_chunks
-from stowage.urls import storage_url
+from stowage.urls import UrlPolicy, storage_url
 
 __all__ = ["Storage"]
 
@@ -133,6 +133,7 @@ class Storage(DjangoStorage):
         self._location = "" if driver_has_location else names.clean_location(self.options.location)
         self._secrets = secret_names(*classes)
         self._driver: Driver | None = None
+        self._url_policy: UrlPolicy | None = None
         self._lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------
@@ -354,7 +355,10 @@ class Storage(DjangoStorage):
         (response header overrides such as ``ResponseContentDisposition``)
         apply to signed URLs; a backend that cannot sign refuses them.
         """
-        return storage_url(self, name, expire=expire, method=method, parameters=parameters)
+        policy = self._url_policy
+        if policy is None:
+            policy = self._url_policy = UrlPolicy(self)
+        return storage_url(self, policy, name, expire=expire, method=method, parameters=parameters)
 
     # -- times ------------------------------------------------------------------
 

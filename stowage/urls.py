@@ -34,7 +34,7 @@ from stowage.exceptions import UnsupportedOperation
 if TYPE_CHECKING:
     from stowage.storage import Storage
 
-__all__ = ["storage_url"]
+__all__ = ["UrlPolicy", "storage_url"]
 
 
 def _base_url(storage: Storage) -> str | None:
@@ -46,8 +46,28 @@ def _base_url(storage: Storage) -> str | None:
     return str(settings.MEDIA_URL)
 
 
+class UrlPolicy:
+    """Hold what one storage's options and driver decide about its URLs, worked out once."""
+
+    __slots__ = ("can_sign", "domain", "lifetime", "sign_domain", "signs_by_default")
+
+    def __init__(self, storage: Storage) -> None:
+        options = storage.options
+        caps = storage.driver.capabilities
+        self.can_sign = Capability.SIGN in caps
+        self.domain = _domain(options.custom_domain, options.url_protocol)
+        signs_domain = self.domain is not None and Capability.SIGN_CUSTOM_DOMAIN in caps
+        #: The domain a signed URL is made for (None: the service's own endpoint).
+        self.sign_domain = self.domain if signs_domain else None
+        self.signs_by_default = (
+            self.can_sign and options.querystring_auth and (self.domain is None or signs_domain)
+        )
+        self.lifetime = _lifetime(options.expire_seconds)
+
+
 def storage_url(
     storage: Storage,
+    policy: UrlPolicy,
     name: str | None,
     *,
     expire: int | dt.timedelta | None = None,
@@ -55,35 +75,30 @@ def storage_url(
     parameters: Mapping[str, str] | None = None,
 ) -> str:
     """Return the URL for ``name`` on ``storage`` following the policy above."""
-    options = storage.options
-    driver = storage.driver
-    caps = driver.capabilities
-    can_sign = Capability.SIGN in caps
-    method = method.upper()
-    wants_signature = method != "GET" or bool(parameters) or expire is not None
-    if wants_signature and not can_sign:
+    if method != "GET":
+        method = method.upper()
+    wants_signature = expire is not None or method != "GET" or bool(parameters)
+    if wants_signature and not policy.can_sign:
         raise UnsupportedOperation(
             f"{type(storage).__name__} cannot sign URLs, so url() takes no "
             "'expire', 'parameters' or method other than GET."
         )
     relative = None if name is None else str(name).replace("\\", "/").lstrip("/")
-    domain = _domain(options.custom_domain, options.url_protocol)
-    if relative is not None and can_sign:
-        signs_domain = domain is not None and Capability.SIGN_CUSTOM_DOMAIN in caps
-        if wants_signature or (options.querystring_auth and (domain is None or signs_domain)):
-            if expire is None:
-                lifetime = _lifetime(options.expire_seconds)
-            elif isinstance(expire, dt.timedelta):
-                lifetime = expire
-            else:
-                lifetime = _lifetime(expire)
-            return driver.sign(
-                storage.key(relative),
-                method=method,
-                expires=lifetime,
-                parameters=parameters,
-                domain=domain if signs_domain else None,
-            )
+    if relative is not None and (wants_signature or policy.signs_by_default):
+        if expire is None:
+            lifetime = policy.lifetime
+        elif isinstance(expire, dt.timedelta):
+            lifetime = expire
+        else:
+            lifetime = _lifetime(expire)
+        return storage.driver.sign(
+            storage.key(relative),
+            method=method,
+            expires=lifetime,
+            parameters=parameters,
+            domain=policy.sign_domain,
+        )
+    domain = policy.domain
     base = _base_url(storage) if domain is None else None
     if base is not None:
         return urljoin(base, None if relative is None else filepath_to_uri(relative))
@@ -92,7 +107,7 @@ def storage_url(
         key += "/"  # url(None) is the base: the location, as a directory
     if domain is not None:
         return f"{domain}/{filepath_to_uri(key)}"
-    return driver.public_url(key)
+    return storage.driver.public_url(key)
 
 
 @functools.lru_cache(maxsize=16)

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,10 @@ RESPONSE_PARAMETERS = {
 }
 
 
+#: A path made only of characters SigV4 leaves unencoded needs no quoting.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
+
+
 def _quote(value: str, safe: str = "-_.~") -> str:
     return quote(value, safe=safe)
 
@@ -51,6 +56,27 @@ def _signing_key(secret: str, day: str, region: str) -> bytes:
     for part in (region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+@functools.lru_cache(maxsize=32)
+def _keyed_pads(secret: str, day: str, region: str) -> tuple[Any, Any]:
+    """Return SHA-256 states fed with the signing key's HMAC pads (RFC 2104).
+
+    Copying these states is cheaper than starting ``hmac.new`` per URL.
+    """
+    key = _signing_key(secret, day, region).ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+def _hmac_hex(secret: str, day: str, region: str, message: bytes) -> str:
+    """Return HMAC-SHA256 of ``message`` under the day's signing key, in hex."""
+    inner, outer = _keyed_pads(secret, day, region)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return str(outer.hexdigest())
 
 
 @functools.lru_cache(maxsize=64)
@@ -120,7 +146,7 @@ def presign(
             pairs = [p.split("=", 1) for p in canonical_query.split("&")]
             pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
             canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-    canonical_path = quote(path, safe="/-_.~")
+    canonical_path = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/-_.~")
     canonical_request = (
         f"{method}\n{canonical_path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
     )
@@ -128,9 +154,7 @@ def presign(
         f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
         + hashlib.sha256(canonical_request.encode()).hexdigest()
     )
-    signature = hmac.new(
-        _signing_key(secret_key, day, region), to_sign.encode(), hashlib.sha256
-    ).hexdigest()
+    signature = _hmac_hex(secret_key, day, region, to_sign.encode())
     return f"{scheme}://{host}{canonical_path}?{canonical_query}&X-Amz-Signature={signature}"
 
 
