@@ -20,7 +20,7 @@ import mimetypes
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from typing import IO, Any, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -29,7 +29,7 @@ from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.utils import validate_file_name
 from django.utils.deconstruct import deconstructible
 
-from stowage import aio, names
+from stowage import names
 from stowage.config import (
     StorageOptions,
     build_options,
@@ -49,6 +49,9 @@ from stowage.files import StorageFile
 from stowage.registry import load_driver
 from stowage.saving import SavePlan, encoded_chunks
 from stowage.urls import UrlPolicy, storage_url
+
+if TYPE_CHECKING:
+    from stowage.aio import AsyncStorageFile
 
 __all__ = ["Storage"]
 
@@ -387,11 +390,15 @@ class Storage(DjangoStorage):
 
     async def asave(self, name: Any, content: Any, max_length: int | None = None) -> str:
         """Do :meth:`save` without blocking the event loop."""
+        from stowage import aio  # the async half loads on first use
+
         return await aio.save(self, name, content, max_length)
 
-    def aopen(self, name: str, mode: str = "rb") -> aio.AsyncStorageFile:
+    def aopen(self, name: str, mode: str = "rb") -> AsyncStorageFile:
         """Return an async file for ``name``; no request is made until the first read."""
-        return aio.AsyncStorageFile(self, names.clean_name(name), mode)
+        from stowage.aio import AsyncStorageFile
+
+        return AsyncStorageFile(self, names.clean_name(name), mode)
 
     async def aexists(self, name: str) -> bool:
         """Do :meth:`exists` without blocking the event loop."""

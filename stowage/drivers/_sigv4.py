@@ -8,12 +8,10 @@ and cached, so a URL is one HMAC over a short canonical request.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -182,6 +180,9 @@ def sign_post_policy(
     seconds = expires.days * 86400 + expires.seconds
     if not 1 <= seconds <= MAX_EXPIRES:
         raise ValueError(f"A signed upload lasts 1 second to 7 days, not {seconds} seconds.")
+    import base64
+    import json
+
     deadline = dt.datetime.now(dt.UTC) + expires
     document = {"expiration": deadline.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "conditions": conditions}
     policy = base64.b64encode(json.dumps(document).encode()).decode()

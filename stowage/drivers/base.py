@@ -28,8 +28,6 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from asgiref.sync import sync_to_async
-
 from stowage.exceptions import NotFound, UnsupportedOperation
 
 _T = TypeVar("_T")
@@ -341,6 +339,9 @@ async def in_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T
     Not thread-sensitive: driver calls need no particular thread, and calls
     from one event loop then run side by side instead of one after another.
     """
+    # Imported here: asgiref pulls in asyncio, which sync-only processes never need.
+    from asgiref.sync import sync_to_async
+
     return await sync_to_async(functools.partial(func, *args, **kwargs), thread_sensitive=False)()
 
 
