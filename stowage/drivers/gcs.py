@@ -32,19 +32,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gzip
 import io
 import json
 import os
-import tempfile
 import threading
-import zlib
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from stowage.config import option
+from stowage.drivers import _gzip
 from stowage.drivers.base import (
     Capability,
     Download,
@@ -88,15 +86,12 @@ _DEFAULT_CHUNK: Final = 8 * _MiB
 #: Bodies up to this size go up in one request (the client's own multipart limit).
 _MULTIPART_LIMIT: Final = 8 * _MiB
 #: Compressed bodies are spooled in memory up to this size, then on disk.
-_SPOOL_MEMORY: Final = 8 * _MiB
 _READ_BLOCK: Final = 1 * _MiB
 #: Longest signed-URL lifetime GCS accepts for V4 signatures.
 _MAX_SIGNED_SECONDS: Final = 7 * 24 * 3600
 _DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
 #: Characters left unquoted in public URLs: Django's choice (filepath_to_uri).
 _URL_SAFE: Final = "/~!*()'"
-#: User-metadata key holding the original size of a gzip-compressed object.
-_PLAIN_SIZE_KEY: Final = "stowage-uncompressed-size"
 _PREDEFINED_ACLS: Final = frozenset(
     {
         "authenticatedRead",
@@ -135,13 +130,6 @@ _SIGNING_HELP: Final = (
     "account; or set 'querystring_auth' to False for public, unsigned URLs."
 )
 _Mapper = Callable[[BaseException], StowageError | None]
-_GZIP_TYPES: Final = (
-    "text/css",
-    "text/javascript",
-    "application/javascript",
-    "application/x-javascript",
-    "image/svg+xml",
-)
 
 
 @dataclass(frozen=True)
@@ -189,7 +177,7 @@ class GCSOptions(DriverOptions):
         False, doc="Store bodies of the gzip_content_types gzip-compressed (Content-Encoding)."
     )
     gzip_content_types: tuple[str, ...] = option(
-        _GZIP_TYPES, doc="Content types compressed when 'gzip' is on."
+        _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
     )
     blob_chunk_size: int | None = option(
         None,
@@ -432,11 +420,6 @@ def _timestamp(value: object) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _plain_size_from_metadata(blob: Any) -> int | None:
-    value = (blob.metadata or {}).get(_PLAIN_SIZE_KEY)
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
 class GCSDriver(Driver):
     """Keep each key as an object in one Google Cloud Storage bucket."""
 
@@ -589,7 +572,7 @@ class GCSDriver(Driver):
         # with strptime, which made listing a thousand objects cost 100 ms.
         resource: dict[str, Any] = blob._properties
         metadata = dict(resource.get("metadata") or {})
-        plain = metadata.pop(_PLAIN_SIZE_KEY, None)
+        plain = metadata.pop(_gzip.PLAIN_SIZE_KEY, None)
         if size is None:
             gzipped = resource.get("contentEncoding") == "gzip"
             known = plain if gzipped and isinstance(plain, str) and plain.isdigit() else None
@@ -619,7 +602,7 @@ class GCSDriver(Driver):
         """Return the size a reader gets: the original size of a gzip-compressed object."""
         if blob.content_encoding != "gzip":
             return int(blob.size or 0)
-        known = _plain_size_from_metadata(blob)
+        known = _gzip.plain_size(blob.metadata or {})
         if known is not None:
             return known
         stored = int(blob.size or 0)
@@ -687,8 +670,8 @@ class GCSDriver(Driver):
         spool = None
         try:
             if compress:
-                spool, plain_size = self._compress(source)
-                user_metadata[_PLAIN_SIZE_KEY] = str(plain_size)
+                spool, plain_size = _gzip.compress(source)
+                user_metadata[_gzip.PLAIN_SIZE_KEY] = str(plain_size)
                 body: Any = spool
                 body_size: int | None = spool.seek(0, io.SEEK_END)
                 spool.seek(0)
@@ -725,7 +708,7 @@ class GCSDriver(Driver):
         finally:
             if spool is not None:
                 spool.close()
-        plain = _plain_size_from_metadata(blob) if compress else None
+        plain = _gzip.plain_size(blob.metadata or {}) if compress else None
         return self._info(blob, size=plain)
 
     def _is_object(self, key: str) -> bool:
@@ -734,19 +717,6 @@ class GCSDriver(Driver):
         except NotFound:
             return False
         return True
-
-    def _compress(self, source: _UploadSource) -> tuple[Any, int]:
-        spool = tempfile.SpooledTemporaryFile(_SPOOL_MEMORY)  # noqa: SIM115 - closed by put()
-        plain_size = 0
-        try:
-            with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0) as compressor:
-                while chunk := source.read(_READ_BLOCK):
-                    compressor.write(chunk)
-                    plain_size += len(chunk)
-        except BaseException:
-            spool.close()
-            raise
-        return spool, plain_size
 
     def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
         """Read ``key`` with ranged requests, each at most ``blob_chunk_size`` bytes."""
@@ -824,33 +794,7 @@ class GCSDriver(Driver):
             position += want
 
     def _gunzip_chunks(self, blob: Any, start: int, stop: int) -> Generator[bytes, None, None]:
-        stored = int(blob.size or 0)
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        skip, left = start, stop - start
-        position = 0
-
-        def emit(data: bytes) -> bytes:
-            nonlocal skip, left
-            if skip:
-                cut = min(skip, len(data))
-                data, skip = data[cut:], skip - cut
-            data, left = data[:left], left - min(left, len(data))
-            return data
-
-        while position < stored and left > 0:
-            compressed = self._download(blob, position, min(position + self._chunk, stored))
-            if not compressed:
-                return
-            position += len(compressed)
-            pending = compressed
-            while pending and left > 0:
-                # Bounded output per step so a small body cannot expand without limit.
-                plain = decompressor.decompress(pending, self._chunk)
-                pending = decompressor.unconsumed_tail
-                if out := emit(plain):
-                    yield out
-        if left > 0 and (out := emit(decompressor.flush())):
-            yield out
+        return _gzip.inflate(self._chunks(blob, 0, int(blob.size or 0)), start, stop)
 
     def head(self, key: str) -> ObjectInfo:
         """Describe the object at ``key`` from its metadata."""
