@@ -51,7 +51,14 @@ _MiB = 1024 * 1024
 UPLOADS_PREFIX = ".stowage-uploads"
 #: Attributes obstore maps to HTTP headers; any other attribute is user metadata.
 HEADER_ATTRIBUTES = frozenset(
-    {"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Type"}
+    {
+        "Cache-Control",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Content-Type",
+        "Storage-Class",
+    }
 )
 
 
@@ -181,6 +188,17 @@ class ObstoreDriver(Driver):
     ) -> ObjectInfo:
         """Upload ``stream`` in one PUT or in parts (see the module docstring)."""
         attributes = self._attributes(content_type, cache_control, metadata)
+        return self._put(key, stream, size, attributes, if_absent=if_absent)
+
+    def _put(
+        self,
+        key: str,
+        stream: Readable,
+        size: int | None,
+        attributes: dict[str, str],
+        *,
+        if_absent: bool,
+    ) -> ObjectInfo:
         small = size is not None and size <= self.multipart_threshold
         with translate(f"writing {key!r}", map_error):
             if small:

@@ -13,6 +13,7 @@ domain for S3-compatible CDNs), or public (path- or virtual-hosted style).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -24,11 +25,17 @@ import obstore
 from obstore.store import S3Store
 
 from stowage.config import option
-from stowage.drivers import _sigv4
+from stowage.drivers import _gzip, _sigv4
 from stowage.drivers._obstore import ObstoreDriver, map_error
 from stowage.drivers.base import (
+    AsyncDownload,
     Capability,
+    Download,
+    Driver,
     DriverOptions,
+    ObjectInfo,
+    Readable,
+    in_thread,
 )
 from stowage.exceptions import (
     ConfigurationError,
@@ -48,6 +55,7 @@ _HEADERS = {
     "ContentEncoding": "Content-Encoding",
     "ContentLanguage": "Content-Language",
     "ContentType": "Content-Type",
+    "StorageClass": "Storage-Class",
 }
 
 
@@ -73,7 +81,15 @@ class S3Options(DriverOptions):
     object_parameters: dict[str, Any] = option(
         default_factory=dict,
         doc="Headers and metadata for every object: CacheControl, ContentDisposition, "
-        "ContentEncoding, ContentLanguage, ContentType, Metadata.",
+        "ContentEncoding, ContentLanguage, ContentType, StorageClass, Metadata. A large "
+        "file saved under a new name is staged and copied into place, and lands in the "
+        "bucket's default storage class (a lifecycle rule can move it).",
+    )
+    gzip: bool = option(
+        False, doc="Store bodies of the gzip_content_types gzip-compressed (Content-Encoding)."
+    )
+    gzip_content_types: tuple[str, ...] = option(
+        _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
     )
     server_side_encryption: str | None = option(
         None, doc="Server-side encryption: AES256, aws:kms or aws:kms:dsse."
@@ -144,6 +160,8 @@ class S3Driver(ObstoreDriver):
         "querystring_expire": "AWS_QUERYSTRING_EXPIRE",
         "file_overwrite": "AWS_S3_FILE_OVERWRITE",
         "max_memory_size": "AWS_S3_MAX_MEMORY_SIZE",
+        "gzip": "AWS_IS_GZIPPED",
+        "gzip_content_types": "GZIP_CONTENT_TYPES",
     }
     option_aliases = {"bucket": "bucket_name", "region": "region_name", "endpoint": "endpoint_url"}
 
@@ -227,7 +245,83 @@ class S3Driver(ObstoreDriver):
         with translate("configuring the S3 client", map_error):
             return S3Store(o.bucket_name, config=config, client_options=client, retry_config=retry)  # type: ignore[arg-type]
 
-    # -- writing ----------------------------------------------------------------------
+    # -- compression -------------------------------------------------------------------
+    #
+    # With ``gzip``, bodies of the configured types are stored compressed with
+    # their original size in metadata; objects carrying that mark read back
+    # plain, whatever the option says now. Anything else reads back exactly as
+    # stored (a body saved with ContentEncoding=gzip by the caller stays as given).
+    # Listings report stored (compressed) sizes; size() reports the original.
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Upload ``stream``, gzip-compressed when ``gzip`` covers its content type."""
+        attributes = self._attributes(content_type, cache_control, metadata)
+        compress = (
+            self.s3.gzip
+            and "Content-Encoding" not in attributes
+            and _gzip.wants_gzip(attributes.get("Content-Type"), self.s3.gzip_content_types)
+        )
+        if not compress:
+            return self._put(key, stream, size, attributes, if_absent=if_absent)
+        spool, plain = _gzip.compress(stream)
+        with spool:
+            stored = spool.seek(0, os.SEEK_END)
+            spool.seek(0)
+            attributes["Content-Encoding"] = "gzip"
+            attributes[_gzip.PLAIN_SIZE_KEY] = str(plain)
+            info = self._put(key, spool, stored, attributes, if_absent=if_absent)
+        return dataclasses.replace(info, size=plain)
+
+    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+        """Do :meth:`put` asynchronously (compression runs on a worker thread)."""
+        if self.s3.gzip:
+            return await in_thread(self.put, key, stream, **kwargs)
+        return await super().aput(key, stream, **kwargs)
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
+        """Stream ``key`` from ``start`` to ``end``, inflating what ``gzip`` stored."""
+        download = super().get(key, start=start, end=end)
+        plain = _gzip.plain_size(download.info.metadata)
+        if plain is None:
+            return download
+        info = _plain_info(download.info, plain)
+        if not start and end is None:
+            return Download(info, _gzip.inflate(download), download.close)
+        download.close()
+        if start >= plain or (end is not None and end <= start):
+            return Download(info, [])
+        whole = super().get(key)
+        return Download(info, _gzip.inflate(whole, start, end), whole.close)
+
+    async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
+        """Do :meth:`get` asynchronously; compressed objects inflate on a worker thread."""
+        download = await super().aget(key, start=start, end=end)
+        if _gzip.plain_size(download.info.metadata) is None:
+            return download
+        await download.aclose()
+        return await Driver.aget(self, key, start=start, end=end)
+
+    def head(self, key: str) -> ObjectInfo:
+        """Describe ``key``; a compressed object reports its original size."""
+        info = super().head(key)
+        plain = _gzip.plain_size(info.metadata)
+        return info if plain is None else _plain_info(info, plain)
+
+    async def ahead(self, key: str) -> ObjectInfo:
+        """Do :meth:`head` on obstore's async client."""
+        info = await super().ahead(key)
+        plain = _gzip.plain_size(info.metadata)
+        return info if plain is None else _plain_info(info, plain)
 
     # -- URLs -------------------------------------------------------------------------------
 
@@ -323,3 +417,11 @@ class S3Driver(ObstoreDriver):
         return access, secret, token
 
     # -- async ---------------------------------------------------------------------------
+
+
+def _plain_info(info: ObjectInfo, plain: int) -> ObjectInfo:
+    """Describe a compressed object as its reader sees it, at its original size.
+
+    The size mark stays in the metadata: it is how a later read knows to inflate.
+    """
+    return dataclasses.replace(info, size=plain)

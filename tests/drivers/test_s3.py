@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import io
 import json
 import urllib.error
@@ -54,6 +55,15 @@ class TestS3PublicStorage(StorageContract):
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> S3Storage:
         return S3Storage(querystring_auth=False, **options)
+
+
+class TestS3GzipStorage(StorageContract, AsyncStorageContract):
+    """Every body compressed: the whole contract over gzip-stored objects."""
+
+    @pytest.fixture
+    def storage(self, options: dict[str, Any]) -> S3Storage:
+        every_type = ("text/plain", "application/octet-stream", "image/png", "image/jpeg")
+        return S3Storage(gzip=True, gzip_content_types=every_type, **options)
 
 
 def _fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[int, bytes, Any]:
@@ -320,3 +330,51 @@ def test_custom_domain_signing_for_s3_compatible_cdns(options: dict[str, Any]) -
     assert url.startswith("https://cdn.example.com/dir/a%20b.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256")
     assert "X-Amz-Expires=120" in url
     assert "X-Amz-Signature=" in url
+
+
+def test_gzip_stores_compressed_and_reads_back_plain(
+    options: dict[str, Any], s3_server: MotoServer
+) -> None:
+    css = b"body { color: red; }\n" * 500
+    storage = S3Storage(gzip=True, **options)
+    name = storage.save("site.css", ContentFile(css))
+    stored = s3_server.boto3().get_object(Bucket=options["bucket_name"], Key=name)
+    assert stored["ContentEncoding"] == "gzip"
+    assert stored["ContentType"] == "text/css"
+    assert gzip.decompress(stored["Body"].read()) == css
+    assert storage.size(name) == len(css)
+    assert storage.open(name).read() == css
+    with storage.open(name) as handle:
+        handle.seek(1000)
+        assert handle.read(21) == css[1000:1021]
+    # Types outside gzip_content_types are stored as given.
+    storage.save("photo.png", ContentFile(b"\x89PNG raw"))
+    raw = s3_server.boto3().get_object(Bucket=options["bucket_name"], Key="photo.png")
+    assert "ContentEncoding" not in raw
+    assert raw["Body"].read() == b"\x89PNG raw"
+
+
+def test_bodies_encoded_by_the_caller_read_back_as_saved(options: dict[str, Any]) -> None:
+    packed = gzip.compress(b"already compressed")
+    storage = S3Storage(object_parameters={"ContentEncoding": "gzip"}, gzip=True, **options)
+    name = storage.save("data.js", ContentFile(packed))
+    assert storage.open(name).read() == packed
+    assert storage.size(name) == len(packed)
+
+
+def test_gzip_setting_fallbacks(options: dict[str, Any], s3_server: MotoServer) -> None:
+    with override_settings(AWS_IS_GZIPPED=True, GZIP_CONTENT_TYPES=["application/json"]):
+        storage = S3Storage(**options)
+    storage.save("a.json", ContentFile(b"{}"))
+    storage.save("a.css", ContentFile(b"p {}"))
+    client = s3_server.boto3()
+    assert client.head_object(Bucket=options["bucket_name"], Key="a.json")["ContentEncoding"]
+    assert "ContentEncoding" not in client.head_object(Bucket=options["bucket_name"], Key="a.css")
+
+
+def test_storage_class(options: dict[str, Any], s3_server: MotoServer) -> None:
+    storage = S3Storage(object_parameters={"StorageClass": "STANDARD_IA"}, **options)
+    name = storage.save("cold.bin", ContentFile(b"rarely read"))
+    head = s3_server.boto3().head_object(Bucket=options["bucket_name"], Key=name)
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert storage.open(name).read() == b"rarely read"
