@@ -16,7 +16,7 @@ BACKEND ?= local
 $(STAMP): pyproject.toml requirements/test.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[dev,s3,gcs,azure,sftp,webdav]" -r requirements/test.txt
+	$(VENV)/bin/pip install -q -e ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]" -r requirements/test.txt
 	touch $(STAMP)
 
 # npm packages of the test servers (Azurite), pinned in tests/node/package-lock.json.

@@ -20,7 +20,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Check the package with mypy --strict."""
-    session.install("-e", ".[dev,s3,gcs,azure,sftp,webdav]", "-r", "requirements/test.txt")
+    session.install("-e", ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]", "-r", "requirements/test.txt")
     session.run("mypy", "--strict", "stowage")
 
 
@@ -30,7 +30,7 @@ def tests(session: nox.Session, django: str) -> None:
     """Run the whole suite, real servers included, on one Python and Django."""
     session.install(
         "-e",
-        ".[dev,s3,gcs,azure,sftp,webdav]",
+        ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]",
         "-r",
         "requirements/test.txt",
         f"django~={django}.0",

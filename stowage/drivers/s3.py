@@ -26,6 +26,7 @@ from obstore.store import S3Store
 
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
+from stowage.drivers._cloudfront import CloudFrontSigner
 from stowage.drivers._obstore import ObstoreDriver, map_error
 from stowage.drivers.base import (
     AsyncDownload,
@@ -46,6 +47,8 @@ from stowage.exceptions import (
 __all__ = ["S3Driver", "S3Options"]
 
 _MiB = 1024 * 1024
+#: Characters left unquoted in URL paths: Django's choice (filepath_to_uri).
+_URL_SAFE = "/~!*()'"
 UPLOADS_PREFIX = ".stowage-uploads"
 
 #: object_parameters keys and the attribute each becomes.
@@ -112,7 +115,27 @@ class S3Options(DriverOptions):
         "B2 that check S3 signatures on their own domain, the bucket implied by it).",
     )
 
+    cloudfront_key_id: str | None = option(
+        None, doc="CloudFront key pair id: with cloudfront_key, custom_domain URLs are signed."
+    )
+    cloudfront_key: str | None = option(
+        None,
+        doc="CloudFront private key (PEM text or the path of a PEM file), extra 'cloudfront'.",
+        secret=True,
+    )
+
     def __post_init__(self) -> None:
+        if bool(self.cloudfront_key_id) != bool(self.cloudfront_key):
+            raise ConfigurationError(
+                "Options 'cloudfront_key_id' and 'cloudfront_key' go together: give both or none."
+            )
+        if self.cloudfront_key and self.sign_custom_domain:
+            raise ConfigurationError(
+                "Options 'cloudfront_key' and 'sign_custom_domain' both sign custom_domain URLs "
+                "(CloudFront or S3 signatures): choose one."
+            )
+        if self.cloudfront_key_id and self.cloudfront_key:
+            CloudFrontSigner(self.cloudfront_key_id, self.cloudfront_key)  # fails early if bad
         if self.default_acl not in (None, "private"):
             raise ConfigurationError(
                 f"Option 'default_acl'={self.default_acl!r} is not supported: S3 object ACLs "
@@ -161,6 +184,8 @@ class S3Driver(ObstoreDriver):
         "file_overwrite": "AWS_S3_FILE_OVERWRITE",
         "max_memory_size": "AWS_S3_MAX_MEMORY_SIZE",
         "gzip": "AWS_IS_GZIPPED",
+        "cloudfront_key_id": "AWS_CLOUDFRONT_KEY_ID",
+        "cloudfront_key": "AWS_CLOUDFRONT_KEY",
         "gzip_content_types": "GZIP_CONTENT_TYPES",
     }
     option_aliases = {"bucket": "bucket_name", "region": "region_name", "endpoint": "endpoint_url"}
@@ -169,7 +194,8 @@ class S3Driver(ObstoreDriver):
     def capabilities(self) -> frozenset[Capability]:  # type: ignore[override]
         """Say what this bucket's configuration allows (custom-domain signing is opt-in)."""
         caps = type(self)._class_capabilities
-        return caps | {Capability.SIGN_CUSTOM_DOMAIN} if self.s3.sign_custom_domain else caps
+        signs_domain = self.s3.sign_custom_domain or self._cloudfront is not None
+        return caps | {Capability.SIGN_CUSTOM_DOMAIN} if signs_domain else caps
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -194,6 +220,11 @@ class S3Driver(ObstoreDriver):
             self._scheme = "https"
             self._host = f"{options.bucket_name}.s3.{options.region_name}.amazonaws.com"
         self._path_style = path_style
+        self._cloudfront = (
+            CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
+            if options.cloudfront_key_id and options.cloudfront_key
+            else None
+        )
         self._base_attributes = {
             _HEADERS[k]: str(v) for k, v in options.object_parameters.items() if k in _HEADERS
         }
@@ -331,7 +362,7 @@ class S3Driver(ObstoreDriver):
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key``."""
         # Quoted as Django quotes file URLs, which S3 decodes the same way.
-        path = quote(self._url_path(key), safe="/~!*()'")
+        path = quote(self._url_path(key), safe=_URL_SAFE)
         return f"{self._scheme}://{self._host}{path}"
 
     def sign(
@@ -346,8 +377,16 @@ class S3Driver(ObstoreDriver):
         """Presign ``method`` on ``key`` (response overrides through ``parameters``).
 
         With ``domain`` (custom-domain signing) the URL is signed for that host,
-        with the key as its whole path.
+        with the key as its whole path: by CloudFront's rules when a CloudFront
+        key is configured (GET only, no overrides), else by S3's.
         """
+        if domain is not None and self._cloudfront is not None:
+            if method != "GET" or parameters:
+                raise UnsupportedOperation(
+                    "CloudFront signed URLs grant GET only and take no response overrides; "
+                    "use custom_domain=None for this URL to sign it on S3 itself."
+                )
+            return self._cloudfront.sign(f"{domain}/{quote(key, safe=_URL_SAFE)}", expires)
         access, secret, token = self._credentials()
         scheme, host, path = self._scheme, self._host, self._url_path(key)
         if domain is not None:

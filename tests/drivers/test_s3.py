@@ -19,7 +19,7 @@ from django.test import override_settings
 from stowage import S3Storage
 from stowage.drivers import _sigv4
 from stowage.drivers.s3 import S3Driver, S3Options
-from stowage.exceptions import AccessDenied, NotFound, ServiceUnavailable
+from stowage.exceptions import AccessDenied, NotFound, ServiceUnavailable, UnsupportedOperation
 from stowage.testing import (
     AsyncStorageContract,
     DriverContract,
@@ -378,3 +378,88 @@ def test_storage_class(options: dict[str, Any], s3_server: MotoServer) -> None:
     head = s3_server.boto3().head_object(Bucket=options["bucket_name"], Key=name)
     assert head["StorageClass"] == "STANDARD_IA"
     assert storage.open(name).read() == b"rarely read"
+
+
+# -- CloudFront ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cloudfront_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def test_cloudfront_signed_urls_match_botocore(
+    options: dict[str, Any], cloudfront_pem: str
+) -> None:
+    from botocore.signers import CloudFrontSigner
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    storage = S3Storage(
+        custom_domain="cdn.example.com",
+        cloudfront_key_id="K2JCJMDEHXQW5F",
+        cloudfront_key=cloudfront_pem,
+        **options,
+    )
+    url = storage.url("photos/a b.jpg", expire=600)
+    unsigned, _, query = url.partition("?")
+    assert unsigned == "https://cdn.example.com/photos/a%20b.jpg"
+    fields = dict(part.split("=", 1) for part in query.split("&"))
+    assert fields["Key-Pair-Id"] == "K2JCJMDEHXQW5F"
+    expires = int(fields["Expires"])
+    assert abs(expires - (dt.datetime.now(dt.UTC).timestamp() + 600)) < 5
+
+    key = serialization.load_pem_private_key(cloudfront_pem.encode(), password=None)
+
+    def rsa_signer(message: bytes) -> bytes:
+        return key.sign(message, padding.PKCS1v15(), hashes.SHA1())
+
+    theirs = CloudFrontSigner("K2JCJMDEHXQW5F", rsa_signer).generate_presigned_url(
+        unsigned, date_less_than=dt.datetime.fromtimestamp(expires, dt.UTC)
+    )
+    assert url == theirs
+
+
+def test_cloudfront_options_are_checked(options: dict[str, Any], cloudfront_pem: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="cloudfront_key"):
+        S3Storage(cloudfront_key_id="K1", **options)
+    with pytest.raises(ImproperlyConfigured, match="cloudfront_key") as caught:
+        S3Storage(cloudfront_key_id="K1", cloudfront_key="-----BEGIN nonsense", **options)
+    assert "nonsense" not in str(caught.value)
+    with pytest.raises(ImproperlyConfigured, match="choose one"):
+        S3Storage(
+            cloudfront_key_id="K1",
+            cloudfront_key=cloudfront_pem,
+            sign_custom_domain=True,
+            **options,
+        )
+    storage = S3Storage(
+        custom_domain="cdn.example.com",
+        cloudfront_key_id="K1",
+        cloudfront_key=cloudfront_pem,
+        **options,
+    )
+    assert cloudfront_pem not in repr(storage) + repr(storage.deconstruct())
+    with pytest.raises(UnsupportedOperation, match="GET only"):
+        storage.url("x.txt", method="PUT")
+    # Without a custom domain, URLs are signed by S3 as usual.
+    plain = S3Storage(cloudfront_key_id="K1", cloudfront_key=cloudfront_pem, **options)
+    assert "X-Amz-Signature=" in plain.url("x.txt")
+
+
+def test_cloudfront_settings_fallbacks(options: dict[str, Any], cloudfront_pem: str) -> None:
+    with override_settings(
+        AWS_CLOUDFRONT_KEY_ID="K9",
+        AWS_CLOUDFRONT_KEY=cloudfront_pem,
+        AWS_S3_CUSTOM_DOMAIN="cdn.test",
+    ):
+        storage = S3Storage(**options)
+    assert "Key-Pair-Id=K9" in storage.url("a.txt")
