@@ -4,7 +4,7 @@
 # npm, OpenSSH's sshd and Chromium from Debian's packages).
 
 SHELL := /bin/bash
-PYENV_BIN := $(wildcard $(HOME)/.pyenv/versions/3.11*/bin) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin)
+PYENV_BIN := $(foreach v,3.11 3.12 3.13,$(wildcard $(HOME)/.pyenv/versions/$(v)*/bin))
 export PATH := $(CURDIR)/.venv/bin:$(subst $() ,:,$(strip $(PYENV_BIN))):$(PATH)
 PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3.11) python3)
 VENV := .venv

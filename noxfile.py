@@ -5,8 +5,8 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-#: (Python, Django) pairs the suite runs on: the oldest and the newest supported.
-COMBINATIONS = [("3.11", "5.2"), ("3.12", "6.1")]
+#: (Python, Django) pairs the suite runs on: the oldest supported, then each newer Python.
+COMBINATIONS = [("3.11", "5.2"), ("3.12", "6.1"), ("3.13", "6.1")]
 
 
 @nox.session(python="3.11")
@@ -20,7 +20,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Check the package with mypy --strict."""
-    session.install("-e", ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]", "-r", "requirements/test.txt")
+    session.install(
+        "-e", ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]", "-r", "requirements/test.txt"
+    )
     session.run("mypy", "--strict", "stowage")
 
 

@@ -10,7 +10,6 @@ JavaScript, SVG, JSON) are small.
 
 from __future__ import annotations
 
-import gzip
 import tempfile
 import zlib
 from collections.abc import Generator, Iterable, Mapping
@@ -54,6 +53,8 @@ def compress(stream: Readable) -> tuple[IO[bytes], int]:
 
     Memory stays bounded: the spool moves to disk past a few MiB.
     """
+    import gzip  # only drivers compressing bodies need it
+
     spool = tempfile.SpooledTemporaryFile(_SPOOL_MEMORY)  # noqa: SIM115 - the caller closes it
     plain = 0
     try:

@@ -18,7 +18,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import obstore
@@ -26,7 +26,6 @@ from obstore.store import S3Store
 
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
-from stowage.drivers._cloudfront import CloudFrontSigner
 from stowage.drivers._obstore import ObstoreDriver, map_error
 from stowage.drivers.base import (
     AsyncDownload,
@@ -43,6 +42,9 @@ from stowage.exceptions import (
     UnsupportedOperation,
     translate,
 )
+
+if TYPE_CHECKING:
+    from stowage.drivers._cloudfront import CloudFrontSigner
 
 __all__ = ["S3Driver", "S3Options"]
 
@@ -135,6 +137,8 @@ class S3Options(DriverOptions):
                 "(CloudFront or S3 signatures): choose one."
             )
         if self.cloudfront_key_id and self.cloudfront_key:
+            from stowage.drivers._cloudfront import CloudFrontSigner
+
             CloudFrontSigner(self.cloudfront_key_id, self.cloudfront_key)  # fails early if bad
         if self.default_acl not in (None, "private"):
             raise ConfigurationError(
@@ -220,11 +224,11 @@ class S3Driver(ObstoreDriver):
             self._scheme = "https"
             self._host = f"{options.bucket_name}.s3.{options.region_name}.amazonaws.com"
         self._path_style = path_style
-        self._cloudfront = (
-            CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
-            if options.cloudfront_key_id and options.cloudfront_key
-            else None
-        )
+        self._cloudfront: CloudFrontSigner | None = None
+        if options.cloudfront_key_id and options.cloudfront_key:
+            from stowage.drivers._cloudfront import CloudFrontSigner
+
+            self._cloudfront = CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
         self._base_attributes = {
             _HEADERS[k]: str(v) for k, v in options.object_parameters.items() if k in _HEADERS
         }
