@@ -39,6 +39,7 @@ _HEADERS = {
     "content_encoding": "Content-Encoding",
     "content_language": "Content-Language",
     "content_type": "Content-Type",
+    "access_tier": "Storage-Class",
 }
 
 
@@ -62,7 +63,9 @@ class AzureOptions(DriverOptions):
     object_parameters: dict[str, Any] = option(
         default_factory=dict,
         doc="Content settings and metadata for every blob: cache_control, "
-        "content_disposition, content_encoding, content_language, content_type, metadata.",
+        "content_disposition, content_encoding, content_language, content_type, "
+        "access_tier (Hot, Cool, Cold, Archive), metadata. A large blob saved under a new "
+        "name is staged and copied into place; the copy may take the account's default tier.",
     )
     timeout: float = option(60.0, doc="Seconds a request may take.")
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
@@ -74,8 +77,8 @@ class AzureOptions(DriverOptions):
         unknown = set(self.object_parameters) - set(_HEADERS) - {"metadata"}
         if unknown:
             raise ConfigurationError(
-                f"Option 'object_parameters' has unsupported keys {sorted(unknown)} (access "
-                f"tiers are set by lifecycle rules); valid: {[*sorted(_HEADERS), 'metadata']}."
+                f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
+                f"valid: {[*sorted(_HEADERS), 'metadata']}."
             )
 
 

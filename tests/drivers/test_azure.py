@@ -155,3 +155,11 @@ def test_bad_options_name_themselves(
 ) -> None:
     with pytest.raises(ImproperlyConfigured, match=fragment):
         AzureStorage(**{**options, **bad}).exists("x")
+
+
+def test_access_tier(options: dict[str, Any], azurite: Azurite) -> None:
+    storage = AzureStorage(object_parameters={"access_tier": "Cool"}, **options)
+    name = storage.save("archive/old.bin", ContentFile(b"rarely read"))
+    blob = azurite.client().get_blob_client(options["azure_container"], name)
+    assert blob.get_blob_properties().blob_tier == "Cool"
+    assert storage.open(name).read() == b"rarely read"
