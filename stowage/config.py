@@ -152,8 +152,9 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
             except ConfigurationError:
                 continue
             return
+        # The type, never the value: the option may be a secret.
         raise ConfigurationError(
-            f"Option {name!r} must be {_type_name(annotation)}; got {value!r}."
+            f"Option {name!r} must be {_type_name(annotation)}; got {type(value).__name__}."
         )
     if origin is Literal:
         choices = typing.get_args(annotation)
@@ -164,7 +165,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
         return
     if annotation is type(None):
         if value is not None:
-            raise ConfigurationError(f"Option {name!r} must be None; got {value!r}.")
+            raise ConfigurationError(f"Option {name!r} must be None; got {type(value).__name__}.")
         return
     expected = origin or annotation
     if expected is Any:

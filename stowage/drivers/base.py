@@ -166,6 +166,8 @@ class Driver:
     methods below. ``capabilities`` may be narrowed per instance (a property)
     when it depends on the options. The adapter creates one driver per storage instance,
     lazily, and shares it between threads: a driver must be thread-safe.
+    ``__init__`` validates the options and does no I/O: clients and connections
+    are made on first use (system checks build drivers to validate settings).
     """
 
     #: The dataclass the adapter builds from ``OPTIONS`` for this driver.

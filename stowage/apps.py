@@ -1,0 +1,24 @@
+"""Register stowage with Django: its system checks run with ``manage.py check``."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+__all__ = ["StowageConfig"]
+
+
+class StowageConfig(AppConfig):
+    """The stowage app: add ``"stowage"`` to INSTALLED_APPS to get its checks."""
+
+    name = "stowage"
+    label = "stowage"
+    verbose_name = "stowage"
+
+    def ready(self) -> None:
+        """Register the storage checks (registering twice is harmless: it is a set)."""
+        from stowage import checks as stowage_checks
+
+        checks.register(stowage_checks.check_storage_options, checks.Tags.files)
+        checks.register(stowage_checks.check_storage_security, checks.Tags.security)
+        checks.register(stowage_checks.check_static_urls, checks.Tags.staticfiles)

@@ -1,0 +1,3 @@
+"""Hold stowage's Django management commands."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Hold ``manage.py stowage``; its work lives in :mod:`stowage.cli`."""
+
+__all__: list[str] = []
