@@ -111,7 +111,7 @@ def _existing_sections() -> dict[str, str]:
             sections[current] = ""
         if current is not None:
             sections[current] += line
-    return sections
+    return {name: text.strip() + "\n" for name, text in sections.items()}
 
 
 if __name__ == "__main__":

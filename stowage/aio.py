@@ -39,17 +39,13 @@ _ITER_CHUNK = 256 * 1024
 async def save(storage: Storage, name: str, content: Any, max_length: int | None) -> str:
     """Store ``content`` as ``Storage.save`` does, awaiting the driver."""
     plan = storage.plan_save(name, content)
-    if plan.overwrite or plan.check_then_write:
-        chosen = (
-            names.overwrite_name(plan.name, max_length)
-            if plan.overwrite
-            else await _available_name(storage, plan.name, max_length)
-        )
-        await storage.driver.aput(storage.key(chosen), plan.reader(), **plan.put_kwargs(False))
-        return chosen
     try:
+        if plan.overwrite:
+            chosen = names.overwrite_name(plan.name, max_length)
+            await storage.driver.aput(storage.key(chosen), plan.reader(), **plan.put_kwargs(False))
+            return chosen
         for candidate in plan.candidates(max_length):
-            if plan.large and await storage.aexists(candidate):
+            if plan.look_first and await storage.aexists(candidate):
                 continue
             try:
                 await storage.driver.aput(
@@ -61,13 +57,6 @@ async def save(storage: Storage, name: str, content: Any, max_length: int | None
     finally:
         plan.close()
     raise plan.exhausted()
-
-
-async def _available_name(storage: Storage, name: str, max_length: int | None) -> str:
-    for candidate in names.alternative_names(name, max_length):
-        if not await storage.aexists(candidate):
-            return candidate
-    raise AssertionError("alternative_names() never ends")  # pragma: no cover
 
 
 class AsyncStorageFile:

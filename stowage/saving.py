@@ -74,11 +74,12 @@ class SavePlan:
         self.size = _content_size(content)
         #: Replace whatever is stored under the name.
         self.overwrite = overwrite
-        #: The driver cannot create atomically: choose a name, then write.
-        self.check_then_write = not overwrite and not atomic
         # A collision costs a whole upload before the service refuses it, so
         # large bodies skip names already taken; the atomic put still decides.
         self.large = self.size is None or self.size > spool_threshold
+        #: Look before each write: the driver's create is only best effort (not
+        #: atomic), or the body is large.
+        self.look_first = not atomic or self.large
         self._threshold = spool_threshold
         self._spool: IO[bytes] | None = None
 

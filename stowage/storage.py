@@ -218,14 +218,14 @@ class Storage(DjangoStorage):
         """Store ``content`` under ``name`` or a free alternative; return the name used."""
         plan = self.plan_save(name, content)
         try:
-            if plan.overwrite or plan.check_then_write:
-                # Without atomic create this is Django's check-then-write: the
-                # driver declared it cannot do better.
+            if plan.overwrite:
                 chosen = self.get_available_name(plan.name, max_length=max_length)
                 self.driver.put(self.key(chosen), plan.reader(), **plan.put_kwargs(False))
                 return chosen
+            # Put-if-absent under each candidate name: atomic where the driver
+            # declares it, the driver's best effort otherwise (FTP).
             for candidate in plan.candidates(max_length):
-                if plan.large and self.exists(candidate):
+                if plan.look_first and self.exists(candidate):
                     continue
                 try:
                     self.driver.put(self.key(candidate), plan.reader(), **plan.put_kwargs(True))

@@ -205,7 +205,8 @@ class Driver:
         Reads ``stream`` in chunks from its current position, never all at
         once. With ``if_absent`` the write succeeds only when ``key`` is free
         and raises :class:`~stowage.exceptions.AlreadyExists` otherwise; a
-        driver without ``ATOMIC_CREATE`` is never asked for it. A failed
+        driver without ``ATOMIC_CREATE`` does its best (looks just before it
+        commits) and the adapter checks the name first. A failed
         write leaves no partial object visible under ``key``. ``size`` is a
         hint (None when unknown). ``cache_control`` and ``metadata`` (user
         metadata, str to str) are stored where the service keeps them and

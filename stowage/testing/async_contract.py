@@ -74,10 +74,15 @@ class AsyncStorageContract:
             return list(await asyncio.gather(*saves))
 
         saved = run(scenario())
-        assert len(set(saved)) == self.async_racers
-        assert {storage.open(n).read() for n in saved} == {
-            f"racer {i}".encode() for i in range(self.async_racers)
-        }
+        contents = {storage.open(n).read() for n in saved}
+        expected = {f"racer {i}".encode() for i in range(self.async_racers)}
+        assert contents <= expected
+        from stowage.drivers.base import Capability
+
+        if Capability.ATOMIC_CREATE in storage.driver.capabilities:
+            # Only an atomic create promises that no racer is lost.
+            assert len(set(saved)) == self.async_racers
+            assert contents == expected
 
     def test_aexists_adelete_asize_alistdir(self, storage: Any) -> None:
         async def scenario() -> None:

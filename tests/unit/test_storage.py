@@ -60,15 +60,16 @@ def test_large_content_skips_taken_names_before_uploading() -> None:
     assert driver.names("exists")[0] == "big.bin"
 
 
-def test_driver_without_atomic_create_checks_then_writes() -> None:
+def test_driver_without_atomic_create_checks_then_asks_for_its_best() -> None:
     storage = Storage(driver=CHECK_THEN_WRITE)
     driver = storage.driver
     assert isinstance(driver, CheckThenWriteDriver)
     storage.save("a.txt", ContentFile(b"1"))
     second = storage.save("a.txt", ContentFile(b"2"))
     assert second != "a.txt"
-    assert all(c[2].get("if_absent") is False for c in driver.calls if c[0] == "put")
+    # The name is checked first, and the driver still asked not to overwrite.
     assert "a.txt" in driver.names("exists")
+    assert all(c[2].get("if_absent") is True for c in driver.calls if c[0] == "put")
 
 
 def test_overwrite_puts_without_condition() -> None:
