@@ -11,9 +11,9 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BACKEND ?= local
 
-.PHONY: demo test test-fast node-deps system-deps lint typecheck bench clean
+.PHONY: demo test test-fast node-deps system-deps lint typecheck bench docs clean
 
-$(STAMP): pyproject.toml requirements/test.txt
+$(STAMP): pyproject.toml requirements/test.txt requirements/docs.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]" -r requirements/test.txt
@@ -55,8 +55,12 @@ test-fast: $(STAMP) node-deps system-deps
 demo: $(STAMP) $(if $(filter azure,$(BACKEND)),node-deps) $(if $(filter sftp,$(BACKEND)),system-deps)
 	python example/run.py --backend $(BACKEND)
 
+# The documentation site, built with warnings as errors (the suite builds it too).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
+
 bench: $(STAMP) node-deps system-deps
 	python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules
+	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules site test-artifacts

@@ -1,0 +1,262 @@
+"""Generate the option tables of the documentation from the code, at build time.
+
+MkDocs loads this module as a hook (``hooks:`` in ``mkdocs.yml``). Before a
+page's Markdown is rendered, each placeholder comment in it is replaced:
+
+``<!-- options: s3 -->``
+    every option of the ``s3`` backend: the driver's ``options_class``, then
+    the adapter's :class:`stowage.config.StorageOptions` (less any the driver
+    declares itself), with type, default, fallback setting or environment
+    variable, django-storages alias and meaning.
+``<!-- options: static -->``
+    the options the static storages add (``StaticOptions``, ``ManifestOptions``).
+``<!-- migration: s3 -->``
+    django-storages' global settings and OPTIONS spellings, and the stowage
+    option each becomes.
+
+The tables are read from the dataclasses, so the pages cannot drift from the
+code. A placeholder naming a backend whose driver cannot be imported (a
+module not written yet, an extra not installed) fails the build and says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "DocsError",
+    "expand",
+    "migration_table",
+    "on_page_markdown",
+    "options_table",
+    "static_options_table",
+]
+
+_PLACEHOLDER = re.compile(r"<!--\s*(options|migration):\s*([\w-]+)\s*-->")
+_KiB = 1024
+#: A ``literal`` in an option's doc, as docstrings write it.
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+class DocsError(Exception):
+    """Report a placeholder that cannot be filled in."""
+
+
+def _ensure_settings() -> None:
+    # Importing the storages reads no setting, but some Django modules want
+    # settings to exist; a docs build has no project.
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()
+
+
+def _driver_class(name: str) -> type[Any]:
+    from stowage.exceptions import ConfigurationError
+    from stowage.registry import BUILTIN_DRIVERS, load_driver
+
+    if name not in BUILTIN_DRIVERS:
+        known = ", ".join(sorted(BUILTIN_DRIVERS))
+        raise DocsError(f"No built-in backend is named {name!r}; known: {known}.")
+    try:
+        return load_driver(name)
+    except ConfigurationError as exc:
+        module = BUILTIN_DRIVERS[name].path.partition(":")[0]
+        raise DocsError(
+            f"Cannot document the {name!r} backend: its driver module {module} cannot be "
+            f"imported ({exc}). Write the driver (or install its extra) before building the "
+            "docs; its option table is generated from the driver's options_class."
+        ) from exc
+
+
+def _storage_class(name: str) -> type[Any]:
+    from stowage import backends
+
+    for cls_name in backends.__all__:
+        cls = getattr(backends, cls_name)
+        if getattr(cls, "driver_name", None) == name:
+            return typing.cast(type[Any], cls)
+    raise DocsError(f"No storage class in stowage.backends uses the {name!r} driver.")
+
+
+# -- formatting --------------------------------------------------------------------------
+
+
+def format_type(annotation: Any) -> str:
+    """Return a short, readable spelling of a type annotation."""
+    if annotation is type(None):
+        return "None"
+    if annotation is Any:
+        return "Any"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(format_type(arm) for arm in args)
+    if origin is typing.Literal:
+        return " | ".join(_format_value(choice) for choice in args)
+    if origin is not None:
+        inner = ", ".join("..." if arg is Ellipsis else format_type(arg) for arg in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    return str(getattr(annotation, "__name__", annotation))
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int) and value >= _KiB and value % _KiB == 0:
+        for unit, size in (("GiB", _KiB**3), ("MiB", _KiB**2), ("KiB", _KiB)):
+            if value % size == 0:
+                return f"{value} ({value // size} {unit})"
+    if isinstance(value, dt.timedelta):
+        return f"timedelta(seconds={int(value.total_seconds())})"
+    if isinstance(value, tuple):
+        inner = ", ".join(_format_value(item) for item in value)
+        return f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
+def format_default(f: dataclasses.Field[Any]) -> str:
+    """Return the default of an option field, or "required" when it has none."""
+    if f.default is not dataclasses.MISSING:
+        return _format_value(f.default)
+    factory = f.default_factory
+    if factory is not dataclasses.MISSING:
+        return _format_value(factory())
+    return "required"
+
+
+def _code(text: str) -> str:
+    return f"<code>{html.escape(text)}</code>"
+
+
+def _table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    """Return an HTML table: Markdown tables cannot hold ``|`` inside code cells."""
+    lines = ["<table>", "<thead><tr>"]
+    lines += [f"<th>{html.escape(cell)}</th>" for cell in head]
+    lines.append("</tr></thead>")
+    lines.append("<tbody>")
+    for row in rows:
+        lines.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
+    lines += ["</tbody>", "</table>"]
+    return "\n".join(lines)
+
+
+# -- the tables ------------------------------------------------------------------------------
+
+
+def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def _option_rows(
+    classes: Iterable[type[Any]],
+    fallbacks: Mapping[str, str],
+    aliases: Mapping[str, list[str]],
+) -> list[list[str]]:
+    rows: list[list[str]] = []
+    seen: set[str] = set()
+    for cls in classes:
+        for f, hint in _fields(cls):
+            if f.name in seen:
+                continue  # declared by the driver, which owns it
+            seen.add(f.name)
+            name = _code(f.name)
+            if aliases.get(f.name):
+                spelled = ", ".join(_code(alias) for alias in aliases[f.name])
+                name += f"<br><small>also {spelled}</small>"
+            sources = []
+            if f.name in fallbacks:
+                sources.append(f"setting {_code(fallbacks[f.name])}")
+            if f.metadata.get("env"):
+                sources.append(f"env {_code(f.metadata['env'])}")
+            meaning = _LITERAL.sub(r"<code>\1</code>", html.escape(f.metadata.get("doc", "")))
+            if f.metadata.get("secret"):
+                meaning += " <em>Secret: never shown in repr, deconstruct() or messages.</em>"
+            rows.append(
+                [
+                    name,
+                    _code(format_type(hint)),
+                    _code(format_default(f)),
+                    ", then ".join(sources) or "—",
+                    meaning,
+                ]
+            )
+    return rows
+
+
+_OPTION_HEAD = ("Option", "Type", "Default", "Fallback", "Meaning")
+
+
+def options_table(backend: str) -> str:
+    """Return the table of every option the ``backend`` storage accepts."""
+    from stowage.config import StorageOptions
+
+    driver = _driver_class(backend)
+    storage = _storage_class(backend)
+    fallbacks = {**driver.setting_fallbacks, **storage.setting_fallbacks}
+    aliases: dict[str, list[str]] = {}
+    for alias, target in sorted(driver.option_aliases.items()):
+        aliases.setdefault(target, []).append(alias)
+    rows = _option_rows((driver.options_class, StorageOptions), fallbacks, aliases)
+    return _table(_OPTION_HEAD, rows)
+
+
+def static_options_table() -> str:
+    """Return the table of the options the static storages add to their driver's."""
+    from stowage.static import ManifestOptions, StaticOptions
+
+    rows = _option_rows((StaticOptions, ManifestOptions), {}, {})
+    return _table(_OPTION_HEAD, rows)
+
+
+def migration_table(backend: str) -> str:
+    """Return django-storages' spellings for ``backend`` and the stowage option of each."""
+    driver = _driver_class(backend)
+    storage = _storage_class(backend)
+    fallbacks = {**driver.setting_fallbacks, **storage.setting_fallbacks}
+    rows = [
+        [_code(setting), _code(option), "global setting, read when OPTIONS lacks the option"]
+        for option, setting in sorted(fallbacks.items(), key=lambda item: item[1])
+    ]
+    rows += [
+        [_code(alias), _code(option), "OPTIONS key, accepted as a synonym"]
+        for alias, option in sorted(driver.option_aliases.items())
+    ]
+    if not rows:
+        return (
+            f"<p>The {html.escape(backend)} backend reads no django-storages setting: "
+            "give every option in OPTIONS.</p>"
+        )
+    return _table(("django-storages", "stowage option", "where"), rows)
+
+
+_GENERATORS: dict[str, Callable[[str], str]] = {
+    "options": lambda name: static_options_table() if name == "static" else options_table(name),
+    "migration": migration_table,
+}
+
+
+def expand(markdown: str) -> str:
+    """Replace every placeholder in ``markdown`` with its generated table."""
+    _ensure_settings()
+    return _PLACEHOLDER.sub(lambda m: _GENERATORS[m.group(1)](m.group(2)), markdown)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Fill in the placeholders of one page (the MkDocs hook)."""
+    from mkdocs.exceptions import PluginError
+
+    try:
+        return expand(markdown)
+    except DocsError as exc:
+        raise PluginError(f"{page.file.src_uri}: {exc}") from exc
