@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -89,12 +91,36 @@ def map_error(exc: BaseException) -> StowageError | None:
         return ServiceTimeout(text)
     if any(
         marker in full
-        for marker in ("Connection refused", "error sending request", "connection closed", " 50")
+        for marker in (
+            "Connection refused",
+            "error sending request",
+            "connection closed",
+            "body error",
+            " 50",
+        )
     ):
         return ServiceUnavailable(text)
     if isinstance(exc, obstore_errors.BaseError):
         return ServiceError(text)
     return None
+
+
+_RETRIED = re.compile(r"after \d+ retries")
+
+
+def _retry_delete(exc: ServiceError, attempt: int, retries: int) -> float | None:
+    """Return the pause before retrying a failed delete, or None to give up.
+
+    obstore sends a delete as a bulk request (S3 DeleteObjects, an Azure
+    batch): a POST, which it retries after a 5xx reply ("after N retries" in
+    the first line of its message) but not when the connection failed
+    before any reply.
+    Deleting is idempotent, so that case is retried here, with backoff.
+    """
+    transient = isinstance(exc, (ServiceUnavailable, ServiceTimeout))
+    if not transient or attempt >= retries or _RETRIED.search(str(exc)):
+        return None
+    return min(0.1 * 2.0**attempt, 5.0)
 
 
 def _range_not_satisfiable(exc: BaseException) -> bool:
@@ -134,6 +160,8 @@ class ObstoreDriver(Driver):
         self._lock = threading.Lock()
         self._store: Any = None
         self._base_attributes: dict[str, str] = {}
+        #: Retries of a delete that got no reply (see :func:`_retry_delete`).
+        self.max_retries = int(getattr(options, "max_retries", 3))
 
     def _make_store(self) -> Any:
         """Return a new obstore store for this driver's options."""
@@ -266,8 +294,18 @@ class ObstoreDriver(Driver):
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error (Azure says 404, S3 does not)."""
-        with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
-            obstore.delete(self.store, key)
+        attempt = 0
+        while True:
+            try:
+                with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
+                    obstore.delete(self.store, key)
+                return
+            except ServiceError as exc:
+                pause = _retry_delete(exc, attempt, self.max_retries)
+                if pause is None:
+                    raise
+            time.sleep(pause)
+            attempt += 1
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List with a delimiter (one level) or flat (recursive), every page."""
@@ -309,8 +347,20 @@ class ObstoreDriver(Driver):
 
     async def adelete(self, key: str) -> None:
         """Do :meth:`delete` on obstore's async client."""
-        with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
-            await obstore.delete_async(self.store, key)
+        import asyncio  # here: sync-only processes never need it
+
+        attempt = 0
+        while True:
+            try:
+                with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
+                    await obstore.delete_async(self.store, key)
+                return
+            except ServiceError as exc:
+                pause = _retry_delete(exc, attempt, self.max_retries)
+                if pause is None:
+                    raise
+            await asyncio.sleep(pause)
+            attempt += 1
 
     async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
         """Do :meth:`put` on obstore's async client for bodies of one PUT."""

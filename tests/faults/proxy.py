@@ -91,7 +91,17 @@ class FaultProxy:
     def _reset(sock: socket.socket) -> None:
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The other pipe thread may be blocked reading this socket, which keeps
+        # it open past close(): shutting reading down first makes it let go, so
+        # the client gets its RST now rather than waiting for its timeout.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
         sock.close()
+
+    def clear(self) -> None:
+        """Drop the faults no connection has taken."""
+        with self._lock:
+            self._faults.clear()
 
     def _serve(self, client: socket.socket, fault: Fault | None) -> None:
         if fault is not None and fault.kind in ("reset", "status"):

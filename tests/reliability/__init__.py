@@ -1,0 +1,1 @@
+"""Reliability and security tests: injected faults, concurrency, secrets, safe defaults."""

@@ -1,0 +1,254 @@
+"""Backends under test, the fault proxy between them and their servers, the figures.
+
+A :class:`Backend` builds storages on one service, directly or through a
+fault proxy (the endpoint changes, the bucket stays). Each service is one
+``backend_<name>`` fixture: adding a driver to the reliability tests is one
+fixture here plus its name in the lists the tests parametrize over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stowage import AzureStorage, GCSStorage, LocalStorage, MemoryStorage, S3Storage, Storage
+from tests.faults.proxy import FaultProxy
+from tests.reliability._figures import FIGURES
+from tests.servers.azurite import Azurite
+from tests.servers.fake_gcs import FakeGCS
+from tests.servers.moto import MotoServer
+
+__all__ = ["Backend", "TLSProxy"]
+
+
+@dataclass
+class Backend:
+    """One storage service under test and how to build storages on it."""
+
+    name: str
+    #: Build a storage: endpoint URL (None: the server's own) and extra options.
+    make: Callable[..., Storage]
+    #: The server's port on 127.0.0.1 (None for in-process backends).
+    port: int | None = None
+    #: The endpoint URL that reaches the server through 127.0.0.1:<port>.
+    endpoint: Callable[[int], str] = str
+    #: Options giving quick retries and short timeouts (survivable faults).
+    retrying: Mapping[str, Any] = field(default_factory=dict)
+    #: Options turning retries off (each fault is final).
+    no_retries: Mapping[str, Any] = field(default_factory=dict)
+    #: Options whose retries run out quickly (persistent faults).
+    few_retries: Mapping[str, Any] = field(default_factory=dict)
+    #: Options making large bodies go up in parts, and a size above that.
+    multipart: Mapping[str, Any] = field(default_factory=dict)
+    multipart_size: int = 0
+
+    def direct(self, **options: Any) -> Storage:
+        """Return a storage talking to the server directly."""
+        return self.make(None, **options)
+
+    def through(self, proxy: FaultProxy, **options: Any) -> Storage:
+        """Return a fresh storage (fresh connections) reaching the server through ``proxy``."""
+        assert self.port is not None, f"{self.name} has no server to proxy"
+        return self.make(self.endpoint(proxy.port), **{**self.retrying, **options})
+
+
+_MiB = 1024 * 1024
+
+
+@pytest.fixture
+def backend_memory() -> Backend:
+    """Return the in-memory backend (one fresh namespace per test)."""
+    namespace = f"reliability-{uuid.uuid4().hex}"
+    return Backend("memory", lambda endpoint, **o: MemoryStorage(namespace=namespace, **o))
+
+
+@pytest.fixture
+def backend_local(tmp_path: Path) -> Backend:
+    """Return the local filesystem backend on a fresh directory."""
+    root = str(tmp_path / "media")
+    return Backend("local", lambda endpoint, **o: LocalStorage(location=root, **o))
+
+
+@pytest.fixture
+def backend_s3(s3_server: MotoServer, s3_bucket: str) -> Backend:
+    """Return S3 (moto) on a fresh bucket."""
+
+    def make(endpoint: str | None, **options: Any) -> Storage:
+        base = s3_server.options(s3_bucket)
+        if endpoint is not None:
+            base["endpoint_url"] = endpoint
+        return S3Storage(**{**base, **options})
+
+    return Backend(
+        "s3",
+        make,
+        port=s3_server.process.port,
+        endpoint=lambda port: f"http://127.0.0.1:{port}",
+        retrying={"max_retries": 3, "timeout": 1.0, "connect_timeout": 1.0},
+        no_retries={"max_retries": 0, "timeout": 1.0, "connect_timeout": 1.0},
+        few_retries={"max_retries": 1, "timeout": 1.0, "connect_timeout": 1.0},
+        multipart={"multipart_threshold": 1 * _MiB, "multipart_chunksize": 5 * _MiB},
+        multipart_size=6 * _MiB,
+    )
+
+
+@pytest.fixture
+def backend_azure(azurite: Azurite, azure_container: str) -> Backend:
+    """Return Azure (Azurite) on a fresh container."""
+
+    def make(endpoint: str | None, **options: Any) -> Storage:
+        base = azurite.options(azure_container)
+        if endpoint is not None:
+            base["endpoint"] = endpoint
+        return AzureStorage(**{**base, **options})
+
+    account = azurite.endpoint.rsplit("/", 1)[-1]
+    return Backend(
+        "azure",
+        make,
+        port=azurite.process.port,
+        endpoint=lambda port: f"http://127.0.0.1:{port}/{account}",
+        retrying={"max_retries": 3, "timeout": 1.0, "connect_timeout": 1.0},
+        no_retries={"max_retries": 0, "timeout": 1.0, "connect_timeout": 1.0},
+        few_retries={"max_retries": 1, "timeout": 1.0, "connect_timeout": 1.0},
+        multipart={"multipart_threshold": 1 * _MiB, "multipart_chunksize": 1 * _MiB},
+        multipart_size=3 * _MiB,
+    )
+
+
+@pytest.fixture(scope="session")
+def gcs_service_account() -> dict[str, str]:
+    """Return a service-account key file's content around a key made for this run."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "stowage-reliability",
+        "private_key_id": "reliability-key-id",
+        "private_key": pem,
+        "client_email": "signer@stowage-reliability.iam.gserviceaccount.com",
+        "client_id": "1",
+        # Never contacted while 'anonymous' is set: the key only signs URLs.
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+
+
+@pytest.fixture
+def backend_gcs(fake_gcs: FakeGCS, gcs_bucket: str, gcs_service_account: dict[str, str]) -> Backend:
+    """Return Google Cloud Storage (fake-gcs-server) on a fresh bucket.
+
+    Requests are anonymous; a service-account key made for the run signs URLs.
+    """
+
+    def make(endpoint: str | None, **options: Any) -> Storage:
+        base = {
+            "bucket_name": gcs_bucket,
+            "custom_endpoint": endpoint or fake_gcs.url,
+            "anonymous": True,
+            "credentials": gcs_service_account,
+        }
+        return GCSStorage(**{**base, **options})
+
+    return Backend(
+        "gcs",
+        make,
+        port=fake_gcs.process.port,
+        endpoint=lambda port: f"http://127.0.0.1:{port}",
+        retrying={"retry_timeout": 15.0, "timeout": 1.0},
+        no_retries={"retry_timeout": 0.0, "timeout": 1.0},
+        # The client's first pause is up to 1 s: 3 s leaves room for a retry.
+        few_retries={"retry_timeout": 3.0, "timeout": 1.0},
+        # The client's single-request limit is fixed at 8 MiB.
+        multipart={"blob_chunk_size": 1 * _MiB},
+        multipart_size=9 * _MiB,
+    )
+
+
+@pytest.fixture
+def proxy(backend: Backend) -> Iterator[FaultProxy]:
+    """Return a fault proxy in front of the backend's server."""
+    assert backend.port is not None
+    proxy = FaultProxy(backend.port)
+    yield proxy
+    proxy.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the reliability tests counted."""
+    tables = list(FIGURES.tables())
+    if not tables:
+        return
+    terminalreporter.section("reliability figures")
+    for table, columns, rows in tables:
+        terminalreporter.write_line(f"{table}:")
+        terminalreporter.write_line("  " + " | ".join(["backend", *columns]))
+        for backend, cells in rows.items():
+            values = [str(cells.get(column, 0)) for column in columns]
+            terminalreporter.write_line("  " + " | ".join([backend, *values]))
+
+
+class TLSProxy:
+    """Serve TLS with a self-signed certificate on 127.0.0.1, forwarding to a plain server.
+
+    A client that verifies certificates refuses it; one told not to verify
+    reaches the server behind it.
+    """
+
+    def __init__(self, target_port: int, directory: Path) -> None:
+        from tests.servers.ftpd import make_certificate
+
+        self.target_port = target_port
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(make_certificate(directory))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.handshakes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            secure = self._context.wrap_socket(client, server_side=True)
+        except OSError:
+            client.close()  # the client refused the certificate
+            return
+        self.handshakes += 1
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        threading.Thread(target=_pipe, args=(secure, upstream), daemon=True).start()
+        _pipe(upstream, secure)
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self._listener.close()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+    for sock in (source, target):
+        with contextlib.suppress(OSError):
+            sock.close()
