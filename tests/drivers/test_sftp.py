@@ -1,0 +1,380 @@
+"""The SFTP driver on OpenSSH's sshd: the kit, interop with paramiko, host keys, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import stat
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.test import override_settings
+
+from stowage import SFTPStorage
+from stowage.drivers.sftp import SFTPDriver, SFTPOptions
+from stowage.exceptions import (
+    AccessDenied,
+    ConfigurationError,
+    IncompleteRead,
+    ServiceError,
+    ServiceUnavailable,
+    UnsupportedOperation,
+)
+from stowage.testing import (
+    AsyncStorageContract,
+    DriverContract,
+    HostileNamesContract,
+    StorageContract,
+)
+from tests.servers._process import free_port
+from tests.servers.sshd import KEY_PASSPHRASE, SSHServer
+
+BASE_URL = "https://files.example.com/media/"
+
+
+@pytest.fixture
+def options(sftp_options: dict[str, Any]) -> dict[str, Any]:
+    return sftp_options
+
+
+class TestSFTPDriver(DriverContract):
+    @pytest.fixture
+    def driver(self, options: dict[str, Any]) -> Any:
+        driver = SFTPDriver(SFTPOptions(**options))
+        yield driver
+        driver.close()
+
+
+class TestSFTPStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+    hostile_examples = 60
+
+    @pytest.fixture
+    def storage(self, sshd: SSHServer, sftp_root: str) -> Any:
+        # Both secrets configured, so the kit can look for them where they must not be.
+        self.secret_values = (sshd.password, sshd.key_text)
+        storage = SFTPStorage(
+            location="media",
+            base_url=BASE_URL,
+            **{**sshd.options(sftp_root), "private_key": sshd.key_text},
+            password=sshd.password,
+        )
+        yield storage
+        storage.close()
+
+
+def _storage(**options: Any) -> SFTPStorage:
+    return SFTPStorage(**options)
+
+
+def test_stowage_writes_paramiko_reads(sshd: SSHServer, options: dict[str, Any]) -> None:
+    storage = _storage(**options)
+    name = storage.save("docs/report.pdf", ContentFile(b"%PDF" * 1000))
+    client, sftp = sshd.paramiko()
+    try:
+        with sftp.open(f"{options['root_path']}/{name}", "rb") as handle:
+            assert handle.read() == b"%PDF" * 1000
+        assert sftp.listdir(f"{options['root_path']}/docs") == ["report.pdf"]
+    finally:
+        client.close()
+        storage.close()
+
+
+def test_paramiko_writes_stowage_reads(sshd: SSHServer, options: dict[str, Any]) -> None:
+    client, sftp = sshd.paramiko()
+    try:
+        sftp.mkdir(f"{options['root_path']}/in")
+        sftp.putfo(io.BytesIO(b'{"a": 1}'), f"{options['root_path']}/in/data.json")
+    finally:
+        client.close()
+    storage = _storage(**options)
+    assert storage.open("in/data.json").read() == b'{"a": 1}'
+    assert storage.listdir("in") == ([], ["data.json"])
+    assert storage.size("in/data.json") == 8
+    storage.close()
+
+
+def test_password_login(sshd: SSHServer, sftp_root: str) -> None:
+    options = {**sshd.options(sftp_root), "private_key": None, "password": sshd.password}
+    storage = _storage(**options)
+    assert storage.save("p.txt", ContentFile(b"by password")) == "p.txt"
+    storage.close()
+
+
+def test_bad_password_is_refused_without_showing_it(sshd: SSHServer, sftp_root: str) -> None:
+    wrong = "not-the-password-4c1e"
+    storage = _storage(**{**sshd.options(sftp_root), "private_key": None, "password": wrong})
+    with pytest.raises(AccessDenied, match="refused the login") as refused:
+        storage.exists("x")
+    assert wrong not in str(refused.value)
+    assert isinstance(refused.value, PermissionError)
+
+
+def test_encrypted_key_with_passphrase(sshd: SSHServer, sftp_root: str) -> None:
+    options = {
+        **sshd.options(sftp_root),
+        "private_key": str(sshd.encrypted_key_path),
+        "private_key_passphrase": KEY_PASSPHRASE,
+    }
+    storage = _storage(**options)
+    assert storage.save("k.txt", ContentFile(b"k")) == "k.txt"
+    storage.close()
+    bad = _storage(**{**options, "private_key_passphrase": "wrong-passphrase-77"})
+    with pytest.raises(ConfigurationError, match="'private_key'") as refused:
+        bad.exists("k.txt")
+    assert "wrong-passphrase-77" not in str(refused.value)
+
+
+def test_private_key_text_never_shows(sshd: SSHServer, sftp_root: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "private_key": sshd.key_text})
+    assert storage.save("t.txt", ContentFile(b"t")) == "t.txt"
+    shown = repr(storage) + repr(storage.deconstruct()) + repr(storage.driver_options)
+    assert sshd.key_text.strip().splitlines()[1] not in shown
+    storage.close()
+
+
+def test_unknown_host_key_refused_by_default(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": str(empty)})
+    with pytest.raises(AccessDenied, match=r"is unknown.*accept_unknown_host_keys"):
+        storage.exists("x")
+    # Without the option, ~/.ssh/known_hosts is read; a home without one trusts nothing.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    options = sshd.options(sftp_root)
+    del options["known_hosts"]
+    with pytest.raises(AccessDenied, match="is unknown"):
+        _storage(**options).exists("x")
+
+
+def test_unknown_host_key_accepted_when_asked(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    storage = _storage(
+        **{**sshd.options(sftp_root), "known_hosts": str(empty), "accept_unknown_host_keys": True}
+    )
+    storage.save("a.txt", ContentFile(b"trusted on first use"))
+    pinned = storage.driver._link.host_keys.pinned  # type: ignore[attr-defined]
+    assert pinned is not None
+    assert pinned.export_public_key().decode().split()[1] == sshd.host_key_line.split()[2]
+    # A new connection must present the same key, which it does.
+    assert sshd.drop_connections() > 0
+    assert storage.open("a.txt").read() == b"trusted on first use"
+    storage.close()
+
+
+def test_wrong_host_key_refused_even_when_accepting_unknown(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path
+) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+        check=True,
+        capture_output=True,
+    )
+    kind, body = (other.with_suffix(".pub")).read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {body}\n")
+    for accept in (False, True):
+        storage = _storage(
+            **{
+                **sshd.options(sftp_root),
+                "known_hosts": str(known),
+                "accept_unknown_host_keys": accept,
+            }
+        )
+        with pytest.raises(AccessDenied, match="does not match"):
+            storage.exists("x")
+
+
+def test_missing_known_hosts_file_names_the_option(sshd: SSHServer, sftp_root: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": "/no/such/known_hosts"})
+    with pytest.raises(ImproperlyConfigured, match="'known_hosts'"):
+        storage.exists("x")
+
+
+def test_refused_connection(sshd: SSHServer, sftp_root: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "port": free_port()})
+    with pytest.raises(ServiceUnavailable, match="Cannot connect") as refused:
+        storage.save("x.txt", ContentFile(b"x"))
+    assert isinstance(refused.value, ConnectionError)
+
+
+def test_reconnects_after_the_server_drops_the_connection(
+    sshd: SSHServer, options: dict[str, Any]
+) -> None:
+    storage = _storage(**options)
+    storage.save("before.txt", ContentFile(b"before"))
+    assert sshd.drop_connections() > 0
+    assert storage.open("before.txt").read() == b"before"
+    assert sshd.drop_connections() > 0
+    assert storage.save("after.txt", ContentFile(b"after")) == "after.txt"
+    assert sshd.drop_connections() > 0
+    assert storage.listdir("") == ([], ["after.txt", "before.txt"])
+
+    async def scenario() -> bytes:
+        assert sshd.drop_connections() > 0
+        async with storage.aopen("after.txt") as handle:
+            data: bytes = await handle.read()
+        return data
+
+    assert asyncio.run(scenario()) == b"after"
+    storage.close()
+
+
+def test_threads_share_one_connection(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connects = []
+    real_connect = asyncssh.connect
+
+    async def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        connects.append(threading.current_thread().name)
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncssh, "connect", counting_connect)
+    storage = _storage(**options)
+    barrier = threading.Barrier(8)
+
+    def work(index: int) -> bytes:
+        barrier.wait()
+        name = storage.save(f"t/{index}.bin", ContentFile(bytes([index]) * 300_000))
+        return bytes(storage.open(name).read())
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(8)))
+    assert results == [bytes([i]) * 300_000 for i in range(8)]
+    assert len(connects) == 1
+    storage.close()
+
+
+def test_full_disk_is_a_clear_error(sshd_small_files: SSHServer, tmp_path: Path) -> None:
+    server = sshd_small_files
+    root = server.new_root()
+    storage = _storage(**server.options(root), password=server.password)
+    storage.save("small.txt", ContentFile(b"fits"))
+    with pytest.raises(ServiceError, match="full disk") as failed:
+        storage.save("big.bin", ContentFile(b"\0" * (3 * 1024 * 1024)))
+    assert server.password not in str(failed.value)
+    assert storage.listdir("") == ([], ["small.txt"])
+    client, sftp = server.paramiko()
+    try:
+        assert sftp.listdir(root) == ["small.txt"]  # no temporary file left either
+    finally:
+        client.close()
+    storage.close()
+
+
+def test_url_with_base_url(options: dict[str, Any]) -> None:
+    storage = _storage(**options, base_url=BASE_URL, location="site")
+    assert storage.url("dir/a b#1.txt") == BASE_URL + "site/dir/a%20b%231.txt"
+    assert storage.url(None) == BASE_URL + "site/"
+
+
+def test_url_without_base_url_says_what_to_set(options: dict[str, Any]) -> None:
+    storage = _storage(**options)
+    with pytest.raises(UnsupportedOperation, match="'base_url'"):
+        storage.url("a.txt")
+    with pytest.raises(UnsupportedOperation):
+        storage.url("a.txt", expire=60)
+
+
+def test_modes_and_owner(sshd: SSHServer, options: dict[str, Any]) -> None:
+    client, sftp = sshd.paramiko()
+    try:
+        own = sftp.stat(options["root_path"])
+        storage = _storage(
+            **options, file_mode=0o640, dir_mode=0o750, uid=own.st_uid, gid=own.st_gid
+        )
+        storage.save("sub/dir/f.txt", ContentFile(b"f"))
+        root = options["root_path"]
+        file_attrs = sftp.stat(f"{root}/sub/dir/f.txt")
+        assert stat.S_IMODE(file_attrs.st_mode) == 0o640
+        assert (file_attrs.st_uid, file_attrs.st_gid) == (own.st_uid, own.st_gid)
+        assert stat.S_IMODE(sftp.stat(f"{root}/sub").st_mode) == 0o750
+        assert stat.S_IMODE(sftp.stat(f"{root}/sub/dir").st_mode) == 0o750
+    finally:
+        client.close()
+    storage.close()
+
+
+def test_server_side_copy(options: dict[str, Any]) -> None:
+    storage = _storage(**options)
+    storage.save("src.bin", ContentFile(b"c" * 3_000_000))
+    assert storage.copy("src.bin", "copies/dst.bin") == "copies/dst.bin"
+    assert storage.open("copies/dst.bin").read() == b"c" * 3_000_000
+
+
+def test_django_storages_settings_and_names(sshd: SSHServer, sftp_root: str) -> None:
+    with override_settings(
+        SFTP_STORAGE_HOST="127.0.0.1",
+        SFTP_STORAGE_ROOT=sftp_root,
+        SFTP_KNOWN_HOST_FILE=str(sshd.known_hosts),
+        SFTP_STORAGE_PARAMS={
+            "port": sshd.port,
+            "username": sshd.username,
+            "key_filename": str(sshd.key_path),
+        },
+        SFTP_STORAGE_INTERACTIVE=False,
+        SFTP_STORAGE_FILE_MODE=0o600,
+        SFTP_BASE_URL=BASE_URL,
+    ):
+        storage = SFTPStorage()
+        assert storage.save("s.txt", ContentFile(b"settings")) == "s.txt"
+        assert storage.url("s.txt") == BASE_URL + "s.txt"
+        storage.close()
+    aliased = SFTPStorage(
+        host="127.0.0.1",
+        params={"port": sshd.port, "username": sshd.username, "password": sshd.password},
+        known_host_file=str(sshd.known_hosts),
+        root_path=sftp_root,
+        dir_mode=0o700,
+    )
+    assert aliased.open("s.txt").read() == b"settings"
+    assert sshd.password not in repr(aliased.deconstruct())
+    aliased.close()
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        ({"interactive": True}, "'interactive'"),
+        ({"params": {"pkey": object()}}, "'params'"),
+        ({"base_url": "https://no-slash"}, "'base_url'"),
+        ({"timeout": 0}, "'timeout'"),
+        ({"hots": "x"}, "'hots'"),
+        ({"host": ""}, "'host'"),
+    ],
+)
+def test_bad_options_name_themselves(
+    options: dict[str, Any], bad: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=fragment):
+        _storage(**{**options, **bad}).exists("x")
+
+
+def test_a_file_cut_short_while_read_is_never_complete(
+    sshd: SSHServer, options: dict[str, Any]
+) -> None:
+    driver = SFTPDriver(SFTPOptions(**options))
+    driver.put("cut.bin", io.BytesIO(b"z" * (8 * 1024 * 1024)))
+    download = driver.get("cut.bin")
+    client, sftp = sshd.paramiko()
+    try:
+        sftp.truncate(f"{options['root_path']}/cut.bin", 2 * 1024 * 1024)
+    finally:
+        client.close()
+    with pytest.raises(IncompleteRead, match="ended"):
+        b"".join(download)
+    download.close()
+    driver.close()
