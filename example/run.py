@@ -1,9 +1,10 @@
 """Run the demo site on http://127.0.0.1:8000 with the chosen storage backend.
 
 ``--backend local`` (default) stores files under example/media with the local
-driver. ``--backend s3``, ``gcs`` or ``azure`` first starts the same local test
-server the test suite uses (moto, fake-gcs-server, Azurite) and stores the
-files there.
+driver. ``--backend s3``, ``gcs``, ``azure`` or ``sftp`` first starts the same
+local test server the test suite uses (moto, fake-gcs-server, Azurite,
+OpenSSH's sshd) and stores the files there; SFTP files are served through a
+Django view (``base_url``).
 """
 
 from __future__ import annotations
@@ -52,13 +53,21 @@ def _start_backend(name: str) -> tuple[str, dict[str, Any], Any]:
         server = start_azurite(logs)
         options = {**server.options(server.create_container()), "expiration_secs": 600}
         return "stowage.AzureStorage", options, server
-    sys.exit(f"--backend {name}: unknown; choose local, s3, gcs or azure.")
+    if name == "sftp":
+        from tests.servers.sshd import start_sshd
+
+        server = start_sshd(logs)
+        options = {**server.options(server.new_root()), "base_url": "/files/"}
+        return "stowage.SFTPStorage", options, server
+    sys.exit(f"--backend {name}: unknown; choose local, s3, gcs, azure or sftp.")
 
 
 def main() -> None:
     """Migrate, create the admin user, and serve the site until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", default="local", help="local (default), s3, gcs or azure")
+    parser.add_argument(
+        "--backend", default="local", help="local (default), s3, gcs, azure or sftp"
+    )
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     backend, options, server = _start_backend(args.backend)

@@ -12,6 +12,8 @@ urlpatterns = [
     path("download/<int:pk>/", views.download, name="download"),
     path("stream/<int:pk>/", views.stream, name="stream"),
     path("api/upload/", views.api_upload, name="api-upload"),
+    # Backends without HTTP URLs of their own (SFTP) set base_url to this view.
+    re_path(r"^files/(?P<path>.+)$", views.serve_stored, name="stored-file"),
     path("admin/", admin.site.urls),
     # Local files are served by Django in the demo; remote backends give their own URLs.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),

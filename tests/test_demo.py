@@ -20,7 +20,7 @@ from tests.servers._process import free_port, wait_for_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=["local", "s3", "gcs", "azure"])
+@pytest.fixture(params=["local", "s3", "gcs", "azure", "sftp"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(

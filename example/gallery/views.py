@@ -5,6 +5,8 @@ from typing import Any
 
 from django import forms
 from django.http import (
+    FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
@@ -51,6 +53,17 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item, pk=pk)
     field = item.attachment or item.image
     return HttpResponseRedirect(field.storage.url(field.name))
+
+
+def serve_stored(request: HttpRequest, path: str) -> FileResponse:
+    """Serve a stored file through Django, for backends with no HTTP URL of their own (SFTP)."""
+    from django.core.files.storage import default_storage
+
+    try:
+        handle = default_storage.open(path, "rb")
+    except FileNotFoundError:
+        raise Http404(path) from None
+    return FileResponse(handle, filename=path.rsplit("/", 1)[-1])
 
 
 async def stream(request: HttpRequest, pk: int) -> StreamingHttpResponse:
