@@ -14,6 +14,7 @@ naming the option and listing the valid ones.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import os
@@ -30,7 +31,9 @@ __all__ = [
     "StorageOptions",
     "build_options",
     "option",
+    "restore_secrets",
     "secret_names",
+    "split_secrets",
     "unknown_options",
 ]
 
@@ -126,6 +129,46 @@ def secret_names(*classes: type[Any]) -> frozenset[str]:
     return frozenset(
         f.name for cls in classes for f in dataclasses.fields(cls) if f.metadata.get("secret")
     )
+
+
+def split_secrets(options: T) -> tuple[T, dict[str, Any]]:
+    """Return a copy of ``options`` with every secret set to None, and the secrets."""
+    found = {
+        f.name: getattr(options, f.name)
+        for f in dataclasses.fields(options)  # type: ignore[arg-type]
+        if f.metadata.get("secret") and getattr(options, f.name) is not None
+    }
+    return _with_values(options, dict.fromkeys(found)), found
+
+
+def restore_secrets(
+    options: T, values: Mapping[str, Any] | None, fallbacks: Mapping[str, str]
+) -> T:
+    """Put secrets back into ``options``: ``values`` when known, else settings or environment.
+
+    Without ``values`` (another process unpickled the options), each secret
+    comes back as ``deconstruct()`` output does: from its Django setting or
+    environment variable, else None.
+    """
+    if values is None:
+        values = {}
+        for f in dataclasses.fields(options):  # type: ignore[arg-type]
+            if not f.metadata.get("secret"):
+                continue
+            setting = fallbacks.get(f.name)
+            if setting and hasattr(settings, setting):
+                values[f.name] = getattr(settings, setting)
+            elif f.metadata.get("env") and os.environ.get(f.metadata["env"]):
+                values[f.name] = os.environ[f.metadata["env"]]
+    return _with_values(options, values)
+
+
+def _with_values(options: T, values: Mapping[str, Any]) -> T:
+    # A copy with fields replaced, without running validation again.
+    copied = copy.copy(options)
+    for name, value in values.items():
+        object.__setattr__(copied, name, value)
+    return copied
 
 
 def unknown_options(given: Iterable[str], *classes: type[Any]) -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import mimetypes
 import os
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -33,7 +34,9 @@ from stowage import names
 from stowage.config import (
     StorageOptions,
     build_options,
+    restore_secrets,
     secret_names,
+    split_secrets,
     unknown_options,
 )
 from stowage.drivers.base import (
@@ -66,6 +69,9 @@ def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], l
 
 
 Deconstructed = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+#: Secret options of the storages this process pickled, by the token each pickle carries.
+_PICKLED_SECRETS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 _S = TypeVar("_S", bound=type[Any])
@@ -134,7 +140,10 @@ class Storage(DjangoStorage):
         self._driver_class = driver_class
         driver_has_location = "location" in driver_class.options_class.__dataclass_fields__
         self._location = "" if driver_has_location else names.clean_location(self.options.location)
-        self._secrets = secret_names(*classes)
+        secret = secret_names(*classes)
+        # A secret given under a django-storages spelling is as secret.
+        aliases = {a for a, target in driver_class.option_aliases.items() if target in secret}
+        self._secrets = secret | aliases
         self._driver: Driver | None = None
         self._url_policy: UrlPolicy | None = None
         self._lock = threading.Lock()
@@ -173,12 +182,39 @@ class Storage(DjangoStorage):
             raise UnsupportedOperation(f"The {self._driver_name} backend does not support {what}.")
 
     def __getstate__(self) -> dict[str, Any]:
+        """Pickle the storage without its secrets (pickles land in caches and queues).
+
+        The secrets stay in this process, under a token the pickle carries; a
+        storage unpickled elsewhere reads them from settings or the
+        environment, as a storage rebuilt from ``deconstruct()`` does.
+        """
         state = self.__dict__.copy()
         state["_driver"] = None
+        state["_url_policy"] = None
         state.pop("_lock", None)
+        held: dict[str, dict[str, Any]] = {}
+        state["driver_options"], held["driver_options"] = split_secrets(self.driver_options)
+        args, kwargs = state.get("_constructor_args", ((), {}))
+        state["_constructor_args"] = (
+            args,
+            {k: v for k, v in kwargs.items() if k not in self._secrets},
+        )
+        held["_constructor_args"] = {k: v for k, v in kwargs.items() if k in self._secrets}
+        if any(held.values()):
+            token = state.setdefault("_secrets_token", secrets.token_hex(16))
+            self._secrets_token = token
+            _PICKLED_SECRETS[token] = held
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        held = _PICKLED_SECRETS.get(state.get("_secrets_token", ""))
+        fallbacks = {**state["_driver_class"].setting_fallbacks, **self.setting_fallbacks}
+        state["driver_options"] = restore_secrets(
+            state["driver_options"], None if held is None else held["driver_options"], fallbacks
+        )
+        if held is not None:
+            args, kwargs = state["_constructor_args"]
+            state["_constructor_args"] = (args, {**kwargs, **held["_constructor_args"]})
         self.__dict__.update(state)
         self._lock = threading.Lock()
 

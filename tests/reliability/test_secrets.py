@@ -225,10 +225,6 @@ def test_no_secret_in_errors_logs_or_reprs(
     FIGURES.add(table, case.name, "log records", len(records))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Storage.__getstate__ (stowage/storage.py) pickles driver_options, secrets included",
-)
 def test_pickled_storage_holds_no_secret(case: Case) -> None:
     storage = case.make("working")
     _exercise(storage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import threading
@@ -11,8 +12,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 
 from stowage import LocalStorage, MemoryStorage, Storage
+from stowage.config import option
+from stowage.drivers.base import DriverOptions
+from stowage.drivers.memory import MemoryDriver
 from stowage.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -355,3 +360,30 @@ def test_copy_and_move() -> None:
         storage.copy("moved.txt", "../escape.txt")
     with pytest.raises(NotFound):
         storage.copy("missing.txt", "x.txt")
+
+
+def test_pickles_carry_no_secret_and_round_trip_in_process() -> None:
+    from stowage import storage as storage_module
+
+    storage = Storage(driver="tests.unit.test_storage:SecretOptionDriver", token="s3cr3t-value")
+    dumped = pickle.dumps(storage)
+    assert b"s3cr3t-value" not in dumped
+    again = pickle.loads(dumped)
+    assert again.driver_options.token == "s3cr3t-value"
+    assert "token" not in again.deconstruct()[2]
+    # Unpickled where the secret is unknown (another process): settings supply it.
+    storage_module._PICKLED_SECRETS.clear()
+    with override_settings(TEST_TOKEN="from-settings"):
+        elsewhere = pickle.loads(dumped)
+    assert elsewhere.driver_options.token == "from-settings"
+    assert pickle.loads(pickle.dumps(Storage(driver="memory"))).exists("x") is False
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretOptions(DriverOptions):
+    token: str | None = option(None, doc="A secret.", secret=True)
+
+
+class SecretOptionDriver(MemoryDriver):
+    options_class = SecretOptions
+    setting_fallbacks = {"token": "TEST_TOKEN"}
