@@ -92,7 +92,7 @@ class AsyncStorageFile:
         self._download = None
         self._chunks = None
 
-    async def _next(self) -> bytes:
+    async def _next(self) -> bytes | memoryview:
         if self._cursor.leftover:
             return self._cursor.leftover
         if self._chunks is None:
@@ -110,7 +110,7 @@ class AsyncStorageFile:
             return b""
         while not (data := await self._next()):
             await self._open(*cursor.after_empty())
-        return cursor.take(data, want)
+        return bytes(cursor.take(data, want))
 
     async def read(self, size: int = -1) -> Any:
         """Read up to ``size`` bytes (all that is left when negative); str in mode 'r'."""

@@ -53,7 +53,8 @@ class ReadCursor:
         self.streaming = False
         self.stream_pos = 0
         self.stream_end = 0
-        self.leftover = b""
+        #: The unread rest of the last chunk, a view on it (slicing copies nothing).
+        self.leftover: bytes | memoryview = b""
         self.resumes = 0
 
     def at_end(self) -> bool:
@@ -92,14 +93,15 @@ class ReadCursor:
             self.resumes += 1
         return self._range(sequential=True)
 
-    def take(self, data: bytes, want: int) -> bytes:
-        """Consume up to ``want`` bytes of ``data``, keeping the rest for later."""
-        count = min(want, len(data))
-        self.leftover = data[count:]
+    def take(self, data: bytes | memoryview, want: int) -> memoryview:
+        """Consume up to ``want`` bytes of ``data``, keeping the rest for later (no copies)."""
+        view = data if isinstance(data, memoryview) else memoryview(data)
+        count = min(want, len(view))
+        self.leftover = view[count:]
         self.pos += count
         self.stream_pos += count
         self.resumes = 0
-        return data[:count]
+        return view[:count]
 
     def seek_target(self, offset: int, whence: int, size: int | None) -> int:
         """Return the position a seek moves to (``size`` is needed for SEEK_END)."""
@@ -165,22 +167,35 @@ class RangedReader(io.RawIOBase):
         self._chunks = iter(download)
         self._cursor.opened(start, end, download.info.size)
 
-    def readinto(self, buffer: Any) -> int:
-        """Fill ``buffer`` from the current position; return 0 at the end."""
-        view = memoryview(buffer).cast("B")
+    def _piece(self, want: int) -> memoryview | None:
+        """Return up to ``want`` bytes from the current position (None at the end)."""
         cursor = self._cursor
-        if not len(view) or cursor.at_end():
-            return 0
+        if cursor.at_end():
+            return None
         planned = cursor.before_read()
         if planned is not None:
             self._open(*planned)
         if cursor.at_end():
-            return 0
+            return None
         while not (data := cursor.leftover or next(self._chunks, b"")):
             self._open(*cursor.after_empty())
-        piece = cursor.take(data, len(view))
+        return cursor.take(data, want)
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the current position; return 0 at the end."""
+        view = memoryview(buffer).cast("B")
+        piece = self._piece(len(view)) if len(view) else None
+        if piece is None:
+            return 0
         view[: len(piece)] = piece
         return len(piece)
+
+    def readall(self) -> bytes:
+        """Read to the end, a whole chunk at a time."""
+        parts = []
+        while (piece := self._piece(1 << 62)) is not None:
+            parts.append(piece)
+        return b"".join(parts)
 
     def close(self) -> None:
         """Release the open request, if any."""
