@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import resource
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
-__all__ = ["Timing", "measure", "peak_rss_mib", "ratio", "section"]
+__all__ = ["Timing", "measure", "peak_rss_mib", "ratio", "section", "small_operations"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,46 @@ def section(
     if notes:
         lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def small_operations(
+    ours: Any,
+    theirs: Any,
+    *,
+    reps: int,
+    by: Literal["cpu", "wall"] = "cpu",
+    goal: str | None = None,
+) -> list[tuple[str, ...]]:
+    """Time 1 KiB save (new names), open + read and exists on both storages.
+
+    Each storage must hold ``small.txt``. ``by`` says which measure the ratio
+    compares: client CPU (servers slow enough to hide it) or wall time.
+    """
+    from django.core.files.base import ContentFile
+
+    counter = itertools.count()
+    cases = {
+        "save 1 KiB (new name)": (
+            lambda: ours.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
+            lambda: theirs.save(f"t/{next(counter)}.txt", ContentFile(b"y" * 1024)),
+        ),
+        "open + read 1 KiB": (
+            lambda: ours.open("small.txt").read(),
+            lambda: theirs.open("small.txt").read(),
+        ),
+        "exists": (lambda: ours.exists("small.txt"), lambda: theirs.exists("small.txt")),
+    }
+    rows: list[tuple[str, ...]] = []
+    for label, (mine, other) in cases.items():
+        x = measure(mine, repeat=5, number=reps)
+        y = measure(other, repeat=5, number=reps)
+        if by == "cpu":
+            what = "client CPU per call (wall)"
+            cells = [f"{t.cpu * 1e3:.2f} ms ({t.wall * 1e3:.1f} ms)" for t in (x, y)]
+            row = (f"{label}: {what}", *cells, ratio(y.cpu, x.cpu))
+        else:
+            what = "wall per call (client CPU)"
+            cells = [f"{t.wall * 1e3:.2f} ms ({t.cpu * 1e3:.2f} ms)" for t in (x, y)]
+            row = (f"{label}: {what}", *cells, ratio(y.wall, x.wall))
+        rows.append((*row, goal) if goal is not None else row)
+    return rows

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench._measure import measure, ratio, section
+from bench._measure import measure, ratio, section, small_operations
 from bench.bench_s3 import _import_time, _Zeros
 
 TITLE = "Azure Blob Storage (Azurite): stowage vs django-storages AzureStorage"
@@ -114,30 +114,7 @@ def run(args: argparse.Namespace) -> str:
                 ratio(b.cpu, a.cpu),
             )
         )
-        counter = iter(range(10**9))
-        reps = 20 if quick else 50
-        cases = {
-            "save 1 KiB": (
-                lambda: ours.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-                lambda: theirs.save(f"t/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-            ),
-            "open + read 1 KiB": (
-                lambda: ours.open("small.txt").read(),
-                lambda: theirs.open("small.txt").read(),
-            ),
-            "exists": (lambda: ours.exists("small.txt"), lambda: theirs.exists("small.txt")),
-        }
-        for label, (mine, other) in cases.items():
-            x = measure(mine, repeat=5, number=reps)
-            y = measure(other, repeat=5, number=reps)
-            rows.append(
-                (
-                    f"{label}: client CPU per call (wall)",
-                    f"{x.cpu * 1e3:.2f} ms ({x.wall * 1e3:.1f} ms)",
-                    f"{y.cpu * 1e3:.2f} ms ({y.wall * 1e3:.1f} ms)",
-                    ratio(y.cpu, x.cpu),
-                )
-            )
+        rows += small_operations(ours, theirs, reps=20 if quick else 50)
         big = (32 if quick else 128) * _MiB
         ours.driver.put("big.bin", _Zeros(big), size=big)
         idle = _run_child("baseline", "stowage", server.endpoint, container, 0)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._measure import Timing, measure, ratio, section
+from bench._measure import Timing, measure, ratio, section, small_operations
 from bench.bench_s3 import _import_time, _Zeros
 
 TITLE = "FTP (pyftpdlib): stowage vs django-storages FTPStorage"
@@ -121,30 +121,7 @@ def run(args: argparse.Namespace) -> str:
 
         ours.save("small.txt", ContentFile(b"x" * 1024))
         theirs.save("small.txt", ContentFile(b"x" * 1024))
-        counter = iter(range(10**9))
-        reps = 20 if quick else 100
-        cases = {
-            "save 1 KiB (new name)": (
-                lambda: ours.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-                lambda: theirs.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-            ),
-            "open + read 1 KiB": (
-                lambda: ours.open("small.txt").read(),
-                lambda: theirs.open("small.txt").read(),
-            ),
-            "exists": (lambda: ours.exists("small.txt"), lambda: theirs.exists("small.txt")),
-        }
-        for label, (mine, other) in cases.items():
-            x = measure(mine, repeat=5, number=reps)
-            y = measure(other, repeat=5, number=reps)
-            rows.append(
-                (
-                    f"{label}: client CPU per call (wall)",
-                    f"{x.cpu * 1e3:.2f} ms ({x.wall * 1e3:.2f} ms)",
-                    f"{y.cpu * 1e3:.2f} ms ({y.wall * 1e3:.2f} ms)",
-                    ratio(y.wall, x.wall),
-                )
-            )
+        rows += small_operations(ours, theirs, reps=20 if quick else 100)
         ia, ib = _import_time("stowage.drivers.ftp"), _import_time("storages.backends.ftp")
         rows.append(
             (

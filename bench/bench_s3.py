@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench._measure import measure, ratio, section
+from bench._measure import measure, ratio, section, small_operations
 
 TITLE = "S3 (moto): stowage vs django-storages S3Storage"
 _MiB = 1024 * 1024
@@ -174,31 +174,7 @@ def run(args: argparse.Namespace) -> str:
                 "≥ 30×",
             )
         )
-        reps = 20 if quick else 60
-        counter = iter(range(10**9))
-        cases = {
-            "save 1 KiB": (
-                lambda: ours.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-                lambda: theirs.save(f"t/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-            ),
-            "open + read 1 KiB": (
-                lambda: ours.open("small.txt").read(),
-                lambda: theirs.open("small.txt").read(),
-            ),
-            "exists": (lambda: ours.exists("small.txt"), lambda: theirs.exists("small.txt")),
-        }
-        for label, (mine, other) in cases.items():
-            a = measure(mine, repeat=5, number=reps)
-            b = measure(other, repeat=5, number=reps)
-            rows.append(
-                (
-                    f"{label}: client CPU per call (wall)",
-                    f"{a.cpu * 1e3:.2f} ms ({a.wall * 1e3:.1f} ms)",
-                    f"{b.cpu * 1e3:.2f} ms ({b.wall * 1e3:.1f} ms)",
-                    ratio(b.cpu, a.cpu),
-                    "≥ 4×",
-                )
-            )
+        rows += small_operations(ours, theirs, reps=20 if quick else 60, goal="≥ 4×")
 
         big = (50 if quick else 200) * _MiB
         ours.driver.put("big.bin", _Zeros(big), size=big)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._measure import measure, ratio, section
+from bench._measure import ratio, section, small_operations
 from bench.bench_s3 import _import_time, _Zeros
 
 TITLE = "SFTP (OpenSSH sshd): stowage vs django-storages SFTPStorage"
@@ -118,29 +118,7 @@ def run(args: argparse.Namespace) -> str:
             )
         for storage in (ours, theirs):
             storage.save("small.txt", ContentFile(b"x" * 1024))
-        reps = 20 if quick else 100
-        cases = {
-            "save 1 KiB (new name)": (
-                lambda: ours.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-                lambda: theirs.save(f"s/{next(counter)}.txt", ContentFile(b"y" * 1024)),
-            ),
-            "open + read 1 KiB": (
-                lambda: ours.open("small.txt").read(),
-                lambda: theirs.open("small.txt").read(),
-            ),
-            "exists": (lambda: ours.exists("small.txt"), lambda: theirs.exists("small.txt")),
-        }
-        for label, (mine, other) in cases.items():
-            x = measure(mine, repeat=5, number=reps)
-            y = measure(other, repeat=5, number=reps)
-            rows.append(
-                (
-                    f"{label}: wall per call (client CPU)",
-                    f"{x.wall * 1e3:.2f} ms ({x.cpu * 1e3:.2f} ms)",
-                    f"{y.wall * 1e3:.2f} ms ({y.cpu * 1e3:.2f} ms)",
-                    ratio(y.wall, x.wall),
-                )
-            )
+        rows += small_operations(ours, theirs, reps=20 if quick else 100, by="wall")
         ia, ib = (
             _import_time("stowage.drivers.sftp"),
             _import_time("storages.backends.sftpstorage"),
