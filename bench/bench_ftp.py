@@ -140,10 +140,12 @@ def run(args: argparse.Namespace) -> str:
         rows,
         ("measure", "stowage", "django-storages", "ratio"),
         notes=(
-            "Same pyftpdlib server on loopback, one run; ratios are of wall time. stowage "
+            "Same pyftpdlib server on loopback, one run; throughput ratios are of wall time, "
+            "per-call ratios of client CPU. stowage "
             "streams uploads from the source in 256 KiB chunks to a temporary name and renames "
             "it into place, and reads ranges with REST; django-storages reads a whole file "
-            "into memory on open and writes straight to the final name. Small saves under a "
-            "new name are check-then-write in both (FTP has no atomic create)."
+            "into memory on open and writes straight to the final name. FTP has no atomic "
+            "create: stowage checks a new name, then checks again just before the rename; "
+            "django-storages checks once."
         ),
     )
