@@ -4,7 +4,7 @@ Every fenced block in ``docs/`` is labelled. ``python`` blocks are executed,
 page by page in order (one namespace per page, as a reader would paste
 them); a block that assigns settings (``STORAGES = {...}``) is then checked
 by building each storage it declares the way Django would, under
-``override_settings``, which makes no network request. ``console``,
+``override_settings``, which makes no network request. ``console``, ``sh``,
 ``bash`` and ``toml`` blocks are shown, not run.
 """
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 #: Languages of blocks that are shown but not run.
-SHOWN_ONLY = {"console", "bash", "toml"}
+SHOWN_ONLY = {"console", "bash", "sh", "toml"}
 _FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>.*)$")
 _SNIPPET = re.compile(r'^--8<--\s+"(?P<path>[^"]+)"\s*$')
 
@@ -109,7 +109,7 @@ def test_every_block_says_its_language() -> None:
         for block in _blocks(page)
         if block.language not in SHOWN_ONLY | {"python"}
     ]
-    assert unlabelled == [], f"label these blocks python, console, bash or toml: {unlabelled}"
+    assert unlabelled == [], f"label these blocks python, console, bash, sh or toml: {unlabelled}"
 
 
 def _assigned_names(code: str) -> set[str]:
