@@ -97,7 +97,8 @@ def main() -> None:
         site = subprocess.Popen(
             [*manage, "runserver", f"127.0.0.1:{args.port}", "--noreload"], env=env, cwd=HERE
         )
-        site.wait()
+        if site.wait() != 0:
+            sys.exit(f"the site stopped with exit status {site.returncode}")
     except KeyboardInterrupt:
         pass
     finally:

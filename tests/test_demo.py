@@ -23,16 +23,21 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(params=["local", "s3", "gcs", "azure", "sftp"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "example/run.py", "--backend", request.param, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, "STOWAGE_DEMO_DATA": str(tmp_path)},
-        start_new_session=True,
-    )
+    log = tmp_path / "site.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "example/run.py", "--backend", request.param, "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "STOWAGE_DEMO_DATA": str(tmp_path)},
+            start_new_session=True,
+        )
     try:
-        wait_for_port(port, timeout=60, process=process)  # type: ignore[arg-type]
+        try:
+            wait_for_port(port, timeout=60, process=process)  # type: ignore[arg-type]
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n--- run.py output ---\n{log.read_text()[-3000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()  # run.py stops the site and its test server
