@@ -2,8 +2,9 @@
 
 One SSH connection per storage is opened on first use, shared by every
 thread and coroutine, and opened again when it breaks: a request that finds
-the connection gone is retried once on a new one (an upload is retried only
-before its first byte is sent). The connection lives on a private event loop
+the connection gone, cannot connect or times out is tried again on a new one,
+``max_retries`` times (an upload that timed out is not sent again: it may
+have landed). The connection lives on a private event loop
 thread (:mod:`stowage.drivers._ssh_loop`): sync calls wait for it, async
 calls await it without blocking their own loop.
 
@@ -101,6 +102,8 @@ _LOST: tuple[type[BaseException], ...] = (
     BrokenPipeError,
     ConnectionResetError,
 )
+#: Errors after which a request is sent again on a new connection (connecting failed too).
+_RETRYABLE: tuple[type[BaseException], ...] = (*_LOST, ServiceUnavailable)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,12 @@ class SFTPOptions(DriverOptions):
     uid: int | None = option(None, doc="Owner of new files and directories, where permitted.")
     gid: int | None = option(None, doc="Group of new files and directories, where permitted.")
     timeout: float = option(30.0, doc="Seconds allowed to connect and log in, and per request.")
+    max_retries: int = option(
+        1,
+        doc="Times a request is tried again on a new connection after connecting failed, "
+        "the connection was lost or a request timed out (an upload only if it was lost "
+        "before its first byte was sent).",
+    )
     params: dict[str, Any] = option(
         default_factory=dict,
         doc="django-storages' paramiko connect() arguments (port, username, password, "
@@ -168,6 +177,8 @@ class SFTPOptions(DriverOptions):
             )
         if self.timeout <= 0:
             raise ConfigurationError("Option 'timeout' must be positive.")
+        if self.max_retries < 0:
+            raise ConfigurationError("Option 'max_retries' must be 0 or more.")
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"Option 'port' must be 1-65535, got {self.port}.")
 
@@ -437,18 +448,26 @@ class SFTPDriver(Driver):
             return await self._loop().run_async(self._attempt(operation, args))
 
     async def _attempt(self, operation: Callable[..., Awaitable[_T]], args: Sequence[Any]) -> _T:
-        for attempt in (1, 2):
-            sftp = await self._client()
+        retries = self.sftp_options.max_retries
+        # A whole upload that timed out may have landed: only a lost one is sent again.
+        idempotent = operation != self._put_whole
+        for attempt in range(retries + 1):
+            sftp: asyncssh.SFTPClient | None = None
             try:
+                sftp = await self._client()
                 async with asyncio.timeout(self._login.timeout):
                     return await operation(sftp, *args)
-            except _LOST:
-                self._link.drop(sftp)
-                if attempt == 2:
+            except _RETRYABLE:
+                if sftp is not None:
+                    self._link.drop(sftp)
+                if attempt == retries:
                     raise
-            except TimeoutError:
-                self._link.drop(sftp)
-                raise
+            except TimeoutError:  # ServiceTimeout too: connecting took too long
+                if sftp is not None:
+                    self._link.drop(sftp)
+                if attempt == retries or (sftp is not None and not idempotent):
+                    raise
+            await asyncio.sleep(0.05 * (1 << attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _timed(self, awaitable: Awaitable[_T]) -> _T:

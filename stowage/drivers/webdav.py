@@ -107,6 +107,10 @@ _LOCKINFO = (
     b"<D:owner>stowage</D:owner></D:lockinfo>"
 )
 _XML = {"Content-Type": "application/xml; charset=utf-8"}
+#: Methods a retry cannot make do anything twice (MKCOL and DELETE answer 405/404 instead).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "DELETE", "MKCOL"})
+#: Answers worth retrying: the server or a proxy failed, not the request.
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
 def _check_url(name: str, value: str) -> str:
@@ -136,6 +140,12 @@ class WebDAVOptions(DriverOptions):
         True, doc="Verify TLS certificates: True, False, or the path of a CA bundle."
     )
     timeout: float = option(30.0, doc="Seconds a request may wait for the server.")
+    max_retries: int = option(
+        3,
+        doc="Retries of a request that changes nothing (GET, PROPFIND, DELETE, MKCOL) after a "
+        "connection error, a timeout or a 500/502/503/504 answer, with backoff; a read cut "
+        "mid-body is resumed from where it stopped as many times.",
+    )
     base_url: str | None = option(
         None,
         doc="Public URL of the same collection as 'url', for url(); without it url() "
@@ -159,6 +169,8 @@ class WebDAVOptions(DriverOptions):
             raise ConfigurationError("Option 'verify' names a CA bundle that does not exist.")
         if self.timeout <= 0:
             raise ConfigurationError("Option 'timeout' must be positive.")
+        if self.max_retries < 0:
+            raise ConfigurationError("Option 'max_retries' must be 0 or more.")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()):
             raise ConfigurationError("Option 'headers' must map strings to strings.")
 
@@ -175,11 +187,22 @@ class _Counted:
     def __init__(self, stream: Readable) -> None:
         self.stream = stream
         self.count = 0
+        #: Where the stream started, if it can go back there (a spooled file can).
+        self.start: int | None = None
+        seekable = getattr(stream, "seekable", None)
+        if seekable is not None and seekable():
+            self.start = int(getattr(stream, "tell")())  # noqa: B009
 
     def read(self) -> bytes:
         chunk = self.stream.read(_CHUNK)
         self.count += len(chunk)
         return chunk
+
+    def rewind(self) -> None:
+        """Go back to the start of the stream, to send it again."""
+        assert self.start is not None
+        getattr(self.stream, "seek")(self.start)  # noqa: B009
+        self.count = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +420,11 @@ class _Slicer:
         return self.keep == 0
 
 
+def _backoff(attempt: int) -> float:
+    """Return the pause before retry ``attempt`` (from 0): 50 ms doubling up to 2 s, jittered."""
+    return min(0.05 * (1 << attempt), 2.0) * random.uniform(0.5, 1.0)
+
+
 def _range_header(start: int, end: int | None) -> dict[str, str]:
     headers = {"Accept-Encoding": "identity"}
     if start or end is not None:
@@ -491,7 +519,49 @@ class WebDAVDriver(Driver):
         url = self.root + quote(key, safe="/")
         return url + "/" if collection and key else url
 
+    def _retries(self, step: _Call) -> int:
+        """Return how often ``step`` may be retried.
+
+        A PUT goes to a fresh temporary name, so it may be sent again when its
+        source can rewind; other bodies and methods are retried by their flows.
+        """
+        if step.body is not None:
+            return self.webdav.max_retries if step.body.start is not None else 0
+        return self.webdav.max_retries if step.method in _IDEMPOTENT else 0
+
     def _request(self, client: httpx.Client, step: _Call) -> httpx.Response:
+        retries = self._retries(step)
+        for attempt in range(retries + 1):
+            try:
+                response = self._request_once(client, step)
+            except httpx.TransportError:
+                if attempt == retries:
+                    raise
+            else:
+                if attempt == retries or response.status_code not in _RETRY_STATUSES:
+                    return response
+            time.sleep(_backoff(attempt))
+            if step.body is not None:
+                step.body.rewind()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _arequest(self, client: httpx.AsyncClient, step: _Call) -> httpx.Response:
+        retries = self._retries(step)
+        for attempt in range(retries + 1):
+            try:
+                response = await self._arequest_once(client, step)
+            except httpx.TransportError:
+                if attempt == retries:
+                    raise
+            else:
+                if attempt == retries or response.status_code not in _RETRY_STATUSES:
+                    return response
+            await asyncio.sleep(_backoff(attempt))
+            if step.body is not None:
+                step.body.rewind()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_once(self, client: httpx.Client, step: _Call) -> httpx.Response:
         content: Any = step.content
         if step.body is not None:
             if not self._primed:
@@ -499,7 +569,7 @@ class WebDAVDriver(Driver):
             content = _chunks(step.body)
         return client.request(step.method, step.url, headers=step.headers, content=content)
 
-    async def _arequest(self, client: httpx.AsyncClient, step: _Call) -> httpx.Response:
+    async def _arequest_once(self, client: httpx.AsyncClient, step: _Call) -> httpx.Response:
         content: Any = step.content
         if step.body is not None:
             if not self._primed:
@@ -660,9 +730,19 @@ class WebDAVDriver(Driver):
         url = self._url(_join(collection, _LOCK_NAME))
         what = f"locking {collection or '/'!r} for a create"
         headers = {**_XML, "Depth": "0", "Timeout": f"Second-{_LOCK_SECONDS}"}
-        deadline = time.monotonic() + max(self.webdav.timeout, _LOCK_SECONDS)
+        # Long enough for a lock granted by a LOCK whose answer was lost to expire.
+        deadline = time.monotonic() + self.webdav.timeout + _LOCK_SECONDS
+        failures = 0
         while True:
-            response = yield _Call("LOCK", url, what, headers, content=_LOCKINFO)
+            try:
+                response = yield _Call("LOCK", url, what, headers, content=_LOCKINFO)
+            except (ServiceUnavailable, ServiceTimeout):
+                # wsgidav resets connections whose LOCK body it left unread.
+                if failures == self.webdav.max_retries:
+                    raise
+                failures += 1
+                yield _Pause(_backoff(failures - 1))
+                continue
             if response.status_code in (200, 201) and response.headers.get("lock-token"):
                 return str(response.headers["lock-token"])
             if response.status_code in (405, 501):
@@ -680,7 +760,10 @@ class WebDAVDriver(Driver):
         headers = {"Destination": self._url(key), "Overwrite": "F" if if_absent else "T"}
         if not if_absent:
             for _attempt in range(3):
-                response = yield _Call("MOVE", self._url(temp), what, headers)
+                moved = yield from self._move_flow(temp, what, headers)
+                if moved is None:
+                    return
+                response = moved
                 # wsgidav answers concurrent replaces of one name with 207 or 500; retry.
                 if response.status_code != 207 and response.status_code < 500:
                     break
@@ -690,16 +773,40 @@ class WebDAVDriver(Driver):
         collection = _parent(key)
         token = yield from self._lock_flow(collection)
         try:
-            response = yield _Call("MOVE", self._url(temp), what, headers)
+            moved = yield from self._move_flow(temp, what, headers)
         except Exception:
             if token is not None:
                 yield from self._unlock_flow(collection, token)
             raise
         if token is not None:
             yield from self._unlock_flow(collection, token)
+        if moved is None:
+            return
+        response = moved
         if response.status_code == 412:
             raise AlreadyExists(f"{key!r} already exists.")
         _check(response, what, 201, 204)
+
+    def _move_flow(
+        self, temp: str, what: str, headers: Mapping[str, str]
+    ) -> _Flow[httpx.Response | None]:
+        """MOVE ``temp``, again after a lost connection; None when an unanswered MOVE did it.
+
+        Only this upload knows the temporary name: once it is gone, the MOVE
+        whose answer was lost has moved it.
+        """
+        for attempt in range(self.webdav.max_retries + 1):
+            try:
+                response: httpx.Response = yield _Call("MOVE", self._url(temp), what, headers)
+            except (ServiceUnavailable, ServiceTimeout):
+                if attempt == self.webdav.max_retries:
+                    raise
+                yield _Pause(_backoff(attempt))
+                continue
+            if attempt and response.status_code == 404:
+                return None
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _unlock_flow(self, collection: str, token: str) -> _Flow[None]:
         url = self._url(_join(collection, _LOCK_NAME))
@@ -762,41 +869,84 @@ class WebDAVDriver(Driver):
         body = _Counted(stream)
         return self._run(self._put_flow(key, body, content_type, if_absent=if_absent))
 
+    def _open(self, key: str, start: int, end: int | None, what: str) -> httpx.Response | None:
+        """Send a ranged GET, retried as configured; None when the range lies past the end."""
+        retries = self.webdav.max_retries
+        for attempt in range(retries + 1):
+            request = self.client.build_request(
+                "GET", self._url(key), headers=_range_header(start, end)
+            )
+            try:
+                response = self.client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                if attempt == retries or not isinstance(exc, httpx.TransportError):
+                    raise _transport_error(exc, what, self.root) from exc
+            else:
+                if response.status_code == 416:
+                    response.close()
+                    return None
+                if response.status_code in (200, 206):
+                    return response
+                response.close()
+                if attempt == retries or response.status_code not in _RETRY_STATUSES:
+                    raise _status_error(response, what)
+            time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _resume(
+        self, key: str, first: _ReadPlan, position: int, end: int | None, what: str
+    ) -> tuple[httpx.Response, _ReadPlan]:
+        """Request the rest of a read cut at ``position``, refusing a changed object."""
+        response = self._open(key, position, end, what)
+        if response is None:
+            raise IncompleteRead(f"{what}: the object ended at byte {position} when resumed.")
+        plan = _read_plan(key, response, position, end)
+        if plan.info.etag != first.info.etag or plan.info.size != first.info.size:
+            response.close()
+            raise IncompleteRead(f"{what}: the object changed while it was read.")
+        return response, plan
+
     def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
-        """Stream ``key`` with one ranged GET (skipping ahead if Range is ignored)."""
+        """Stream ``key`` with one ranged GET (skipping ahead if Range is ignored).
+
+        A body cut mid-way is requested again from where it stopped, up to
+        ``max_retries`` times, then raises :class:`IncompleteRead`.
+        """
         if end is not None and end <= start:
             return Download(self.head(key), [])
         what = f"reading {key!r}"
-        request = self.client.build_request(
-            "GET", self._url(key), headers=_range_header(start, end)
-        )
-        try:
-            response = self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, what, self.root) from exc
-        if response.status_code == 416:
-            response.close()
+        opened = self._open(key, start, end, what)
+        if opened is None:
             return Download(self.head(key), [])
-        if response.status_code not in (200, 206):
-            response.close()
-            raise _status_error(response, what)
+        response = opened
         plan = _read_plan(key, response, start, end)
         root = self.root
 
         def chunks() -> Iterator[bytes]:
-            slicer = _Slicer(plan)
+            nonlocal response
+            slicer, position, resumes = _Slicer(plan), start, 0
             try:
-                for chunk in response.iter_bytes(_CHUNK):
-                    if part := slicer.cut(chunk):
-                        yield part
-                    if slicer.done:
+                while True:
+                    try:
+                        for chunk in response.iter_bytes(_CHUNK):
+                            if part := slicer.cut(chunk):
+                                position += len(part)
+                                yield part
+                            if slicer.done:
+                                return
                         return
-            except httpx.HTTPError as exc:
-                raise _read_error(exc, what, root) from exc
+                    except httpx.HTTPError as exc:
+                        if resumes == self.webdav.max_retries:
+                            raise _read_error(exc, what, root) from exc
+                        resumes += 1
+                    response.close()
+                    time.sleep(_backoff(resumes - 1))
+                    response, resumed = self._resume(key, plan, position, end, what)
+                    slicer = _Slicer(resumed)
             finally:
                 response.close()
 
-        return Download(plan.info, chunks(), response.close)
+        return Download(plan.info, chunks(), lambda: response.close())
 
     def head(self, key: str) -> ObjectInfo:
         """Describe ``key`` with a PROPFIND of depth 0."""

@@ -240,7 +240,9 @@ def test_insufficient_storage_and_server_errors(
             storage.save("full.txt", ContentFile(b"x"))
         assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)
         proxy.inject(Fault("status", status=503))
-        fresh = WebDAVStorage(url=url)  # a new client: the fault hits its first connection
+        fresh = WebDAVStorage(
+            url=url, max_retries=0
+        )  # a new client: the fault hits its first connection
         with pytest.raises(ServiceUnavailable, match="503"):
             fresh.exists("full.txt")
         assert not fresh.exists("full.txt")
@@ -253,7 +255,7 @@ def test_truncated_read_is_an_error(wsgidav_anonymous: WsgiDAV, anonymous: dict[
     proxy = FaultProxy(wsgidav_anonymous.port)
     try:
         url = anonymous["url"].replace(f":{wsgidav_anonymous.port}/", f":{proxy.port}/")
-        driver = WebDAVDriver(WebDAVOptions(url=url))
+        driver = WebDAVDriver(WebDAVOptions(url=url, max_retries=0))
         proxy.inject(Fault("truncate", after=100_000))
         with pytest.raises(IncompleteRead):
             b"".join(driver.get("big.bin"))

@@ -30,7 +30,7 @@ from tests.faults.proxy import Fault, FaultProxy
 from tests.reliability._figures import FIGURES
 from tests.reliability.conftest import Backend
 
-__all__ = ["FaultContract"]
+__all__ = ["FaultContract", "SourceBreakContract"]
 
 _MiB = 1024 * 1024
 NAME = "faults/object.bin"
@@ -128,13 +128,43 @@ class _BreakingSource:
         return b"u" * size
 
 
-class FaultContract:
-    """Fault tests over one service; subclasses supply ``backend``."""
+class SourceBreakContract:
+    """Uploads whose source fails midway, on any service; subclasses supply ``backend``."""
 
     @pytest.fixture
     def backend(self) -> Backend:
         """Return the backend under test; subclasses override this."""
         raise NotImplementedError("supply a 'backend' fixture")
+
+    @pytest.fixture
+    def direct(self, backend: Backend) -> Storage:
+        """Return a storage on the server directly, holding NAME."""
+        raise NotImplementedError("supply a 'direct' fixture")
+
+    @pytest.mark.parametrize("if_absent", [False, True], ids=["overwrite", "create"])
+    @pytest.mark.parametrize("large", [False, True], ids=["single", "multipart"])
+    def test_upload_broken_by_its_source_leaves_nothing(
+        self, backend: Backend, direct: Storage, if_absent: bool, large: bool
+    ) -> None:
+        storage = backend.direct(**(backend.multipart if large else {}))
+        total = backend.multipart_size if large else len(DATA)
+        source = _BreakingSource(total - 100_000)
+        key = storage.key("faults/broken.bin")
+        raised = bounded(lambda: storage.driver.put(key, source, size=None, if_absent=if_absent))
+        assert isinstance(raised, OSError), repr(raised)
+        assert source.sent == total - 100_000, "the upload stopped before the break"
+        assert not direct.exists("faults/broken.bin")
+        assert direct.listdir("faults") == ([], ["object.bin"])
+        assert direct.listdir("") == (["faults"], [])
+        FIGURES.add(
+            "uploads interrupted, no partial object",
+            backend.name,
+            "source multipart" if large else "source single",
+        )
+
+
+class FaultContract(SourceBreakContract):
+    """Fault tests over one service reached over HTTP; subclasses supply ``backend``."""
 
     @pytest.fixture
     def direct(self, backend: Backend) -> Storage:
@@ -241,24 +271,3 @@ class FaultContract:
         assert direct.listdir("faults")[1] in (["object.bin"], ["new.bin", "object.bin"])
         FIGURES.add("uploads interrupted, no partial object", backend.name, f"wire {fault}")
         FIGURES.add("uploads interrupted, no partial object", backend.name, outcome)
-
-    @pytest.mark.parametrize("if_absent", [False, True], ids=["overwrite", "create"])
-    @pytest.mark.parametrize("large", [False, True], ids=["single", "multipart"])
-    def test_upload_broken_by_its_source_leaves_nothing(
-        self, backend: Backend, direct: Storage, if_absent: bool, large: bool
-    ) -> None:
-        storage = backend.direct(**(backend.multipart if large else {}))
-        total = backend.multipart_size if large else len(DATA)
-        source = _BreakingSource(total - 100_000)
-        key = storage.key("faults/broken.bin")
-        raised = bounded(lambda: storage.driver.put(key, source, size=None, if_absent=if_absent))
-        assert isinstance(raised, OSError), repr(raised)
-        assert source.sent == total - 100_000, "the upload stopped before the break"
-        assert not direct.exists("faults/broken.bin")
-        assert direct.listdir("faults") == ([], ["object.bin"])
-        assert direct.listdir("") == (["faults"], [])
-        FIGURES.add(
-            "uploads interrupted, no partial object",
-            backend.name,
-            "source multipart" if large else "source single",
-        )

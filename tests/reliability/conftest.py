@@ -20,12 +20,25 @@ from typing import Any
 
 import pytest
 
-from stowage import AzureStorage, GCSStorage, LocalStorage, MemoryStorage, S3Storage, Storage
+from stowage import (
+    AzureStorage,
+    FTPStorage,
+    GCSStorage,
+    LocalStorage,
+    MemoryStorage,
+    S3Storage,
+    SFTPStorage,
+    Storage,
+    WebDAVStorage,
+)
 from tests.faults.proxy import FaultProxy
 from tests.reliability._figures import FIGURES
 from tests.servers.azurite import Azurite
 from tests.servers.fake_gcs import FakeGCS
+from tests.servers.ftpd import FTPServer
 from tests.servers.moto import MotoServer
+from tests.servers.sshd import SSHServer
+from tests.servers.wsgidav import WsgiDAV
 
 __all__ = ["Backend", "TLSProxy"]
 
@@ -47,7 +60,8 @@ class Backend:
     no_retries: Mapping[str, Any] = field(default_factory=dict)
     #: Options whose retries run out quickly (persistent faults).
     few_retries: Mapping[str, Any] = field(default_factory=dict)
-    #: Options making large bodies go up in parts, and a size above that.
+    #: Options making large bodies go up in parts, and a size above that (for a
+    #: service without parts: a body streamed in several chunks).
     multipart: Mapping[str, Any] = field(default_factory=dict)
     multipart_size: int = 0
 
@@ -177,6 +191,81 @@ def backend_gcs(fake_gcs: FakeGCS, gcs_bucket: str, gcs_service_account: dict[st
         # The client's single-request limit is fixed at 8 MiB.
         multipart={"blob_chunk_size": 1 * _MiB},
         multipart_size=9 * _MiB,
+    )
+
+
+@pytest.fixture
+def backend_sftp(sshd: SSHServer, tmp_path: Path) -> Backend:
+    """Return SFTP (OpenSSH sshd) on a fresh directory, logging in with a key.
+
+    Through a proxy the server answers on another port, so a known_hosts
+    file listing its key for that port is written: host keys stay checked.
+    """
+    root = sshd.new_root()
+    host_key = sshd.host_key_line.split(" ", 1)[1]
+
+    def make(endpoint: str | None, **options: Any) -> Storage:
+        base = sshd.options(root)
+        if endpoint is not None:
+            known_hosts = tmp_path / f"known_hosts-{endpoint}"
+            known_hosts.write_text(f"[127.0.0.1]:{endpoint} {host_key}\n")
+            base.update(port=int(endpoint), known_hosts=str(known_hosts))
+        return SFTPStorage(**{**base, **options})
+
+    return Backend(
+        "sftp",
+        make,
+        port=sshd.port,
+        retrying={"max_retries": 2, "timeout": 1.0},
+        no_retries={"max_retries": 0, "timeout": 1.0},
+        few_retries={"max_retries": 1, "timeout": 1.0},
+        multipart_size=3 * _MiB,
+    )
+
+
+@pytest.fixture
+def backend_ftp(ftpd: FTPServer) -> Backend:
+    """Return FTP (pyftpdlib) on a fresh directory."""
+    root = f"/t-{uuid.uuid4().hex[:12]}"
+
+    def make(endpoint: str | None, **options: Any) -> Storage:
+        base = ftpd.options(root)
+        if endpoint is not None:
+            base["port"] = int(endpoint)
+        return FTPStorage(**{**base, **options})
+
+    return Backend(
+        "ftp",
+        make,
+        port=ftpd.port,
+        retrying={"max_retries": 2, "timeout": 1.0},
+        no_retries={"max_retries": 0, "timeout": 1.0},
+        few_retries={"max_retries": 1, "timeout": 1.0},
+        multipart_size=3 * _MiB,
+    )
+
+
+@pytest.fixture
+def backend_webdav(wsgidav_auth: WsgiDAV) -> Backend:
+    """Return WebDAV (wsgidav, basic authentication) on a fresh collection."""
+    url = wsgidav_auth.collection()
+    path = url.split(f":{wsgidav_auth.port}", 1)[1]
+
+    def make(endpoint: str | None, **options: Any) -> Storage:
+        # The driver retries nothing unless told (max_retries defaults to 0);
+        # under load wsgidav resets connections, so these storages retry.
+        base = wsgidav_auth.options(url if endpoint is None else endpoint, max_retries=3)
+        return WebDAVStorage(**{**base, **options})
+
+    return Backend(
+        "webdav",
+        make,
+        port=wsgidav_auth.port,
+        endpoint=lambda port: f"http://127.0.0.1:{port}{path}",
+        retrying={"max_retries": 3, "timeout": 1.0},
+        no_retries={"max_retries": 0, "timeout": 1.0},
+        few_retries={"max_retries": 1, "timeout": 1.0},
+        multipart_size=3 * _MiB,
     )
 
 

@@ -1,14 +1,19 @@
 """Secrets never show, and the defaults are the safe ones.
 
 Each credential kind (S3 keys and session token, Azure account key, SAS
-token and connection string, a GCS service-account private key) runs on its
-real server in four situations: working, bad credentials, a refused
-connection and a missing bucket. Everything a user or an operator could see
-is scanned for the secret: ``repr``/``str``/``deconstruct()``, every log
-record at DEBUG of every logger (obstore, urllib3, google, azure included)
-and the full traceback of every error, chained causes included.
+token and connection string, a GCS service-account private key, SFTP
+password and encrypted private key with its passphrase, FTP password as an
+option and inside a ``location`` URL, WebDAV password and a token in extra
+headers) runs on its real server in four situations: working, bad
+credentials, a refused connection and a missing bucket (a missing
+directory for SFTP, FTP and WebDAV); SFTP also meets a wrong host key.
+Everything a user or an operator could see is scanned for the secret:
+``repr``/``str``/``deconstruct()``, every log record at DEBUG of every
+logger (obstore, urllib3, google, azure, asyncssh, httpx included) and the
+full traceback of every error, chained causes included.
 
-Defaults: URLs are signed, objects private, TLS certificates verified.
+Defaults: URLs are signed, objects private, TLS certificates verified
+(FTPS and WebDAV too), unknown SSH host keys refused.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import pickle
 import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,15 @@ from urllib.parse import quote
 import pytest
 from django.core.files.base import ContentFile
 
-from stowage import AzureStorage, GCSStorage, S3Storage, Storage
+from stowage import (
+    AzureStorage,
+    FTPStorage,
+    GCSStorage,
+    S3Storage,
+    SFTPStorage,
+    Storage,
+    WebDAVStorage,
+)
 from stowage.drivers.s3 import S3Options
 from stowage.exceptions import AccessDenied, ServiceError, StowageError
 from tests.reliability._figures import FIGURES
@@ -38,12 +52,32 @@ from tests.reliability.conftest import Backend, TLSProxy
 from tests.servers._process import free_port
 from tests.servers.azurite import ACCOUNT, ACCOUNT_KEY, Azurite
 from tests.servers.fake_gcs import FakeGCS
+from tests.servers.ftpd import USER as FTP_USER
+from tests.servers.ftpd import FTPServer
 from tests.servers.moto import SECRET_KEY, MotoServer
+from tests.servers.sshd import KEY_PASSPHRASE, SSHServer
+from tests.servers.wsgidav import USERNAME as DAV_USER
+from tests.servers.wsgidav import WsgiDAV
 
 __all__: list[str] = []
 
 SITUATIONS = ["working", "bad-credentials", "refused", "missing-bucket"]
-LOGGERS = ["", "stowage", "obstore", "urllib3", "requests", "google", "google.auth", "azure"]
+LOGGERS = [
+    "",
+    "stowage",
+    "obstore",
+    "urllib3",
+    "requests",
+    "google",
+    "google.auth",
+    "azure",
+    "asyncssh",
+    "httpx",
+    "httpcore",
+]
+_WRONG_PASSWORD = "reliability-wrong-password-never-shown"
+_WRONG_PASSPHRASE = "reliability-wrong-passphrase-never-shown"
+_DAV_TOKEN = "reliability-dav-token-never-shown"
 _SESSION_TOKEN = "reliability-session-token-never-shown"
 _WRONG_S3_SECRET = "reliability-wrong-secret-never-shown"
 _WRONG_ACCOUNT_KEY = base64.b64encode(b"reliability-wrong-account-key-never-shown").decode()
@@ -140,9 +174,115 @@ def _gcs(fake_gcs: FakeGCS, bucket: str, account: dict[str, str]) -> Case:
     return Case("gcs", _pem_body(account["private_key"]), make)
 
 
-@pytest.fixture(params=["s3", "azure-account-key", "azure-sas", "azure-connection-string", "gcs"])
+def _sftp(sshd: SSHServer, kind: str) -> Case:
+    root = sshd.new_root()
+    key_text = sshd.encrypted_key_path.read_text()
+
+    def make(situation: str) -> Storage:
+        options: dict[str, Any] = {**sshd.options(root), "timeout": 10.0}
+        if kind == "password":
+            del options["private_key"]
+            bad = situation == "bad-credentials"
+            options["password"] = _WRONG_PASSWORD if bad else sshd.password
+        else:
+            options["private_key"] = key_text
+            bad = situation == "bad-credentials"
+            options["private_key_passphrase"] = _WRONG_PASSPHRASE if bad else KEY_PASSPHRASE
+        if situation == "refused":
+            options["port"] = free_port()
+            options["known_hosts"] = None
+            options["accept_unknown_host_keys"] = True
+        elif situation == "missing-bucket":
+            options["root_path"] = f"{root}/missing/directory"
+        elif situation == "wrong-host-key":
+            other = Path(root) / "known_hosts"
+            line = sshd.host_key_line.split(" ")
+            other.write_text(f"{line[0]} {_other_public_key()}\n")
+            options["known_hosts"] = str(other)
+        return SFTPStorage(**options)
+
+    secrets = [sshd.password, _WRONG_PASSWORD]
+    if kind == "key":
+        secrets = [*_pem_body(key_text), KEY_PASSPHRASE, _WRONG_PASSPHRASE]
+    return Case(f"sftp-{kind}", secrets, make)
+
+
+def _other_public_key() -> str:
+    """Return a freshly made public key as known_hosts lists one (type and key)."""
+    import asyncssh
+
+    public = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    return " ".join(public.split()[:2])
+
+
+def _ftp(ftpd: FTPServer, kind: str) -> Case:
+    from tests.servers.ftpd import PASSWORD
+
+    root = f"/t-{uuid.uuid4().hex[:12]}"
+
+    def make(situation: str) -> Storage:
+        password = _WRONG_PASSWORD if situation == "bad-credentials" else PASSWORD
+        port = free_port() if situation == "refused" else ftpd.port
+        path = f"{root}/missing/directory" if situation == "missing-bucket" else root
+        if kind == "location":
+            return FTPStorage(
+                location=f"ftp://{FTP_USER}:{quote(password)}@127.0.0.1:{port}{path}",
+                timeout=10.0,
+            )
+        options = ftpd.options(path, password=password, port=port, timeout=10.0)
+        return FTPStorage(**options)
+
+    return Case(f"ftp-{kind}", [PASSWORD, _WRONG_PASSWORD], make)
+
+
+def _webdav(wsgidav: WsgiDAV) -> Case:
+    url = wsgidav.collection()
+    assert wsgidav.password is not None
+
+    def make(situation: str) -> Storage:
+        password = _WRONG_PASSWORD if situation == "bad-credentials" else wsgidav.password
+        target = url
+        if situation == "refused":
+            target = f"http://127.0.0.1:{free_port()}/dav/"
+        elif situation == "missing-bucket":
+            target = f"{url}missing/directory/"
+        return WebDAVStorage(
+            url=target,
+            username=DAV_USER,
+            password=password,
+            headers={"X-Api-Token": _DAV_TOKEN},
+            timeout=10.0,
+        )
+
+    basic = [
+        base64.b64encode(f"{DAV_USER}:{p}".encode()).decode()
+        for p in (wsgidav.password, _WRONG_PASSWORD)
+    ]
+    return Case("webdav", [wsgidav.password, _WRONG_PASSWORD, _DAV_TOKEN, *basic], make)
+
+
+@pytest.fixture(
+    params=[
+        "s3",
+        "azure-account-key",
+        "azure-sas",
+        "azure-connection-string",
+        "gcs",
+        "sftp-password",
+        "sftp-key",
+        "ftp-password",
+        "ftp-location",
+        "webdav",
+    ]
+)
 def case(request: pytest.FixtureRequest) -> Case:
     """Return each credential kind in turn, on its server."""
+    if request.param.startswith("sftp-"):
+        return _sftp(request.getfixturevalue("sshd"), request.param.removeprefix("sftp-"))
+    if request.param.startswith("ftp-"):
+        return _ftp(request.getfixturevalue("ftpd"), request.param.removeprefix("ftp-"))
+    if request.param == "webdav":
+        return _webdav(request.getfixturevalue("wsgidav_auth"))
     if request.param == "s3":
         return _s3(request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket"))
     if request.param.startswith("azure-"):
@@ -159,14 +299,19 @@ def case(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
-def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Capture every record of every logger at DEBUG."""
+    import asyncssh
+
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name or None)
-    return caplog
+    # asyncssh's most detailed level short of raw packet dumps (which are encrypted).
+    asyncssh.set_debug_level(2)
+    yield caplog
+    asyncssh.set_debug_level(1)
 
 
-def _exercise(storage: Storage) -> list[BaseException]:
+def _exercise(storage: Storage) -> list[Exception]:
     """Run each operation, collecting what raises."""
     operations: list[Callable[[], object]] = [
         lambda: storage.save("secret/probe.txt", ContentFile(b"probe")),
@@ -178,7 +323,7 @@ def _exercise(storage: Storage) -> list[BaseException]:
         lambda: storage.url("secret/probe.txt"),
         lambda: storage.delete("secret/probe.txt"),
     ]
-    raised: list[BaseException] = []
+    raised: list[Exception] = []
     for operation in operations:
         try:
             operation()
@@ -209,6 +354,21 @@ def _shown(storage: Storage) -> str:
 def test_no_secret_in_errors_logs_or_reprs(
     case: Case, situation: str, debug_logs: pytest.LogCaptureFixture
 ) -> None:
+    _check(case, situation, debug_logs)
+
+
+@pytest.mark.parametrize("kind", ["password", "key"])
+def test_no_secret_when_the_ssh_host_key_is_wrong(
+    sshd: SSHServer, kind: str, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    raised = _check(_sftp(sshd, kind), "wrong-host-key", debug_logs)
+    refused = [exc for exc in raised if isinstance(exc, AccessDenied)]
+    assert refused, raised
+    assert all("does not match" in str(exc) for exc in refused)
+
+
+def _check(case: Case, situation: str, debug_logs: pytest.LogCaptureFixture) -> list[Exception]:
+    """Scan everything shown in ``situation`` for the case's secrets; return the errors."""
     storage = case.make(situation)
     _scan(_shown(storage), case.secrets, "repr/str/deconstruct()")
     raised = _exercise(storage)
@@ -223,6 +383,7 @@ def test_no_secret_in_errors_logs_or_reprs(
     table = "secrets: texts scanned, no secret found"
     FIGURES.add(table, case.name, f"{situation}: errors", len(raised))
     FIGURES.add(table, case.name, "log records", len(records))
+    return raised
 
 
 def test_pickled_storage_holds_no_secret(case: Case) -> None:
@@ -325,3 +486,42 @@ def test_tls_verification_is_on_by_default(
         finally:
             proxy.close()
         FIGURES.add("safe defaults", backend.name, "self-signed TLS refused")
+
+
+def test_sftp_refuses_unknown_host_keys_by_default(sshd: SSHServer, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    options = {**sshd.options(sshd.new_root()), "known_hosts": str(empty), "timeout": 10.0}
+    with pytest.raises(AccessDenied, match="unknown"):
+        SFTPStorage(**options).exists("anything.txt")
+    # The same server is reached once told to trust it: the refusal was the host key.
+    assert not SFTPStorage(**options, accept_unknown_host_keys=True).exists("anything.txt")
+    FIGURES.add("safe defaults", "sftp", "unknown host key refused")
+
+
+def test_ftps_verifies_certificates_by_default(ftpd_tls: FTPServer) -> None:
+    options = ftpd_tls.options(timeout=10.0)
+    del options["verify"]
+    with pytest.raises(ServiceError, match="certificate") as caught:
+        FTPStorage(**options).exists("anything.txt")
+    assert not isinstance(caught.value, AccessDenied)
+    # With the server's certificate as CA bundle the same storage connects.
+    assert not FTPStorage(**ftpd_tls.options(timeout=10.0)).exists("anything.txt")
+    FIGURES.add("safe defaults", "ftp", "self-signed TLS refused")
+
+
+def test_webdav_verifies_certificates_by_default(wsgidav_auth: WsgiDAV, tmp_path: Path) -> None:
+    proxy = TLSProxy(wsgidav_auth.port, tmp_path)
+    try:
+        url = f"https://127.0.0.1:{proxy.port}/"
+        options = {**wsgidav_auth.options(url), "timeout": 10.0}
+        with pytest.raises(ServiceError) as caught:
+            WebDAVStorage(**options).exists("anything.txt")
+        assert not isinstance(caught.value, AccessDenied)
+        assert proxy.handshakes == 0, "a client completed a handshake it should refuse"
+        # Told not to verify, the same client completes the handshake.
+        assert not WebDAVStorage(**options, verify=False).exists("anything.txt")
+        assert proxy.handshakes > 0
+    finally:
+        proxy.close()
+    FIGURES.add("safe defaults", "webdav", "self-signed TLS refused")
