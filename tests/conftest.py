@@ -1,11 +1,26 @@
 """Load the server plugins and share fixtures across the suite."""
 
+import os
 import pkgutil
 from pathlib import Path
 
 import pytest
 
 import tests.servers
+
+# Every client is given explicit credentials; should one still fall back to a
+# default credential chain, its metadata probe goes to a closed loopback port,
+# never to a cloud metadata endpoint.
+_NOWHERE = "http://127.0.0.1:9"
+for _variable, _value in {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_METADATA_ENDPOINT": _NOWHERE,
+    "AZURE_MSI_ENDPOINT": f"{_NOWHERE}/msi/token",
+    "GCE_METADATA_HOST": "127.0.0.1:9",
+    "GCE_METADATA_IP": "127.0.0.1:9",
+    "NO_GCE_CHECK": "True",
+}.items():
+    os.environ.setdefault(_variable, _value)
 
 pytest_plugins = [
     f"tests.servers.{module.name}"

@@ -391,7 +391,10 @@ class S3Driver(ObstoreDriver):
                     "use custom_domain=None for this URL to sign it on S3 itself."
                 )
             return self._cloudfront.sign(f"{domain}/{quote(key, safe=_URL_SAFE)}", expires)
-        access, secret, token = self._credentials()
+        keys = self._static_credentials()
+        if keys is None:
+            return self._sign_with_provider(key, method, expires, parameters, domain)
+        access, secret, token = keys
         scheme, host, path = self._scheme, self._host, self._url_path(key)
         if domain is not None:
             parts = urlsplit(domain)
@@ -444,7 +447,8 @@ class S3Driver(ObstoreDriver):
         url = f"{base}/{self.s3.bucket_name}" if self._path_style else base
         return {"url": url, "fields": fields}
 
-    def _credentials(self) -> tuple[str, str, str | None]:
+    def _static_credentials(self) -> tuple[str, str, str | None] | None:
+        """Return the access key, secret and token from options or environment, if given."""
         o = self.s3
         if o.access_key and o.secret_key:
             return o.access_key, o.secret_key, o.session_token
@@ -452,12 +456,34 @@ class S3Driver(ObstoreDriver):
         secret = o.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY")
         token = o.session_token or os.environ.get("AWS_SESSION_TOKEN")
         if not access or not secret:
-            raise UnsupportedOperation(
-                "Signing S3 URLs needs an access key and secret (options access_key and "
-                "secret_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); with instance "
-                "or container roles, set querystring_auth=False and serve public objects."
-            )
+            return None
         return access, secret, token
+
+    def _credentials(self) -> tuple[str, str, str | None]:
+        keys = self._static_credentials()
+        if keys is None:
+            raise UnsupportedOperation(
+                "Browser upload forms need an access key and secret (options access_key and "
+                "secret_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)."
+            )
+        return keys
+
+    def _sign_with_provider(
+        self,
+        key: str,
+        method: str,
+        expires: dt.timedelta,
+        parameters: Mapping[str, str] | None,
+        domain: str | None,
+    ) -> str:
+        """Sign with the credentials obstore finds (instance, container or web-identity roles)."""
+        if parameters or domain is not None:
+            raise UnsupportedOperation(
+                "Without a static access key (role credentials), S3 URLs are signed by "
+                "obstore, which takes no response overrides and signs no custom domain."
+            )
+        with translate(f"signing {key!r}", map_error):
+            return str(obstore.sign(self.store, method, key, expires))  # type: ignore[call-overload]
 
     # -- async ---------------------------------------------------------------------------
 
