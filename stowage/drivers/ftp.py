@@ -14,8 +14,11 @@ mode (``TYPE I``) once, which ``SIZE`` needs and every transfer uses.
 Writes: the bytes go to a hidden temporary name in the target directory
 (``.stowage-tmp-…``, never listed), streamed from the source in chunks, and
 are then renamed into place with ``RNFR``/``RNTO``: a reader never sees a
-partial file, and an upload that fails leaves nothing under its name (the
-temporary file is deleted; if even that fails it stays hidden). Missing
+partial file. FTP ends an upload by closing its data connection, so a
+connection cut mid-way can look complete to the server: the size stored
+(``MLST`` or ``SIZE``) is compared with the bytes sent before the rename.
+An upload that fails leaves nothing under its name (the temporary file is
+deleted; if even that fails it stays hidden). Missing
 parent directories are created with ``MKD`` when the server says the
 directory is missing. A server that refuses to rename over an existing file
 gets the old file deleted first, which leaves a moment with no file at all.
@@ -770,10 +773,29 @@ class FTPDriver(Driver):
                 raise
             _finish_data(conn)
             client.voidresp()
+            # FTP marks the end of an upload by closing the data connection, so
+            # a connection cut mid-way looks complete to the server: compare.
+            stored = self._stored_size(client, temp)
+            if stored is not None and stored != sent:
+                raise ServiceError(
+                    f"the server stored {stored} of the {sent} bytes sent; the upload was cut."
+                )
         except BaseException:
             self._remove_quietly(client, temp)
             raise
         return sent
+
+    def _stored_size(self, client: _Client, path: str) -> int | None:
+        """Return the size of the file at ``path``, or None if the server cannot tell."""
+        try:
+            entry = self._stat(client, path)
+        except ftplib.error_perm as exc:
+            if _reply_code(exc) in _UNKNOWN_COMMAND:
+                return None
+            raise
+        if entry is None:
+            raise ftplib.error_perm(f"550 {path!r} vanished after its upload.")
+        return None if entry.is_dir else entry.size
 
     def _remove_quietly(self, client: _Client, path: str) -> None:
         if client.broken:

@@ -10,7 +10,14 @@ test session; tests work in a fresh subdirectory of it. Variants:
   (IIS) or bare names, and whose RNTO refuses to replace a file, as Windows
   servers do;
 - a server with a small disk: writes past its quota fail with ENOSPC and the
-  transfer is answered ``452``, as proftpd and pure-ftpd answer.
+  transfer is answered ``452``, as proftpd and pure-ftpd answer;
+- a server whose data connections fail on demand (:meth:`FTPServer.fault_data`):
+  a download cut at a byte of the file, with a clean close answered ``226``
+  (as a client sees a connection cut by the network after the server handed
+  everything to its kernel) or a reset answered ``426``; an upload cut after
+  some bytes the same ways; or a transfer that stops moving for a while.
+  The fault is read from a small JSON file beside the server's log, once per
+  transfer; each fault that fires is appended to a second file.
 
 Set ``FTPD_DEBUG=1`` to log every command and reply to the server's log file.
 """
@@ -18,12 +25,16 @@ Set ``FTPD_DEBUG=1`` to log every command and reply to the server's log file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import errno
 import ipaddress
+import json
 import logging
 import os
 import secrets
+import socket
+import struct
 import sys
 import time
 from collections.abc import Iterator
@@ -40,6 +51,7 @@ __all__ = [
     "USER",
     "FTPServer",
     "ftpd",
+    "ftpd_faulty",
     "ftpd_full",
     "ftpd_legacy",
     "ftpd_tls",
@@ -63,6 +75,8 @@ class FTPServer:
     log_dir: Path
     flags: list[str] = field(default_factory=list)
     cert: Path | None = None
+    #: The file telling a faulty server what to do to its data connections.
+    fault_file: Path | None = None
 
     def options(self, root: str | None = None, **extra: Any) -> dict[str, Any]:
         """Return driver OPTIONS for a fresh (or the given) directory of the home."""
@@ -78,6 +92,36 @@ class FTPServer:
             options.update(tls=True, verify=str(self.cert))
         options.update(extra)
         return options
+
+    def fault_data(
+        self, command: str, how: str, at: int, *, every: bool = False, seconds: float = 0.0
+    ) -> None:
+        """Make the next ``command`` transfer (``RETR`` or ``STOR``) fail on its data connection.
+
+        ``how`` is ``truncate`` (a clean close; a download is answered 226 as
+        if complete), ``reset`` (a TCP reset, answered 426) or ``stall`` (no
+        byte moves for ``seconds``, then the transfer goes on). A download
+        fails when it reaches byte ``at`` of the file, so a transfer resumed
+        there fails at once; an upload after ``at`` bytes. With ``every``
+        each such transfer fails, else only the next one.
+        """
+        assert self.fault_file is not None, "start the server with data_faults=True"
+        spec = {"command": command, "how": how, "at": at, "every": every, "seconds": seconds}
+        staged = self.fault_file.with_suffix(".tmp")
+        staged.write_text(json.dumps(spec))
+        os.replace(staged, self.fault_file)
+
+    def clear_data_fault(self) -> None:
+        """Stop failing data connections and forget the faults that fired."""
+        assert self.fault_file is not None, "start the server with data_faults=True"
+        self.fault_file.unlink(missing_ok=True)
+        _fired_file(self.fault_file).unlink(missing_ok=True)
+
+    def data_faults_fired(self) -> list[str]:
+        """Return the faults that hit a data connection (``"RETR truncate 50000"``, ...)."""
+        assert self.fault_file is not None, "start the server with data_faults=True"
+        fired = _fired_file(self.fault_file)
+        return fired.read_text().splitlines() if fired.exists() else []
 
     def restart(self) -> None:
         """Stop the server and start it again on the same port and home."""
@@ -162,18 +206,24 @@ def start_ftpd(
     cert: Path | None = None,
     legacy: str | None = None,
     quota: int | None = None,
+    data_faults: bool = False,
 ) -> FTPServer:
     """Start a server on a free 127.0.0.1 port serving ``home``."""
     home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
     flags: list[str] = []
+    fault_file = None
+    if data_faults:
+        fault_file = log_dir / f"ftpd-{port}-data-fault.json"
+        flags += ["--fault-file", str(fault_file)]
     if cert is not None:
         flags += ["--cert", str(cert)]
     if legacy is not None:
         flags += ["--legacy", legacy]
     if quota is not None:
         flags += ["--quota", str(quota)]
-    port = free_port()
-    return FTPServer(_spawn(port, home, log_dir, flags), port, home, log_dir, flags, cert)
+    process = _spawn(port, home, log_dir, flags)
+    return FTPServer(process, port, home, log_dir, flags, cert, fault_file)
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +262,106 @@ def ftpd_full(server_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ftpd_faulty(server_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPServer]:
+    """Run a server whose data connections fail when told (see FTPServer.fault_data)."""
+    server = start_ftpd(server_logs, tmp_path_factory.mktemp("ftp-faulty"), data_faults=True)
+    yield server
+    server.stop()
+
+
+def _fired_file(fault_file: Path) -> Path:
+    return fault_file.with_name(fault_file.name + ".fired")
+
+
 # -- the server process ---------------------------------------------------------------
+
+
+def _faulty_dtp(base: Any, fault_file: Path) -> Any:
+    """Return a DTP handler class failing transfers as ``fault_file`` says."""
+
+    class FaultyDTP(base):  # type: ignore[misc]
+        _fault: dict[str, Any] | None = None
+        _checked = False
+        _start = 0
+        _cut_pending: int | None = None
+
+        def use_sendfile(self) -> bool:
+            return False  # every byte sent goes through send(), where the cut is made
+
+        def _take_fault(self, command: str) -> dict[str, Any] | None:
+            if not self._checked:
+                self._checked = True
+                try:
+                    spec = json.loads(fault_file.read_text())
+                except (OSError, ValueError):
+                    spec = None
+                if spec is not None and spec["command"] == command:
+                    self._fault = spec
+            return self._fault
+
+        def _fire(self, where: int) -> None:
+            fault = self._fault
+            assert fault is not None
+            self._fault = None
+            with _fired_file(fault_file).open("a") as fired:
+                fired.write(f"{fault['command']} {fault['how']} {where}\n")
+            if not fault["every"]:
+                fault_file.unlink(missing_ok=True)
+            if fault["how"] == "stall":
+                events = self.ioloop.READ if self.receive else self.ioloop.WRITE
+                self.del_channel()
+                self.ioloop.call_later(
+                    fault["seconds"],
+                    lambda: self._closed or self.add_channel(events=events),
+                    _errback=self.handle_error,
+                )
+                return
+            if fault["how"] == "reset":
+                with contextlib.suppress(OSError):
+                    self.socket.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                self._resp = ("426 Connection reset; transfer aborted.", logging.info)
+            else:
+                self._resp = ("226 Transfer complete.", logging.info)
+            self.close()
+
+        def push_with_producer(self, producer: Any) -> None:
+            self._start = producer.file.tell() if hasattr(producer, "file") else 0
+            super().push_with_producer(producer)
+
+        def send(self, data: bytes) -> int:
+            fault = None if self.file_obj is None else self._take_fault("RETR")
+            if fault is None:
+                return int(super().send(data))
+            room = fault["at"] - (self._start + self.tot_bytes_sent)
+            if room > 0:
+                return int(super().send(data[:room]))
+            self._fire(self._start + self.tot_bytes_sent)
+            return 0
+
+        def recv(self, size: int) -> bytes:
+            chunk: bytes = super().recv(size)
+            fault = self._take_fault("STOR") if self.receive else None
+            if fault is None or not chunk:
+                return chunk
+            room = fault["at"] - self.tot_bytes_received
+            if room <= len(chunk):
+                self._cut_pending = fault["at"]
+                if fault["how"] != "stall":
+                    chunk = chunk[: max(room, 0)]
+            return chunk
+
+        def handle_read(self) -> None:
+            super().handle_read()
+            where, self._cut_pending = self._cut_pending, None
+            if where is not None and not self._closed:
+                self._fire(where)
+
+        handle_read_event = handle_read  # the base class binds its own
+
+    return FaultyDTP
 
 
 def _used_bytes(home: str) -> int:
@@ -329,6 +478,9 @@ def _serve(args: argparse.Namespace) -> None:
         handler.abstracted_fs = SmallDisk
         handler.dtp_handler = FullDiskDTP
 
+    if args.fault_file:
+        handler.dtp_handler = _faulty_dtp(handler.dtp_handler, Path(args.fault_file))
+
     handler.authorizer = authorizer
     handler.banner = "stowage test server ready."
     handler.permit_foreign_addresses = False
@@ -346,6 +498,7 @@ def main() -> None:
     parser.add_argument("--cert")
     parser.add_argument("--legacy", choices=["unix", "dos", "names"])
     parser.add_argument("--quota", type=int)
+    parser.add_argument("--fault-file")
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.DEBUG if os.environ.get("FTPD_DEBUG") else logging.WARNING,
