@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,33 @@ TEST_USER = "stowage-test"
 #: Passphrase of the encrypted client key: a test value, not a secret.
 KEY_PASSPHRASE = "stowage-test-key-passphrase"
 SSHD = "/usr/sbin/sshd"
-#: The login's password, one per test process: every server here shares the login.
-_PASSWORD = f"pw-{secrets.token_hex(12)}"
+
+
+def _shared_password() -> str:
+    """Return the test login's password, the same for every process on this machine.
+
+    Every server (this suite's, the demo's, the benchmarks') shares the one
+    system login, so a password per process would lock the others out. It
+    is made once, at random, and kept in a file only root can read.
+    """
+    folder = Path(tempfile.gettempdir()) / "stowage-test-sshd"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / "password"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another process may be writing it right now
+            if text := path.read_text().strip():
+                return text
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} stays empty: delete it and run again") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"pw-{secrets.token_hex(12)}")
+    return path.read_text().strip()
+
+
+#: The login's password (see :func:`_shared_password`).
+_PASSWORD = _shared_password()
 _INSTALL = "apt-get install openssh-server openssh-client (make system-deps does it)"
 
 
