@@ -933,19 +933,28 @@ class _Retrieval:
             self.close()
             raise StopIteration
         want = _RECV if self._to_end else min(_RECV, self._remaining)
+        broken = False
         try:
             with translate(self._what, self._driver._map_error(self._what)):
-                data = self._conn.recv(want)
-                if not data:
+                try:
+                    data = self._conn.recv(want)
+                except ConnectionResetError:
+                    # The data connection broke mid-transfer: end this stream
+                    # here; the reader sees the bytes missing and resumes (REST).
+                    data, broken = b"", True
+                if not data and not broken:
                     self._client = None
                     _finish_data(self._conn)
                     client.voidresp()
                     self._driver._release(client)
         except BaseException:
-            self._client = None
-            self._conn.close()
-            self._driver._discard(client)
+            broken = True
             raise
+        finally:
+            if broken:
+                self._client = None
+                self._conn.close()
+                self._driver._discard(client)
         if not data:
             raise StopIteration
         self._remaining -= len(data)
