@@ -130,9 +130,11 @@ class TestFTPDataConnectionFaults:
         fired = server.data_faults_fired()
         assert data is None, "a cut body was returned as if complete"
         assert isinstance(raised, ServiceError), repr(raised)
-        # Cut at byte 1,500,000, then resumed there twice and cut at once.
+        # Cut at byte 1,500,000, then resumed there at least twice and cut at
+        # once (a reset may also cost the connection a retry of its own).
         assert isinstance(raised, IncompleteRead), repr(raised)
-        assert fired == [f"RETR {HOW[fault]} 1500000"] * 3
+        assert set(fired) == {f"RETR {HOW[fault]} 1500000"}
+        assert len(fired) >= 3
         table = "reads cut on every attempt"
         FIGURES.add(table, "ftp", f"raised {type(raised).__name__} ({fault})")
         FIGURES.add(table, "ftp", "data connections cut", len(fired))
