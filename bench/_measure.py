@@ -34,7 +34,19 @@ def measure(call: Callable[[], object], *, repeat: int = 5, number: int = 1) -> 
 
 
 def peak_rss_mib() -> float:
-    """Return this process's peak resident memory in MiB."""
+    """Return this process's peak resident memory in MiB.
+
+    Read from /proc (VmHWM) where there is one: getrusage's ``ru_maxrss``
+    carries over the parent's peak into a process it started, so a child
+    started by a large benchmark process would report the parent's size.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
