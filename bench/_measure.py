@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Timing", "measure", "peak_rss_mib", "ratio", "section", "small_operations"]
+__all__ = [
+    "Timing",
+    "Zeros",
+    "import_row",
+    "import_time",
+    "measure",
+    "peak_rss_mib",
+    "ratio",
+    "section",
+    "small_operations",
+]
 
 
 @dataclass(frozen=True)
@@ -111,3 +124,61 @@ def small_operations(
             row = (f"{label}: {what}", *cells, ratio(y.wall, x.wall))
         rows.append((*row, goal) if goal is not None else row)
     return rows
+
+
+class Zeros(io.RawIOBase):
+    """A seekable file of ``size`` zero bytes made on the fly (no disk, no big buffer)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.pos = 0
+        self.name = "zeros.bin"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), self.size - self.pos))
+        buffer[:count] = bytes(count)
+        self.pos += count
+        return count
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def import_time(module: str) -> float:
+    """Return the median cold-import time of ``module``, beyond Django's storage module."""
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+        times.append(time.perf_counter() - start)
+    base = []
+    for _ in range(5):
+        start = time.perf_counter()
+        # Both backends need Django's storage module: count only what comes on top.
+        subprocess.run([sys.executable, "-c", "import django.core.files.storage"], check=True)
+        base.append(time.perf_counter() - start)
+    return max(0.0, sorted(times)[2] - sorted(base)[2])
+
+
+def import_row(ours: str, theirs: str, *, goal: str | None = None) -> tuple[str, ...]:
+    """Return the benchmark row comparing the cold imports of two backend modules."""
+    a, b = import_time(ours), import_time(theirs)
+    row = (
+        "cold import of the backend, beyond Django's storage module",
+        f"{a * 1e3:.0f} ms",
+        f"{b * 1e3:.0f} ms",
+        ratio(b, a),
+    )
+    return (*row, goal) if goal is not None else row

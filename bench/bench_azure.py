@@ -16,8 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench._measure import measure, ratio, section, small_operations
-from bench.bench_s3 import _import_time, _Zeros
+from bench._measure import Zeros, import_row, measure, ratio, section, small_operations
 
 TITLE = "Azure Blob Storage (Azurite): stowage vs django-storages AzureStorage"
 _MiB = 1024 * 1024
@@ -64,7 +63,7 @@ def _child(case: str, which: str, endpoint: str, container: str, size: int) -> N
         with storage.open("big.bin", "rb") as handle:
             assert len(handle.read(64 * 1024)) == 64 * 1024
     elif case == "upload":
-        storage.save(f"upload-{which}.bin", File(_Zeros(size), name="upload.bin"))
+        storage.save(f"upload-{which}.bin", File(Zeros(size), name="upload.bin"))
     print(json.dumps({"seconds": time.perf_counter() - start, "rss": peak_rss_mib()}))
 
 
@@ -116,7 +115,7 @@ def run(args: argparse.Namespace) -> str:
         )
         rows += small_operations(ours, theirs, reps=20 if quick else 50)
         big = (32 if quick else 128) * _MiB
-        ours.driver.put("big.bin", _Zeros(big), size=big)
+        ours.driver.put("big.bin", Zeros(big), size=big)
         idle = _run_child("baseline", "stowage", server.endpoint, container, 0)
         rows.append(("idle process peak RSS (baseline)", f"{idle['rss']:.0f} MiB", "", ""))
         x64 = _run_child("first64k", "stowage", server.endpoint, container, 0)
@@ -156,18 +155,7 @@ def run(args: argparse.Namespace) -> str:
                 ratio(y.wall, x.wall),
             )
         )
-        ia, ib = (
-            _import_time("stowage.drivers.azure"),
-            _import_time("storages.backends.azure_storage"),
-        )
-        rows.append(
-            (
-                "cold import of the backend, beyond Django's storage module",
-                f"{ia * 1e3:.0f} ms",
-                f"{ib * 1e3:.0f} ms",
-                ratio(ib, ia),
-            )
-        )
+        rows.append(import_row("stowage.drivers.azure", "storages.backends.azure_storage"))
     finally:
         server.stop()
     return section(

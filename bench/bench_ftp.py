@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._measure import Timing, measure, ratio, section, small_operations
-from bench.bench_s3 import _import_time, _Zeros
+from bench._measure import Timing, Zeros, import_row, measure, ratio, section, small_operations
 
 TITLE = "FTP (pyftpdlib): stowage vs django-storages FTPStorage"
 _MiB = 1024 * 1024
@@ -65,13 +64,13 @@ def run(args: argparse.Namespace) -> str:
 
         def upload(storage: Any) -> float:
             start = time.perf_counter()
-            name = storage.save("up.bin", File(_Zeros(big), name="big.bin"))
+            name = storage.save("up.bin", File(Zeros(big), name="big.bin"))
             elapsed = time.perf_counter() - start
             storage.delete(name)
             return elapsed
 
-        ours.save("big.bin", File(_Zeros(big), name="big.bin"))
-        theirs.save("big.bin", File(_Zeros(big), name="big.bin"))
+        ours.save("big.bin", File(Zeros(big), name="big.bin"))
+        theirs.save("big.bin", File(Zeros(big), name="big.bin"))
         # Alternate the two so that disk and page-cache state is the same for both.
         pairs = [(upload(ours), upload(theirs)) for _ in range(5)]
         up_ours = Timing(statistics.median(p[0] for p in pairs), 0.0)
@@ -122,15 +121,7 @@ def run(args: argparse.Namespace) -> str:
         ours.save("small.txt", ContentFile(b"x" * 1024))
         theirs.save("small.txt", ContentFile(b"x" * 1024))
         rows += small_operations(ours, theirs, reps=20 if quick else 100)
-        ia, ib = _import_time("stowage.drivers.ftp"), _import_time("storages.backends.ftp")
-        rows.append(
-            (
-                "cold import of the backend, beyond Django's storage module",
-                f"{ia * 1e3:.0f} ms",
-                f"{ib * 1e3:.0f} ms",
-                ratio(ib, ia),
-            )
-        )
+        rows.append(import_row("stowage.drivers.ftp", "storages.backends.ftp"))
         ours.close()
     finally:
         server.stop()

@@ -8,7 +8,6 @@ is measured in a fresh child process per case.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -18,40 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench._measure import measure, ratio, section, small_operations
+from bench._measure import Zeros, import_row, measure, ratio, section, small_operations
 
 TITLE = "S3 (moto): stowage vs django-storages S3Storage"
 _MiB = 1024 * 1024
-
-
-class _Zeros(io.RawIOBase):
-    """A seekable file of ``size`` zero bytes made on the fly (no disk, no big buffer)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-        self.pos = 0
-        self.name = "zeros.bin"
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count = max(0, min(len(buffer), self.size - self.pos))
-        buffer[:count] = bytes(count)
-        self.pos += count
-        return count
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.pos, 2: self.size}[whence]
-        self.pos = base + offset
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
 
 
 def _stowage(server: Any, bucket: str, **extra: Any) -> Any:
@@ -103,7 +72,7 @@ def _child(case: str, which: str, endpoint: str, bucket: str, size: int) -> None
     else:
         from django.core.files.base import File
 
-        storage.save(f"upload-{which}.bin", File(_Zeros(size), name="upload.bin"))
+        storage.save(f"upload-{which}.bin", File(Zeros(size), name="upload.bin"))
     print(json.dumps({"seconds": time.perf_counter() - start, "rss": peak_rss_mib()}))
 
 
@@ -126,21 +95,6 @@ def _run_child(case: str, which: str, endpoint: str, bucket: str, size: int) -> 
         cwd=Path(__file__).resolve().parent.parent,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def _import_time(module: str) -> float:
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
-        times.append(time.perf_counter() - start)
-    base = []
-    for _ in range(5):
-        start = time.perf_counter()
-        # Both backends need Django's storage module: count only what comes on top.
-        subprocess.run([sys.executable, "-c", "import django.core.files.storage"], check=True)
-        base.append(time.perf_counter() - start)
-    return max(0.0, sorted(times)[2] - sorted(base)[2])
 
 
 def run(args: argparse.Namespace) -> str:
@@ -177,7 +131,7 @@ def run(args: argparse.Namespace) -> str:
         rows += small_operations(ours, theirs, reps=20 if quick else 60, goal="≥ 4×")
 
         big = (50 if quick else 200) * _MiB
-        ours.driver.put("big.bin", _Zeros(big), size=big)
+        ours.driver.put("big.bin", Zeros(big), size=big)
         idle = _run_child("baseline", "stowage", server.endpoint, bucket, 0)
         rows.append(("idle process peak RSS (baseline)", f"{idle['rss']:.0f} MiB", "", "", ""))
         a64 = _run_child("first64k", "stowage", server.endpoint, bucket, 0)
@@ -233,16 +187,7 @@ def run(args: argparse.Namespace) -> str:
                 "≥ 2×",
             )
         )
-        ia, ib = _import_time("stowage.drivers.s3"), _import_time("storages.backends.s3")
-        rows.append(
-            (
-                "cold import of the backend, beyond Django's storage module",
-                f"{ia * 1e3:.0f} ms",
-                f"{ib * 1e3:.0f} ms",
-                ratio(ib, ia),
-                "≥ 5×",
-            )
-        )
+        rows.append(import_row("stowage.drivers.s3", "storages.backends.s3", goal="≥ 5×"))
     finally:
         server.stop()
     return section(

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._measure import ratio, section, small_operations
-from bench.bench_s3 import _import_time, _Zeros
+from bench._measure import Zeros, import_row, ratio, section, small_operations
 
 TITLE = "SFTP (OpenSSH sshd): stowage vs django-storages SFTPStorage"
 _MiB = 1024 * 1024
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> str:
         def upload(storage: Any) -> Callable[[], object]:
             def call() -> object:
                 name = f"up/{next(counter)}.bin"
-                return storage.save(name, File(_Zeros(size), name="zeros.bin"))  # type: ignore[arg-type]
+                return storage.save(name, File(Zeros(size), name="zeros.bin"))  # type: ignore[arg-type]
 
             return call
 
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> str:
             )
         )
         for storage in storages.values():
-            storage.save("big.bin", File(_Zeros(size), name="zeros.bin"))  # type: ignore[arg-type]
+            storage.save("big.bin", File(Zeros(size), name="zeros.bin"))  # type: ignore[arg-type]
         readers: dict[str, Callable[[Any, str, int], None]] = {
             "open().read()": _read_all,
             "chunks() of 1 MiB": _read_chunks,
@@ -119,18 +118,7 @@ def run(args: argparse.Namespace) -> str:
         for storage in (ours, theirs):
             storage.save("small.txt", ContentFile(b"x" * 1024))
         rows += small_operations(ours, theirs, reps=20 if quick else 100, by="wall")
-        ia, ib = (
-            _import_time("stowage.drivers.sftp"),
-            _import_time("storages.backends.sftpstorage"),
-        )
-        rows.append(
-            (
-                "cold import of the backend, beyond Django's storage module",
-                f"{ia * 1e3:.0f} ms",
-                f"{ib * 1e3:.0f} ms",
-                ratio(ib, ia),
-            )
-        )
+        rows.append(import_row("stowage.drivers.sftp", "storages.backends.sftpstorage"))
         ours.close()
         theirs.close()
     finally:
