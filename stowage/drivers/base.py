@@ -33,6 +33,7 @@ from stowage.exceptions import NotFound, UnsupportedOperation
 _T = TypeVar("_T")
 
 __all__ = [
+    "TEMP_PREFIX",
     "AsyncDownload",
     "Capability",
     "ChunkReader",
@@ -44,6 +45,11 @@ __all__ = [
     "Readable",
     "in_thread",
 ]
+
+
+#: Drivers that stage uploads beside their target give the staged file a name
+#: starting with this; their listings never show such names.
+TEMP_PREFIX = ".stowage-tmp-"
 
 
 class Readable(Protocol):

@@ -65,6 +65,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from stowage.config import option
 from stowage.drivers.base import (
+    TEMP_PREFIX,
     Capability,
     Download,
     Driver,
@@ -90,8 +91,6 @@ __all__ = ["TEMP_PREFIX", "FTPDriver", "FTPOptions"]
 
 _T = TypeVar("_T")
 
-#: Temporary upload names start with this; listings never show them.
-TEMP_PREFIX = ".stowage-tmp-"
 _CHUNK = 256 * 1024
 _RECV = 256 * 1024
 #: Idle connections kept for reuse.

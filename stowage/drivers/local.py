@@ -20,6 +20,7 @@ from django.conf import settings
 
 from stowage.config import option
 from stowage.drivers.base import (
+    TEMP_PREFIX,
     Capability,
     Download,
     Driver,
@@ -32,8 +33,6 @@ from stowage.exceptions import AlreadyExists, ConfigurationError, NotFound, tran
 
 __all__ = ["TEMP_PREFIX", "LocalDriver", "LocalOptions"]
 
-#: Temporary files start with this; listings never show them.
-TEMP_PREFIX = ".stowage-tmp-"
 _CHUNK = 1 << 20
 _NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
 

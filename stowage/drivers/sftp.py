@@ -43,6 +43,7 @@ import asyncssh
 from stowage.config import option
 from stowage.drivers._ssh_loop import LoopThread, loop_thread
 from stowage.drivers.base import (
+    TEMP_PREFIX,
     AsyncDownload,
     Capability,
     Download,
@@ -52,7 +53,6 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
-from stowage.drivers.local import TEMP_PREFIX
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,

@@ -62,6 +62,7 @@ from django.utils.encoding import filepath_to_uri
 
 from stowage.config import option
 from stowage.drivers.base import (
+    TEMP_PREFIX,
     AsyncDownload,
     Capability,
     Download,
@@ -91,7 +92,7 @@ _T = TypeVar("_T")
 
 #: Names the driver keeps for itself (staged uploads, the create lock); listings skip them.
 HIDDEN_PREFIX = ".stowage-"
-_TEMP_PREFIX = f"{HIDDEN_PREFIX}tmp-"
+_TEMP_PREFIX = TEMP_PREFIX  # starts with HIDDEN_PREFIX
 _LOCK_NAME = f"{HIDDEN_PREFIX}lock"
 _CHUNK = 1 << 20
 _LOCK_SECONDS = 30
