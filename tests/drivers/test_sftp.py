@@ -7,6 +7,7 @@ import io
 import stat
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -378,3 +379,47 @@ def test_a_file_cut_short_while_read_is_never_complete(
         b"".join(download)
     download.close()
     driver.close()
+
+
+def test_ssh_agent_keys(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With use_agent, the key comes from the agent at SSH_AUTH_SOCK (and only from there)."""
+    from tests.servers._process import require_executable
+
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(
+        [
+            require_executable("ssh-agent", "apt-get install openssh-client"),
+            "-D",
+            "-a",
+            str(socket_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(500):
+            if socket_path.exists():
+                break
+            time.sleep(0.01)
+        assert socket_path.exists(), "ssh-agent did not start"
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default key files to fall back on
+        options = {**sshd.options(sftp_root), "private_key": None, "use_agent": True}
+        refused = _storage(**options)
+        with pytest.raises(AccessDenied):
+            refused.exists("x")  # the agent holds no key yet
+        refused.close()
+        subprocess.run(
+            [require_executable("ssh-add", "apt-get install openssh-client"), str(sshd.key_path)],
+            check=True,
+            capture_output=True,
+        )
+        storage = _storage(**options)
+        assert storage.save("agent.txt", ContentFile(b"by agent")) == "agent.txt"
+        storage.close()
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
