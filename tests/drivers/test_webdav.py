@@ -368,10 +368,11 @@ def test_bad_options_name_themselves(bad: dict[str, Any], fragment: str) -> None
 
 def test_extra_headers_are_sent(anonymous: dict[str, Any]) -> None:
     seen: list[str] = []
-    storage = WebDAVStorage(headers={"X-Tenant": "t1"}, **anonymous)
+    tenant = "tenant-header-value"  # cannot occur in the random test prefix
+    storage = WebDAVStorage(headers={"X-Tenant": tenant}, **anonymous)
     client = storage.driver.client  # type: ignore[attr-defined]
     client.event_hooks["request"].append(lambda r: seen.append(r.headers.get("X-Tenant", "")))
     storage.save("h.txt", ContentFile(b"h"))
     assert seen
-    assert set(seen) == {"t1"}
-    assert "t1" not in repr(storage.deconstruct())
+    assert set(seen) == {tenant}
+    assert tenant not in repr(storage.deconstruct())
