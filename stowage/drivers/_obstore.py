@@ -152,8 +152,10 @@ class ObstoreDriver(Driver):
 
     #: Bodies up to this size go up in one request (held in memory, this size at most).
     multipart_threshold: int = 8 * _MiB
-    #: Part size of multipart uploads.
+    #: Part size of multipart uploads, raised for bodies that would need more parts.
     multipart_chunksize: int = 8 * _MiB
+    #: Most parts the service takes in one multipart upload.
+    max_parts: int = 10_000
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -249,7 +251,7 @@ class ObstoreDriver(Driver):
                 self._chunks(stream),
                 attributes=attributes,
                 use_multipart=True,
-                chunk_size=self.multipart_chunksize,
+                chunk_size=self.part_size(size),
                 max_concurrency=4,
             )
             if if_absent:
@@ -258,6 +260,19 @@ class ObstoreDriver(Driver):
                 finally:
                     obstore.delete(self.store, target)
             return self.head(key)
+
+    def part_size(self, size: int | None) -> int:
+        """Return the part size for a body of ``size`` bytes (None: unknown).
+
+        ``multipart_chunksize`` unless the body would need more than
+        ``max_parts`` parts of it; then the smallest whole number of MiB that
+        fits. A body of unknown size gets ``multipart_chunksize`` and so can
+        be at most ``max_parts`` times that long.
+        """
+        if size is None:
+            return self.multipart_chunksize
+        needed = -(-size // self.max_parts)
+        return max(self.multipart_chunksize, -(-needed // _MiB) * _MiB)
 
     # -- reading ------------------------------------------------------------------------
 

@@ -71,7 +71,10 @@ class AzureOptions(DriverOptions):
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
     max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
     multipart_threshold: int = option(8 * _MiB, doc="Bodies larger than this go up in blocks.")
-    multipart_chunksize: int = option(8 * _MiB, doc="Size of each uploaded block.")
+    multipart_chunksize: int = option(
+        8 * _MiB,
+        doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
+    )
 
     def __post_init__(self) -> None:
         unknown = set(self.object_parameters) - set(_HEADERS) - {"metadata"}
@@ -93,6 +96,7 @@ class AzureDriver(ObstoreDriver):
     """Move bytes to and from one blob container."""
 
     options_class = AzureOptions
+    max_parts = 50_000
     capabilities = frozenset(
         {
             Capability.ATOMIC_CREATE,

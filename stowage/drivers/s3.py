@@ -110,7 +110,10 @@ class S3Options(DriverOptions):
     multipart_threshold: int = option(
         8 * _MiB, doc="Bodies larger than this are uploaded in parts."
     )
-    multipart_chunksize: int = option(8 * _MiB, doc="Size of each uploaded part.")
+    multipart_chunksize: int = option(
+        8 * _MiB,
+        doc="Size of each uploaded part; larger for a body that would need over 10,000 parts.",
+    )
     sign_custom_domain: bool = option(
         False,
         doc="Sign URLs on custom_domain itself (S3-compatible CDNs such as R2, Spaces or "

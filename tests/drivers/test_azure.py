@@ -45,6 +45,13 @@ class TestAzureStorage(StorageContract, AsyncStorageContract, HostileNamesContra
         return AzureStorage(location="media", **options)
 
 
+def test_blocks_grow_to_stay_within_the_block_limit(options: dict[str, Any]) -> None:
+    driver = AzureDriver(AzureOptions(**options))
+    mib, tib = 1024 * 1024, 1024**4
+    assert driver.part_size(1024 * mib) == 8 * mib
+    assert driver.part_size(tib) == 21 * mib  # 20.97 MiB needed for 50,000 blocks
+
+
 def test_stowage_writes_the_sdk_reads(options: dict[str, Any], azurite: Azurite) -> None:
     storage = AzureStorage(
         object_parameters={"cache_control": "max-age=60", "metadata": {"owner": "docs"}},

@@ -202,6 +202,32 @@ def test_large_atomic_create_keeps_headers_and_refuses_a_taken_name(
     assert storage.listdir("") == (["big"], [])
 
 
+def test_parts_grow_to_stay_within_the_part_limit(options: dict[str, Any]) -> None:
+    driver = S3Driver(S3Options(**options))
+    mib, gib = 1024 * 1024, 1024 * 1024 * 1024
+    assert driver.part_size(None) == 8 * mib
+    assert driver.part_size(gib) == 8 * mib
+    assert driver.part_size(100 * gib) == 11 * mib  # 10.24 MiB needed
+    assert driver.part_size(5 * 1024 * gib) == 525 * mib  # S3's largest object
+
+
+def test_a_body_over_the_part_limit_goes_up_in_larger_parts(
+    options: dict[str, Any], s3_server: MotoServer
+) -> None:
+    mib = 1024 * 1024
+    storage = S3Storage(
+        multipart_threshold=5 * mib, multipart_chunksize=5 * mib, file_overwrite=True, **options
+    )
+    storage.driver.max_parts = 2  # type: ignore[attr-defined]
+    data = bytes(range(256)) * (12 * mib // 256)
+    storage.save("parts.bin", ContentFile(data))
+    client = s3_server.boto3()
+    head = client.head_object(Bucket=options["bucket_name"], Key="parts.bin")
+    assert head["ETag"].strip('"').endswith("-2")  # two parts of 6 MiB, not three of 5
+    body = client.get_object(Bucket=options["bucket_name"], Key="parts.bin")["Body"].read()
+    assert body == data
+
+
 def test_failed_multipart_upload_leaves_nothing(options: dict[str, Any]) -> None:
     class Broken(io.RawIOBase):
         sent = 0
