@@ -156,6 +156,8 @@ class ObstoreDriver(Driver):
     multipart_chunksize: int = 8 * _MiB
     #: Most parts the service takes in one multipart upload.
     max_parts: int = 10_000
+    #: Parts uploaded at once; each holds one part in memory.
+    multipart_concurrency: int = 4
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -252,7 +254,7 @@ class ObstoreDriver(Driver):
                 attributes=attributes,
                 use_multipart=True,
                 chunk_size=self.part_size(size),
-                max_concurrency=4,
+                max_concurrency=self.multipart_concurrency,
             )
             if if_absent:
                 try:

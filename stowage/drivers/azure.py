@@ -75,6 +75,9 @@ class AzureOptions(DriverOptions):
         8 * _MiB,
         doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
     )
+    multipart_concurrency: int = option(
+        4, doc="Blocks uploaded at once; each holds one block in memory."
+    )
 
     def __post_init__(self) -> None:
         unknown = set(self.object_parameters) - set(_HEADERS) - {"metadata"}
@@ -83,6 +86,8 @@ class AzureOptions(DriverOptions):
                 f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
                 f"valid: {[*sorted(_HEADERS), 'metadata']}."
             )
+        if self.multipart_concurrency < 1:
+            raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
 
 
 def _parse_connection_string(text: str) -> dict[str, str]:
@@ -137,6 +142,7 @@ class AzureDriver(ObstoreDriver):
         self.azure = options
         self.multipart_threshold = options.multipart_threshold
         self.multipart_chunksize = options.multipart_chunksize
+        self.multipart_concurrency = options.multipart_concurrency
         self._config: dict[str, Any] = {}
         account = options.account_name
         endpoint = options.endpoint

@@ -114,6 +114,9 @@ class S3Options(DriverOptions):
         8 * _MiB,
         doc="Size of each uploaded part; larger for a body that would need over 10,000 parts.",
     )
+    multipart_concurrency: int = option(
+        4, doc="Parts uploaded at once; each holds one part in memory."
+    )
     sign_custom_domain: bool = option(
         False,
         doc="Sign URLs on custom_domain itself (S3-compatible CDNs such as R2, Spaces or "
@@ -157,6 +160,8 @@ class S3Options(DriverOptions):
             )
         if self.multipart_chunksize < 5 * _MiB:
             raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
+        if self.multipart_concurrency < 1:
+            raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
 
 
 class S3Driver(ObstoreDriver):
@@ -214,6 +219,7 @@ class S3Driver(ObstoreDriver):
         self.s3 = options
         self.multipart_threshold = options.multipart_threshold
         self.multipart_chunksize = options.multipart_chunksize
+        self.multipart_concurrency = options.multipart_concurrency
         endpoint = options.endpoint_url
         path_style = options.addressing_style == "path" or (
             options.addressing_style == "auto" and endpoint is not None

@@ -155,6 +155,7 @@ def test_large_atomic_create_keeps_headers(options: dict[str, Any], azurite: Azu
         ({"object_parameters": {"standard_blob_tier": "Cool"}}, "'object_parameters'"),
         ({"azure_container": ""}, "azure_container"),
         ({"containr": "x"}, "'containr'"),
+        ({"multipart_concurrency": 0}, "'multipart_concurrency'"),
     ],
 )
 def test_bad_options_name_themselves(

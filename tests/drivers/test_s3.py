@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 from unittest import mock
 
+import obstore
 import pytest
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import ContentFile
@@ -228,6 +229,18 @@ def test_a_body_over_the_part_limit_goes_up_in_larger_parts(
     assert body == data
 
 
+def test_multipart_concurrency_is_passed_on(options: dict[str, Any]) -> None:
+    mib = 1024 * 1024
+    storage = S3Storage(
+        multipart_threshold=5 * mib, multipart_concurrency=1, file_overwrite=True, **options
+    )
+    data = b"c" * (11 * mib)
+    with mock.patch("obstore.put", wraps=obstore.put) as put:
+        storage.save("one-at-a-time.bin", ContentFile(data))
+    assert put.call_args.kwargs["max_concurrency"] == 1
+    assert storage.open("one-at-a-time.bin").read() == data
+
+
 def test_failed_multipart_upload_leaves_nothing(options: dict[str, Any]) -> None:
     class Broken(io.RawIOBase):
         sent = 0
@@ -271,6 +284,7 @@ def test_settings_fallbacks(s3_server: MotoServer, s3_bucket: str) -> None:
         ({"object_parameters": {"ACL": "public-read"}}, "'object_parameters'"),
         ({"addressing_style": "sideways"}, "'addressing_style'"),
         ({"multipart_chunksize": 1024}, "'multipart_chunksize'"),
+        ({"multipart_concurrency": 0}, "'multipart_concurrency'"),
         ({"bucket_nmae": "x"}, "'bucket_nmae'"),
     ],
 )
