@@ -166,6 +166,9 @@ class ObstoreDriver(Driver):
         self._base_attributes: dict[str, str] = {}
         #: Retries of a delete that got no reply (see :func:`_retry_delete`).
         self.max_retries = int(getattr(options, "max_retries", 3))
+        # Options of the subclass, where it has them; else the defaults above.
+        for name in ("multipart_threshold", "multipart_chunksize", "multipart_concurrency"):
+            setattr(self, name, int(getattr(options, name, getattr(self, name))))
 
     def _make_store(self) -> Any:
         """Return a new obstore store for this driver's options."""

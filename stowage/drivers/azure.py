@@ -140,9 +140,6 @@ class AzureDriver(ObstoreDriver):
                 "Azure storage needs 'azure_container' (OPTIONS or AZURE_CONTAINER)."
             )
         self.azure = options
-        self.multipart_threshold = options.multipart_threshold
-        self.multipart_chunksize = options.multipart_chunksize
-        self.multipart_concurrency = options.multipart_concurrency
         self._config: dict[str, Any] = {}
         account = options.account_name
         endpoint = options.endpoint

@@ -217,9 +217,6 @@ class S3Driver(ObstoreDriver):
                 "S3 storage needs 'bucket_name' (OPTIONS or AWS_STORAGE_BUCKET_NAME)."
             )
         self.s3 = options
-        self.multipart_threshold = options.multipart_threshold
-        self.multipart_chunksize = options.multipart_chunksize
-        self.multipart_concurrency = options.multipart_concurrency
         endpoint = options.endpoint_url
         path_style = options.addressing_style == "path" or (
             options.addressing_style == "auto" and endpoint is not None
