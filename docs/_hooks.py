@@ -11,8 +11,12 @@ page's Markdown is rendered, each placeholder comment in it is replaced:
 ``<!-- options: static -->``
     the options the static storages add (``StaticOptions``, ``ManifestOptions``).
 ``<!-- migration: s3 -->``
-    django-storages' global settings and OPTIONS spellings, and the stowage
-    option each becomes.
+    every django-storages global setting and OPTIONS spelling of the
+    backend (:mod:`stowage.django_storages`): the stowage option each
+    becomes, or why it is refused and what to use instead.
+``<!-- conformance: conformance -->``
+    what the conformance kit checked and found refused for each fixtures
+    class, from ``docs/conformance-table.json`` (written from a test run).
 
 The tables are read from the dataclasses, so the pages cannot drift from the
 code. A placeholder naming a backend whose driver cannot be imported (a
@@ -32,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "DocsError",
+    "conformance_table",
     "expand",
     "migration_table",
     "on_page_markdown",
@@ -39,7 +44,7 @@ __all__ = [
     "static_options_table",
 ]
 
-_PLACEHOLDER = re.compile(r"<!--\s*(options|migration):\s*([\w-]+)\s*-->")
+_PLACEHOLDER = re.compile(r"<!--\s*(options|migration|conformance):\s*([\w-]+)\s*-->")
 _KiB = 1024
 #: A ``literal`` in an option's doc, as docstrings write it.
 _LITERAL = re.compile(r"``(.+?)``")
@@ -160,7 +165,7 @@ def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any]]:
 
 def _option_rows(
     classes: Iterable[type[Any]],
-    fallbacks: Mapping[str, str],
+    fallbacks: Mapping[str, tuple[str, ...]],
     aliases: Mapping[str, list[str]],
 ) -> list[list[str]]:
     rows: list[list[str]] = []
@@ -175,8 +180,8 @@ def _option_rows(
                 spelled = ", ".join(_code(alias) for alias in aliases[f.name])
                 name += f"<br><small>also {spelled}</small>"
             sources = []
-            if f.name in fallbacks:
-                sources.append(f"setting {_code(fallbacks[f.name])}")
+            for setting in fallbacks.get(f.name, ()):
+                sources.append(f"setting {_code(setting)}")
             if f.metadata.get("env"):
                 sources.append(f"env {_code(f.metadata['env'])}")
             meaning = _LITERAL.sub(r"<code>\1</code>", html.escape(f.metadata.get("doc", "")))
@@ -200,12 +205,17 @@ _OPTION_HEAD = ("Option", "Type", "Default", "Fallback", "Meaning")
 def options_table(backend: str) -> str:
     """Return the table of every option the ``backend`` storage accepts."""
     from stowage.config import StorageOptions
+    from stowage.django_storages import names_for
 
     driver = _driver_class(backend)
     storage = _storage_class(backend)
-    fallbacks = {**driver.setting_fallbacks, **storage.setting_fallbacks}
+    compat = names_for(driver)
+    fallbacks = {
+        **compat.setting_candidates,
+        **{option: (setting,) for option, setting in storage.setting_fallbacks.items()},
+    }
     aliases: dict[str, list[str]] = {}
-    for alias, target in sorted(driver.option_aliases.items()):
+    for alias, target in sorted(compat.option_aliases.items()):
         aliases.setdefault(target, []).append(alias)
     rows = _option_rows((driver.options_class, StorageOptions), fallbacks, aliases)
     return _table(_OPTION_HEAD, rows)
@@ -219,30 +229,123 @@ def static_options_table() -> str:
     return _table(_OPTION_HEAD, rows)
 
 
+def _harmless(refused: Any) -> str:
+    values = ", ".join(_code(repr(value)) for value in (None, *refused.harmless))
+    return f" (accepted, changing nothing, when it is {values})"
+
+
 def migration_table(backend: str) -> str:
-    """Return django-storages' spellings for ``backend`` and the stowage option of each."""
+    """Return what stowage does with each of django-storages' names for ``backend``.
+
+    One row per global setting and ``OPTIONS`` key: the stowage option it
+    feeds, or why it is refused and what to use instead.
+    """
+    from stowage.django_storages import names_for
+
     driver = _driver_class(backend)
     storage = _storage_class(backend)
-    fallbacks = {**driver.setting_fallbacks, **storage.setting_fallbacks}
-    rows = [
-        [_code(setting), _code(option), "global setting, read when OPTIONS lacks the option"]
-        for option, setting in sorted(fallbacks.items(), key=lambda item: item[1])
-    ]
+    compat = names_for(driver)
+    candidates = {
+        **compat.setting_candidates,
+        **{option: (setting,) for option, setting in storage.setting_fallbacks.items()},
+    }
+    rows: list[list[str]] = []
+    for option, settings in sorted(candidates.items(), key=lambda item: item[1]):
+        for rank, setting in enumerate(settings):
+            where = "global setting, read when OPTIONS lacks the option"
+            if rank:
+                earlier = " and ".join(_code(name) for name in settings[:rank])
+                where = f"global setting, read when OPTIONS and {earlier} lack the option"
+            refusal = next((h for h in compat.honoured if h.option == option), None)
+            if refusal is not None and refusal.refused_type is not None:
+                kind = refusal.refused_type.__name__
+                where += f"; a {kind} value is refused: {html.escape(refusal.refusal)}"
+            rows.append([_code(setting), _code(option), where])
     rows += [
         [_code(alias), _code(option), "OPTIONS key, accepted as a synonym"]
-        for alias, option in sorted(driver.option_aliases.items())
+        for alias, option in sorted(compat.option_aliases.items())
     ]
+    for differs in compat.differs:
+        rows.append(
+            [
+                _code(differs.option),
+                _code(differs.option),
+                "OPTIONS key of another meaning (check <code>stowage.W006</code> reports a "
+                f"value that looks meant as django-storages'): {html.escape(differs.explanation)}",
+            ]
+        )
+    for refused in sorted(compat.refused, key=lambda r: r.option or r.setting or ""):
+        instead = html.escape(refused.instead)
+        if refused.option:
+            rows.append(
+                [
+                    _code(refused.option),
+                    "refused",
+                    f"OPTIONS key, raises ImproperlyConfigured{_harmless(refused)}: {instead}",
+                ]
+            )
+        if refused.setting:
+            rows.append(
+                [
+                    _code(refused.setting),
+                    "not read",
+                    "global setting, reported by check <code>stowage.W006</code>"
+                    f"{_harmless(refused)}: {instead}",
+                ]
+            )
     if not rows:
         return (
             f"<p>The {html.escape(backend)} backend reads no django-storages setting: "
             "give every option in OPTIONS.</p>"
         )
-    return _table(("django-storages", "stowage option", "where"), rows)
+    return _table(("django-storages", "stowage", "what happens"), rows)
+
+
+def conformance_table(name: str) -> str:
+    """Return, per fixtures class, what the conformance kit checked and what it found refused.
+
+    Read from ``docs/<name>-table.json`` (``conformance-table.json``), which
+    ``python -m stowage.testing`` writes from a test run's dump.
+    """
+    import json
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent / f"{name}-table.json"
+    if not source.is_file():
+        raise DocsError(
+            f"{source.name} is missing: run the driver tests, then "
+            f"python -m stowage.testing test-artifacts/conformance.json docs/{source.name}"
+        )
+    backends: dict[str, dict[str, dict[str, list[str]]]] = json.loads(source.read_text())[
+        "backends"
+    ]
+
+    def cell(behaviours: dict[str, dict[str, list[str]]], outcome: str) -> str:
+        items = []
+        for behaviour, outcomes in behaviours.items():
+            if outcome in outcomes:
+                details = "; ".join(outcomes[outcome])
+                items.append(html.escape(behaviour + (f" ({details})" if details else "")))
+        return "<br>".join(items) or "—"
+
+    rows = []
+    for backend, behaviours in backends.items():
+        module, _, cls = backend.partition("::")
+        where = module.rsplit(".", 1)[-1]
+        rows.append(
+            [
+                f"{_code(cls)}<br><small>{html.escape(where)}</small>",
+                cell(behaviours, "checked"),
+                cell(behaviours, "refused"),
+            ]
+        )
+    return _table(("Fixtures class", "Checked", "Refused, as documented"), rows)
 
 
 _GENERATORS: dict[str, Callable[[str], str]] = {
     "options": lambda name: static_options_table() if name == "static" else options_table(name),
     "migration": migration_table,
+    "conformance": conformance_table,
 }
 
 

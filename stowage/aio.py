@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from stowage import names
+from stowage.drivers.base import in_thread
 from stowage.exceptions import AlreadyExists
 from stowage.files import ReadCursor
 
@@ -39,18 +40,26 @@ _ITER_CHUNK = 256 * 1024
 async def save(storage: Storage, name: str, content: Any, max_length: int | None) -> str:
     """Store ``content`` as ``Storage.save`` does, awaiting the driver."""
     plan = storage.plan_save(name, content)
+
+    async def write(chosen: str, if_absent: bool) -> None:
+        if plan.temporary_path is not None and storage.consume_temporary_uploads:
+            # Moving an upload's file into place is local file work.
+            await in_thread(storage._write, chosen, plan, if_absent=if_absent)
+        else:
+            await storage.driver.aput(
+                storage.key(chosen), plan.reader(), **plan.put_kwargs(if_absent)
+            )
+
     try:
         if plan.overwrite:
             chosen = names.overwrite_name(plan.name, max_length)
-            await storage.driver.aput(storage.key(chosen), plan.reader(), **plan.put_kwargs(False))
+            await write(chosen, False)
             return chosen
-        for candidate in plan.candidates(max_length):
+        for candidate in plan.candidates(max_length, storage.get_alternative_name):
             if plan.look_first and await storage.aexists(candidate):
                 continue
             try:
-                await storage.driver.aput(
-                    storage.key(candidate), plan.reader(), **plan.put_kwargs(True)
-                )
+                await write(candidate, True)
             except AlreadyExists:
                 continue
             return candidate

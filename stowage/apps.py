@@ -22,3 +22,9 @@ class StowageConfig(AppConfig):
         checks.register(stowage_checks.check_storage_options, checks.Tags.files)
         checks.register(stowage_checks.check_storage_security, checks.Tags.security)
         checks.register(stowage_checks.check_static_urls, checks.Tags.staticfiles)
+        checks.register(
+            stowage_checks.check_legacy_storage_settings, checks.Tags.files, checks.Tags.staticfiles
+        )
+        checks.register(stowage_checks.check_conditional_writes, checks.Tags.files)
+        checks.register(stowage_checks.check_django_storages_settings, checks.Tags.files)
+        checks.register(stowage_checks.check_class_attributes, checks.Tags.files)

@@ -10,10 +10,13 @@ manifest storage's manifest read is pointed at an empty in-memory storage.
 ========================  ==========================================================
 ``stowage.E001``          the driver's optional extra is not installed
 ``stowage.E002``          OPTIONS are invalid (unknown option, wrong type or value)
+``stowage.E003``          DEFAULT_FILE_STORAGE / STATICFILES_STORAGE set (ignored since 5.1)
 ``stowage.W001``          signed URLs asked for, public URLs handed out
 ``stowage.W002``          SFTP accepts unknown host keys
 ``stowage.W003``          the default (media) storage gives unsigned URLs
 ``stowage.W004``          the static files storage gives no public URL
+``stowage.W005``          saves are not atomic creates (conditional writes ignored or off)
+``stowage.W006``          django-storages setting not read, or OPTIONS key of another meaning
 ========================  ==========================================================
 
 Checks that only read ``OPTIONS`` (W002) run even when the storage cannot be
@@ -37,14 +40,21 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from stowage.config import StorageOptions, secret_names
+from stowage.django_storages import names_for
 from stowage.drivers.base import Capability
 from stowage.exceptions import ConfigurationError, MissingDependency
 from stowage.registry import BUILTIN_DRIVERS, load_driver
 from stowage.storage import Storage
+from stowage.storages_block import LEGACY_STORAGE_SETTINGS, legacy_storage_settings, storages_block
+from stowage.subclassing import unknown_class_attributes
 from stowage.urls import UrlPolicy
 
 __all__ = [
     "ConfiguredStorage",
+    "check_class_attributes",
+    "check_conditional_writes",
+    "check_django_storages_settings",
+    "check_legacy_storage_settings",
     "check_static_urls",
     "check_storage_options",
     "check_storage_security",
@@ -148,10 +158,15 @@ def _secret_values(configured: ConfiguredStorage) -> list[Any]:
         *configured.backend.extra_options_classes,
     )
     secret = secret_names(*classes)
-    aliases = driver_class.option_aliases
+    compat = names_for(driver_class)
+    aliases = compat.option_aliases
     values = [v for k, v in configured.options.items() if aliases.get(k, k) in secret]
-    fallbacks = {**driver_class.setting_fallbacks, **configured.backend.setting_fallbacks}
-    values += [getattr(settings, fallbacks[name], None) for name in secret if name in fallbacks]
+    # Every setting that may hold a secret: the one read depends on which are set.
+    candidates = {
+        **compat.setting_candidates,
+        **{o: (s,) for o, s in configured.backend.setting_fallbacks.items()},
+    }
+    values += [getattr(settings, s, None) for name in secret for s in candidates.get(name, ())]
     return [v for v in values if v]
 
 
@@ -339,3 +354,173 @@ def check_static_urls(
                 )
             ]
     return []
+
+
+def check_conditional_writes(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report stowage storages whose saves are not atomic creates (W005).
+
+    W005 fires when ``conditional_writes="off"`` is set, or when this
+    process already found (no check makes a request) that the storage's
+    server ignores ``If-None-Match: *``: a save then checks the name just
+    before it commits, and two simultaneous saves of one name can both win.
+    Drivers that may meet such a server say what they found through
+    ``conditional_writes_honoured()`` (None while unknown).
+    """
+    messages: list[CheckMessage] = []
+    for configured in configured_storages():
+        storage = configured.storage
+        if storage is None:
+            continue
+        mode = getattr(storage.driver_options, "conditional_writes", None)
+        found = getattr(storage.driver, "conditional_writes_honoured", None)
+        ignored = mode == "auto" and callable(found) and found() is False
+        if mode != "off" and not ignored:
+            continue
+        why = (
+            "conditional_writes='off'"
+            if mode == "off"
+            else "its server ignores If-None-Match: * (conditional_writes='auto' fell back)"
+        )
+        messages.append(
+            CheckWarning(
+                f"Saves are not atomic creates: {why}. A new name is checked just before "
+                "the file is committed, so two simultaneous saves of one name can both "
+                "win and one file is lost.",
+                hint="Use a server that honours conditional writes and set "
+                "conditional_writes='auto' (or 'require'), or add 'stowage.W005' to "
+                "SILENCED_SYSTEM_CHECKS if saves never race.",
+                obj=configured.label,
+                id="stowage.W005",
+            )
+        )
+    return messages
+
+
+def check_legacy_storage_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report DEFAULT_FILE_STORAGE and STATICFILES_STORAGE, which Django ignores (E003).
+
+    Django reads only ``STORAGES`` since 5.1, so a project still setting
+    either one gets the ``STORAGES`` backend (local files by default)
+    without a word. The hint is the ``STORAGES`` setting to paste, on
+    stowage's classes, as ``manage.py stowage settings`` prints it; secrets
+    appear in it only as the names of the settings holding them.
+    """
+    legacy = legacy_storage_settings()
+    if not legacy:
+        return []
+    block = storages_block()
+    storages: Mapping[str, Any] = getattr(settings, "STORAGES", {}) or {}
+    messages: list[CheckMessage] = []
+    for name, path in legacy.items():
+        alias = LEGACY_STORAGE_SETTINGS[name]
+        config = storages.get(alias)
+        used = config.get("BACKEND") if isinstance(config, Mapping) else None
+        instead = f"{used!r} from STORAGES[{alias!r}]" if used else f"no STORAGES[{alias!r}]"
+        messages.append(
+            CheckError(
+                f"{name} = {path!r} is ignored: Django reads only STORAGES since 5.1, "
+                f"so the {alias!r} storage is {instead}.",
+                hint=f"Delete {name} and set STORAGES instead "
+                f"(manage.py stowage settings prints it):\n{block}",
+                obj=f"settings.{name}",
+                id="stowage.E003",
+            )
+        )
+    return messages
+
+
+def check_django_storages_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report django-storages names a stowage storage does not take as they mean (W006).
+
+    For each stowage storage of ``STORAGES``, W006 names every django-storages
+    global setting of its backend that stowage does not read (``AWS_S3_PROXIES``
+    …) and says what to use instead; a value that asks for what stowage does
+    anyway (``AWS_S3_USE_SSL = True``) is not reported. It also names an
+    ``OPTIONS`` key stowage keeps with another meaning when its value looks
+    meant as django-storages' (GCS ``custom_endpoint`` naming a CDN).
+    """
+    messages: list[CheckMessage] = []
+    reported: set[str] = set()
+    for configured in configured_storages():
+        try:
+            compat = names_for(load_driver(configured.driver_name))
+        except ImproperlyConfigured:
+            continue  # E001 or E002 already says why
+        for name, refused in sorted(compat.refused_settings().items()):
+            if name in reported or not hasattr(settings, name):
+                continue
+            if refused.is_harmless(getattr(settings, name)):
+                continue
+            reported.add(name)
+            messages.append(
+                CheckWarning(
+                    f"Setting {name} of django-storages is not read by stowage.",
+                    hint=refused.instead[:1].upper() + refused.instead[1:],
+                    obj=f"settings.{name}",
+                    id="stowage.W006",
+                )
+            )
+        for key, explanation in compat.suspect_options(configured.options):
+            messages.append(
+                CheckWarning(
+                    f"OPTIONS key {key!r} means something else in stowage than in django-storages.",
+                    hint=f"{explanation} Add 'stowage.W006' to SILENCED_SYSTEM_CHECKS if "
+                    "the value is meant as stowage's.",
+                    obj=configured.label,
+                    id="stowage.W006",
+                )
+            )
+    return messages
+
+
+def check_class_attributes(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report class attributes of a storage subclass that configure nothing (W007).
+
+    django-storages' idiom configures a storage by subclassing it
+    (``location = "media"``); stowage reads every option that way. An
+    attribute that names no option of that storage (a typo, or a
+    django-storages setting stowage has under another name) would change
+    nothing, so it is reported with the class, the attribute and the valid
+    names.
+    """
+    messages: list[CheckMessage] = []
+    for configured in configured_storages():
+        storage = configured.storage
+        if storage is None:
+            continue
+        backend = type(storage)
+        option_classes = (
+            type(storage.driver_options),
+            type(storage.options),
+            *(type(extra) for extra in storage.extra_options),
+        )
+        compat = names_for(load_driver(storage._driver_name))
+        refused = compat.refused_options()
+        for attribute in unknown_class_attributes(backend, option_classes, compat.option_aliases):
+            where = f"{backend.__module__}.{backend.__qualname__}.{attribute}"
+            if attribute in refused:
+                text = f"{where} is a django-storages option stowage does not take."
+                hint = refused[attribute].instead
+            else:
+                text = f"{where} names no option of the {storage._driver_name!r} storage."
+                hint = (
+                    "Correct the name (the options are listed on the backend's documentation "
+                    "page), or give the value through OPTIONS."
+                )
+            messages.append(
+                CheckWarning(
+                    f"{text} It configures nothing.",
+                    hint=hint,
+                    obj=configured.label,
+                    id="stowage.W007",
+                )
+            )
+    return messages

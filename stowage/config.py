@@ -142,13 +142,17 @@ def split_secrets(options: T) -> tuple[T, dict[str, Any]]:
 
 
 def restore_secrets(
-    options: T, values: Mapping[str, Any] | None, fallbacks: Mapping[str, str]
+    options: T,
+    values: Mapping[str, Any] | None,
+    fallbacks: Mapping[str, str],
+    class_values: Mapping[str, Any] | None = None,
 ) -> T:
-    """Put secrets back into ``options``: ``values`` when known, else settings or environment.
+    """Put secrets back into ``options``: ``values`` when known, else the other sources.
 
     Without ``values`` (another process unpickled the options), each secret
-    comes back as ``deconstruct()`` output does: from its Django setting or
-    environment variable, else None.
+    comes back as ``deconstruct()`` output does: from the storage class's
+    attribute (``class_values``), its Django setting or environment
+    variable, else None.
     """
     if values is None:
         values = {}
@@ -156,7 +160,9 @@ def restore_secrets(
             if not f.metadata.get("secret"):
                 continue
             setting = fallbacks.get(f.name)
-            if setting and hasattr(settings, setting):
+            if class_values and f.name in class_values:
+                values[f.name] = class_values[f.name]
+            elif setting and hasattr(settings, setting):
                 values[f.name] = getattr(settings, setting)
             elif f.metadata.get("env") and os.environ.get(f.metadata["env"]):
                 values[f.name] = os.environ[f.metadata["env"]]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.files.base import File
 
 from stowage.exceptions import IncompleteRead
+from stowage.saving import new_spool
 
 if TYPE_CHECKING:
     from stowage.drivers.base import Download, Driver
@@ -206,6 +207,9 @@ class RangedReader(io.RawIOBase):
 class StorageFile(File):  # type: ignore[type-arg]
     """A Django ``File`` backed by a stowage storage, in one mode at a time."""
 
+    #: The modes a stowage file opens in on every backend.
+    MODES: frozenset[str] = frozenset(_READ_MODES | _WRITE_MODES)
+
     def __init__(self, storage: Storage, name: str, mode: str = "rb") -> None:
         self._storage = storage
         self._reader: RangedReader | None = None
@@ -226,7 +230,7 @@ class StorageFile(File):  # type: ignore[type-arg]
                 return buffered
             return io.TextIOWrapper(buffered, encoding="utf-8")
         if mode in _WRITE_MODES:
-            self._spool = tempfile.SpooledTemporaryFile(storage.options.max_memory_size)  # noqa: SIM115
+            self._spool = new_spool(storage.options.max_memory_size)
             if "b" in mode:
                 return self._spool
             return io.TextIOWrapper(self._spool, encoding="utf-8", write_through=True)

@@ -14,7 +14,7 @@ import os
 import pathlib
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.utils.crypto import get_random_string
@@ -26,6 +26,7 @@ __all__ = [
     "join_key",
     "name_from_key",
     "overwrite_name",
+    "random_alternative",
     "split_ext",
 ]
 
@@ -119,12 +120,22 @@ def _too_long(name: str) -> SuspiciousFileOperation:
     )
 
 
-def alternative_names(name: str, max_length: int | None = None) -> Iterator[str]:
+def random_alternative(root: str, ext: str) -> str:
+    """Return Django's alternative base name: ``root_XXXXXXX.ext``, seven random characters."""
+    return f"{root}_{get_random_string(7)}{ext}"
+
+
+def alternative_names(
+    name: str,
+    max_length: int | None = None,
+    alternative: Callable[[str, str], str] = random_alternative,
+) -> Iterator[str]:
     """Yield the names to try for ``name``, in Django's order, without end.
 
     The first is ``name`` itself when it fits ``max_length``; every later one
-    is ``root_XXXXXXX.ext`` with seven random letters or digits, the root
-    truncated so the whole name fits. Directory parts never change. Raises
+    is ``alternative(root, ext)`` (a storage's ``get_alternative_name``,
+    Django's ``root_XXXXXXX.ext`` by default), the root truncated so the
+    whole name fits. Directory parts never change. Raises
     ``SuspiciousFileOperation`` when no root is left to truncate.
     """
     dir_name, file_name = os.path.split(name)
@@ -132,12 +143,12 @@ def alternative_names(name: str, max_length: int | None = None) -> Iterator[str]
     if max_length is None or len(name) <= max_length:
         yield name
     while True:
-        candidate = os.path.join(dir_name, f"{root}_{get_random_string(7)}{ext}")
+        candidate = os.path.join(dir_name, alternative(root, ext))
         if max_length is not None and len(candidate) > max_length:
             root = root[: max(0, len(root) - (len(candidate) - max_length))]
             if not root:
                 raise _too_long(candidate)
-            candidate = os.path.join(dir_name, f"{root}_{get_random_string(7)}{ext}")
+            candidate = os.path.join(dir_name, alternative(root, ext))
         yield candidate
 
 

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, cast
 
+from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import File
 
 from stowage import names
 from stowage.drivers.base import ChunkReader, Readable
 
-__all__ = ["MAX_ATTEMPTS", "SavePlan", "encoded_chunks"]
+__all__ = ["MAX_ATTEMPTS", "SavePlan", "encoded_chunks", "new_spool"]
 
 #: Alternative names tried before giving up (each collision is a round trip).
 MAX_ATTEMPTS = 100
+
+
+def new_spool(max_memory_size: int) -> tempfile.SpooledTemporaryFile[bytes]:
+    """Return a spooled temporary file that spills to FILE_UPLOAD_TEMP_DIR.
+
+    Spilled bodies are uploads in all but name: they go where Django puts
+    uploaded files (the system's temporary directory when the setting is None).
+    """
+    return tempfile.SpooledTemporaryFile(max_memory_size, dir=settings.FILE_UPLOAD_TEMP_DIR)
 
 
 def encoded_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
@@ -37,6 +47,17 @@ def _content_size(content: File[Any]) -> int | None:
     except (AttributeError, OSError, TypeError, ValueError):
         return None
     return size if isinstance(size, int) else None
+
+
+def _temporary_path(content: File[Any]) -> str | None:
+    path = getattr(content, "temporary_file_path", None)
+    if not callable(path):
+        return None
+    try:
+        found = path()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 def _seekable(content: File[Any]) -> bool:
@@ -81,6 +102,8 @@ class SavePlan:
         #: atomic), or the body is large.
         self.look_first = not atomic or self.large
         self._threshold = spool_threshold
+        #: The file of an upload Django spooled to disk (TemporaryUploadedFile).
+        self.temporary_path = _temporary_path(content)
         self._spool: IO[bytes] | None = None
 
     def reader(self) -> Readable:
@@ -93,7 +116,7 @@ class SavePlan:
                 return cast(Readable, raw)
             return ChunkReader(encoded_chunks(self.content.chunks()))
         if self._spool is None:
-            self._spool = tempfile.SpooledTemporaryFile(self._threshold)  # noqa: SIM115
+            self._spool = new_spool(self._threshold)
             for chunk in encoded_chunks(self.content.chunks()):
                 self._spool.write(chunk)
         self._spool.seek(0)
@@ -103,9 +126,15 @@ class SavePlan:
         """Return the keyword arguments of the driver's put for this content."""
         return {"size": self.size, "content_type": self.content_type, "if_absent": if_absent}
 
-    def candidates(self, max_length: int | None) -> Iterator[str]:
-        """Yield the names to try, in Django's order, at most ``MAX_ATTEMPTS``."""
-        attempts = names.alternative_names(self.name, max_length)
+    def candidates(
+        self, max_length: int | None, alternative: Callable[[str, str], str]
+    ) -> Iterator[str]:
+        """Yield the names to try, in Django's order, at most ``MAX_ATTEMPTS``.
+
+        ``alternative(root, ext)`` makes each alternative base name (the
+        storage's ``get_alternative_name``).
+        """
+        attempts = names.alternative_names(self.name, max_length, alternative)
         for _, candidate in zip(range(MAX_ATTEMPTS), attempts, strict=False):
             yield candidate
 

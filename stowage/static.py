@@ -337,6 +337,11 @@ class StaticStorage(Storage):
         if pending is not None:
             pending.result()
 
+    def _save(self, name: str, content: Any) -> str:
+        # Django's HashedFilesMixin writes hashed copies through _save: they
+        # take the same queued, content-checked path as every other file.
+        return self.save(name, content)
+
     def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
         """Queue an upload of ``content`` to ``name``; unchanged content is not sent."""
         if name is None:

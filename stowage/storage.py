@@ -14,10 +14,12 @@ succeeds. Drivers that cannot create atomically fall back to Django's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import mimetypes
 import os
+import pathlib
 import secrets
 import threading
 from collections.abc import Iterable, Mapping
@@ -39,6 +41,7 @@ from stowage.config import (
     split_secrets,
     unknown_options,
 )
+from stowage.django_storages import names_for
 from stowage.drivers.base import (
     Capability,
     ChunkReader,
@@ -46,11 +49,13 @@ from stowage.drivers.base import (
     DriverOptions,
     ObjectInfo,
     Prefix,
+    in_thread,
 )
 from stowage.exceptions import AlreadyExists, ConfigurationError, UnsupportedOperation
 from stowage.files import StorageFile
 from stowage.registry import load_driver
-from stowage.saving import SavePlan, encoded_chunks
+from stowage.saving import MAX_ATTEMPTS, SavePlan, encoded_chunks
+from stowage.subclassing import NAME_HOOKS, class_options, option_attributes, overrides
 from stowage.urls import UrlPolicy, storage_url
 
 if TYPE_CHECKING:
@@ -69,6 +74,16 @@ def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], l
 
 
 Deconstructed = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+#: Content-Type of a name whose last extension is a compression (mimetypes' encodings).
+_ARCHIVE_TYPES = {
+    "gzip": "application/gzip",
+    "br": "application/x-brotli",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+    "zstd": "application/zstd",
+}
 
 #: Secret options of the storages this process pickled, by the token each pickle carries.
 _PICKLED_SECRETS: dict[str, dict[str, dict[str, Any]]] = {}
@@ -111,20 +126,37 @@ class Storage(DjangoStorage):
     setting_fallbacks: ClassVar[Mapping[str, str]] = {}
     #: Option dataclasses of a subclass's own (built into ``extra_options``).
     extra_options_classes: ClassVar[tuple[type[Any], ...]] = ()
+    #: Take an upload's temporary file on save (move or remove it), as Django's
+    #: FileSystemStorage and InMemoryStorage do; remote storages leave it be.
+    consume_temporary_uploads: ClassVar[bool] = False
 
     def __init__(self, *, driver: str | None = None, **options: Any) -> None:
         self._driver_name = driver or self.driver_name
         driver_class = load_driver(self._driver_name)
-        for alias, target in driver_class.option_aliases.items():
+        # django-storages' names: the driver's table plus what the class declares.
+        compat = names_for(driver_class)
+        classes = (driver_class.options_class, StorageOptions, *self.extra_options_classes)
+        # Class attributes of a subclass configure it (django-storages' idiom);
+        # OPTIONS and keywords win over them.
+        if overrides(self, "get_object_parameters"):
+            raise ConfigurationError(
+                f"{type(self).__name__}.get_object_parameters() would be ignored: stowage has "
+                "no per-file upload parameters. Remove it and set the 'object_parameters' "
+                "option for headers every file shares."
+            )
+        from_class = class_options(type(self), classes, compat.option_aliases, options)
+        options = {**from_class, **options}
+        fallbacks = compat.setting_fallbacks(self.setting_fallbacks)
+        # A django-storages name stowage does not take fails here, saying what to use.
+        options = compat.accept(options, fallbacks)
+        for alias, target in compat.option_aliases.items():
             if alias in options:
                 if target in options:
                     raise ConfigurationError(
                         f"Options {alias!r} and {target!r} mean the same; give only one."
                     )
                 options[target] = options.pop(alias)
-        classes = (driver_class.options_class, StorageOptions, *self.extra_options_classes)
         unknown_options(options, *classes)
-        fallbacks = {**driver_class.setting_fallbacks, **self.setting_fallbacks}
         # Each option goes to the first class declaring it: a driver that
         # declares ``location`` (the local filesystem root) owns it; for the
         # others it is the key prefix the adapter adds.
@@ -142,13 +174,46 @@ class Storage(DjangoStorage):
         self._location = "" if driver_has_location else names.clean_location(self.options.location)
         secret = secret_names(*classes)
         # A secret given under a django-storages spelling is as secret.
-        aliases = {a for a, target in driver_class.option_aliases.items() if target in secret}
+        aliases = {a for a, target in compat.option_aliases.items() if target in secret}
         self._secrets = secret | aliases
         self._driver: Driver | None = None
         self._url_policy: UrlPolicy | None = None
         self._lock = threading.Lock()
+        # A class attribute that OPTIONS overrode must not show its stale value.
+        for name in option_attributes(type(self), classes, compat.option_aliases):
+            if name not in self._secrets:
+                self.__dict__[name] = getattr(self._option_owner(name), name)
 
     # -- plumbing ---------------------------------------------------------------
+
+    @property
+    def _option_fields(self) -> frozenset[str]:
+        return frozenset(
+            f.name
+            for options in (self.driver_options, self.options, *self.extra_options)
+            for f in dataclasses.fields(options)
+        )
+
+    def _option_owner(self, name: str) -> Any:
+        for options in (self.driver_options, self.options, *self.extra_options):
+            if name in options.__dataclass_fields__:
+                return options
+        raise AttributeError(name)
+
+    if not TYPE_CHECKING:  # keeps mypy strict on every other attribute of a storage
+
+        def __getattr__(self, name):
+            """Return the value of the option ``name`` (``storage.bucket_name``)."""
+            # Only reached when normal lookup fails; private names and a storage
+            # half-built (unpickling) are never options.
+            if name.startswith("_") or "options" not in self.__dict__:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            try:
+                return getattr(self._option_owner(name), name)
+            except AttributeError:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}"
+                ) from None
 
     @property
     def driver(self) -> Driver:
@@ -208,9 +273,18 @@ class Storage(DjangoStorage):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         held = _PICKLED_SECRETS.get(state.get("_secrets_token", ""))
-        fallbacks = {**state["_driver_class"].setting_fallbacks, **self.setting_fallbacks}
+        fallbacks = names_for(state["_driver_class"]).setting_fallbacks(self.setting_fallbacks)
+        driver_class = state["_driver_class"]
         state["driver_options"] = restore_secrets(
-            state["driver_options"], None if held is None else held["driver_options"], fallbacks
+            state["driver_options"],
+            None if held is None else held["driver_options"],
+            fallbacks,
+            class_options(
+                type(self),
+                (driver_class.options_class,),
+                names_for(driver_class).option_aliases,
+                {},
+            ),
         )
         if held is not None:
             args, kwargs = state["_constructor_args"]
@@ -250,27 +324,57 @@ class Storage(DjangoStorage):
             spool_threshold=self.options.max_memory_size,
         )
 
+    def owns_name_choice(self) -> bool:
+        """Tell whether a subclass overrides a hook that chooses the stored name.
+
+        Such a subclass (``get_available_name``, ``_save`` or ``exists``
+        overridden: the "overwrite storage" recipe, say) is saved through
+        Django's own algorithm, so its hooks decide; the write under the
+        chosen name is still an atomic create, retried under the next
+        available name when it loses a race.
+        """
+        return any(overrides(self, hook) for hook in NAME_HOOKS)
+
     def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
         """Store ``content`` under ``name`` or a free alternative; return the name used."""
+        if self.owns_name_choice():
+            return str(DjangoStorage.save(self, name, content, max_length))
         plan = self.plan_save(name, content)
         try:
             if plan.overwrite:
                 chosen = self.get_available_name(plan.name, max_length=max_length)
-                self.driver.put(self.key(chosen), plan.reader(), **plan.put_kwargs(False))
+                self._write(chosen, plan, if_absent=False)
                 return chosen
             # Put-if-absent under each candidate name: atomic where the driver
             # declares it, the driver's best effort otherwise (FTP).
-            for candidate in plan.candidates(max_length):
+            for candidate in plan.candidates(max_length, self.get_alternative_name):
                 if plan.look_first and self.exists(candidate):
                     continue
                 try:
-                    self.driver.put(self.key(candidate), plan.reader(), **plan.put_kwargs(True))
+                    self._write(candidate, plan, if_absent=True)
                 except AlreadyExists:
                     continue
                 return candidate
         finally:
             plan.close()
         raise plan.exhausted()
+
+    def _write(self, name: str, plan: SavePlan, *, if_absent: bool) -> None:
+        """Write the content of ``plan`` under ``name``: the one write of every save.
+
+        A storage that consumes temporary uploads (local files, memory, as
+        Django's own storages do) takes an upload's temporary file: the local
+        driver moves it into place when it lies on the same file system, and
+        the file is gone once saved either way.
+        """
+        key = self.key(name)
+        path = plan.temporary_path if self.consume_temporary_uploads else None
+        if path is not None and self.driver.adopt(key, path, if_absent=if_absent) is not None:
+            return
+        self.driver.put(key, plan.reader(), **plan.put_kwargs(if_absent))
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
 
     def _put(
         self,
@@ -302,7 +406,11 @@ class Storage(DjangoStorage):
         """Return the Content-Type to store ``content`` under ``name`` with."""
         # The name decides first: a client-sent type (an upload's Content-Type)
         # must not turn "x.png" into text/html served from the site's origin.
-        guessed, _ = mimetypes.guess_type(name)
+        guessed, encoding = mimetypes.guess_type(name)
+        if encoding is not None:
+            # "x.css.gz" is a gzip file, not CSS sent compressed: stored as an
+            # archive it downloads as what its name says and is never compressed twice.
+            guessed = _ARCHIVE_TYPES.get(encoding, "application/octet-stream")
         given = getattr(content, "content_type", None)
         return (
             guessed
@@ -339,23 +447,55 @@ class Storage(DjangoStorage):
         return moved
 
     def _save(self, name: str, content: File[Any]) -> str:
-        # Django's save() is replaced above; _save stays for code calling it directly.
-        return self.save(name, content)
+        """Write ``content`` under ``name``, chosen already; return the name written.
+
+        Django's ``Storage.save()`` calls this after ``get_available_name``.
+        Without ``file_overwrite`` the write is a create: should the name be
+        taken meanwhile, the next ``get_available_name`` is tried, as
+        Django's ``FileSystemStorage._save`` does.
+        """
+        plan = self.plan_save(name, content)
+        try:
+            chosen = plan.name
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    self._write(chosen, plan, if_absent=not plan.overwrite)
+                except AlreadyExists:
+                    chosen = names.clean_name(self.get_available_name(chosen))
+                    continue
+                return chosen
+        finally:
+            plan.close()
+        raise plan.exhausted()
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
-        """Return ``name`` or Django's next free alternative (overwrite: ``name``)."""
+        """Return ``name`` or Django's next free alternative (overwrite: ``name``).
+
+        Alternatives come from :meth:`get_alternative_name`, so a subclass
+        overriding it decides their form.
+        """
+        # Django's own checks first, so a refusal names the part at fault ('..').
+        dir_name, file_name = os.path.split(str(name).replace("\\", "/"))
+        if ".." in pathlib.PurePath(dir_name).parts:
+            raise SuspiciousFileOperation(f"Detected path traversal attempt in '{dir_name}'")
+        validate_file_name(file_name)
         name = names.clean_name(name)
         if self.options.file_overwrite:
             return names.overwrite_name(name, max_length)
-        for candidate in names.alternative_names(name, max_length):
+        for candidate in names.alternative_names(name, max_length, self.get_alternative_name):
             if not self.exists(candidate):
                 return candidate
         raise AssertionError("alternative_names() never ends")  # pragma: no cover
 
     # -- reading ----------------------------------------------------------------
 
-    def _open(self, name: str, mode: str = "rb") -> StorageFile:
-        return StorageFile(self, names.clean_name(name), mode)
+    def _open(self, name: str, mode: str = "rb") -> File[Any]:
+        cleaned = names.clean_name(name)
+        if mode not in StorageFile.MODES and Capability.LOCAL_PATH in self.driver.capabilities:
+            # Appending and updating in place ("ab", "r+b" …) act on the file
+            # itself, as FileSystemStorage's files do; other backends refuse them.
+            return File(open(self.path(cleaned), mode))
+        return StorageFile(self, cleaned, mode)
 
     def exists(self, name: str) -> bool:
         """Tell whether ``name`` is a file or a directory in the storage."""
@@ -426,6 +566,9 @@ class Storage(DjangoStorage):
 
     async def asave(self, name: Any, content: Any, max_length: int | None = None) -> str:
         """Do :meth:`save` without blocking the event loop."""
+        if self.owns_name_choice():
+            # The subclass's hooks are sync code: run Django's algorithm off the loop.
+            return await in_thread(self.save, name, content, max_length)
         from stowage import aio  # the async half loads on first use
 
         return await aio.save(self, name, content, max_length)

@@ -267,6 +267,15 @@ class Driver:
         finally:
             download.close()
 
+    def adopt(self, key: str, path: str, *, if_absent: bool = False) -> ObjectInfo | None:
+        """Move the local file ``path`` to ``key`` if that is cheaper than a copy.
+
+        Returns None, having done nothing, where it is not (the default): the
+        adapter then streams the file with :meth:`put`. ``if_absent`` means
+        what it means for ``put``.
+        """
+        return None
+
     # -- by capability ----------------------------------------------------------
 
     def sign(

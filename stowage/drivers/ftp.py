@@ -369,12 +369,6 @@ class FTPDriver(Driver):
     capabilities = frozenset({Capability.PUBLIC_URL, Capability.REAL_DIRECTORIES})
     max_key_bytes = 4096
     max_part_bytes = 255
-    setting_fallbacks = {
-        "location": "FTP_STORAGE_LOCATION",
-        "encoding": "FTP_STORAGE_ENCODING",
-        "file_overwrite": "FTP_ALLOW_OVERWRITE",
-    }
-    option_aliases = {"allow_overwrite": "file_overwrite"}
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)

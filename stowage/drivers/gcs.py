@@ -435,24 +435,6 @@ class GCSDriver(Driver):
         }
     )
     max_key_bytes = 1024
-    setting_fallbacks = {
-        "bucket_name": "GS_BUCKET_NAME",
-        "project_id": "GS_PROJECT_ID",
-        "credentials": "GS_CREDENTIALS",
-        "location": "GS_LOCATION",
-        "default_acl": "GS_DEFAULT_ACL",
-        "querystring_auth": "GS_QUERYSTRING_AUTH",
-        "querystring_expire": "GS_EXPIRATION",
-        "gzip": "GS_IS_GZIPPED",
-        "gzip_content_types": "GZIP_CONTENT_TYPES",
-        "file_overwrite": "GS_FILE_OVERWRITE",
-        "object_parameters": "GS_OBJECT_PARAMETERS",
-        "max_memory_size": "GS_MAX_MEMORY_SIZE",
-        "blob_chunk_size": "GS_BLOB_CHUNK_SIZE",
-        "iam_sign_blob": "GS_IAM_SIGN_BLOB",
-        "sa_email": "GS_SA_EMAIL",
-    }
-    option_aliases = {"expiration": "querystring_expire"}
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)

@@ -131,7 +131,10 @@ class LocalDriver(Driver):
         with translate(f"writing {key!r}"):
             self._make_dirs(directory)
             temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+            # 0o666 less the umask, as FileSystemStorage creates files.
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
             try:
                 with os.fdopen(fd, "wb") as out:
                     while chunk := stream.read(_CHUNK):
@@ -146,6 +149,24 @@ class LocalDriver(Driver):
                 if os.path.lexists(temp):
                     os.unlink(temp)
             return self._info(key, os.stat(path))
+
+    def adopt(self, key: str, path: str, *, if_absent: bool = False) -> ObjectInfo | None:
+        """Move the file at ``path`` to ``key`` when both lie on one file system."""
+        target = self.local_path(key)
+        directory = os.path.dirname(target)
+        with translate(f"writing {key!r}"):
+            self._make_dirs(directory)
+            if os.stat(path).st_dev != os.stat(directory).st_dev:
+                return None
+            # Without FILE_UPLOAD_PERMISSIONS the file keeps its temporary 0o600, as in Django.
+            if self.file_mode is not None:
+                os.chmod(path, self.file_mode)
+            if if_absent:
+                self._link_into_place(path, target, key)
+                os.unlink(path)
+            else:
+                os.replace(path, target)
+            return self._info(key, os.stat(target))
 
     def _link_into_place(self, temp: str, path: str, key: str) -> None:
         try:

@@ -39,6 +39,15 @@ class MemoryOptions(DriverOptions):
         "",
         doc="Name of the shared in-process store; empty gives this storage its own.",
     )
+    # Django's InMemoryStorage takes these and reports them back; memory holds
+    # no permissions, so that is all they do here too.
+    file_permissions_mode: int | None = option(
+        None, doc="Reported by the storage's ``file_permissions_mode`` (as InMemoryStorage)."
+    )
+    directory_permissions_mode: int | None = option(
+        None,
+        doc="Reported by the storage's ``directory_permissions_mode`` (as InMemoryStorage).",
+    )
 
     def __post_init__(self) -> None:
         if not self.namespace:

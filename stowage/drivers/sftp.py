@@ -358,19 +358,6 @@ class SFTPDriver(Driver):
     max_key_bytes = 3072
     max_part_bytes = 255
     native_async = True
-    setting_fallbacks = {
-        "host": "SFTP_STORAGE_HOST",
-        "params": "SFTP_STORAGE_PARAMS",
-        "interactive": "SFTP_STORAGE_INTERACTIVE",
-        "file_mode": "SFTP_STORAGE_FILE_MODE",
-        "directory_mode": "SFTP_STORAGE_DIR_MODE",
-        "uid": "SFTP_STORAGE_UID",
-        "gid": "SFTP_STORAGE_GID",
-        "known_hosts": "SFTP_KNOWN_HOST_FILE",
-        "root_path": "SFTP_STORAGE_ROOT",
-        "base_url": "SFTP_BASE_URL",
-    }
-    option_aliases = {"dir_mode": "directory_mode", "known_host_file": "known_hosts"}
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)

@@ -1,4 +1,4 @@
-"""Offer ``manage.py stowage ls|cp|sync|check`` over the storages in ``settings.STORAGES``.
+"""Offer ``manage.py stowage ls|cp|sync|check|settings`` over ``settings.STORAGES``.
 
 The command parses and prints; :mod:`stowage.cli` does the work.
 """
@@ -16,6 +16,7 @@ from stowage.cli.locations import backend_of, parse_location
 from stowage.cli.progress import make_progress
 from stowage.cli.roundtrip import check_storage
 from stowage.cli.transfer import Transfer, TransferError, TransferReport
+from stowage.storages_block import storages_block
 
 __all__ = ["Command"]
 
@@ -48,15 +49,16 @@ def _positive(text: str) -> int:
 
 
 class Command(BaseCommand):
-    """List, copy, sync and check the configured storages."""
+    """List, copy, sync and check the configured storages, and write STORAGES for stowage."""
 
     help = (
-        "List, copy, sync and check the storages of settings.STORAGES. "
+        "List, copy, sync and check the storages of settings.STORAGES, and print the "
+        "STORAGES setting that moves them to stowage. "
         "Run 'manage.py stowage SUBCOMMAND --help' for each subcommand."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        """Declare the subcommands ls, cp, sync and check."""
+        """Declare the subcommands ls, cp, sync, check and settings."""
         commands = parser.add_subparsers(
             dest="subcommand", required=True, metavar="SUBCOMMAND", title="subcommands"
         )
@@ -132,6 +134,16 @@ class Command(BaseCommand):
         check.add_argument(
             "aliases", nargs="*", metavar="ALIAS", help="storages to check (default: all)"
         )
+        commands.add_parser(
+            "settings",
+            help="print the STORAGES setting to paste into settings.py, on stowage's classes",
+            description="Print a STORAGES setting to paste into settings.py: from "
+            "DEFAULT_FILE_STORAGE and STATICFILES_STORAGE where they are still set (Django "
+            "ignores them since 5.1), else from the current STORAGES, with django-storages' "
+            "and Django's backends replaced by stowage's and the AWS_*, GS_*, AZURE_*, SFTP_* "
+            "and FTP_* settings shown as OPTIONS. Secrets appear only as the names of the "
+            "settings holding them.",
+        )
         for subparser in commands.choices.values():
             # Accepted after the subcommand too; SUPPRESS keeps the main default when absent.
             subparser.add_argument(
@@ -150,6 +162,8 @@ class Command(BaseCommand):
             self.ls(**options)
         elif subcommand == "check":
             self.check_storages(options["aliases"], options["verbosity"])
+        elif subcommand == "settings":
+            self.stdout.write(storages_block(), ending="")
         else:
             self.transfer(**options)
 
