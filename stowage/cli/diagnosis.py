@@ -64,6 +64,11 @@ UNAVAILABLE = Diagnosis(
     "service unavailable",
     "the service could not be reached or answered with a server error; try again later",
 )
+CONDITIONAL_WRITES = Diagnosis(
+    "conditional writes ignored",
+    "the S3 server ignores If-None-Match: *, which conditional_writes='require' needs; "
+    "use a server that honours it, or set conditional_writes='auto' (best effort)",
+)
 UNKNOWN = Diagnosis("unexpected error", "see the message above")
 
 # Markers searched in the messages of the whole chain, most specific first.
@@ -101,6 +106,7 @@ _MARKERS: tuple[tuple[Diagnosis, tuple[str, ...]], ...] = (
         ),
     ),
     (REFUSED, ("Connection refused", "ConnectionRefused", "ECONNREFUSED")),
+    (CONDITIONAL_WRITES, ("ignores If-None-Match",)),
 )
 
 

@@ -2,7 +2,10 @@
 
 Each step is timed. The first failure is diagnosed (credentials, missing
 bucket, clock skew, connection, read-only …, see :mod:`stowage.cli.diagnosis`);
-a file already written is still deleted when a later step fails.
+a file already written is still deleted when a later step fails. The write
+step also says how a stowage storage creates a new name: atomically, or by
+best effort where the server ignores conditional writes (S3's
+``If-None-Match: *``) or they are turned off.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.storage import storages
 
 from stowage.cli.diagnosis import Diagnosis, describe, diagnose
+from stowage.drivers.base import Capability
+from stowage.storage import Storage
 
 __all__ = ["CheckResult", "Step", "check_storage"]
 
@@ -112,7 +117,7 @@ def check_storage(alias: str) -> CheckResult:
             "write",
             lambda: storage.save(f"stowage-check-{token}.txt", ContentFile(payload)),
             writing=True,
-            detail=str,
+            detail=lambda saved: f"{saved}{_creates(storage)}",
         )
     except _Failed:
         return result
@@ -124,6 +129,24 @@ def check_storage(alias: str) -> CheckResult:
         run.step("delete", lambda: storage.delete(name), writing=True)
         run.step("gone", lambda: _confirm_gone(storage, name))
     return result
+
+
+def _creates(storage: DjangoStorage) -> str:
+    """Say how ``storage`` creates a new name, from what the write just found out."""
+    if not isinstance(storage, Storage):
+        return ""
+    mode = getattr(storage.driver_options, "conditional_writes", None)
+    found = getattr(storage.driver, "conditional_writes_honoured", None)
+    honoured = found() if callable(found) else None
+    if mode == "off":
+        return " (creates: best effort, conditional_writes='off')"
+    if honoured is False:
+        return " (creates: best effort, the server ignores If-None-Match: *)"
+    if honoured:
+        return " (creates: atomic, the server honours If-None-Match: *)"
+    if Capability.ATOMIC_CREATE in storage.driver.capabilities:
+        return " (creates: atomic)"
+    return " (creates: best effort, checked before writing)"
 
 
 def _read_back(storage: DjangoStorage, name: str, payload: bytes) -> str:

@@ -10,6 +10,13 @@ Large atomic creates stream to a temporary key under ``.stowage-uploads/``
 (obstore offers no conditional multipart completion) and are then copied
 into place with a conditional server-side copy. Listings never show that
 prefix; a lifecycle rule on it cleans up after crashed processes.
+
+A service that ignores conditional writes (``_creates_atomically`` says so)
+gets a best-effort create instead, whatever the size: the body is staged
+under that same prefix, the target is checked once more just before the
+commit, and the commit is an unconditional server-side copy followed by the
+deletion of the staged object. Two writers can still pass that last check
+together in the one round trip before the copy; the last copy then wins.
 """
 
 from __future__ import annotations
@@ -178,6 +185,18 @@ class ObstoreDriver(Driver):
         """Copy the staged upload to ``key`` only if ``key`` is free (else AlreadyExists)."""
         obstore.copy(self.store, staged, key, overwrite=False)
 
+    def _creates_atomically(self) -> bool:
+        """Tell whether the service refuses a conditional create of a taken key.
+
+        A subclass whose service may ignore the condition finds out here (it
+        may do I/O once); False routes creates to :meth:`_put_best_effort`.
+        """
+        return True
+
+    async def _acreates_atomically(self) -> bool:
+        """Do :meth:`_creates_atomically` without blocking the event loop."""
+        return self._creates_atomically()
+
     @property
     def store(self) -> Any:
         """Return the obstore client, created on first use."""
@@ -206,10 +225,6 @@ class ObstoreDriver(Driver):
         attributes.update(metadata or {})
         return attributes
 
-    def _chunks(self, stream: Readable) -> Iterator[bytes]:
-        while chunk := stream.read(_MiB):
-            yield chunk
-
     def put(
         self,
         key: str,
@@ -234,6 +249,8 @@ class ObstoreDriver(Driver):
         *,
         if_absent: bool,
     ) -> ObjectInfo:
+        if if_absent and not self._creates_atomically():
+            return self._put_best_effort(key, stream, size, attributes)
         small = size is not None and size <= self.multipart_threshold
         with translate(f"writing {key!r}", map_error):
             if small:
@@ -250,21 +267,86 @@ class ObstoreDriver(Driver):
                     modified=dt.datetime.now(dt.UTC),
                 )
             target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
-            obstore.put(
-                self.store,
-                target,
-                self._chunks(stream),
-                attributes=attributes,
-                use_multipart=True,
-                chunk_size=self.part_size(size),
-                max_concurrency=self.multipart_concurrency,
-            )
+            self._put_parts(target, stream, size, attributes)
             if if_absent:
                 try:
                     self._finish_create(target, key)
                 finally:
                     obstore.delete(self.store, target)
             return self.head(key)
+
+    def _put_parts(
+        self, target: str, stream: Readable, size: int | None, attributes: dict[str, str]
+    ) -> None:
+        source = _Source(stream)
+        try:
+            obstore.put(
+                self.store,
+                target,
+                iter(source),
+                attributes=attributes,
+                use_multipart=True,
+                chunk_size=self.part_size(size),
+                max_concurrency=self.multipart_concurrency,
+            )
+        except Exception as exc:
+            # After a failed read obstore aborts the upload; a server that cannot
+            # abort (405) would otherwise hide the reader's error behind its own.
+            if source.error is None or exc is source.error:
+                raise
+            source.error.add_note(f"Aborting the upload failed too: {str(exc)[:200]}")
+            raise source.error from None
+
+    def _put_best_effort(
+        self, key: str, stream: Readable, size: int | None, attributes: dict[str, str]
+    ) -> ObjectInfo:
+        """Create ``key`` on a service that ignores conditional writes, as safely as it can.
+
+        Staging keeps a partial body from ever showing under ``key`` and
+        shrinks the window between the last check and the commit from the
+        whole upload to one round trip (see the module docstring).
+        """
+        staged = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}"
+        try:
+            with translate(f"writing {key!r}", map_error):
+                if size is not None and size <= self.multipart_threshold:
+                    body = _read_up_to(stream, self.multipart_threshold)
+                    obstore.put(
+                        self.store, staged, body, attributes=attributes, use_multipart=False
+                    )
+                    stored = len(body)
+                else:
+                    self._put_parts(staged, stream, size, attributes)
+                    stored = -1
+            if self._is_object(key):
+                raise AlreadyExists(f"{key!r} already exists.")
+            # Measured on the staged copy, not on ``key``: on some servers a HEAD
+            # of a key that a concurrent copy is replacing answers 404 for a moment.
+            if stored < 0:
+                stored = ObstoreDriver.head(self, staged).size
+            with translate(f"writing {key!r}", map_error):
+                obstore.copy(self.store, staged, key, overwrite=True)
+        except BaseException:
+            # The original error matters more than a leftover under the hidden prefix.
+            with contextlib.suppress(Exception):
+                obstore.delete(self.store, staged)
+            raise
+        with translate(f"writing {key!r}", map_error):
+            obstore.delete(self.store, staged)
+        # No etag: a copy of a multipart upload gets a new one, which only a HEAD would tell.
+        return ObjectInfo(
+            key=key,
+            size=stored,
+            content_type=attributes.get("Content-Type"),
+            modified=dt.datetime.now(dt.UTC),
+        )
+
+    def _is_object(self, key: str) -> bool:
+        try:
+            ObstoreDriver.head(self, key)
+        except NotFound:
+            return False
+        return True
 
     def part_size(self, size: int | None) -> int:
         """Return the part size for a body of ``size`` bytes (None: unknown).
@@ -385,7 +467,8 @@ class ObstoreDriver(Driver):
     async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
         """Do :meth:`put` on obstore's async client for bodies of one PUT."""
         size = kwargs.get("size")
-        if size is None or size > self.multipart_threshold:
+        best_effort = kwargs.get("if_absent") and not await self._acreates_atomically()
+        if best_effort or size is None or size > self.multipart_threshold:
             return await super().aput(key, stream, **kwargs)
         attributes = self._attributes(
             kwargs.get("content_type"), kwargs.get("cache_control"), kwargs.get("metadata")
@@ -429,6 +512,22 @@ class ObstoreDriver(Driver):
                     yield bytes(chunk)
 
         return AsyncDownload(_info(result.meta, result.attributes), chunks())
+
+
+class _Source:
+    """Iterate a reader's chunks for obstore, keeping the error the reader raised."""
+
+    def __init__(self, stream: Readable) -> None:
+        self._stream = stream
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while chunk := self._stream.read(_MiB):
+                yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 async def _empty() -> Any:

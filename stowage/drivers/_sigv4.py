@@ -94,6 +94,20 @@ def _fixed_query(
     return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
 
 
+@functools.lru_cache(maxsize=32)
+def _canonical_host(scheme: str, host: str) -> str:
+    """Return ``host`` as browsers send it: lower-case, without the scheme's default port.
+
+    The service signs the Host header it receives; "https://S3.example.com:443"
+    arrives as "s3.example.com", so that is what must be signed (as botocore does).
+    """
+    host = host.lower()
+    default_port = {"http": ":80", "https": ":443"}.get(scheme.lower())
+    if default_port and host.endswith(default_port):
+        host = host[: -len(default_port)]
+    return host
+
+
 def _timestamp(now: dt.datetime | None) -> str:
     if now is not None:
         return now.strftime("%Y%m%dT%H%M%SZ")
@@ -132,6 +146,7 @@ def presign(
     amz_date = _timestamp(now)
     day = amz_date[:8]
     scope = f"{day}/{region}/s3/aws4_request"
+    host = _canonical_host(scheme, host)
     canonical_query = _fixed_query(access_key, scope, amz_date, expires, session_token)
     if parameters:
         extra = {RESPONSE_PARAMETERS.get(k, k): v for k, v in parameters.items()}

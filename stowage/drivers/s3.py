@@ -6,6 +6,28 @@ copied into place with S3's conditional multipart copy, then copied once
 more onto itself because a multipart copy drops the content headers (objects
 over 5 GiB keep S3's defaults).
 
+Conditional writes (option ``conditional_writes``): some S3-compatible
+servers ignore ``If-None-Match: *`` and overwrite. In ``"auto"`` mode the
+driver finds out once per endpoint and bucket in each process, with a probe
+object under ``.stowage-uploads/`` created twice (the second create must be
+refused) and then deleted; the answer is kept in a module-level cache. Amazon
+S3 itself (no ``endpoint_url``) honours the header and is not probed. Where
+the header is ignored, the driver no longer declares ``ATOMIC_CREATE`` and
+creates take the best-effort path of
+:class:`~stowage.drivers._obstore.ObstoreDriver` (staged upload, one last
+check, unconditional copy), small and large bodies alike, with one warning
+on the ``stowage.s3`` logger. ``"require"`` refuses to save on such a server;
+``"off"`` never sends the header.
+
+When the probe runs: the adapter plans a save by asking whether
+``ATOMIC_CREATE`` is in ``capabilities``, so that answer must be settled
+first. Until the probe has run, ``capabilities`` is a set whose membership
+test for ``ATOMIC_CREATE`` alone runs the probe; every other question
+(``SIGN`` for URLs, ``PUBLIC_URL`` for system checks) is answered without
+I/O, and iterating the set lists only what is known without it. A save
+therefore probes just before its first create, and ``manage.py check`` or
+``url()`` never write to the bucket. The async twins probe on a worker thread.
+
 URLs: presigned with our own SigV4 signer (response-header overrides,
 uploads with ``method="PUT"``, browser POST forms, and signing on a custom
 domain for S3-compatible CDNs), or public (path- or virtual-hosted style).
@@ -13,10 +35,14 @@ domain for S3-compatible CDNs), or public (path- or virtual-hosted style).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import os
-from collections.abc import Mapping
+import secrets
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
@@ -26,7 +52,8 @@ from obstore.store import S3Store
 
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
-from stowage.drivers._obstore import ObstoreDriver, map_error
+from stowage.drivers._aws_credentials import CredentialChain
+from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error
 from stowage.drivers.base import (
     AsyncDownload,
     Capability,
@@ -38,7 +65,9 @@ from stowage.drivers.base import (
     in_thread,
 )
 from stowage.exceptions import (
+    AlreadyExists,
     ConfigurationError,
+    StowageError,
     UnsupportedOperation,
     translate,
 )
@@ -51,7 +80,15 @@ __all__ = ["S3Driver", "S3Options"]
 _MiB = 1024 * 1024
 #: Characters left unquoted in URL paths: Django's choice (filepath_to_uri).
 _URL_SAFE = "/~!*()'"
-UPLOADS_PREFIX = ".stowage-uploads"
+
+logger = logging.getLogger("stowage.s3")
+
+#: Whether each (endpoint, bucket) honours ``If-None-Match: *``, as probed by this process.
+_CONDITIONAL_WRITES: dict[tuple[str, str], bool] = {}
+#: The (endpoint, bucket) pairs whose best-effort fallback was already logged.
+_WARNED: set[tuple[str, str]] = set()
+#: Held while probing, so concurrent first saves probe once.
+_PROBE_LOCK = threading.Lock()
 
 #: object_parameters keys and the attribute each becomes.
 _HEADERS = {
@@ -103,7 +140,28 @@ class S3Options(DriverOptions):
     default_acl: str | None = option(
         None, doc="Only None or 'private': grant public access with a bucket policy instead."
     )
-    verify: bool = option(True, doc="Verify the service's TLS certificate.")
+    verify: bool | str = option(
+        True,
+        doc="Verify the service's TLS certificate: True, False (trusted networks only), or "
+        "the path of a PEM CA bundle trusted besides the public roots (a private CA).",
+    )
+    proxies: dict[str, str] = option(
+        default_factory=dict,
+        doc="Proxy by URL scheme, as botocore takes them ({'https': 'http://proxy:3128'}); "
+        "the endpoint's scheme picks one. HTTPS_PROXY, HTTP_PROXY and NO_PROXY in the "
+        "environment work too.",
+    )
+    profile: str | None = option(
+        None,
+        doc="Named profile of the shared AWS files (~/.aws/credentials, ~/.aws/config) to "
+        "take the keys from, when access_key and secret_key are not given.",
+        env="AWS_PROFILE",
+    )
+    checksum_algorithm: Literal["sha256", "crc64nvme"] | None = option(
+        None,
+        doc="Send this additional checksum with every upload, as newer AWS SDKs do by "
+        "default. Off by default: several S3-compatible services reject such headers.",
+    )
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
     timeout: float = option(60.0, doc="Seconds a request may take.")
     max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
@@ -121,6 +179,13 @@ class S3Options(DriverOptions):
         False,
         doc="Sign URLs on custom_domain itself (S3-compatible CDNs such as R2, Spaces or "
         "B2 that check S3 signatures on their own domain, the bucket implied by it).",
+    )
+    conditional_writes: Literal["auto", "require", "off"] = option(
+        "auto",
+        doc="Atomic create with If-None-Match: *. 'auto' probes the endpoint once per "
+        "process (Amazon S3 is trusted) and falls back to a best-effort create, with a "
+        "warning, where the server ignores the header; 'require' refuses to save on such "
+        "a server; 'off' never sends it (best effort always).",
     )
 
     cloudfront_key_id: str | None = option(
@@ -177,37 +242,128 @@ class S3Driver(ObstoreDriver):
         }
     )
     native_async = True
-    setting_fallbacks = {
-        "bucket_name": "AWS_STORAGE_BUCKET_NAME",
-        "region_name": "AWS_S3_REGION_NAME",
-        "endpoint_url": "AWS_S3_ENDPOINT_URL",
-        "access_key": "AWS_S3_ACCESS_KEY_ID",
-        "secret_key": "AWS_S3_SECRET_ACCESS_KEY",
-        "session_token": "AWS_SESSION_TOKEN",
-        "addressing_style": "AWS_S3_ADDRESSING_STYLE",
-        "object_parameters": "AWS_S3_OBJECT_PARAMETERS",
-        "default_acl": "AWS_DEFAULT_ACL",
-        "verify": "AWS_S3_VERIFY",
-        "location": "AWS_LOCATION",
-        "custom_domain": "AWS_S3_CUSTOM_DOMAIN",
-        "url_protocol": "AWS_S3_URL_PROTOCOL",
-        "querystring_auth": "AWS_QUERYSTRING_AUTH",
-        "querystring_expire": "AWS_QUERYSTRING_EXPIRE",
-        "file_overwrite": "AWS_S3_FILE_OVERWRITE",
-        "max_memory_size": "AWS_S3_MAX_MEMORY_SIZE",
-        "gzip": "AWS_IS_GZIPPED",
-        "cloudfront_key_id": "AWS_CLOUDFRONT_KEY_ID",
-        "cloudfront_key": "AWS_CLOUDFRONT_KEY",
-        "gzip_content_types": "GZIP_CONTENT_TYPES",
-    }
-    option_aliases = {"bucket": "bucket_name", "region": "region_name", "endpoint": "endpoint_url"}
 
     @property
     def capabilities(self) -> frozenset[Capability]:  # type: ignore[override]
-        """Say what this bucket's configuration allows (custom-domain signing is opt-in)."""
+        """Say what this bucket's configuration allows (custom-domain signing is opt-in).
+
+        ``ATOMIC_CREATE`` depends on ``conditional_writes`` and, in ``"auto"``
+        mode, on the probe, which asking for it runs (see the module docstring).
+        """
         caps = type(self)._class_capabilities
         signs_domain = self.s3.sign_custom_domain or self._cloudfront is not None
-        return caps | {Capability.SIGN_CUSTOM_DOMAIN} if signs_domain else caps
+        if signs_domain:
+            caps = caps | {Capability.SIGN_CUSTOM_DOMAIN}
+        mode = self.s3.conditional_writes
+        if mode == "off":
+            return caps - {Capability.ATOMIC_CREATE}
+        atomic = self.conditional_writes_honoured()
+        # "require" promises atomic creates: a server that ignores the header fails the put.
+        if mode == "require" or atomic:
+            return caps
+        caps = caps - {Capability.ATOMIC_CREATE}
+        return caps if atomic is False else _UnsettledCapabilities(caps, self._creates_atomically)
+
+    # -- conditional writes -------------------------------------------------------------
+
+    @property
+    def _conditional_key(self) -> tuple[str, str]:
+        endpoint = (self.s3.endpoint_url or f"{self._scheme}://{self._host}").rstrip("/")
+        return endpoint, self.s3.bucket_name
+
+    def conditional_writes_honoured(self) -> bool | None:
+        """Tell, without I/O, whether the server honours ``If-None-Match: *``.
+
+        None while unknown (not probed yet in this process). Amazon S3 itself
+        (no ``endpoint_url``) honours it. ``conditional_writes="off"`` does
+        not change the answer: it says what the server does, not what the
+        driver sends.
+        """
+        if not self.s3.endpoint_url:
+            return True
+        return _CONDITIONAL_WRITES.get(self._conditional_key)
+
+    def probe_conditional_writes(self) -> bool:
+        """Find out whether the server honours ``If-None-Match: *`` (cached per process).
+
+        Creates a probe object under ``.stowage-uploads/`` twice, expecting
+        the second create to be refused, then deletes it. Runs once per
+        endpoint and bucket; later calls read the cache.
+        """
+        known = self.conditional_writes_honoured()
+        if known is not None:
+            return known
+        with _PROBE_LOCK:
+            known = self.conditional_writes_honoured()
+            if known is None:
+                known = self._probe()
+                _CONDITIONAL_WRITES[self._conditional_key] = known
+        return known
+
+    def _probe(self) -> bool:
+        endpoint, bucket = self._conditional_key
+        key = f"{UPLOADS_PREFIX}/conditional-write-probe-{secrets.token_hex(8)}"
+        what = f"probing conditional writes on {endpoint} (bucket {bucket!r})"
+        try:
+            with translate(what, map_error):
+                obstore.put(self.store, key, b"", mode="create", use_multipart=False)
+            try:
+                with translate(what, map_error):
+                    obstore.put(self.store, key, b"", mode="create", use_multipart=False)
+            except AlreadyExists:
+                honoured = True
+            except BaseException:
+                # The failure matters more than a leftover under the hidden prefix.
+                with contextlib.suppress(Exception):
+                    obstore.delete(self.store, key)
+                raise
+            else:
+                honoured = False
+            with translate(what, map_error):
+                obstore.delete(self.store, key)
+        except StowageError as exc:
+            raise type(exc)(
+                f"{exc} (stowage checks once whether the server honours If-None-Match: *, "
+                f"which needs writes under {UPLOADS_PREFIX}/; allow them, or set option "
+                "conditional_writes='off' to skip the check and save by best effort)"
+            ) from exc
+        return honoured
+
+    def _creates_atomically(self) -> bool:
+        """Tell whether a create can rely on ``If-None-Match: *`` here (probing once)."""
+        mode = self.s3.conditional_writes
+        if mode == "off":
+            return False
+        if self.probe_conditional_writes():
+            return True
+        endpoint, bucket = self._conditional_key
+        if mode == "require":
+            raise ConfigurationError(
+                f"Option 'conditional_writes'='require': the S3 server at {endpoint} ignores "
+                f"If-None-Match: * on bucket {bucket!r}, so a save could overwrite another "
+                "file. Upgrade the server to one that honours conditional writes, or set "
+                "conditional_writes='auto' to accept a best-effort create (checked just "
+                "before it commits)."
+            )
+        with _PROBE_LOCK:
+            first = self._conditional_key not in _WARNED
+            _WARNED.add(self._conditional_key)
+        if first:
+            logger.warning(
+                "The S3 server at %s ignores If-None-Match: * on bucket %r: saves use a "
+                "best-effort create (checked just before it commits), which two "
+                "simultaneous saves of one name can still race. Set conditional_writes="
+                "'off' to accept this without the probe, or 'require' to refuse it.",
+                endpoint,
+                bucket,
+            )
+        return False
+
+    async def _acreates_atomically(self) -> bool:
+        """Do :meth:`_creates_atomically`; the probe, when still due, runs on a worker thread."""
+        if self.s3.conditional_writes != "off" and self.conditional_writes_honoured() is None:
+            return await in_thread(self._creates_atomically)
+        return self._creates_atomically()
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -221,15 +377,30 @@ class S3Driver(ObstoreDriver):
         path_style = options.addressing_style == "path" or (
             options.addressing_style == "auto" and endpoint is not None
         )
+        #: An endpoint's own path ("https://example.com/s3"): obstore keeps it, so URLs do.
+        self._base_path = ""
         if endpoint:
             parts = urlsplit(endpoint)
             self._scheme, self._host = parts.scheme or "https", parts.netloc
+            self._base_path = parts.path.rstrip("/")
         elif path_style:
             self._scheme, self._host = "https", f"s3.{options.region_name}.amazonaws.com"
         else:
             self._scheme = "https"
             self._host = f"{options.bucket_name}.s3.{options.region_name}.amazonaws.com"
         self._path_style = path_style
+        # Without a static key pair, one chain finds the keys (environment,
+        # profile, web identity, container, instance) for requests and URLs alike.
+        self._chain: CredentialChain | None = None
+        self._static_keys: tuple[str, str, str | None] | None = None
+        if options.access_key and options.secret_key:
+            self._static_keys = (options.access_key, options.secret_key, options.session_token)
+        else:
+            self._chain = CredentialChain(
+                profile=options.profile, region=options.region_name, timeout=options.connect_timeout
+            )
+        self._root_certificate = _read_ca_bundle(options.verify)
+        self._proxy = _proxy_for(options.proxies, self._scheme)
         self._cloudfront: CloudFrontSigner | None = None
         if options.cloudfront_key_id and options.cloudfront_key:
             from stowage.drivers._cloudfront import CloudFrontSigner
@@ -259,11 +430,14 @@ class S3Driver(ObstoreDriver):
         }
         if o.endpoint_url:
             config["endpoint"] = o.endpoint_url
-        if o.access_key and o.secret_key:
-            config["access_key_id"] = o.access_key
-            config["secret_access_key"] = o.secret_key
-            if o.session_token:
-                config["session_token"] = o.session_token
+        if self._static_keys is not None:
+            access, secret, token = self._static_keys
+            config["access_key_id"] = access
+            config["secret_access_key"] = secret
+            if token:
+                config["session_token"] = token
+        if o.checksum_algorithm:
+            config["checksum_algorithm"] = o.checksum_algorithm
         if o.server_side_encryption:
             config["server_side_encryption"] = o.server_side_encryption
         if o.sse_kms_key_id:
@@ -272,8 +446,12 @@ class S3Driver(ObstoreDriver):
             "connect_timeout": dt.timedelta(seconds=o.connect_timeout),
             "timeout": dt.timedelta(seconds=o.timeout),
             "allow_http": (o.endpoint_url or "").startswith("http://"),
-            "allow_invalid_certificates": not o.verify,
+            "allow_invalid_certificates": o.verify is False,
         }
+        if self._root_certificate is not None:
+            client["root_certificate"] = self._root_certificate
+        if self._proxy is not None:
+            client["proxy_url"] = self._proxy
         retry = {
             "max_retries": o.max_retries,
             "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
@@ -284,7 +462,13 @@ class S3Driver(ObstoreDriver):
             },
         }
         with translate("configuring the S3 client", map_error):
-            return S3Store(o.bucket_name, config=config, client_options=client, retry_config=retry)  # type: ignore[arg-type]
+            arguments: dict[str, Any] = {
+                "config": config,
+                "client_options": client,
+                "retry_config": retry,
+                "credential_provider": self._chain,
+            }
+            return S3Store(o.bucket_name, **arguments)
 
     # -- compression -------------------------------------------------------------------
     #
@@ -367,7 +551,8 @@ class S3Driver(ObstoreDriver):
     # -- URLs -------------------------------------------------------------------------------
 
     def _url_path(self, key: str) -> str:
-        return f"/{self.s3.bucket_name}/{key}" if self._path_style else f"/{key}"
+        path = f"/{self.s3.bucket_name}/{key}" if self._path_style else f"/{key}"
+        return self._base_path + path
 
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key``."""
@@ -397,10 +582,7 @@ class S3Driver(ObstoreDriver):
                     "use custom_domain=None for this URL to sign it on S3 itself."
                 )
             return self._cloudfront.sign(f"{domain}/{quote(key, safe=_URL_SAFE)}", expires)
-        keys = self._static_credentials()
-        if keys is None:
-            return self._sign_with_provider(key, method, expires, parameters, domain)
-        access, secret, token = keys
+        access, secret, token = self._keys()
         scheme, host, path = self._scheme, self._host, self._url_path(key)
         if domain is not None:
             parts = urlsplit(domain)
@@ -435,7 +617,7 @@ class S3Driver(ObstoreDriver):
         The policy lets the form upload exactly ``key``, at most ``max_size``
         bytes, with ``content_type`` when given; S3 refuses anything else.
         """
-        access, secret, token = self._credentials()
+        access, secret, token = self._keys()
         fields, conditions = _sigv4.post_policy_fields(
             bucket=self.s3.bucket_name,
             key=key,
@@ -449,49 +631,72 @@ class S3Driver(ObstoreDriver):
         if max_size is not None:
             conditions.append(["content-length-range", 0, max_size])
         fields.update(_sigv4.sign_post_policy(conditions, expires, secret, fields))
-        base = f"{self._scheme}://{self._host}"
+        base = f"{self._scheme}://{self._host}{self._base_path}"
         url = f"{base}/{self.s3.bucket_name}" if self._path_style else base
         return {"url": url, "fields": fields}
 
-    def _static_credentials(self) -> tuple[str, str, str | None] | None:
-        """Return the access key, secret and token from options or environment, if given."""
-        o = self.s3
-        if o.access_key and o.secret_key:
-            return o.access_key, o.secret_key, o.session_token
-        access = o.access_key or os.environ.get("AWS_ACCESS_KEY_ID")
-        secret = o.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY")
-        token = o.session_token or os.environ.get("AWS_SESSION_TOKEN")
-        if not access or not secret:
-            return None
-        return access, secret, token
-
-    def _credentials(self) -> tuple[str, str, str | None]:
-        keys = self._static_credentials()
-        if keys is None:
-            raise UnsupportedOperation(
-                "Browser upload forms need an access key and secret (options access_key and "
-                "secret_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)."
-            )
-        return keys
-
-    def _sign_with_provider(
-        self,
-        key: str,
-        method: str,
-        expires: dt.timedelta,
-        parameters: Mapping[str, str] | None,
-        domain: str | None,
-    ) -> str:
-        """Sign with the credentials obstore finds (instance, container or web-identity roles)."""
-        if parameters or domain is not None:
-            raise UnsupportedOperation(
-                "Without a static access key (role credentials), S3 URLs are signed by "
-                "obstore, which takes no response overrides and signs no custom domain."
-            )
-        with translate(f"signing {key!r}", map_error):
-            return str(obstore.sign(self.store, method, key, expires))  # type: ignore[call-overload]
+    def _keys(self) -> tuple[str, str, str | None]:
+        """Return the access key, secret and token that sign requests and URLs now."""
+        if self._static_keys is not None:
+            return self._static_keys
+        assert self._chain is not None
+        found = self._chain.get()
+        return found.access_key, found.secret_key, found.token
 
     # -- async ---------------------------------------------------------------------------
+
+
+class _UnsettledCapabilities(frozenset[Capability]):
+    """Capabilities whose ``ATOMIC_CREATE`` is settled (by a probe) only when asked for.
+
+    The set holds what is known without I/O; ``Capability.ATOMIC_CREATE in
+    caps`` calls ``settle`` and answers with its result.
+    """
+
+    _settle: Callable[[], bool]
+
+    def __new__(
+        cls, known: frozenset[Capability], settle: Callable[[], bool]
+    ) -> _UnsettledCapabilities:
+        """Hold ``known`` and the function that settles ``ATOMIC_CREATE``."""
+        caps = super().__new__(cls, known)
+        caps._settle = settle
+        return caps
+
+    def __contains__(self, item: object) -> bool:
+        """Answer from the set, except for ``ATOMIC_CREATE``, which ``settle`` decides."""
+        if item is Capability.ATOMIC_CREATE:
+            return self._settle()
+        return super().__contains__(item)
+
+
+def _read_ca_bundle(verify: bool | str) -> str | None:
+    """Return the PEM text of the CA bundle ``verify`` names, or None for True/False."""
+    if not isinstance(verify, str):
+        return None
+    try:
+        with open(verify, encoding="ascii") as bundle:
+            text = bundle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"Option 'verify': cannot read the CA bundle {verify!r}: {exc}"
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigurationError(f"Option 'verify': {verify!r} holds no PEM certificate.")
+    return text
+
+
+def _proxy_for(proxies: Mapping[str, str], scheme: str) -> str | None:
+    """Return the proxy botocore would use for ``scheme`` from ``proxies``, as a URL."""
+    proxy = proxies.get(scheme) or proxies.get(f"{scheme}://") or None
+    if proxy is None:
+        unknown = set(proxies) - {"http", "https", "http://", "https://"}
+        if unknown:
+            raise ConfigurationError(
+                f"Option 'proxies' has keys {sorted(unknown)}; use 'http' and 'https'."
+            )
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def _plain_info(info: ObjectInfo, plain: int) -> ObjectInfo:

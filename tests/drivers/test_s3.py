@@ -23,9 +23,11 @@ from stowage.drivers.s3 import S3Driver, S3Options
 from stowage.exceptions import AccessDenied, NotFound, ServiceUnavailable, UnsupportedOperation
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
 from tests.servers.moto import ACCESS_KEY, SECRET_KEY, MotoServer
 
@@ -41,7 +43,13 @@ class TestS3Driver(DriverContract):
         return S3Driver(S3Options(**options, multipart_threshold=5 * 1024 * 1024))
 
 
-class TestS3Storage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestS3Storage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     secret_values = (SECRET_KEY,)
     hostile_examples = 60
 
@@ -503,43 +511,3 @@ def test_cloudfront_settings_fallbacks(options: dict[str, Any], cloudfront_pem: 
     ):
         storage = S3Storage(**options)
     assert "Key-Pair-Id=K9" in storage.url("a.txt")
-
-
-def test_role_credentials_sign_through_obstore(
-    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No static keys (instance, container or web-identity roles): obstore's provider signs."""
-    from obstore.store import S3Store
-
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(variable, raising=False)
-    S3Storage(**options).save("role.txt", ContentFile(b"signed by the role"))
-    keyless = {k: v for k, v in options.items() if k not in ("access_key", "secret_key")}
-    storage = S3Storage(**keyless)
-
-    def provider() -> dict[str, Any]:
-        return {
-            "access_key_id": "ROLEKEY",
-            "secret_access_key": "role-secret",
-            "token": "role-token",
-            "expires_at": None,
-        }
-
-    # The provider stands in for the role chain (no metadata endpoint is ever asked).
-    driver = storage.driver
-    assert isinstance(driver, S3Driver)
-    driver._store = S3Store(
-        options["bucket_name"],
-        endpoint=options["endpoint_url"],
-        region=options["region_name"],
-        client_options={"allow_http": True},
-        credential_provider=provider,  # type: ignore[arg-type]
-    )
-    url = storage.url("role.txt", expire=120)
-    assert "X-Amz-Credential=ROLEKEY" in url
-    assert "X-Amz-Security-Token=role-token" in url
-    assert _fetch(url)[1] == b"signed by the role"
-    with pytest.raises(UnsupportedOperation, match="static access key"):
-        storage.url("role.txt", parameters={"ResponseContentDisposition": "attachment"})
-    with pytest.raises(UnsupportedOperation, match="access key and secret"):
-        storage.presigned_post("upload.bin")

@@ -1,0 +1,238 @@
+"""S3 client settings users need: a proxy, a private CA bundle, additional checksums.
+
+A counting HTTP proxy and a TLS front with a private CA stand on 127.0.0.1
+before the moto server; the driver reaches moto only through them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+
+from stowage import S3Storage
+from stowage.exceptions import ServiceError
+from tests.servers.moto import MotoServer
+
+
+class CountingProxy:
+    """A forward HTTP proxy on loopback that counts what passes through it."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        #: Lower-cased names of the headers of each request, in order.
+        self.headers: list[set[str]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                target = urllib.parse.urlsplit(self.path)
+                assert target.hostname == "127.0.0.1", "the proxy only forwards to loopback"
+                proxy.requests.append(f"{self.command} {target.path}")
+                proxy.headers.append({key.lower() for key in self.headers})
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+                path = target.path + (f"?{target.query}" if target.query else "")
+                upstream.request(self.command, path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _private_ca(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """Make a CA and a certificate for 127.0.0.1 it signed; return the CA and a TLS context."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def build(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stowage test CA")])
+    ca = build("stowage test CA", ca_key, ca_name, ca_key, ca=True)
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = build("127.0.0.1", leaf_key, ca_name, ca_key, ca=False)
+    ca_pem = directory / "ca.pem"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain = directory / "server.pem"
+    chain.write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM)
+        + leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain)
+    return ca_pem, context
+
+
+class TlsFront:
+    """Terminate TLS on loopback and pass the bytes to a plain server."""
+
+    def __init__(self, target_port: int, context: ssl.SSLContext) -> None:
+        self._target = target_port
+        self._context = context
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.handshakes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        try:
+            client = self._context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        self.handshakes += 1
+        upstream = socket.create_connection(("127.0.0.1", self._target))
+
+        def pipe(source: socket.socket, target: socket.socket) -> None:
+            try:
+                while data := source.recv(65536):
+                    target.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (source, target):
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[CountingProxy]:
+    server = CountingProxy()
+    yield server
+    server.close()
+
+
+def test_requests_go_through_the_configured_proxy(
+    s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy
+) -> None:
+    # botocore's form: the proxy by scheme, here without one of its own.
+    address = proxy.url.removeprefix("http://")
+    storage = S3Storage(**s3_server.options(s3_bucket), proxies={"http": address})
+    name = storage.save("proxied.txt", ContentFile(b"through the proxy"))
+    assert storage.open(name).read() == b"through the proxy"
+    assert storage.exists(name)
+    assert f"PUT /{s3_bucket}/proxied.txt" in proxy.requests
+    assert f"GET /{s3_bucket}/proxied.txt" in proxy.requests
+    direct = len(proxy.requests)
+    S3Storage(**s3_server.options(s3_bucket)).exists(name)
+    assert len(proxy.requests) == direct  # no proxy configured: none used
+
+
+def test_bad_proxies_are_refused_naming_the_option(s3_server: MotoServer, s3_bucket: str) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="'proxies'"):
+        S3Storage(**s3_server.options(s3_bucket), proxies={"ftp": "x:1"}).driver  # noqa: B018
+
+
+def test_a_private_ca_bundle_verifies_the_service(
+    s3_server: MotoServer, s3_bucket: str, tmp_path: Path
+) -> None:
+    ca_pem, context = _private_ca(tmp_path)
+    port = int(urllib.parse.urlsplit(s3_server.endpoint).port or 0)
+    front = TlsFront(port, context)
+    try:
+        options = {
+            **s3_server.options(s3_bucket),
+            "endpoint_url": f"https://127.0.0.1:{front.port}",
+        }
+        trusting = S3Storage(**options, verify=str(ca_pem), max_retries=0)
+        name = trusting.save("tls.txt", ContentFile(b"over TLS"))
+        assert trusting.open(name).read() == b"over TLS"
+        assert front.handshakes >= 1
+        # The public roots alone do not know this CA: refused, not silently trusted.
+        with pytest.raises(ServiceError):
+            S3Storage(**options, max_retries=0).exists(name)
+    finally:
+        front.close()
+
+
+def test_additional_checksums_are_sent_only_when_asked(
+    s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy
+) -> None:
+    address = proxy.url.removeprefix("http://")
+    options = {**s3_server.options(s3_bucket), "proxies": {"http": address}}
+    S3Storage(**options).save("plain.txt", ContentFile(b"plain"))
+    S3Storage(**options, checksum_algorithm="sha256").save("summed.txt", ContentFile(b"summed"))
+    sent = {
+        request.rsplit("/", 1)[-1]: "x-amz-checksum-sha256" in headers
+        for request, headers in zip(proxy.requests, proxy.headers, strict=True)
+        if request.startswith("PUT ")
+    }
+    assert sent["plain.txt"] is False
+    assert sent["summed.txt"] is True
