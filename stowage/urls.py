@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.utils.encoding import filepath_to_uri
 
 from stowage.drivers.base import Capability
@@ -101,6 +102,9 @@ def storage_url(
     domain = policy.domain
     base = _base_url(storage) if domain is None else None
     if base is not None:
+        if relative is not None and ".." in relative.split("/"):
+            # urljoin would resolve "../" out of the base; other characters are quoted.
+            raise SuspiciousFileOperation(f"Detected path traversal attempt in '{name}'")
         return urljoin(base, None if relative is None else filepath_to_uri(relative))
     key = storage.key(relative or "", allow_empty=True)
     if relative is None and key:

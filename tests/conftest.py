@@ -29,6 +29,16 @@ pytest_plugins = [
 ]
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Dump what the conformance kit checked and refused, per backend, for docs/conformance.md."""
+    from stowage.testing import report
+
+    if report.results():
+        root = Path(__file__).resolve().parent.parent
+        artifacts = Path(os.environ.get("STOWAGE_TEST_ARTIFACTS") or root / "test-artifacts")
+        report.write(artifacts / "conformance.json")
+
+
 @pytest.fixture(scope="session")
 def server_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return the directory where test servers write their logs."""

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import obstore
 from obstore.store import AzureStore
@@ -111,26 +111,6 @@ class AzureDriver(ObstoreDriver):
         }
     )
     native_async = True
-    setting_fallbacks = {
-        "azure_container": "AZURE_CONTAINER",
-        "account_name": "AZURE_ACCOUNT_NAME",
-        "account_key": "AZURE_ACCOUNT_KEY",
-        "connection_string": "AZURE_CONNECTION_STRING",
-        "sas_token": "AZURE_SAS_TOKEN",
-        "client_id": "AZURE_CLIENT_ID",
-        "client_secret": "AZURE_CLIENT_SECRET",
-        "tenant_id": "AZURE_TENANT_ID",
-        "object_parameters": "AZURE_OBJECT_PARAMETERS",
-        "location": "AZURE_LOCATION",
-        "custom_domain": "AZURE_CUSTOM_DOMAIN",
-        "querystring_expire": "AZURE_URL_EXPIRATION_SECS",
-        "file_overwrite": "AZURE_OVERWRITE_FILES",
-    }
-    option_aliases = {
-        "container": "azure_container",
-        "expiration_secs": "querystring_expire",
-        "overwrite_files": "file_overwrite",
-    }
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -223,5 +203,18 @@ class AzureDriver(ObstoreDriver):
             )
         if method not in ("GET", "PUT", "DELETE", "HEAD"):
             raise UnsupportedOperation(f"Azure SAS URLs cannot be made for {method}.")
+        if "sas_key" in self._config and "account_key" not in self._config:
+            raise UnsupportedOperation(
+                "Azure storage authenticated by a SAS token cannot sign URLs: give "
+                "'account_key' (or a connection string holding one), or set "
+                "querystring_auth=False for unsigned URLs."
+            )
         with translate(f"signing {key!r}", map_error):
-            return str(obstore.sign(self.store, method, key, expires))  # type: ignore[call-overload]
+            url = str(obstore.sign(self.store, method, key, expires))  # type: ignore[call-overload]
+        # obstore leaves @ $ ^ & + = bare in the path; quote it as Django quotes names,
+        # which the signature does not cover (it signs the decoded blob name).
+        path, query = url.split("?", 1)
+        scheme, _, rest = path.partition("://")
+        host, _, blob_path = rest.partition("/")
+        quoted = quote(unquote(blob_path), safe="/~!*()'")
+        return f"{scheme}://{host}/{quoted}?{query}"

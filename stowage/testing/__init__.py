@@ -13,7 +13,9 @@ Subclass a contract in a pytest module and supply one fixture::
 Every ``test_*`` method of the contract then runs on ``MyStorage``. Class
 attributes declare what a backend cannot do (``supports_url = False`` …);
 the matching tests then check that the backend says so clearly instead of
-being skipped. :class:`AsyncStorageContract` adds the async API of stowage
+being skipped. :class:`SubclassContract` checks that a project's subclass
+overriding Django's hooks is obeyed, :class:`ClassAttributesContract` that
+options given as class attributes are. :class:`AsyncStorageContract` adds the async API of stowage
 storages on the same fixture. :class:`DriverContract` does the same one level
 lower, for a stowage driver, with a ``driver`` fixture.
 
@@ -25,11 +27,19 @@ from typing import TYPE_CHECKING
 from stowage.testing.async_contract import AsyncStorageContract
 from stowage.testing.driver_contract import DriverContract
 from stowage.testing.storage_contract import StorageContract
+from stowage.testing.subclass_contract import ClassAttributesContract, SubclassContract
 
 if TYPE_CHECKING:
     from stowage.testing.hostile_names import HostileNamesContract
 
-__all__ = ["AsyncStorageContract", "DriverContract", "HostileNamesContract", "StorageContract"]
+__all__ = [
+    "AsyncStorageContract",
+    "ClassAttributesContract",
+    "DriverContract",
+    "HostileNamesContract",
+    "StorageContract",
+    "SubclassContract",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -12,6 +12,7 @@ import pytest
 
 from stowage.drivers.base import Capability, Driver, ObjectInfo, Prefix
 from stowage.exceptions import AlreadyExists, NotFound
+from stowage.testing.report import CHECKED, REFUSED, record
 
 __all__ = ["DriverContract"]
 
@@ -132,15 +133,17 @@ class DriverContract:
         assert not driver.is_dir("x/y/z.txt")
         assert not driver.exists("x/nope")
 
-    def test_atomic_create(self, driver: Driver) -> None:
-        if Capability.ATOMIC_CREATE not in driver.capabilities:
-            return  # the adapter never asks such a driver for if_absent
+    def test_create_if_absent(self, driver: Driver) -> None:
+        """Refuse a taken key with ``if_absent``: atomically, or by a last look before commit."""
         _put(driver, "c.txt", b"first", if_absent=True)
         with pytest.raises(AlreadyExists):
             _put(driver, "c.txt", b"second", if_absent=True)
         with pytest.raises(FileExistsError):
             _put(driver, "c.txt", b"third", if_absent=True)
         assert _read(driver, "c.txt") == b"first"
+        assert [e.key for e in driver.list("")] == ["c.txt"]
+        atomic = Capability.ATOMIC_CREATE in driver.capabilities
+        record(self, "create if absent", CHECKED, "atomic" if atomic else "checked just before")
 
     def test_list_one_level(self, driver: Driver) -> None:
         for key in ("top.txt", "d/one.txt", "d/two.txt", "d/sub/three.txt", "e/four.txt"):
@@ -228,15 +231,20 @@ class DriverContract:
         if Capability.SIGN in driver.capabilities:
             url = driver.sign("s.txt", method="GET", expires=dt.timedelta(minutes=5))
             assert url.startswith(("http://", "https://"))
+            assert "?" in url, f"a signed URL without a query: {url}"
+            record(self, "sign()", CHECKED)
         else:
-            with pytest.raises(NotImplementedError):
+            with pytest.raises(NotImplementedError) as refused:
                 driver.sign("s.txt", method="GET", expires=dt.timedelta(minutes=5))
+            record(self, "sign()", REFUSED, refused.type.__name__)
 
     def test_local_path_or_refuse(self, driver: Driver) -> None:
         _put(driver, "p.txt", b"path")
         if Capability.LOCAL_PATH in driver.capabilities:
             with open(driver.local_path("p.txt"), "rb") as handle:
                 assert handle.read() == b"path"
+            record(self, "local_path()", CHECKED)
         else:
-            with pytest.raises(NotImplementedError):
+            with pytest.raises(NotImplementedError) as refused:
                 driver.local_path("p.txt")
+            record(self, "local_path()", REFUSED, refused.type.__name__)

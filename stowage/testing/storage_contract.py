@@ -29,11 +29,25 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile, File
 from django.core.files.images import get_image_dimensions
 from django.test import override_settings
+from django.utils.encoding import filepath_to_uri
+
+from stowage.testing.report import CHECKED, REFUSED, record
 
 __all__ = ["StorageContract", "make_png"]
 
 _ALT = re.compile(r"^(?P<root>.*)_[A-Za-z0-9]{7}(?P<ext>(\.[^./]+)*)$")
 _MiB = 1024 * 1024
+#: Escapes of the characters Django's filepath_to_uri leaves bare (~!*()'), which a
+#: URL signer may add: the signed path is still Django's quoting of the name.
+_BARE_IN_DJANGO = re.compile(r"%(7E|21|2A|28|29|27)", re.IGNORECASE)
+
+
+def _as_django_quotes(path: str) -> str:
+    return _BARE_IN_DJANGO.sub(lambda match: chr(int(match[1], 16)), path)
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 def make_png(width: int, height: int) -> bytes:
@@ -95,6 +109,9 @@ class StorageContract:
     accessed_times: ClassVar[bool | None] = None
     #: Concurrent saves of one name all survive under distinct names.
     atomic_create: ClassVar[bool | None] = None
+    #: Without atomic create: how many of ``threads`` same-name saves the backend
+    #: promises survive under distinct names (each file is always whole). Required then.
+    race_survivors_at_least: ClassVar[int | None] = None
     #: Names with NUL or other control characters raise SuspiciousFileOperation.
     rejects_control_characters: ClassVar[bool] = True
     #: Strings (credentials) that must never appear in repr or deconstruct().
@@ -265,16 +282,28 @@ class StorageContract:
         """7. Overwrite mode keeps the name and the old content is gone entirely."""
         storage.save("same.txt", ContentFile(b"a long first version"))
         if overwrite_storage is None:
+            # No overwrite mode: saving again must keep both files.
             other = storage.save("same.txt", ContentFile(b"short"))
             assert other != "same.txt"
-            return
-        name = overwrite_storage.save("same.txt", ContentFile(b"short"))
-        assert name == "same.txt"
-        assert _read(storage, "same.txt") == b"short"
-        assert storage.listdir("")[1] == ["same.txt"]
+            assert _read(storage, "same.txt") == b"a long first version"
+            assert _read(storage, other) == b"short"
+            record(self, "overwrite mode", REFUSED, "no overwrite mode: a new name")
+        else:
+            name = overwrite_storage.save("same.txt", ContentFile(b"short"))
+            assert name == "same.txt"
+            assert _read(storage, "same.txt") == b"short"
+            assert storage.listdir("")[1] == ["same.txt"]
+            record(self, "overwrite mode", CHECKED)
 
     def test_concurrent_saves_of_one_name_keep_every_file(self, storage: Any) -> None:
-        """8. Threads saving one name all succeed; with atomic create none is lost."""
+        """8. Same-name saves: with atomic create all survive; else the stated number, whole."""
+        atomic = self._declared(storage, "atomic_create", "ATOMIC_CREATE")
+        bound = self.race_survivors_at_least
+        if not atomic:
+            assert bound is not None, (
+                f"{type(self).__name__} has no atomic create: declare race_survivors_at_least, "
+                f"the fewest of {self.threads} same-name saves the backend promises to keep"
+            )
         barrier = threading.Barrier(self.threads)
 
         def save(index: int) -> str:
@@ -284,12 +313,21 @@ class StorageContract:
 
         with ThreadPoolExecutor(self.threads) as pool:
             names = list(pool.map(save, range(self.threads)))
-        contents = {_read(storage, name) for name in names}
+        kept = sorted(set(names))
+        stored = [_read(storage, name) for name in kept]
         expected = {f"content {i}".encode() for i in range(self.threads)}
-        assert contents <= expected
-        if self._declared(storage, "atomic_create", "ATOMIC_CREATE"):
-            assert len(set(names)) == self.threads
-            assert contents == expected
+        # Never torn or mixed: each name holds one whole upload, and no upload twice.
+        assert set(stored) <= expected, stored
+        assert len(set(stored)) == len(stored), stored
+        # Nothing partial or temporary is visible beside them.
+        assert sorted(storage.listdir("")[1]) == kept
+        if atomic:
+            assert len(kept) == self.threads, names
+            record(self, "same-name race", CHECKED, f"all {self.threads} kept, atomic create")
+        else:
+            assert bound is not None
+            assert len(kept) >= bound, f"{len(kept)} of {self.threads} saves survived"
+            record(self, "same-name race", CHECKED, f"at least {bound} of {self.threads} kept")
 
     # -- 9: generate_filename -----------------------------------------------------------
 
@@ -429,8 +467,10 @@ class StorageContract:
         try:
             result = storage.listdir("no/such/dir")
         except FileNotFoundError:
-            return
-        assert tuple(map(list, result)) == ([], [])
+            record(self, "listdir of a missing directory", REFUSED, "FileNotFoundError")
+        else:
+            assert tuple(map(list, result)) == ([], [])
+            record(self, "listdir of a missing directory", CHECKED, "empty")
 
     def test_delete_missing_is_silent(self, storage: Any) -> None:
         """14. Deleting a missing name raises nothing."""
@@ -478,9 +518,11 @@ class StorageContract:
         if self._declared(storage, "created_times", "CREATED_TIME"):
             with override_settings(USE_TZ=True):
                 assert storage.get_created_time(name).tzinfo is not None
+            record(self, "created time", CHECKED)
         else:
-            with pytest.raises(NotImplementedError):
+            with pytest.raises(NotImplementedError) as refused:
                 storage.get_created_time(name)
+            record(self, "created time", REFUSED, refused.type.__name__)
 
     def test_accessed_time_or_not_implemented(self, storage: Any) -> None:
         """16. get_accessed_time works or raises NotImplementedError."""
@@ -488,9 +530,11 @@ class StorageContract:
         if self._declared(storage, "accessed_times", "ACCESSED_TIME"):
             with override_settings(USE_TZ=True):
                 assert storage.get_accessed_time(name).tzinfo is not None
+            record(self, "accessed time", CHECKED)
         else:
-            with pytest.raises(NotImplementedError):
+            with pytest.raises(NotImplementedError) as refused:
                 storage.get_accessed_time(name)
+            record(self, "accessed time", REFUSED, refused.type.__name__)
 
     def test_modified_time_of_missing_raises(self, storage: Any) -> None:
         """16. Times of a missing name raise FileNotFoundError."""
@@ -499,30 +543,45 @@ class StorageContract:
 
     # -- 17-18: url and path ----------------------------------------------------------------
 
+    def _url_kind(self, storage: Any) -> str:
+        return "public" if self._declared(storage, "public_urls", "public_urls") else "signed"
+
     def test_url_quotes_special_characters(self, storage: Any) -> None:
         """17. URLs percent-encode what must be, keep ~!*()' and use forward slashes."""
         name = "dir/~!*()'@#$%^&+= x.file"
         url = storage.url(name)
         path = urlsplit(url).path
-        assert unquote(path).endswith(name)
-        assert "#" not in url.split("?")[0].split("://")[-1]
+        assert unquote(path).endswith("/" + name)
+        assert "#" not in _without_query(url).split("://")[-1]
+        backslashed = _without_query(storage.url("a/b\\c.file"))
         if self._declared(storage, "public_urls", "public_urls"):
-            assert path.endswith("dir/~!*()'%40%23%24%25%5E%26%2B%3D%20x.file")
-            assert storage.url("a/b\\c.file").endswith("/a/b/c.file")
+            assert path.endswith("/dir/~!*()'%40%23%24%25%5E%26%2B%3D%20x.file"), url
+            assert url == _without_query(url)
+        else:
+            # A signer may also escape ~!*()', which Django leaves bare; nothing else differs.
+            assert _as_django_quotes(path).endswith("/" + filepath_to_uri(name)), url
+            assert urlsplit(url).query, f"a signed URL without a query: {url}"
+        assert backslashed.endswith("/a/b/c.file"), backslashed
+        record(self, "url() quoting", CHECKED, self._url_kind(storage))
 
     def test_url_strips_leading_slashes(self, storage: Any) -> None:
         """17. Leading slashes never make a URL leave its base."""
-        if not self._declared(storage, "public_urls", "public_urls"):
-            return
-        base = storage.url("x.file")[: -len("x.file")]
+        public = self._declared(storage, "public_urls", "public_urls")
+        base = _without_query(storage.url("x.file"))[: -len("x.file")]
+        assert base.endswith("/"), base
         for name in ("/evil.com", "\\evil.com", "///evil.com", "\\\\\\evil.com"):
-            assert storage.url(name) == base + "evil.com"
+            url = storage.url(name)
+            if public:
+                assert url == base + "evil.com"
+            else:
+                assert _without_query(url) == base + "evil.com", url
+        record(self, "url() strips leading slashes", CHECKED, self._url_kind(storage))
 
     def test_url_of_none_is_the_base(self, storage: Any) -> None:
-        """17. url(None) returns the base URL."""
-        if not self._declared(storage, "public_urls", "public_urls"):
-            return
-        assert storage.url(None) == storage.url("x.file")[: -len("x.file")]
+        """17. url(None) returns the base URL (never signed: it names no file)."""
+        base = _without_query(storage.url("x.file"))[: -len("x.file")]
+        assert storage.url(None) == base
+        record(self, "url(None) is the base", CHECKED, self._url_kind(storage))
 
     def test_path_or_not_implemented(self, storage: Any) -> None:
         """18. path() gives a real file locally and raises NotImplementedError remotely."""
@@ -530,9 +589,13 @@ class StorageContract:
         if self._declared(storage, "local_paths", "LOCAL_PATH"):
             with open(storage.path(name), "rb") as handle:
                 assert handle.read() == b"path"
+            record(self, "path()", CHECKED)
         else:
-            with pytest.raises(NotImplementedError):
+            with pytest.raises(NotImplementedError) as refused:
                 storage.path("")
+            with pytest.raises(NotImplementedError):
+                storage.path(name)
+            record(self, "path()", REFUSED, refused.type.__name__)
 
     # -- 19-22: the storage object ------------------------------------------------------------
 
@@ -583,13 +646,32 @@ class StorageContract:
 
     @pytest.mark.parametrize("name", ["nul\x00.txt", "line\nbreak.txt", "unit\x1fsep.txt"])
     def test_control_characters(self, storage: Any, name: str) -> None:
-        """24. Control characters in a name are refused."""
-        if not self.rejects_control_characters:
-            return
-        with pytest.raises(SuspiciousFileOperation):
-            storage.save(name, ContentFile(b"x"))
-        with pytest.raises(SuspiciousFileOperation):
-            storage.exists(name)
+        """24. Control characters in a name are refused (or, where declared, stored as given)."""
+        behaviour = "control characters in names"
+        if self.rejects_control_characters:
+            with pytest.raises(SuspiciousFileOperation):
+                storage.save(name, ContentFile(b"x"))
+            with pytest.raises(SuspiciousFileOperation):
+                storage.exists(name)
+            record(self, behaviour, REFUSED, "SuspiciousFileOperation")
+        else:
+            error: ValueError | None = None
+            saved = None
+            try:
+                saved = storage.save(name, ContentFile(b"x"))
+            except ValueError as exc:
+                error = exc
+            if error is not None:
+                # The filesystem's own refusal: no POSIX name may hold NUL.
+                assert "\x00" in name, repr(error)
+                assert "null byte" in str(error), repr(error)
+                record(self, behaviour, REFUSED, "ValueError from the OS for NUL")
+            else:
+                # Declared as accepting them: the name must then work exactly as given.
+                assert saved == name
+                assert storage.exists(name)
+                assert _read(storage, name) == b"x"
+                record(self, behaviour, CHECKED, "stored as given")
 
     def test_secrets_absent_from_repr_and_deconstruct(self, storage: Any) -> None:
         """25. No configured secret shows in repr, str or deconstruct()."""

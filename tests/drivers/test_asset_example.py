@@ -16,9 +16,11 @@ from stowage import Storage
 from stowage.exceptions import ConfigurationError, NotFound, ServiceUnavailable
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
 from tests.servers._process import free_port
 from tests.servers.asset_api import AssetAPI
@@ -41,7 +43,13 @@ class TestAssetDriver(DriverContract):
         return AssetDriver(AssetOptions(**asset_api.options()))
 
 
-class TestAssetStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestAssetStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     secret_values = (TOKEN,)
     hostile_examples = 60
 

@@ -18,9 +18,11 @@ from stowage.drivers.azure import AzureDriver, AzureOptions
 from stowage.exceptions import UnsupportedOperation
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
 from tests.servers.azurite import ACCOUNT_KEY, Azurite
 
@@ -36,7 +38,13 @@ class TestAzureDriver(DriverContract):
         return AzureDriver(AzureOptions(**options, multipart_threshold=5 * 1024 * 1024))
 
 
-class TestAzureStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestAzureStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     secret_values = (ACCOUNT_KEY,)
     hostile_examples = 60
 

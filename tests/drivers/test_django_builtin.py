@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
 
-from stowage.testing import StorageContract
+from stowage.testing import StorageContract, SubclassContract
 
 _PARTIAL_FILES = {
     "test_interrupted_write_leaves_nothing": "writes go straight to the final file",
@@ -18,7 +18,7 @@ _PARTIAL_FILES = {
 }
 
 
-class TestFileSystemStorage(StorageContract):
+class TestFileSystemStorage(StorageContract, SubclassContract):
     public_urls = True
     local_paths = True
     created_times = True
@@ -39,7 +39,7 @@ class TestFileSystemStorage(StorageContract):
         )
 
 
-class TestInMemoryStorage(StorageContract):
+class TestInMemoryStorage(StorageContract, SubclassContract):
     public_urls = True
     local_paths = False
     created_times = True

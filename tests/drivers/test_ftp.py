@@ -30,14 +30,23 @@ from stowage.exceptions import (
 )
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
+from stowage.testing.hostile_names import Reach
 from tests.servers._process import free_port
 from tests.servers.ftpd import PASSWORD, USER, FTPServer, start_ftpd
 
 BASE_URL = "https://files.example.com/media/"
+#: FTP has no atomic create: what a same-name race keeps at the least. Racers released
+#: by one barrier all pass the last check together: of 8, 2 or 3 were kept in the worst
+#: of 40 measured runs each (sync and async, FTP and FTPS); of 50 on a new storage, 19
+#: in the worst of 12 here and 1 in the reliability suite's. One whole file is promised.
+KIT_RACE_SURVIVORS = 1
+FIFTY_RACE_SURVIVORS = 1
 
 
 def _on_disk(server: FTPServer, options: dict[str, Any]) -> Path:
@@ -79,9 +88,17 @@ class TestFTPDriver(DriverContract):
         driver.close()
 
 
-class TestFTPStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestFTPStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     secret_values = (PASSWORD,)
     hostile_examples = 60
+    race_survivors_at_least = KIT_RACE_SURVIVORS
+    async_race_survivors_at_least = KIT_RACE_SURVIVORS
 
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> Iterator[FTPStorage]:
@@ -89,9 +106,15 @@ class TestFTPStorage(StorageContract, AsyncStorageContract, HostileNamesContract
         yield storage
         storage.close()
 
+    @pytest.fixture
+    def hostile_reach(self, storage: FTPStorage, ftpd: FTPServer, options: dict[str, Any]) -> Reach:
+        # The server's root: its whole home directory.
+        return Reach(storage.driver, root=ftpd.home, prefix=options["root_path"])
+
 
 class TestFTPSStorage(StorageContract):
     secret_values = (PASSWORD,)
+    race_survivors_at_least = KIT_RACE_SURVIVORS
 
     @pytest.fixture
     def storage(self, ftpd_tls: FTPServer) -> Iterator[FTPStorage]:
@@ -188,7 +211,7 @@ def test_atomic_create_is_not_claimed_but_if_absent_checks(options: dict[str, An
 def test_fifty_concurrent_saves_of_one_name(
     ftpd: FTPServer, options: dict[str, Any], record_property: Any
 ) -> None:
-    """Measure the check-then-write race: how many of 50 same-name saves survive."""
+    """The check-then-write race: every kept file whole, and at least the stated number kept."""
     storage = FTPStorage(**options)
     racers = 50
     barrier = threading.Barrier(racers)
@@ -206,8 +229,11 @@ def test_fifty_concurrent_saves_of_one_name(
     # Every name a save returned holds one whole upload; nothing partial or temporary is left.
     assert set(files) == set(names)
     expected = {f"content {i}".encode() for i in range(racers)}
-    assert {storage.open(name).read() for name in files} <= expected
+    held = [storage.open(name).read() for name in files]
+    assert set(held) <= expected
+    assert len(set(held)) == len(held), "one upload is held under two names"
     assert sorted(os.listdir(_on_disk(ftpd, options))) == sorted(files)
+    assert len(files) >= FIFTY_RACE_SURVIVORS, f"only {len(files)} of {racers} saves survived"
     storage.close()
 
 

@@ -39,7 +39,13 @@ from stowage.exceptions import (
     ServiceUnavailable,
     UnsupportedOperation,
 )
-from stowage.testing import AsyncStorageContract, DriverContract, StorageContract
+from stowage.testing import (
+    AsyncStorageContract,
+    ClassAttributesContract,
+    DriverContract,
+    StorageContract,
+    SubclassContract,
+)
 from stowage.testing.hostile_names import HostileNamesContract
 from tests.servers.fake_gcs import FakeGCS
 
@@ -128,7 +134,13 @@ class TestGCSDriver(DriverContract):
         driver.close()
 
 
-class TestGCSStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestGCSStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     secret_values = ("PRIVATE KEY", "0123456789abcdef")
 
     @pytest.fixture

@@ -8,10 +8,13 @@ from stowage import LocalStorage
 from stowage.drivers.local import LocalDriver, LocalOptions
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
+from stowage.testing.hostile_names import Reach
 
 
 class TestLocalDriver(DriverContract):
@@ -20,10 +23,22 @@ class TestLocalDriver(DriverContract):
         return LocalDriver(LocalOptions(location=str(tmp_path)))
 
 
-class TestLocalStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestLocalStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     @pytest.fixture
     def storage(self, tmp_path: Path) -> LocalStorage:
-        return LocalStorage(location=str(tmp_path / "media"), base_url="/media/")
+        # Two levels below the directory the hostile-names tests watch.
+        media = tmp_path / "reach" / "site" / "media"
+        return LocalStorage(location=str(media), base_url="/media/")
+
+    @pytest.fixture
+    def hostile_reach(self, storage: LocalStorage, tmp_path: Path) -> Reach:
+        return Reach(storage.driver, root=tmp_path / "reach", prefix="site/media")
 
 
 def test_deleting_a_directory_removes_it_only_when_empty(tmp_path: Path) -> None:

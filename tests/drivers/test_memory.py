@@ -1,14 +1,18 @@
 """The memory driver and MemoryStorage under the conformance kit."""
 
+import uuid
+
 import pytest
 
 from stowage import MemoryStorage
 from stowage.drivers.memory import MemoryDriver, MemoryOptions
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
 
 
@@ -18,7 +22,15 @@ class TestMemoryDriver(DriverContract):
         return MemoryDriver(MemoryOptions())
 
 
-class TestMemoryStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestMemoryStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     @pytest.fixture
     def storage(self) -> MemoryStorage:
-        return MemoryStorage()
+        # A namespace of its own per test, named so that a subclass built with
+        # the same arguments (SubclassContract) reaches the same files.
+        return MemoryStorage(namespace=uuid.uuid4().hex)

@@ -30,10 +30,13 @@ from stowage.exceptions import (
 )
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
+from stowage.testing.hostile_names import Reach
 from tests.servers._process import free_port
 from tests.servers.sshd import KEY_PASSPHRASE, SSHServer
 
@@ -53,7 +56,13 @@ class TestSFTPDriver(DriverContract):
         driver.close()
 
 
-class TestSFTPStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestSFTPStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     hostile_examples = 60
 
     @pytest.fixture
@@ -68,6 +77,12 @@ class TestSFTPStorage(StorageContract, AsyncStorageContract, HostileNamesContrac
         )
         yield storage
         storage.close()
+
+    @pytest.fixture
+    def hostile_reach(self, storage: SFTPStorage, sftp_root: str) -> Reach:
+        # The directory holding every test's root, the SFTP root one level down.
+        root = Path(sftp_root)
+        return Reach(storage.driver, root=root.parent, prefix=root.name)
 
 
 def _storage(**options: Any) -> SFTPStorage:
@@ -423,3 +438,25 @@ def test_ssh_agent_keys(
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_the_server_is_openssh_when_running_as_root(sshd: SSHServer) -> None:
+    """As root (CI) the SFTP tests must run on OpenSSH's sshd, not the asyncssh stand-in."""
+    import os
+    import socket
+
+    from tests.servers.sshd import STAND_INS, wants_openssh
+
+    with socket.create_connection(("127.0.0.1", sshd.port), timeout=10) as conn:
+        banner = conn.makefile("rb").readline()
+    if os.geteuid() == 0:
+        # Only an explicit STOWAGE_TEST_SSHD=asyncssh may choose the stand-in as root.
+        assert wants_openssh() == (os.environ.get("STOWAGE_TEST_SSHD") != "asyncssh")
+    if wants_openssh():
+        assert sshd.kind == "openssh"
+        assert banner.startswith(b"SSH-2.0-OpenSSH_"), banner
+        assert sshd.port not in STAND_INS
+    else:
+        assert sshd.kind == "asyncssh"
+        assert b"AsyncSSH" in banner, banner
+        assert sshd.port in STAND_INS

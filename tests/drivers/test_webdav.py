@@ -27,10 +27,13 @@ from stowage.exceptions import (
 )
 from stowage.testing import (
     AsyncStorageContract,
+    ClassAttributesContract,
     DriverContract,
     HostileNamesContract,
     StorageContract,
+    SubclassContract,
 )
+from stowage.testing.hostile_names import Reach
 from tests.faults.proxy import Fault, FaultProxy
 from tests.servers._process import ServerProcess, free_port
 from tests.servers.wsgidav import PASSWORD, WsgiDAV
@@ -67,13 +70,27 @@ class TestWebDAVDriver(DriverContract):
         return WebDAVDriver(WebDAVOptions(**options))
 
 
-class TestWebDAVStorage(StorageContract, AsyncStorageContract, HostileNamesContract):
+class TestWebDAVStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
     secret_values = (PASSWORD,)
     hostile_examples = 40
 
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> WebDAVStorage:
         return WebDAVStorage(location="media", base_url=BASE_URL, **options)
+
+    @pytest.fixture
+    def hostile_reach(
+        self, storage: WebDAVStorage, server: WsgiDAV, options: dict[str, Any]
+    ) -> Reach:
+        # The whole of the server's root directory, the collection one level down.
+        prefix = options["url"].removeprefix(server.url).strip("/")
+        return Reach(storage.driver, root=server.root, prefix=prefix)
 
 
 def _on_disk(server: WsgiDAV, url: str) -> Path:

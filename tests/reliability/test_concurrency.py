@@ -5,8 +5,9 @@
   ``O_EXCL`` locally, decides every collision);
 - FTP has no atomic create: two racers can both pass the last check before
   the rename, and the later rename replaces the earlier file. What holds is
-  counted and asserted: every name holds one complete upload, no partial or
-  temporary file is left, and how many of the 50 uploads survive is recorded;
+  asserted: every name holds one complete upload (never torn or mixed), no
+  partial or temporary file is left, and at least :data:`MIN_SURVIVORS` of the
+  50 uploads survive (how many did is recorded);
 - 8 threads run a mix of save, open+read, exists, size, listdir, delete and
   url on one instance: nothing raises and every read matches what was written.
 
@@ -26,6 +27,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from stowage import Storage
+from stowage.drivers.base import Capability
 from tests.reliability._figures import FIGURES
 from tests.reliability.conftest import Backend
 
@@ -45,8 +47,11 @@ OPERATIONS_PER_THREAD = {
     "webdav": 500,
 }
 BACKENDS = list(OPERATIONS_PER_THREAD)
-#: Backends without an atomic create: the same-name race is measured, not required.
-NO_ATOMIC_CREATE = {"ftp"}
+#: Backends without an atomic create, and how many of the SAVERS same-name saves each
+#: promises to keep. FTP: racers on a new storage all pass the last check together; in
+#: 12 measured runs 1, 23, 25 and then 35 to 49 of 50 were kept, so one is promised.
+MIN_SURVIVORS = {"ftp": 1}
+NO_ATOMIC_CREATE = set(MIN_SURVIVORS)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -104,10 +109,18 @@ def _run_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
 
 
 def test_fifty_threads_saving_one_name_keep_fifty_intact_files(backend: Backend) -> None:
-    if backend.name in NO_ATOMIC_CREATE:
-        _race_without_atomic_create(backend)
-        return
     storage = _storage(backend)
+    # The backend's own declaration decides which promise is checked.
+    atomic = Capability.ATOMIC_CREATE in storage.driver.capabilities
+    assert atomic == (backend.name not in NO_ATOMIC_CREATE), "MIN_SURVIVORS is out of date"
+    if not atomic:
+        _race_without_atomic_create(backend, storage)
+    else:
+        _race_with_atomic_create(backend, storage)
+
+
+def _race_with_atomic_create(backend: Backend, storage: Storage) -> None:
+    """Check that every one of 50 same-name saves survives, whole, under its own name."""
     bodies = [_body(i, random.Random(i)) for i in range(SAVERS)]
     names = _run_threads(
         SAVERS, lambda i: storage.save("race/same.bin", ContentFile(bodies[i], name="same.bin"))
@@ -121,9 +134,8 @@ def test_fifty_threads_saving_one_name_keep_fifty_intact_files(backend: Backend)
     FIGURES.add("concurrency", backend.name, "distinct names kept", len(set(names)))
 
 
-def _race_without_atomic_create(backend: Backend) -> None:
+def _race_without_atomic_create(backend: Backend, storage: Storage) -> None:
     """Check what FTP guarantees when 50 threads save one name, and count the survivors."""
-    storage = _storage(backend)
     bodies = [_body(i, random.Random(i)) for i in range(SAVERS)]
     digests = {hashlib.sha256(body).hexdigest() for body in bodies}
     names = _run_threads(
@@ -136,9 +148,9 @@ def _race_without_atomic_create(backend: Backend) -> None:
     # Each name holds one complete upload, and no upload is held twice.
     assert set(held) <= digests
     assert len(set(held)) == len(held)
-    lost = SAVERS - len(held)
     # Only a rename racing within the last round trip can replace a file.
-    assert lost < SAVERS // 2, f"{lost} of {SAVERS} uploads were replaced"
+    bound = MIN_SURVIVORS[backend.name]
+    assert len(held) >= bound, f"{len(held)} of {SAVERS} uploads kept, {bound} promised"
     assert not [n for n in storage.driver.list("race") if "tmp" in n.key]
     FIGURES.add("concurrency", backend.name, "same-name saves", SAVERS)
     FIGURES.add("concurrency", backend.name, "distinct names kept", len(held))

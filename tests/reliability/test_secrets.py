@@ -46,7 +46,7 @@ from stowage import (
     WebDAVStorage,
 )
 from stowage.drivers.s3 import S3Options
-from stowage.exceptions import AccessDenied, ServiceError, StowageError
+from stowage.exceptions import AccessDenied, ServiceError, StowageError, UnsupportedOperation
 from tests.reliability._figures import FIGURES
 from tests.reliability.conftest import Backend, TLSProxy
 from tests.servers._process import free_port
@@ -78,6 +78,8 @@ LOGGERS = [
 _WRONG_PASSWORD = "reliability-wrong-password-never-shown"
 _WRONG_PASSPHRASE = "reliability-wrong-passphrase-never-shown"
 _DAV_TOKEN = "reliability-dav-token-never-shown"
+#: Where the SFTP, FTP and WebDAV storages say their files are served, so url() gives one.
+BASE_URL = "https://files.example.com/media/"
 _SESSION_TOKEN = "reliability-session-token-never-shown"
 _WRONG_S3_SECRET = "reliability-wrong-secret-never-shown"
 _WRONG_ACCOUNT_KEY = base64.b64encode(b"reliability-wrong-account-key-never-shown").decode()
@@ -90,6 +92,8 @@ class Case:
     name: str
     secrets: list[str]
     make: Callable[[str], Storage]
+    #: What url() says when this credential kind cannot give URLs (its documented refusal).
+    url_refusal: str | None = None
 
 
 def _fragments(secret: str) -> list[str]:
@@ -153,7 +157,8 @@ def _azure(azurite: Azurite, container: str, kind: str) -> Case:
             )
         return AzureStorage(**options)
 
-    return Case(f"azure-{kind}", [ACCOUNT_KEY, _WRONG_ACCOUNT_KEY, *signatures], make)
+    refusal = "authenticated by a SAS token cannot sign URLs" if kind == "sas" else None
+    return Case(f"azure-{kind}", [ACCOUNT_KEY, _WRONG_ACCOUNT_KEY, *signatures], make, refusal)
 
 
 def _gcs(fake_gcs: FakeGCS, bucket: str, account: dict[str, str]) -> Case:
@@ -179,7 +184,8 @@ def _sftp(sshd: SSHServer, kind: str) -> Case:
     key_text = sshd.encrypted_key_path.read_text()
 
     def make(situation: str) -> Storage:
-        options: dict[str, Any] = {**sshd.options(root), "timeout": 10.0}
+        # A base_url, so url() gives a URL: the success path is scanned too.
+        options: dict[str, Any] = {**sshd.options(root), "timeout": 10.0, "base_url": BASE_URL}
         if kind == "password":
             del options["private_key"]
             bad = situation == "bad-credentials"
@@ -228,8 +234,9 @@ def _ftp(ftpd: FTPServer, kind: str) -> Case:
             return FTPStorage(
                 location=f"ftp://{FTP_USER}:{quote(password)}@127.0.0.1:{port}{path}",
                 timeout=10.0,
+                base_url=BASE_URL,
             )
-        options = ftpd.options(path, password=password, port=port, timeout=10.0)
+        options = ftpd.options(path, password=password, port=port, timeout=10.0, base_url=BASE_URL)
         return FTPStorage(**options)
 
     return Case(f"ftp-{kind}", [PASSWORD, _WRONG_PASSWORD], make)
@@ -252,6 +259,7 @@ def _webdav(wsgidav: WsgiDAV) -> Case:
             password=password,
             headers={"X-Api-Token": _DAV_TOKEN},
             timeout=10.0,
+            base_url=BASE_URL,
         )
 
     basic = [
@@ -311,24 +319,28 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFi
     asyncssh.set_debug_level(1)
 
 
-def _exercise(storage: Storage) -> list[Exception]:
-    """Run each operation, collecting what raises."""
-    operations: list[Callable[[], object]] = [
-        lambda: storage.save("secret/probe.txt", ContentFile(b"probe")),
-        lambda: storage.open("secret/probe.txt").read(),
-        lambda: storage.size("secret/probe.txt"),
-        lambda: storage.listdir("secret"),
-        lambda: storage.exists("secret/missing.txt"),
-        lambda: storage.open("secret/missing.txt").read(),
-        lambda: storage.url("secret/probe.txt"),
-        lambda: storage.delete("secret/probe.txt"),
-    ]
-    raised: list[Exception] = []
-    for operation in operations:
+#: The one operation of :func:`_exercise` that fails even when everything works.
+_OPEN_MISSING = "open a missing name"
+
+
+def _exercise(storage: Storage) -> dict[str, Exception]:
+    """Run each operation, collecting what raises, by operation."""
+    operations: dict[str, Callable[[], object]] = {
+        "save": lambda: storage.save("secret/probe.txt", ContentFile(b"probe")),
+        "read": lambda: storage.open("secret/probe.txt").read(),
+        "size": lambda: storage.size("secret/probe.txt"),
+        "listdir": lambda: storage.listdir("secret"),
+        "exists": lambda: storage.exists("secret/missing.txt"),
+        _OPEN_MISSING: lambda: storage.open("secret/missing.txt").read(),
+        "url": lambda: storage.url("secret/probe.txt"),
+        "delete": lambda: storage.delete("secret/probe.txt"),
+    }
+    raised: dict[str, Exception] = {}
+    for label, operation in operations.items():
         try:
             operation()
         except Exception as exc:
-            raised.append(exc)
+            raised[label] = exc
     return raised
 
 
@@ -371,8 +383,19 @@ def _check(case: Case, situation: str, debug_logs: pytest.LogCaptureFixture) -> 
     """Scan everything shown in ``situation`` for the case's secrets; return the errors."""
     storage = case.make(situation)
     _scan(_shown(storage), case.secrets, "repr/str/deconstruct()")
-    raised = _exercise(storage)
-    if situation != "working":
+    by_operation = _exercise(storage)
+    raised = list(by_operation.values())
+    if situation == "working":
+        # Every success path must really run (and be scanned): only the missing name fails,
+        # and url() where the credential kind documents that it cannot give URLs.
+        expected = {_OPEN_MISSING} | ({"url"} if case.url_refusal else set())
+        assert set(by_operation) == expected, f"working: {by_operation!r}"
+        assert isinstance(by_operation[_OPEN_MISSING], FileNotFoundError), by_operation
+        if case.url_refusal:
+            refused = by_operation["url"]
+            assert isinstance(refused, UnsupportedOperation), repr(refused)
+            assert case.url_refusal in str(refused), repr(refused)
+    else:
         assert raised, f"{situation}: nothing failed, so no error message was checked"
     for exc in raised:
         assert isinstance(exc, StowageError | FileNotFoundError), repr(exc)

@@ -35,12 +35,16 @@ import pytest
 from tests.servers._process import ServerProcess, free_port, require_executable
 
 __all__ = [
+    "STAND_INS",
     "SSHServer",
+    "pytest_report_header",
+    "pytest_terminal_summary",
     "sftp_options",
     "sftp_root",
     "sshd",
     "sshd_small_files",
     "start_sshd",
+    "wants_openssh",
 ]
 
 #: The login the tests use on OpenSSH (created when missing).
@@ -48,6 +52,38 @@ TEST_USER = "stowage-test"
 #: Passphrase of the encrypted client key: a test value, not a secret.
 KEY_PASSPHRASE = "stowage-test-key-passphrase"
 SSHD = "/usr/sbin/sshd"
+#: Ports of the asyncssh servers started in place of OpenSSH's sshd in this run.
+STAND_INS: list[int] = []
+
+
+def wants_openssh() -> bool:
+    """Return whether this run's SSH servers are OpenSSH's sshd (root, not overridden)."""
+    return os.geteuid() == 0 and os.environ.get("STOWAGE_TEST_SSHD") != "asyncssh"
+
+
+def _stand_in_reason() -> str:
+    if os.geteuid() != 0:
+        return "not running as root, so sshd cannot switch users"
+    return "STOWAGE_TEST_SSHD=asyncssh"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say in the report header which SSH server the SFTP tests get."""
+    if wants_openssh():
+        return f"SFTP server: OpenSSH's sshd ({SSHD})"
+    return (
+        f"SFTP server: asyncssh's SFTP server stands in for OpenSSH's sshd ({_stand_in_reason()})"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the asyncssh stand-in in the summary when SFTP tests ran on it."""
+    if STAND_INS:
+        terminalreporter.write_line(
+            f"SFTP tests ran on asyncssh's SFTP server, not OpenSSH's sshd "
+            f"({_stand_in_reason()}; {len(STAND_INS)} server(s) started)",
+            yellow=True,
+        )
 
 
 def _shared_password() -> str:
@@ -240,7 +276,7 @@ def start_sshd(log_dir: Path, *, file_size_limit: int | None = None) -> SSHServe
     known_hosts.write_text(host_key_line + "\n")
     owner: tuple[int, int] | None = None
     try:
-        if os.geteuid() == 0 and os.environ.get("STOWAGE_TEST_SSHD") != "asyncssh":
+        if wants_openssh():
             if not os.access(SSHD, os.X_OK):
                 raise RuntimeError(f"OpenSSH's sshd is missing at {SSHD}: {_INSTALL}")
             owner = _ensure_user(password)
@@ -294,6 +330,8 @@ def start_sshd(log_dir: Path, *, file_size_limit: int | None = None) -> SSHServe
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
+    if kind == "asyncssh":
+        STAND_INS.append(port)
     return SSHServer(
         process=process,
         port=port,
