@@ -47,7 +47,10 @@ async def save(storage: Storage, name: str, content: Any, max_length: int | None
             await in_thread(storage._write, chosen, plan, if_absent=if_absent)
         else:
             await storage.driver.aput(
-                storage.key(chosen), plan.reader(), **plan.put_kwargs(if_absent)
+                storage.key(chosen),
+                plan.reader(),
+                **plan.put_kwargs(if_absent),
+                **storage.put_extras(chosen),
             )
 
     try:
@@ -199,6 +202,7 @@ class AsyncStorageFile:
                     spool,
                     size=size,
                     content_type=self._storage.content_type_for(self.name, None),
+                    **self._storage.put_extras(self.name),
                 )
         finally:
             spool.close()

@@ -138,12 +138,6 @@ class Storage(DjangoStorage):
         classes = (driver_class.options_class, StorageOptions, *self.extra_options_classes)
         # Class attributes of a subclass configure it (django-storages' idiom);
         # OPTIONS and keywords win over them.
-        if overrides(self, "get_object_parameters"):
-            raise ConfigurationError(
-                f"{type(self).__name__}.get_object_parameters() would be ignored: stowage has "
-                "no per-file upload parameters. Remove it and set the 'object_parameters' "
-                "option for headers every file shares."
-            )
         from_class = class_options(type(self), classes, compat.option_aliases, options)
         options = {**from_class, **options}
         fallbacks = compat.setting_fallbacks(self.setting_fallbacks)
@@ -371,7 +365,7 @@ class Storage(DjangoStorage):
         path = plan.temporary_path if self.consume_temporary_uploads else None
         if path is not None and self.driver.adopt(key, path, if_absent=if_absent) is not None:
             return
-        self.driver.put(key, plan.reader(), **plan.put_kwargs(if_absent))
+        self.driver.put(key, plan.reader(), **plan.put_kwargs(if_absent), **self.put_extras(name))
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
@@ -402,6 +396,23 @@ class Storage(DjangoStorage):
             metadata=metadata,
         )
 
+    def get_object_parameters(self, name: str) -> dict[str, Any]:
+        """Return the upload headers and metadata for ``name`` (django-storages' hook).
+
+        The default is the ``object_parameters`` option. A subclass may
+        return other parameters per file (a Content-Disposition by name, say),
+        in the option's form; backends without upload parameters refuse a
+        subclass that overrides this.
+        """
+        return dict(getattr(self.driver_options, "object_parameters", None) or {})
+
+    def put_extras(self, name: str) -> dict[str, Any]:
+        """Return the keyword arguments a subclass's hooks add to the driver's put of ``name``."""
+        if not overrides(self, "get_object_parameters"):
+            return {}
+        self._require(Capability.OBJECT_PARAMETERS, "per-file upload parameters")
+        return {"object_parameters": self.get_object_parameters(name)}
+
     def content_type_for(self, name: str, content: Any) -> str:
         """Return the Content-Type to store ``content`` under ``name`` with."""
         # The name decides first: a client-sent type (an upload's Content-Type)
@@ -426,6 +437,7 @@ class Storage(DjangoStorage):
             stream,
             size=size,
             content_type=self.content_type_for(cleaned, stream),
+            **self.put_extras(cleaned),
         )
 
     def copy(self, source: str, target: str, *, overwrite: bool = False) -> str:

@@ -120,7 +120,9 @@ def test_stowage_passes_what_django_passes(runs: tuple[SuiteRun, SuiteRun]) -> N
 def test_listed_differences_still_fail(runs: tuple[SuiteRun, SuiteRun]) -> None:
     """Each listed test passes on Django's storages and fails on stowage's."""
     on_django, on_stowage = runs
-    listed = DELIBERATE_DIFFERENCES.keys() | KNOWN_GAPS.keys()
+    # Tests of this Django release only: some classes came or went between releases.
+    listed = (DELIBERATE_DIFFERENCES.keys() | KNOWN_GAPS.keys()) & on_django.results.keys()
+    assert listed, "none of the listed tests exists in this Django release"
     not_on_django = sorted(listed - on_django.ids("pass"))
     assert not not_on_django, f"Listed but not passing on Django: {not_on_django}"
     now_passing = sorted(listed & on_stowage.ids("pass"))

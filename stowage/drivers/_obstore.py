@@ -50,6 +50,7 @@ from stowage.exceptions import (
     ServiceTimeout,
     ServiceUnavailable,
     StowageError,
+    UnsupportedOperation,
     translate,
 )
 
@@ -211,13 +212,21 @@ class ObstoreDriver(Driver):
         with self._lock:
             self._store = None
 
+    def object_attributes(self, parameters: Mapping[str, Any]) -> dict[str, str]:
+        """Turn ``object_parameters`` (the option's form) into obstore attributes."""
+        raise UnsupportedOperation(f"{type(self).__name__} takes no object parameters.")
+
     def _attributes(
         self,
         content_type: str | None,
         cache_control: str | None,
         metadata: Mapping[str, str] | None,
+        object_parameters: Mapping[str, Any] | None = None,
     ) -> dict[str, str]:
-        attributes = dict(self._base_attributes)
+        if object_parameters is None:
+            attributes = dict(self._base_attributes)
+        else:
+            attributes = self.object_attributes(object_parameters)
         if content_type and "Content-Type" not in attributes:
             attributes["Content-Type"] = content_type
         if cache_control:
@@ -235,9 +244,10 @@ class ObstoreDriver(Driver):
         if_absent: bool = False,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
     ) -> ObjectInfo:
         """Upload ``stream`` in one PUT or in parts (see the module docstring)."""
-        attributes = self._attributes(content_type, cache_control, metadata)
+        attributes = self._attributes(content_type, cache_control, metadata, object_parameters)
         return self._put(key, stream, size, attributes, if_absent=if_absent)
 
     def _put(
@@ -471,7 +481,10 @@ class ObstoreDriver(Driver):
         if best_effort or size is None or size > self.multipart_threshold:
             return await super().aput(key, stream, **kwargs)
         attributes = self._attributes(
-            kwargs.get("content_type"), kwargs.get("cache_control"), kwargs.get("metadata")
+            kwargs.get("content_type"),
+            kwargs.get("cache_control"),
+            kwargs.get("metadata"),
+            kwargs.get("object_parameters"),
         )
         body = _read_up_to(stream, self.multipart_threshold)
         mode: Literal["create", "overwrite"] = "create" if kwargs.get("if_absent") else "overwrite"

@@ -108,6 +108,7 @@ class AzureDriver(ObstoreDriver):
             Capability.SIGN,
             Capability.PUBLIC_URL,
             Capability.SERVER_COPY,
+            Capability.OBJECT_PARAMETERS,
         }
     )
     native_async = True
@@ -151,11 +152,20 @@ class AzureDriver(ObstoreDriver):
             )
         self._account = account
         self._endpoint = (endpoint or f"https://{account}.blob.core.windows.net").rstrip("/")
-        self._base_attributes = {
-            _HEADERS[k]: str(v) for k, v in options.object_parameters.items() if k in _HEADERS
-        }
-        for name, value in dict(options.object_parameters.get("metadata", {})).items():
-            self._base_attributes[str(name)] = str(value)
+        self._base_attributes = self.object_attributes(options.object_parameters)
+
+    def object_attributes(self, parameters: Mapping[str, Any]) -> dict[str, str]:
+        """Turn Azure object parameters (content_type, metadata …) into obstore attributes."""
+        unknown = set(parameters) - set(_HEADERS) - {"metadata"}
+        if unknown:
+            raise ConfigurationError(
+                f"Object parameters {sorted(unknown)} are not supported; "
+                f"valid: {[*sorted(_HEADERS), 'metadata']}."
+            )
+        attributes = {_HEADERS[k]: str(v) for k, v in parameters.items() if k in _HEADERS}
+        for name, value in dict(parameters.get("metadata", {})).items():
+            attributes[str(name)] = str(value)
+        return attributes
 
     def _make_store(self) -> AzureStore:
         o = self.azure

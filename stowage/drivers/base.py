@@ -81,6 +81,9 @@ class Capability(enum.Enum):
     ACCESSED_TIME = "accessed_time"
     #: ``ObjectInfo.created`` is filled in.
     CREATED_TIME = "created_time"
+    #: ``put()`` takes ``object_parameters``: upload headers and metadata for that
+    #: object alone, in the form of the driver's ``object_parameters`` option.
+    OBJECT_PARAMETERS = "object_parameters"
 
 
 @dataclass(frozen=True, slots=True)

@@ -432,6 +432,7 @@ class GCSDriver(Driver):
             Capability.PUBLIC_URL,
             Capability.SERVER_COPY,
             Capability.CREATED_TIME,
+            Capability.OBJECT_PARAMETERS,
         }
     )
     max_key_bytes = 1024
@@ -623,10 +624,14 @@ class GCSDriver(Driver):
         if_absent: bool = False,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
     ) -> ObjectInfo:
         """Upload ``stream`` in one request or, past 8 MiB, in resumable chunks."""
         options = self._options
         params = options.object_parameters
+        if object_parameters is not None:
+            _check_object_parameters(object_parameters)
+            params = object_parameters
         blob = self.bucket.blob(key, chunk_size=self._chunk)
         # The configured content type wins over the name-based guess, as in
         # django-storages; a per-call cache_control or metadata wins over the

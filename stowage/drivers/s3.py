@@ -239,6 +239,7 @@ class S3Driver(ObstoreDriver):
             Capability.SIGN,
             Capability.PUBLIC_URL,
             Capability.SERVER_COPY,
+            Capability.OBJECT_PARAMETERS,
         }
     )
     native_async = True
@@ -406,11 +407,20 @@ class S3Driver(ObstoreDriver):
             from stowage.drivers._cloudfront import CloudFrontSigner
 
             self._cloudfront = CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
-        self._base_attributes = {
-            _HEADERS[k]: str(v) for k, v in options.object_parameters.items() if k in _HEADERS
-        }
-        for name, value in dict(options.object_parameters.get("Metadata", {})).items():
-            self._base_attributes[str(name)] = str(value)
+        self._base_attributes = self.object_attributes(options.object_parameters)
+
+    def object_attributes(self, parameters: Mapping[str, Any]) -> dict[str, str]:
+        """Turn S3 object parameters (CacheControl, Metadata …) into obstore attributes."""
+        unknown = set(parameters) - set(_HEADERS) - {"Metadata"}
+        if unknown:
+            raise ConfigurationError(
+                f"Object parameters {sorted(unknown)} are not supported; "
+                f"valid: {[*sorted(_HEADERS), 'Metadata']}."
+            )
+        attributes = {_HEADERS[k]: str(v) for k, v in parameters.items() if k in _HEADERS}
+        for name, value in dict(parameters.get("Metadata", {})).items():
+            attributes[str(name)] = str(value)
+        return attributes
 
     def _finish_create(self, staged: str, key: str) -> None:
         # S3's conditional copy is a multipart copy, which drops the content
@@ -488,9 +498,10 @@ class S3Driver(ObstoreDriver):
         if_absent: bool = False,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
     ) -> ObjectInfo:
         """Upload ``stream``, gzip-compressed when ``gzip`` covers its content type."""
-        attributes = self._attributes(content_type, cache_control, metadata)
+        attributes = self._attributes(content_type, cache_control, metadata, object_parameters)
         compress = (
             self.s3.gzip
             and "Content-Encoding" not in attributes

@@ -19,6 +19,7 @@ import types
 import uuid
 from typing import Any
 
+import pytest
 from django.core.files.base import ContentFile
 from django.db.models import FileField
 
@@ -122,13 +123,37 @@ class SubclassContract:
 
 
 class ClassAttributesContract:
-    """Options given as class attributes of a subclass, as django-storages documents.
+    """django-storages' idioms: options as class attributes, a per-file parameters hook.
 
     For stowage storages (and any storage configured the same way); Django's
     own storages take their configuration from ``__init__`` only. The
     fixture's constructor arguments must reach the same files when used again
     (a memory storage needs its ``namespace``).
     """
+
+    def test_get_object_parameters_is_asked_for_each_file(self, storage: Any) -> None:
+        """An overridden get_object_parameters is asked per written file, or refused clearly."""
+        from stowage.drivers.base import Capability
+        from stowage.exceptions import UnsupportedOperation
+
+        asked: list[str] = []
+        parent: Any = type(storage)
+
+        def get_object_parameters(self: Any, name: str) -> dict[str, Any]:
+            asked.append(name)
+            return dict(parent.get_object_parameters(self, name))
+
+        custom = _subclass(storage, {"get_object_parameters": get_object_parameters})
+        if Capability.OBJECT_PARAMETERS not in custom.driver.capabilities:
+            with pytest.raises(UnsupportedOperation, match="per-file upload parameters"):
+                custom.save("params/a.txt", ContentFile(b"a"))
+            assert not custom.exists("params/a.txt")
+        else:
+            saved = custom.save("params/a.txt", ContentFile(b"a"))
+            with custom.open("params/b.txt", "wb") as handle:
+                handle.write(b"b")
+            assert asked == [saved, "params/b.txt"]
+            assert _read(custom, "params/b.txt") == b"b"
 
     def test_class_attributes_configure_the_storage(self, storage: Any) -> None:
         """location and file_overwrite as class attributes configure a subclass."""

@@ -683,3 +683,21 @@ def test_declaring_a_storage_loads_no_client_library() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_get_object_parameters_sets_headers_per_file(
+    options: dict[str, Any], official: Any
+) -> None:
+    """django-storages' hook: a subclass gives each file its own upload parameters."""
+
+    class PerFile(GCSStorage):
+        def get_object_parameters(self, name: str) -> dict[str, Any]:
+            params = super().get_object_parameters(name)
+            params["content_disposition"] = f'attachment; filename="{name.rsplit("/", 1)[-1]}"'
+            return params
+
+    storage = PerFile(object_parameters={"cache_control": "max-age=60"}, **options)
+    storage.save("docs/report.pdf", ContentFile(b"%PDF"))
+    blob = official.get_blob("docs/report.pdf")
+    assert blob.content_disposition == 'attachment; filename="report.pdf"'
+    assert blob.cache_control == "max-age=60"

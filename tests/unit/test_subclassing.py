@@ -14,6 +14,7 @@ from django.test import override_settings
 import stowage
 from stowage import storage as storage_module
 from stowage.drivers.base import Capability
+from stowage.exceptions import UnsupportedOperation
 from stowage.subclassing import unknown_class_attributes
 
 
@@ -97,15 +98,15 @@ def test_secret_class_attribute_survives_pickling_without_riding_in_the_pickle()
     assert restored.driver_options.secret_key == "class-secret-value"
 
 
-def test_get_object_parameters_is_refused_not_ignored() -> None:
-    class PerFile(stowage.S3Storage):
-        bucket_name = "b"
-
+def test_get_object_parameters_is_refused_where_the_backend_has_none() -> None:
+    class PerFile(stowage.MemoryStorage):
         def get_object_parameters(self, name: str) -> dict[str, Any]:
             return {"CacheControl": "max-age=60"}
 
-    with pytest.raises(ImproperlyConfigured, match="object_parameters"):
-        PerFile()
+    storage = PerFile()
+    with pytest.raises(UnsupportedOperation, match="per-file upload parameters"):
+        storage.save("a.txt", ContentFile(b"a"))
+    assert not storage.exists("a.txt")
 
 
 def test_overwrite_recipe_on_async_save() -> None:
