@@ -58,7 +58,7 @@ def _service_account_info() -> dict[str, str]:
 def _ours(endpoint: str, bucket: str, **options: Any) -> Any:
     from stowage import GCSStorage
 
-    return GCSStorage(bucket_name=bucket, custom_endpoint=endpoint, anonymous=True, **options)
+    return GCSStorage(bucket_name=bucket, api_endpoint=endpoint, anonymous=True, **options)
 
 
 def _theirs(bucket: str, credentials: Any = None) -> Any:

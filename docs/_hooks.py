@@ -265,15 +265,6 @@ def migration_table(backend: str) -> str:
         [_code(alias), _code(option), "OPTIONS key, accepted as a synonym"]
         for alias, option in sorted(compat.option_aliases.items())
     ]
-    for differs in compat.differs:
-        rows.append(
-            [
-                _code(differs.option),
-                _code(differs.option),
-                "OPTIONS key of another meaning (check <code>stowage.W006</code> reports a "
-                f"value that looks meant as django-storages'): {html.escape(differs.explanation)}",
-            ]
-        )
     for refused in sorted(compat.refused, key=lambda r: r.option or r.setting or ""):
         instead = html.escape(refused.instead)
         if refused.option:

@@ -42,7 +42,7 @@ def _start_backend(name: str) -> tuple[str, dict[str, Any], Any]:
         server = start_fake_gcs(logs)
         options = {
             "bucket_name": server.create_bucket(),
-            "custom_endpoint": server.url,
+            "api_endpoint": server.url,
             "anonymous": True,
             "querystring_auth": False,
         }

@@ -441,9 +441,7 @@ def check_django_storages_settings(
     For each stowage storage of ``STORAGES``, W006 names every django-storages
     global setting of its backend that stowage does not read (``AWS_S3_PROXIES``
     …) and says what to use instead; a value that asks for what stowage does
-    anyway (``AWS_S3_USE_SSL = True``) is not reported. It also names an
-    ``OPTIONS`` key stowage keeps with another meaning when its value looks
-    meant as django-storages' (GCS ``custom_endpoint`` naming a CDN).
+    anyway (``AWS_S3_USE_SSL = True``) is not reported.
     """
     messages: list[CheckMessage] = []
     reported: set[str] = set()
@@ -463,16 +461,6 @@ def check_django_storages_settings(
                     f"Setting {name} of django-storages is not read by stowage.",
                     hint=refused.instead[:1].upper() + refused.instead[1:],
                     obj=f"settings.{name}",
-                    id="stowage.W006",
-                )
-            )
-        for key, explanation in compat.suspect_options(configured.options):
-            messages.append(
-                CheckWarning(
-                    f"OPTIONS key {key!r} means something else in stowage than in django-storages.",
-                    hint=f"{explanation} Add 'stowage.W006' to SILENCED_SYSTEM_CHECKS if "
-                    "the value is meant as stowage's.",
-                    obj=configured.label,
                     id="stowage.W006",
                 )
             )

@@ -4,8 +4,7 @@ A project moving from django-storages keeps its settings: for each backend,
 this module lists every global setting and every ``OPTIONS`` key that
 django-storages reads, and says which stowage option it feeds
 (:class:`Honoured`), or why stowage does not take it and what to use
-instead (:class:`Refused`). A name kept by stowage with another meaning is a
-:class:`Differs`.
+instead (:class:`Refused`). No name is kept with another meaning.
 
 The storage adapter reads these tables when it builds its options:
 
@@ -28,7 +27,6 @@ built-in driver it derives from, if any.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +38,6 @@ from stowage.exceptions import ConfigurationError
 __all__ = [
     "TABLES",
     "BackendNames",
-    "Differs",
     "Honoured",
     "Refused",
     "names_for",
@@ -83,19 +80,6 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class Differs:
-    """Name an ``OPTIONS`` key stowage keeps with a meaning other than django-storages'.
-
-    A value matching ``suspect`` looks like django-storages' meaning; the
-    system check reports it with ``explanation``.
-    """
-
-    option: str
-    explanation: str
-    suspect: str
-
-
-@dataclass(frozen=True)
 class BackendNames:
     """Hold the fate of each django-storages name for one backend."""
 
@@ -103,7 +87,6 @@ class BackendNames:
     backend: str
     honoured: tuple[Honoured, ...] = ()
     refused: tuple[Refused, ...] = ()
-    differs: tuple[Differs, ...] = ()
     #: Fallbacks and aliases a driver declares itself (third-party drivers).
     extra_fallbacks: Mapping[str, str] = field(default_factory=dict)
     extra_aliases: Mapping[str, str] = field(default_factory=dict)
@@ -173,15 +156,6 @@ class BackendNames:
             if isinstance(value, honoured.refused_type):
                 raise ConfigurationError(f"{source}: {honoured.refusal}")
         return kept
-
-    def suspect_options(self, options: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """Return ``(key, explanation)`` for keys that look meant as django-storages' meaning."""
-        return [
-            (d.option, d.explanation)
-            for d in self.differs
-            if isinstance(options.get(d.option), str)
-            and re.match(d.suspect, options[d.option]) is not None
-        ]
 
 
 _PROXY = "set HTTPS_PROXY / HTTP_PROXY (and NO_PROXY) in the environment, which the client reads"
@@ -268,9 +242,9 @@ _GCS = BackendNames(
         Honoured("bucket_name", ("GS_BUCKET_NAME",)),
         Honoured("project_id", ("GS_PROJECT_ID",)),
         Honoured("credentials", ("GS_CREDENTIALS",)),
-        # django-storages' GS_CUSTOM_ENDPOINT is the host serving the bucket in
-        # generated URLs (signed with bucket_bound_hostname): custom_domain here.
-        Honoured("custom_domain", ("GS_CUSTOM_ENDPOINT",)),
+        # django-storages' custom_endpoint is the host serving the bucket in
+        # generated URLs (signed there too): custom_domain here.
+        Honoured("custom_domain", ("GS_CUSTOM_ENDPOINT",), ("custom_endpoint",)),
         Honoured("location", ("GS_LOCATION",)),
         Honoured("default_acl", ("GS_DEFAULT_ACL",)),
         Honoured("querystring_auth", ("GS_QUERYSTRING_AUTH",)),
@@ -283,16 +257,6 @@ _GCS = BackendNames(
         Honoured("blob_chunk_size", ("GS_BLOB_CHUNK_SIZE",)),
         Honoured("iam_sign_blob", ("GS_IAM_SIGN_BLOB",)),
         Honoured("sa_email", ("GS_SA_EMAIL",)),
-    ),
-    differs=(
-        Differs(
-            "custom_endpoint",
-            "stowage's custom_endpoint is the JSON API endpoint (an emulator or a private "
-            "endpoint); the host serving the files in generated URLs, django-storages' "
-            "custom_endpoint, is custom_domain here.",
-            # An https URL off googleapis.com is a CDN or a bucket host, not the API.
-            r"https://(?![^/]*\.googleapis\.com(?::\d+)?(?:/|$))",
-        ),
     ),
 )
 
@@ -414,7 +378,6 @@ def names_for(driver_class: type[Any]) -> BackendNames:
         backend=table.backend,
         honoured=table.honoured,
         refused=table.refused,
-        differs=table.differs,
         extra_fallbacks=dict(getattr(driver_class, "setting_fallbacks", {})),
         extra_aliases=dict(getattr(driver_class, "option_aliases", {})),
     )

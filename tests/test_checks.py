@@ -126,7 +126,7 @@ def test_e001_hint_repeats_the_command_the_driver_gives() -> None:
 def test_e001_does_not_fire_when_the_extras_are_installed() -> None:
     found = messages(
         default=entry("S3Storage", **S3),
-        gcs=entry("GCSStorage", bucket_name="b", custom_endpoint="http://127.0.0.1:9"),
+        gcs=entry("GCSStorage", bucket_name="b", api_endpoint="http://127.0.0.1:9"),
         azure=entry("AzureStorage", azure_container="c", account_name="acct"),
     )
     assert "stowage.E001" not in ids(found)
@@ -195,7 +195,7 @@ def test_w001_custom_domain_without_signing_on_it() -> None:
         entry(
             "GCSStorage",
             bucket_name="b",
-            custom_endpoint="http://127.0.0.1:9",
+            api_endpoint="http://127.0.0.1:9",
             custom_domain="cdn.example.com",
         ),
         LOCAL,
@@ -329,7 +329,7 @@ def test_checks_make_no_request(silent_endpoint: tuple[str, socket.socket]) -> N
     found = messages(
         default=entry("S3Storage", **options),
         staticfiles=entry("ManifestStaticStorage", driver="s3", **options),
-        gcs=entry("GCSStorage", bucket_name="b", custom_endpoint=endpoint),
+        gcs=entry("GCSStorage", bucket_name="b", api_endpoint=endpoint),
         azure=entry("AzureStorage", azure_container="c", account_name="a", endpoint=endpoint),
     )
     assert found == []

@@ -45,7 +45,7 @@ def _public_gcs(request: pytest.FixtureRequest) -> dict[str, Any]:
     return {
         "driver": "gcs",
         "bucket_name": bucket,
-        "custom_endpoint": server.url,
+        "api_endpoint": server.url,
         "anonymous": True,
     }
 

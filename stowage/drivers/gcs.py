@@ -154,13 +154,13 @@ class GCSOptions(DriverOptions):
         doc="Send API requests without credentials: for emulators and public buckets. "
         "A service-account key in 'credentials' then only signs URLs.",
     )
-    custom_endpoint: str | None = option(
+    api_endpoint: str | None = option(
         None,
         doc="Base URL of the JSON API and of generated URLs, for an emulator "
         "(http://127.0.0.1:4443) or a private endpoint. Defaults to "
         "STORAGE_EMULATOR_HOST (then requests without credentials unless some are "
-        "given), else https://storage.googleapis.com. Not django-storages' "
-        "custom_endpoint, which only changes generated URLs: that is custom_domain here.",
+        "given), else https://storage.googleapis.com. django-storages' custom_endpoint, "
+        "the host of generated URLs, is custom_domain.",
     )
     default_acl: str | None = option(
         None,
@@ -206,12 +206,12 @@ class GCSOptions(DriverOptions):
                 "Option 'bucket_name' is required for Google Cloud Storage "
                 "(or the GS_BUCKET_NAME setting)."
             )
-        if self.custom_endpoint is not None and not self.custom_endpoint.startswith(
+        if self.api_endpoint is not None and not self.api_endpoint.startswith(
             ("http://", "https://")
         ):
             raise ConfigurationError(
-                "Option 'custom_endpoint' must be a URL starting with http:// or https://, "
-                f"got {self.custom_endpoint!r}."
+                "Option 'api_endpoint' must be a URL starting with http:// or https://, "
+                f"got {self.api_endpoint!r}."
             )
         chunk = self.blob_chunk_size
         if chunk is not None and (chunk <= 0 or chunk % _CHUNK_QUANTUM):
@@ -442,7 +442,7 @@ class GCSDriver(Driver):
         assert isinstance(options, GCSOptions)
         self._options = options
         self._bucket_name: str = options.bucket_name or ""
-        endpoint = options.custom_endpoint
+        endpoint = options.api_endpoint
         self._emulator = False
         if endpoint is None and os.environ.get("STORAGE_EMULATOR_HOST"):
             endpoint = os.environ["STORAGE_EMULATOR_HOST"]

@@ -86,7 +86,7 @@ def options(
     """Return OPTIONS for a storage on the test bucket."""
     return {
         "bucket_name": gcs_bucket,
-        "custom_endpoint": fake_gcs.url,
+        "api_endpoint": fake_gcs.url,
         "anonymous": True,
         "credentials": service_account_info,
         "retry_timeout": 5,
@@ -441,13 +441,13 @@ def test_public_url_fetches_the_body(
 
 
 def test_signing_without_a_key_says_what_to_do(fake_gcs: FakeGCS, gcs_bucket: str) -> None:
-    storage = GCSStorage(bucket_name=gcs_bucket, custom_endpoint=fake_gcs.url, anonymous=True)
+    storage = GCSStorage(bucket_name=gcs_bucket, api_endpoint=fake_gcs.url, anonymous=True)
     with pytest.raises(UnsupportedOperation, match="iam_sign_blob") as caught:
         storage.url("a.txt")
     assert "querystring_auth" in str(caught.value)
     assert isinstance(caught.value, NotImplementedError)
     unsigned = GCSStorage(
-        bucket_name=gcs_bucket, custom_endpoint=fake_gcs.url, anonymous=True, querystring_auth=False
+        bucket_name=gcs_bucket, api_endpoint=fake_gcs.url, anonymous=True, querystring_auth=False
     )
     assert unsigned.url("a.txt") == f"{fake_gcs.url}/{gcs_bucket}/a.txt"
 
@@ -527,9 +527,9 @@ def test_django_storages_settings_are_fallbacks(
         GS_IAM_SIGN_BLOB=False,
         GS_SA_EMAIL="someone@example.iam.gserviceaccount.com",
     ):
-        storage = GCSStorage(custom_endpoint=fake_gcs.url, anonymous=True)
+        storage = GCSStorage(api_endpoint=fake_gcs.url, anonymous=True)
         explicit = GCSStorage(
-            custom_endpoint=fake_gcs.url, anonymous=True, location="explicit", expiration=60
+            api_endpoint=fake_gcs.url, anonymous=True, location="explicit", expiration=60
         )
     driver_options = storage.driver_options
     assert isinstance(driver_options, GCSOptions)
@@ -564,7 +564,7 @@ def test_aliases_cannot_be_given_twice(options: dict[str, Any]) -> None:
     [
         ({"bucket_name": None}, "bucket_name"),
         ({"bucket_name": ""}, "bucket_name"),
-        ({"custom_endpoint": "127.0.0.1:4443"}, "custom_endpoint"),
+        ({"api_endpoint": "127.0.0.1:4443"}, "api_endpoint"),
         ({"blob_chunk_size": 1000}, "blob_chunk_size"),
         ({"blob_chunk_size": "8MiB"}, "blob_chunk_size"),
         ({"default_acl": "public"}, "default_acl"),
@@ -589,7 +589,7 @@ def test_bad_options_name_the_option(
 
 def test_missing_bucket_setting_is_reported(fake_gcs: FakeGCS) -> None:
     with pytest.raises(ConfigurationError, match="GS_BUCKET_NAME"):
-        GCSStorage(custom_endpoint=fake_gcs.url, anonymous=True)
+        GCSStorage(api_endpoint=fake_gcs.url, anonymous=True)
 
 
 def test_secrets_stay_out_of_repr_and_deconstruct(options: dict[str, Any]) -> None:
@@ -615,7 +615,7 @@ def test_errors_are_translated(options: dict[str, Any], fake_gcs: FakeGCS) -> No
         missing.head("a.txt")
     down = GCSDriver(
         GCSOptions(
-            **{**options, "custom_endpoint": f"http://127.0.0.1:{free_port()}", "retry_timeout": 0}
+            **{**options, "api_endpoint": f"http://127.0.0.1:{free_port()}", "retry_timeout": 0}
         )
     )
     for call in (

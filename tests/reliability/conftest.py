@@ -9,9 +9,11 @@ fixture here plus its name in the lists the tests parametrize over.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from stowage import (
     WebDAVStorage,
 )
 from tests.faults.proxy import FaultProxy
-from tests.reliability._figures import FIGURES
+from tests.reliability._figures import FIGURES, write
 from tests.servers.azurite import Azurite
 from tests.servers.fake_gcs import FakeGCS
 from tests.servers.ftpd import FTPServer
@@ -41,6 +43,9 @@ from tests.servers.sshd import SSHServer
 from tests.servers.wsgidav import WsgiDAV
 
 __all__ = ["Backend", "TLSProxy"]
+
+_HERE = Path(__file__).resolve().parent
+_NODE_PREFIX = "tests/reliability/"
 
 
 @dataclass
@@ -173,7 +178,7 @@ def backend_gcs(fake_gcs: FakeGCS, gcs_bucket: str, gcs_service_account: dict[st
     def make(endpoint: str | None, **options: Any) -> Storage:
         base = {
             "bucket_name": gcs_bucket,
-            "custom_endpoint": endpoint or fake_gcs.url,
+            "api_endpoint": endpoint or fake_gcs.url,
             "anonymous": True,
             "credentials": gcs_service_account,
         }
@@ -276,6 +281,47 @@ def proxy(backend: Backend) -> Iterator[FaultProxy]:
     proxy = FaultProxy(backend.port)
     yield proxy
     proxy.close()
+
+
+_RUN: dict[str, Any] = {"passed": 0, "failed": 0, "errors": 0, "deselected": 0}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note when the run began, for the seconds it took."""
+    _RUN["started"] = time.monotonic()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Count tests left out (-k, -m): such a run is not published."""
+    _RUN["deselected"] += sum(1 for item in items if _HERE in item.path.parents)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count how the reliability tests ended."""
+    if not report.nodeid.startswith(_NODE_PREFIX):
+        return
+    if report.when == "call" and report.passed:
+        _RUN["passed"] += 1
+    elif report.failed:
+        _RUN["failed" if report.when == "call" else "errors"] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Record the figures and how the run went, for docs/reliability.md."""
+    if not list(FIGURES.tables()):
+        return
+    items = [item for item in session.items if _HERE in item.path.parents]
+    run = {
+        **{key: value for key, value in _RUN.items() if key != "started"},
+        "tests": len(items),
+        "modules": sorted({item.path.name for item in items}),
+        "seconds": round(time.monotonic() - _RUN.get("started", time.monotonic())),
+        "keyword": session.config.getoption("keyword", ""),
+        "markers": session.config.getoption("markexpr", ""),
+    }
+    root = _HERE.parent.parent
+    artifacts = Path(os.environ.get("STOWAGE_TEST_ARTIFACTS") or root / "test-artifacts")
+    write(FIGURES, artifacts / "reliability-figures.json", run)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -165,7 +165,7 @@ def _gcs(fake_gcs: FakeGCS, bucket: str, account: dict[str, str]) -> Case:
     def make(situation: str) -> Storage:
         options: dict[str, Any] = {
             "bucket_name": "missing-bucket-here" if situation == "missing-bucket" else bucket,
-            "custom_endpoint": fake_gcs.url,
+            "api_endpoint": fake_gcs.url,
             "credentials": account,
             # Requests are anonymous, except with bad credentials: then the
             # key must get a token from a token endpoint that refuses.
@@ -173,7 +173,7 @@ def _gcs(fake_gcs: FakeGCS, bucket: str, account: dict[str, str]) -> Case:
             "retry_timeout": 0.0,
         }
         if situation == "refused":
-            options["custom_endpoint"] = f"http://127.0.0.1:{free_port()}"
+            options["api_endpoint"] = f"http://127.0.0.1:{free_port()}"
         return GCSStorage(**options)
 
     return Case("gcs", _pem_body(account["private_key"]), make)
