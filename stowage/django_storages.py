@@ -268,6 +268,7 @@ _AZURE = BackendNames(
         Honoured("account_key", ("AZURE_ACCOUNT_KEY",)),
         Honoured("connection_string", ("AZURE_CONNECTION_STRING",)),
         Honoured("sas_token", ("AZURE_SAS_TOKEN",)),
+        Honoured("token_credential", ("AZURE_TOKEN_CREDENTIAL",)),
         Honoured("client_id", ("AZURE_CLIENT_ID",)),
         Honoured("client_secret", ("AZURE_CLIENT_SECRET",)),
         Honoured("tenant_id", ("AZURE_TENANT_ID",)),
@@ -300,12 +301,6 @@ _AZURE = BackendNames(
             ("core.windows.net",),
         ),
         Refused(
-            "token_credential",
-            "AZURE_TOKEN_CREDENTIAL",
-            "give client_id, client_secret and tenant_id (a service principal), or "
-            "account_key, sas_token or connection_string.",
-        ),
-        Refused(
             "api_version",
             "AZURE_API_VERSION",
             "stowage's Azure client chooses the service version; remove it.",
@@ -313,7 +308,8 @@ _AZURE = BackendNames(
         Refused(
             "client_options",
             "AZURE_CLIENT_OPTIONS",
-            f"use timeout, connect_timeout and max_retries instead; for a proxy, {_PROXY}.",
+            "use timeout, connect_timeout, max_retries and verify (connection_verify) "
+            f"instead; for a proxy, {_PROXY}.",
             ({},),
         ),
     ),

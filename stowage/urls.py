@@ -110,7 +110,7 @@ def storage_url(
     if relative is None and key:
         key += "/"  # url(None) is the base: the location, as a directory
     if domain is not None:
-        return f"{domain}/{filepath_to_uri(key)}"
+        return f"{domain}/{filepath_to_uri(storage.driver.domain_path(key))}"
     return storage.driver.public_url(key)
 
 

@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import obstore
 from obstore import exceptions as obstore_errors
@@ -45,16 +45,16 @@ from stowage.drivers.base import (
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
+    ConfigurationError,
     NotFound,
     ServiceError,
     ServiceTimeout,
     ServiceUnavailable,
     StowageError,
-    UnsupportedOperation,
     translate,
 )
 
-__all__ = ["HEADER_ATTRIBUTES", "UPLOADS_PREFIX", "ObstoreDriver", "map_error"]
+__all__ = ["HEADER_ATTRIBUTES", "UPLOADS_PREFIX", "ObstoreDriver", "map_error", "read_ca_bundle"]
 
 _MiB = 1024 * 1024
 #: Where large atomic creates are staged, at the root of the bucket or container.
@@ -70,6 +70,22 @@ HEADER_ATTRIBUTES = frozenset(
         "Storage-Class",
     }
 )
+
+
+def read_ca_bundle(verify: bool | str) -> str | None:
+    """Return the PEM text of the CA bundle option ``verify`` names, or None for True/False."""
+    if not isinstance(verify, str):
+        return None
+    try:
+        with open(verify, encoding="ascii") as bundle:
+            text = bundle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"Option 'verify': cannot read the CA bundle {verify!r}: {exc}"
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigurationError(f"Option 'verify': {verify!r} holds no PEM certificate.")
+    return text
 
 
 def map_error(exc: BaseException) -> StowageError | None:
@@ -212,9 +228,24 @@ class ObstoreDriver(Driver):
         with self._lock:
             self._store = None
 
+    #: ``object_parameters`` keys and the attribute each becomes (the service's names).
+    parameter_headers: ClassVar[Mapping[str, str]] = {}
+    #: The ``object_parameters`` key holding user metadata.
+    metadata_parameter: ClassVar[str] = "metadata"
+
     def object_attributes(self, parameters: Mapping[str, Any]) -> dict[str, str]:
         """Turn ``object_parameters`` (the option's form) into obstore attributes."""
-        raise UnsupportedOperation(f"{type(self).__name__} takes no object parameters.")
+        headers, metadata = self.parameter_headers, self.metadata_parameter
+        unknown = set(parameters) - set(headers) - {metadata}
+        if unknown:
+            raise ConfigurationError(
+                f"Object parameters {sorted(unknown)} are not supported; "
+                f"valid: {[*sorted(headers), metadata]}."
+            )
+        attributes = {headers[k]: str(v) for k, v in parameters.items() if k in headers}
+        for name, value in dict(parameters.get(metadata, {})).items():
+            attributes[str(name)] = str(value)
+        return attributes
 
     def _attributes(
         self,

@@ -6,26 +6,45 @@ copied into place with a conditional server-side copy (Azure keeps the
 content headers on copy).
 
 Credentials, first that applies: ``connection_string``; ``account_key``;
-``sas_token``; a service principal (``client_id``, ``client_secret``,
-``tenant_id``); otherwise obstore's chain (environment, managed identity).
-URLs are SAS URLs signed by obstore: with an account key a service SAS,
-with token credentials a user-delegation SAS. Response-header overrides are
-not supported by obstore's signer, so ``url(parameters=...)`` is refused.
+``sas_token``; ``token_credential`` (any object with azure-core's
+``get_token``, served to obstore as a credential provider and cached until
+shortly before it expires); a service principal (``client_id``,
+``client_secret``, ``tenant_id``); a user-assigned managed identity
+(``client_id`` alone); otherwise obstore's chain (environment, then the
+system-assigned managed identity).
+
+SAS URLs are signed by :mod:`stowage.drivers._azure_auth`: with an account
+key a service SAS; with ``token_credential`` a user-delegation SAS, its key
+fetched once a week. Both take response-header overrides and a custom
+domain. A service principal or managed identity lives inside obstore, so its
+URLs are obstore's user-delegation SAS, which cannot carry overrides nor
+names obstore encodes (a space, ``%``, ``#``, non-ASCII …): those are refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import obstore
 from obstore.store import AzureStore
 
 from stowage.config import option
-from stowage.drivers._obstore import ObstoreDriver, map_error
+from stowage.drivers._azure_auth import (
+    MAX_DELEGATION,
+    SAS_TIME,
+    TokenCredentialProvider,
+    UserDelegationKey,
+    blob_sas,
+    fetch_user_delegation_key,
+    response_overrides,
+)
+from stowage.drivers._obstore import ObstoreDriver, map_error, read_ca_bundle
 from stowage.drivers.base import Capability, DriverOptions
 from stowage.exceptions import ConfigurationError, UnsupportedOperation, translate
 
@@ -54,9 +73,30 @@ class AzureOptions(DriverOptions):
         None, doc="Connection string (account, key or SAS, endpoint).", secret=True
     )
     sas_token: str | None = option(None, doc="A SAS token granting access.", secret=True)
-    client_id: str | None = option(None, doc="Service principal client id.")
+    token_credential: Any = option(
+        None,
+        doc="A token credential (any object with azure-core's get_token, such as "
+        "azure-identity's DefaultAzureCredential); its tokens are cached until shortly "
+        "before they expire.",
+        secret=True,
+    )
+    client_id: str | None = option(
+        None,
+        doc="Client id: of a service principal with client_secret and tenant_id, or alone, "
+        "of a user-assigned managed identity.",
+    )
     client_secret: str | None = option(None, doc="Service principal secret.", secret=True)
     tenant_id: str | None = option(None, doc="Service principal tenant.")
+    msi_endpoint: str | None = option(
+        None,
+        doc="Managed identity token endpoint, if not the instance metadata service "
+        "(default: the AZURE_MSI_ENDPOINT environment variable, then the metadata service).",
+    )
+    verify: bool | str = option(
+        True,
+        doc="Verify the service's TLS certificate: True, False (trusted networks only), or "
+        "the path of a PEM CA bundle trusted besides the public roots (a private CA).",
+    )
     endpoint: str | None = option(
         None, doc="Blob endpoint (Azurite: http://127.0.0.1:10000/devstoreaccount1)."
     )
@@ -106,12 +146,14 @@ class AzureDriver(ObstoreDriver):
         {
             Capability.ATOMIC_CREATE,
             Capability.SIGN,
+            Capability.SIGN_CUSTOM_DOMAIN,
             Capability.PUBLIC_URL,
             Capability.SERVER_COPY,
             Capability.OBJECT_PARAMETERS,
         }
     )
     native_async = True
+    parameter_headers = _HEADERS
 
     def __init__(self, options: DriverOptions) -> None:
         super().__init__(options)
@@ -144,37 +186,37 @@ class AzureDriver(ObstoreDriver):
             self._config["account_key"] = options.account_key
         if options.sas_token:
             self._config["sas_key"] = options.sas_token.lstrip("?")
-        if options.client_id and options.client_secret and options.tenant_id:
-            self._config.update(
-                client_id=options.client_id,
-                client_secret=options.client_secret,
-                tenant_id=options.tenant_id,
-            )
+        # As in django-storages, a key or a SAS token wins over token credentials.
+        keyed = "account_key" in self._config or "sas_key" in self._config
+        self._credential_provider: TokenCredentialProvider | None = None
+        if options.token_credential is not None:
+            provider = TokenCredentialProvider(options.token_credential)  # checks it
+            self._credential_provider = None if keyed else provider
+        self._config.update(
+            _identity_config(options, keyed or self._credential_provider is not None)
+        )
+        self._root_certificate = read_ca_bundle(options.verify)
+        self._delegation: UserDelegationKey | None = None
+        self._delegation_lock = threading.Lock()
         self._account = account
         self._endpoint = (endpoint or f"https://{account}.blob.core.windows.net").rstrip("/")
         self._base_attributes = self.object_attributes(options.object_parameters)
 
-    def object_attributes(self, parameters: Mapping[str, Any]) -> dict[str, str]:
-        """Turn Azure object parameters (content_type, metadata …) into obstore attributes."""
-        unknown = set(parameters) - set(_HEADERS) - {"metadata"}
-        if unknown:
-            raise ConfigurationError(
-                f"Object parameters {sorted(unknown)} are not supported; "
-                f"valid: {[*sorted(_HEADERS), 'metadata']}."
-            )
-        attributes = {_HEADERS[k]: str(v) for k, v in parameters.items() if k in _HEADERS}
-        for name, value in dict(parameters.get("metadata", {})).items():
-            attributes[str(name)] = str(value)
-        return attributes
-
     def _make_store(self) -> AzureStore:
         o = self.azure
+        if self._credential_provider is not None:
+            # Fetch the first token here, where a failing or misbehaving credential
+            # raises stowage's own error; inside obstore it becomes a vague 401.
+            self._credential_provider()
         config = {"account_name": self._account, "endpoint": self._endpoint, **self._config}
         client = {
             "connect_timeout": dt.timedelta(seconds=o.connect_timeout),
             "timeout": dt.timedelta(seconds=o.timeout),
             "allow_http": self._endpoint.startswith("http://"),
+            "allow_invalid_certificates": o.verify is False,
         }
+        if self._root_certificate is not None:
+            client["root_certificate"] = self._root_certificate
         retry = {
             "max_retries": o.max_retries,
             "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
@@ -190,7 +232,12 @@ class AzureDriver(ObstoreDriver):
                 config=config,  # type: ignore[arg-type]
                 client_options=client,  # type: ignore[arg-type]
                 retry_config=retry,  # type: ignore[arg-type]
+                credential_provider=self._credential_provider,  # type: ignore[arg-type]
             )
+
+    def domain_path(self, key: str) -> str:
+        """Return ``container/key``: a custom domain serves the account, as in django-storages."""
+        return f"{self.azure.azure_container}/{key}"
 
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key`` (readable if the container is public)."""
@@ -206,25 +253,120 @@ class AzureDriver(ObstoreDriver):
         parameters: Mapping[str, str] | None = None,
         domain: str | None = None,
     ) -> str:
-        """Return a SAS URL granting ``method`` on ``key`` until ``expires`` from now."""
-        if parameters:
-            raise UnsupportedOperation(
-                "Azure SAS URLs from this backend take no response overrides ('parameters')."
-            )
-        if method not in ("GET", "PUT", "DELETE", "HEAD"):
+        """Return a SAS URL granting ``method`` on ``key`` until ``expires`` from now.
+
+        ``parameters`` are response-header overrides, by boto3's name
+        (``ResponseContentDisposition``), django-storages' (``content_disposition``)
+        or the query's (``rscd``). With ``domain`` the URL is on that host, the
+        container and blob as its path, as django-storages makes it.
+        """
+        permission = _PERMISSIONS.get(method)
+        if permission is None:
             raise UnsupportedOperation(f"Azure SAS URLs cannot be made for {method}.")
-        if "sas_key" in self._config and "account_key" not in self._config:
+        overrides = response_overrides(parameters or {})
+        account_key = self._config.get("account_key")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        expiry = now + expires
+        if account_key is None and "sas_key" in self._config:
             raise UnsupportedOperation(
                 "Azure storage authenticated by a SAS token cannot sign URLs: give "
                 "'account_key' (or a connection string holding one), or set "
                 "querystring_auth=False for unsigned URLs."
             )
-        with translate(f"signing {key!r}", map_error):
-            url = str(obstore.sign(self.store, method, key, expires))  # type: ignore[call-overload]
-        # obstore leaves @ $ ^ & + = bare in the path; quote it as Django quotes names,
-        # which the signature does not cover (it signs the decoded blob name).
-        path, query = url.split("?", 1)
-        scheme, _, rest = path.partition("://")
-        host, _, blob_path = rest.partition("/")
-        quoted = quote(unquote(blob_path), safe="/~!*()'")
-        return f"{scheme}://{host}/{quoted}?{query}"
+        if account_key is not None or self._credential_provider is not None:
+            query = blob_sas(
+                account=self._account,
+                container=self.azure.azure_container,
+                blob=key,
+                permission=permission,
+                expiry=expiry.strftime(SAS_TIME),
+                overrides=overrides,
+                account_key=account_key,
+                delegation=None if account_key else self._delegation_key(now, expiry),
+            )
+        elif overrides or set(key) & _OBSTORE_ENCODES or not key.isascii():
+            # obstore signs the percent-encoded name, which the service refuses.
+            raise UnsupportedOperation(
+                f"Azure SAS URLs for {key!r} with response overrides, or for a name with "
+                'a space, non-ASCII letters or any of "#%<>?\\`{} cannot be signed by '
+                "a service principal or managed identity: give 'token_credential' "
+                "(azure-identity's credential of the same identity) or 'account_key'."
+            )
+        else:
+            with translate(f"signing {key!r}", map_error):
+                signed = str(obstore.sign(self.store, method, key, expires))  # type: ignore[call-overload]
+            query = signed.split("?", 1)[1]
+        base = self._endpoint if domain is None else domain.rstrip("/")
+        return f"{base}/{self._url_path(key)}?{query}"
+
+    def _url_path(self, key: str) -> str:
+        return quote(f"{self.azure.azure_container}/{key}", safe=_PATH_SAFE)
+
+    def _delegation_key(self, now: dt.datetime, until: dt.datetime) -> UserDelegationKey:
+        """Return a user delegation key valid ``until``, fetched at most once a week."""
+        if until > now + MAX_DELEGATION:
+            raise UnsupportedOperation(
+                "Azure user-delegation SAS URLs last at most 7 days: ask for a shorter "
+                "'expire', or give 'account_key' to sign longer ones."
+            )
+        with self._delegation_lock:
+            cached = self._delegation
+            if cached is None or cached.expires < until:
+                cached = self._delegation = self._fetch_delegation_key(now)
+            return cached
+
+    def _fetch_delegation_key(self, now: dt.datetime) -> UserDelegationKey:
+        assert self._credential_provider is not None
+        context = ssl.create_default_context()
+        if self.azure.verify is False:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif self._root_certificate is not None:
+            context.load_verify_locations(cadata=self._root_certificate)
+        return fetch_user_delegation_key(
+            self._endpoint,
+            self._credential_provider()["token"],
+            start=now,
+            context=context,
+            timeout=self.azure.timeout,
+        )
+
+
+#: ASCII characters obstore's signer percent-encodes before signing the name.
+_OBSTORE_ENCODES = frozenset(' "#%<>?\\`{}')
+#: Characters left bare in URL paths, as Django's filepath_to_uri leaves them.
+_PATH_SAFE = "/~!*()'"
+_PERMISSIONS = {"GET": "r", "HEAD": "r", "PUT": "w", "DELETE": "d"}
+
+
+def _identity_config(options: AzureOptions, other_credentials: bool) -> dict[str, str]:
+    """Return obstore's config for a service principal or a managed identity."""
+    client_id, secret, tenant = options.client_id, options.client_secret, options.tenant_id
+    if secret and not (client_id and tenant):
+        raise ConfigurationError(
+            "Option 'client_secret' needs 'client_id' and 'tenant_id' (a service principal)."
+        )
+    if tenant and client_id and not secret:
+        raise ConfigurationError(
+            "Option 'tenant_id' is used only with 'client_secret' (a service principal); "
+            "remove it to use the managed identity 'client_id' names, or, for workload "
+            "identity, leave both to the AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+            "AZURE_FEDERATED_TOKEN_FILE environment variables."
+        )
+    config: dict[str, str] = {}
+    if options.msi_endpoint:
+        config["msi_endpoint"] = options.msi_endpoint
+    if other_credentials:
+        return config
+    if client_id and secret and tenant:
+        config.update(
+            credential_type="client_secret",
+            client_id=client_id,
+            client_secret=secret,
+            tenant_id=tenant,
+        )
+    elif client_id:
+        # azure-identity reads a client id without a secret as the user-assigned
+        # managed identity to use; obstore would otherwise try its whole chain.
+        config.update(credential_type="managed_identity", client_id=client_id)
+    return config

@@ -304,6 +304,14 @@ class Driver:
         """Return the unsigned URL of ``key``."""
         raise UnsupportedOperation(f"{type(self).__name__} has no public URLs.")
 
+    def domain_path(self, key: str) -> str:
+        """Return the path of ``key`` under a custom domain that serves this store.
+
+        The key itself by default (a CDN in front of an S3 or GCS bucket);
+        Azure's domains keep the container in the path.
+        """
+        return key
+
     def local_path(self, key: str) -> str:
         """Return the filesystem path of ``key`` on this machine."""
         raise UnsupportedOperation(f"{type(self).__name__} has no local paths.")

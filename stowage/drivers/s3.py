@@ -53,7 +53,7 @@ from obstore.store import S3Store
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
 from stowage.drivers._aws_credentials import CredentialChain
-from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error
+from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error, read_ca_bundle
 from stowage.drivers.base import (
     AsyncDownload,
     Capability,
@@ -243,6 +243,8 @@ class S3Driver(ObstoreDriver):
         }
     )
     native_async = True
+    parameter_headers = _HEADERS
+    metadata_parameter = "Metadata"
 
     @property
     def capabilities(self) -> frozenset[Capability]:  # type: ignore[override]
@@ -400,7 +402,7 @@ class S3Driver(ObstoreDriver):
             self._chain = CredentialChain(
                 profile=options.profile, region=options.region_name, timeout=options.connect_timeout
             )
-        self._root_certificate = _read_ca_bundle(options.verify)
+        self._root_certificate = read_ca_bundle(options.verify)
         self._proxy = _proxy_for(options.proxies, self._scheme)
         self._cloudfront: CloudFrontSigner | None = None
         if options.cloudfront_key_id and options.cloudfront_key:
@@ -408,19 +410,6 @@ class S3Driver(ObstoreDriver):
 
             self._cloudfront = CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
         self._base_attributes = self.object_attributes(options.object_parameters)
-
-    def object_attributes(self, parameters: Mapping[str, Any]) -> dict[str, str]:
-        """Turn S3 object parameters (CacheControl, Metadata …) into obstore attributes."""
-        unknown = set(parameters) - set(_HEADERS) - {"Metadata"}
-        if unknown:
-            raise ConfigurationError(
-                f"Object parameters {sorted(unknown)} are not supported; "
-                f"valid: {[*sorted(_HEADERS), 'Metadata']}."
-            )
-        attributes = {_HEADERS[k]: str(v) for k, v in parameters.items() if k in _HEADERS}
-        for name, value in dict(parameters.get("Metadata", {})).items():
-            attributes[str(name)] = str(value)
-        return attributes
 
     def _finish_create(self, staged: str, key: str) -> None:
         # S3's conditional copy is a multipart copy, which drops the content
@@ -679,22 +668,6 @@ class _UnsettledCapabilities(frozenset[Capability]):
         if item is Capability.ATOMIC_CREATE:
             return self._settle()
         return super().__contains__(item)
-
-
-def _read_ca_bundle(verify: bool | str) -> str | None:
-    """Return the PEM text of the CA bundle ``verify`` names, or None for True/False."""
-    if not isinstance(verify, str):
-        return None
-    try:
-        with open(verify, encoding="ascii") as bundle:
-            text = bundle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"Option 'verify': cannot read the CA bundle {verify!r}: {exc}"
-        ) from None
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise ConfigurationError(f"Option 'verify': {verify!r} holds no PEM certificate.")
-    return text
 
 
 def _proxy_for(proxies: Mapping[str, str], scheme: str) -> str | None:

@@ -24,6 +24,8 @@ from stowage.testing import (
     StorageContract,
     SubclassContract,
 )
+from stowage.testing.url_contract import Fetch, http_fetch
+from tests.servers._process import free_port
 from tests.servers.azurite import ACCOUNT_KEY, Azurite
 
 
@@ -51,6 +53,18 @@ class TestAzureStorage(
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> AzureStorage:
         return AzureStorage(location="media", **options)
+
+    @pytest.fixture
+    def fetch_url(self) -> Fetch:
+        return http_fetch
+
+    @pytest.fixture
+    def broken_storage(self, options: dict[str, Any]) -> AzureStorage:
+        closed = f"http://127.0.0.1:{free_port()}/devstoreaccount1"
+        return AzureStorage(
+            location="media",
+            **{**options, "endpoint": closed, "max_retries": 0, "connect_timeout": 1.0},
+        )
 
 
 def test_blocks_grow_to_stay_within_the_block_limit(options: dict[str, Any]) -> None:
@@ -110,10 +124,14 @@ def test_sas_url_for_uploads(options: dict[str, Any]) -> None:
     assert storage.open("up/direct.bin").read() == b"from a browser"
 
 
-def test_response_overrides_are_refused_clearly(options: dict[str, Any]) -> None:
+def test_unknown_sas_parameters_are_refused_clearly(options: dict[str, Any]) -> None:
     storage = AzureStorage(**options)
-    with pytest.raises(UnsupportedOperation, match="response overrides"):
-        storage.url("a.txt", parameters={"ResponseContentDisposition": "attachment"})
+    with pytest.raises(
+        UnsupportedOperation, match=r"'ResponseExpires'.*ResponseContentDisposition"
+    ):
+        storage.url("a.txt", parameters={"ResponseExpires": "Thu, 01 Jan 2037 00:00:00 GMT"})
+    with pytest.raises(UnsupportedOperation, match="'rscd' is given twice"):
+        storage.url("a.txt", parameters={"rscd": "inline", "ResponseContentDisposition": "inline"})
 
 
 def test_connection_string_and_aliases(azurite: Azurite, azure_container: str) -> None:
@@ -179,3 +197,154 @@ def test_access_tier(options: dict[str, Any], azurite: Azurite) -> None:
     blob = azurite.client().get_blob_client(options["azure_container"], name)
     assert blob.get_blob_properties().blob_tier == "Cool"
     assert storage.open(name).read() == b"rarely read"
+
+
+# SAS URLs signed here: names, response overrides and custom domains, checked
+# against azure-storage-blob's generate_blob_sas and fetched from Azurite.
+
+#: Names whose SAS URLs obstore's signer got wrong (403), and the usual suspects.
+AWKWARD_NAMES = [
+    "with space.txt",
+    "per%cent.txt",
+    "hash#tag.txt",
+    "café/naïve ünïcode.txt",
+    "sub/!'()*&$@=;:+,.txt",
+    "a%20b.txt",
+]
+#: Every response override, by boto3's names, and the header each sets.
+OVERRIDES = {
+    "ResponseCacheControl": ("Cache-Control", "no-store"),
+    "ResponseContentDisposition": ("Content-Disposition", 'attachment; filename="r e;1.txt"'),
+    "ResponseContentEncoding": ("Content-Encoding", "identity"),
+    "ResponseContentLanguage": ("Content-Language", "fr-CA"),
+    "ResponseContentType": ("Content-Type", "text/csv; charset=utf-8"),
+}
+
+
+def _query(url: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def _sdk_signature(
+    monkeypatch: pytest.MonkeyPatch, container: str, blob: str, url: str, **kwargs: Any
+) -> str:
+    """Return generate_blob_sas's signature for what ``url`` grants, at its expiry."""
+    import azure.storage.blob._shared_access_signature as sdk_sas
+    from azure.storage.blob import generate_blob_sas
+
+    from stowage.drivers._azure_auth import SAS_VERSION
+
+    # The SDK writes its own newest version into the string to sign; use ours.
+    monkeypatch.setattr(sdk_sas, "X_MS_VERSION", SAS_VERSION)
+    query = _query(url)
+    assert query["sv"] == SAS_VERSION
+    sas = generate_blob_sas(
+        "devstoreaccount1",
+        container,
+        blob,
+        permission=query["sp"],
+        expiry=query["se"],
+        **kwargs,
+    )
+    return _query(f"x?{sas}")["sig"]
+
+
+@pytest.mark.parametrize("name", AWKWARD_NAMES)
+def test_sas_urls_for_awkward_names_fetch_from_azurite(
+    options: dict[str, Any], azurite: Azurite, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = AzureStorage(**options)
+    azurite.client().get_blob_client(options["azure_container"], name).upload_blob(b"awkward")
+    url = storage.url(name)
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"awkward"
+    expected = _sdk_signature(
+        monkeypatch, options["azure_container"], name, url, account_key=ACCOUNT_KEY
+    )
+    assert _query(url)["sig"] == expected
+
+
+def test_sas_upload_url_for_an_awkward_name(options: dict[str, Any]) -> None:
+    storage = AzureStorage(**options)
+    url = storage.url("up/a b#%é.bin", method="PUT", expire=60)
+    request = urllib.request.Request(
+        url, data=b"put", method="PUT", headers={"x-ms-blob-type": "BlockBlob"}
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    assert storage.open("up/a b#%é.bin").read() == b"put"
+
+
+def test_sas_response_overrides_are_signed_and_applied(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = AzureStorage(**options)
+    storage.save("report.bin", ContentFile(b"1,2"))
+    parameters = {name: value for name, (_, value) in OVERRIDES.items()}
+    url = storage.url("report.bin", parameters=parameters)
+    assert {"rscc", "rscd", "rsce", "rscl", "rsct"} <= set(_query(url))
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"1,2"
+        for header, value in OVERRIDES.values():
+            assert response.headers[header] == value
+    expected = _sdk_signature(
+        monkeypatch,
+        options["azure_container"],
+        "report.bin",
+        url,
+        account_key=ACCOUNT_KEY,
+        cache_control="no-store",
+        content_disposition='attachment; filename="r e;1.txt"',
+        content_encoding="identity",
+        content_language="fr-CA",
+        content_type="text/csv; charset=utf-8",
+    )
+    assert _query(url)["sig"] == expected
+    # An override changes the signature: a URL edited to serve other headers is refused.
+    tampered = url.replace("rscl=fr-CA", "rscl=en")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert refused.value.code == 403
+
+
+def test_django_storages_override_names_are_taken(options: dict[str, Any]) -> None:
+    storage = AzureStorage(**options)
+    storage.save("d.txt", ContentFile(b"d"))
+    url = storage.url("d.txt", parameters={"content_disposition": "attachment"})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Disposition"] == "attachment"
+
+
+def test_sas_urls_on_a_custom_domain(
+    options: dict[str, Any], azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # localhost is the same Azurite under another host name: the URL must work there.
+    domain = azurite.endpoint.replace("127.0.0.1", "localhost")
+    storage = AzureStorage(custom_domain=domain, **options)
+    storage.save("cdn/a b.txt", ContentFile(b"via the domain"))
+    url = storage.url("cdn/a b.txt", parameters={"ResponseContentType": "text/x-test"})
+    container = options["azure_container"]
+    assert url.startswith(f"{domain}/{container}/cdn/a%20b.txt?")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"via the domain"
+        assert response.headers["Content-Type"] == "text/x-test"
+
+
+def test_custom_domain_setting_with_sas_as_django_storages_makes_it(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with override_settings(AZURE_CUSTOM_DOMAIN="files.example.com"):
+        storage = AzureStorage(**options)
+    url = storage.url("dir/a b.txt", expire=300)
+    container = options["azure_container"]
+    assert url.startswith(f"https://files.example.com/{container}/dir/a%20b.txt?")
+    expected = _sdk_signature(monkeypatch, container, "dir/a b.txt", url, account_key=ACCOUNT_KEY)
+    assert _query(url)["sig"] == expected
+
+
+def test_unsigned_custom_domain_urls_keep_the_container(options: dict[str, Any]) -> None:
+    """As django-storages builds them: the domain stands for the account."""
+    storage = AzureStorage(custom_domain="media.example.com", querystring_auth=False, **options)
+    container = options["azure_container"]
+    assert storage.url("a b.txt") == f"https://media.example.com/{container}/a%20b.txt"
