@@ -59,6 +59,8 @@ demo: $(STAMP) $(if $(filter azure,$(BACKEND)),node-deps) $(if $(filter sftp,$(B
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
+# The whole benchmarks page (docs/benchmarks.md and .json) in one run, five runs per
+# pair; ARGS="--quick" or a section name (ARGS=s3) write to test-artifacts/ instead.
 bench: $(STAMP) node-deps system-deps
 	python -m bench $(ARGS)
 

@@ -1,97 +1,230 @@
-"""Measure client CPU, wall time and peak memory the same way for every benchmark."""
+"""Measure both libraries the same way in every benchmark, and judge each row against its goal.
+
+Every comparison is a *pair*: one run of stowage and one of django-storages,
+``runs`` times, the side that goes first alternating from run to run (a
+warm cache or a busy moment then falls on both alike). Each figure is the
+median of its runs, shown with the spread (lowest to highest); the ratio is
+django-storages' median over stowage's, so above 1 favours stowage. A row
+names its goal in :data:`bench.goals.GOALS`, and whether it is met is
+computed here, never typed.
+"""
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from bench.goals import GOALS, verdict
+
 __all__ = [
-    "Timing",
+    "ROOT",
+    "Metrics",
+    "Row",
+    "Section",
+    "Spread",
     "Zeros",
+    "child_main",
     "import_row",
-    "import_time",
-    "measure",
+    "memory_pair",
+    "memory_row",
+    "paired",
     "peak_rss_mib",
-    "ratio",
-    "section",
+    "ratio_text",
+    "run_child",
     "small_operations",
+    "timed",
+    "timing_row",
 ]
+
+ROOT = Path(__file__).resolve().parent.parent
+Metrics = Mapping[str, float]
 
 
 @dataclass(frozen=True)
-class Timing:
-    """Median wall and client-CPU seconds per call over several runs."""
+class Spread:
+    """The median of several runs and their lowest and highest values."""
 
-    wall: float
-    cpu: float
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        """Return the spread of ``values`` (at least one)."""
+        return cls(statistics.median(values), min(values), max(values))
+
+    def show(self, scale: float, unit: str, digits: int = 1) -> str:
+        """Format as ``median unit (low-high)``, each value multiplied by ``scale``."""
+        m, lo, hi = (f"{v * scale:,.{digits}f}" for v in (self.median, self.low, self.high))
+        return f"{m} {unit} ({lo}\u2013{hi})"
 
 
-def measure(call: Callable[[], object], *, repeat: int = 5, number: int = 1) -> Timing:
-    """Time ``number`` calls ``repeat`` times; return the medians per call."""
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall0, cpu0 = time.perf_counter(), time.process_time()
+def paired(
+    ours: Callable[[], Metrics], theirs: Callable[[], Metrics], runs: int
+) -> tuple[dict[str, Spread], dict[str, Spread]]:
+    """Run each side ``runs`` times, alternating which goes first; return each side's spreads."""
+    results: dict[str, list[Metrics]] = {"ours": [], "theirs": []}
+    sides = {"ours": ours, "theirs": theirs}
+    for index in range(runs):
+        order = ("ours", "theirs") if index % 2 == 0 else ("theirs", "ours")
+        for side in order:
+            results[side].append(sides[side]())
+    return _spreads(results["ours"]), _spreads(results["theirs"])
+
+
+def _spreads(runs: list[Metrics]) -> dict[str, Spread]:
+    return {key: Spread.of([run[key] for run in runs]) for key in runs[0]}
+
+
+def timed(call: Callable[[], object], number: int = 1) -> Callable[[], Metrics]:
+    """Return one run of ``number`` calls, measuring wall and client CPU seconds per call."""
+
+    def run() -> Metrics:
+        wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(number):
             call()
-        walls.append((time.perf_counter() - wall0) / number)
-        cpus.append((time.process_time() - cpu0) / number)
-    return Timing(statistics.median(walls), statistics.median(cpus))
+        return {
+            "wall": (time.perf_counter() - wall) / number,
+            "cpu": (time.process_time() - cpu) / number,
+        }
+
+    return run
 
 
-def peak_rss_mib() -> float:
-    """Return this process's peak resident memory in MiB.
-
-    Read from /proc (VmHWM) where there is one: getrusage's ``ru_maxrss``
-    carries over the parent's peak into a process it started, so a child
-    started by a large benchmark process would report the parent's size.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def ratio_text(value: float) -> str:
+    """Format a ratio for the page."""
+    return "∞" if value == float("inf") else f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
 
 
-def ratio(theirs: float, ours: float) -> str:
-    """Format how many times faster (or smaller) ours is than theirs."""
-    if ours <= 0:
-        return "∞"
-    return f"{theirs / ours:.1f}×"
+def _ratio(theirs: float, ours: float) -> float:
+    return float("inf") if ours <= 0 else theirs / ours
 
 
-def section(
-    name: str, title: str, rows: list[tuple[str, ...]], header: tuple[str, ...], notes: str = ""
-) -> str:
-    """Return a Markdown section with a marker so reruns replace only it."""
-    lines = [f"<!-- bench:{name} -->", f"## {title}", ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if notes:
-        lines += ["", notes.strip()]
-    return "\n".join(lines) + "\n"
+@dataclass
+class Row:
+    """One measured comparison, judged against its goal (a key of GOALS)."""
+
+    label: str
+    ours: str
+    theirs: str
+    ratio: float
+    goal: str = "parity"
+    #: What the ratio compares, shown beside it (client CPU, wall, memory above idle).
+    basis: str = ""
+    #: stowage's peak RSS, for goals with a memory ceiling.
+    peak_mib: float | None = None
+    #: Extra figures for the JSON record.
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def judged(self) -> dict[str, Any]:
+        """Return the row with its goal and whether it is met, as recorded in the JSON."""
+        goal = GOALS[self.goal]
+        met, why = verdict(goal, self.ratio, self.peak_mib)
+        return {
+            "label": self.label,
+            "stowage": self.ours,
+            "django-storages": self.theirs,
+            "ratio": None if self.ratio == float("inf") else round(self.ratio, 3),
+            "basis": self.basis,
+            "goal_key": self.goal,
+            "goal": goal.describe(),
+            "met": met,
+            "why_not": why,
+            "peak_mib": self.peak_mib,
+            **({"figures": self.figures} if self.figures else {}),
+        }
+
+
+@dataclass
+class Section:
+    """A benchmark module's result: its rows and the notes explaining them."""
+
+    name: str
+    title: str
+    rows: list[Row]
+    notes: str = ""
+    header: tuple[str, str, str] = ("measure", "stowage", "django-storages")
+
+    def record(self) -> dict[str, Any]:
+        """Return the section as recorded in the JSON beside the page."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "rows": [row.judged() for row in self.rows],
+            "notes": self.notes.strip(),
+        }
+
+    def markdown(self) -> str:
+        """Return the section as Markdown: a table with each row's goal and verdict."""
+        head = (*self.header, "ratio", "goal", "met")
+        lines = [f"## {self.title}", ""]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for row in self.rows:
+            judged = row.judged()
+            ratio = ratio_text(row.ratio) + (f" {row.basis}" if row.basis else "")
+            met = "yes" if judged["met"] else f"**no** ({judged['why_not']})"
+            cells = (row.label, row.ours, row.theirs, ratio, judged["goal"], met)
+            lines.append("| " + " | ".join(cells) + " |")
+        if self.notes.strip():
+            lines += ["", " ".join(self.notes.split())]
+        return "\n".join(lines) + "\n"
+
+
+def timing_row(
+    label: str,
+    pair: tuple[dict[str, Spread], dict[str, Spread]],
+    *,
+    by: Literal["cpu", "wall"] = "cpu",
+    goal: str = "parity",
+    scale: float = 1e3,
+    unit: str = "ms",
+    digits: int = 2,
+) -> Row:
+    """Return a row comparing ``by`` (client CPU or wall), the other measure given beside."""
+    ours, theirs = pair
+    other = "wall" if by == "cpu" else "cpu"
+    what = {"cpu": "client CPU", "wall": "wall"}
+
+    def cell(side: dict[str, Spread]) -> str:
+        main = side[by].show(scale, unit, digits)
+        return f"{main}; {what[other]} {side[other].median * scale:,.{digits}f} {unit}"
+
+    return Row(
+        f"{label}: {what[by]}",
+        cell(ours),
+        cell(theirs),
+        _ratio(theirs[by].median, ours[by].median),
+        goal,
+        what[by],
+        figures={
+            side: {k: vars(v) for k, v in spreads.items()}
+            for side, spreads in (("stowage", ours), ("django-storages", theirs))
+        },
+    )
 
 
 def small_operations(
     ours: Any,
     theirs: Any,
     *,
-    reps: int,
+    runs: int,
+    number: int,
     by: Literal["cpu", "wall"] = "cpu",
-    goal: str | None = None,
-) -> list[tuple[str, ...]]:
+    goal: str = "parity",
+    suffix: str = "",
+) -> list[Row]:
     """Time 1 KiB save (new names), open + read and exists on both storages.
 
     Each storage must hold ``small.txt``. ``by`` says which measure the ratio
@@ -111,20 +244,189 @@ def small_operations(
         ),
         "exists": (lambda: ours.exists("small.txt"), lambda: theirs.exists("small.txt")),
     }
-    rows: list[tuple[str, ...]] = []
+    rows = []
     for label, (mine, other) in cases.items():
-        x = measure(mine, repeat=5, number=reps)
-        y = measure(other, repeat=5, number=reps)
-        if by == "cpu":
-            what = "client CPU per call (wall)"
-            cells = [f"{t.cpu * 1e3:.2f} ms ({t.wall * 1e3:.1f} ms)" for t in (x, y)]
-            row = (f"{label}: {what}", *cells, ratio(y.cpu, x.cpu))
-        else:
-            what = "wall per call (client CPU)"
-            cells = [f"{t.wall * 1e3:.2f} ms ({t.cpu * 1e3:.2f} ms)" for t in (x, y)]
-            row = (f"{label}: {what}", *cells, ratio(y.wall, x.wall))
-        rows.append((*row, goal) if goal is not None else row)
+        mine(), other()  # connections open and clients built before timing
+        pair = paired(timed(mine, number), timed(other, number), runs)
+        rows.append(timing_row(f"{label}{suffix}", pair, by=by, goal=goal))
     return rows
+
+
+# -- fresh processes: memory and cold imports ------------------------------------------------
+
+
+def peak_rss_mib() -> float:
+    """Return this process's peak resident memory in MiB.
+
+    Read from /proc (VmHWM) where there is one: getrusage's ``ru_maxrss``
+    carries over the parent's peak into a process it started, so a child
+    started by a large benchmark process would report the parent's size.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(
+    module: str, spec: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> dict[str, float]:
+    """Run ``python -m module SPEC`` in a fresh process; return the figures it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, json.dumps(spec)],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{module} {spec.get('case')} failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def child_main(operation: Callable[[dict[str, Any]], Mapping[str, float]]) -> None:
+    """Run one case in this fresh process and print its figures as JSON.
+
+    The ``idle`` case imports the side's modules (``spec["imports"]``) and
+    does nothing else: the baseline that side's peak memory is measured
+    above. Any other case is given to ``operation``.
+    """
+    import importlib
+
+    import django
+
+    spec = json.loads(sys.argv[1])
+    django.setup()
+    for module in spec.get("imports", ()):
+        importlib.import_module(module)
+    figures: dict[str, float] = {}
+    if spec["case"] != "idle":
+        wall, cpu = time.perf_counter(), time.process_time()
+        figures.update(operation(spec))
+        figures.setdefault("wall", time.perf_counter() - wall)
+        figures.setdefault("cpu", time.process_time() - cpu)
+    figures["rss"] = peak_rss_mib()
+    print(json.dumps(figures))
+
+
+@dataclass(frozen=True)
+class MemoryPair:
+    """Peak RSS of each side's operation and of its own idle process, with wall and CPU."""
+
+    ours: dict[str, Spread]
+    theirs: dict[str, Spread]
+
+
+def memory_pair(
+    module: str,
+    spec: Mapping[str, Any],
+    imports: Mapping[str, Sequence[str]],
+    runs: int,
+    env: Mapping[str, str] | None = None,
+) -> MemoryPair:
+    """Measure ``spec`` for both sides in fresh processes, each above its own idle process.
+
+    ``imports`` maps each side (``"stowage"``, ``"theirs"``) to the modules
+    its idle process imports. Every run measures, per side, an idle process
+    and the operation; the growth is the operation's peak less that run's
+    idle peak. Sides alternate first as for every pair.
+    """
+
+    def side(which: str) -> Callable[[], Metrics]:
+        def run() -> Metrics:
+            base = {**spec, "side": which, "imports": list(imports[which])}
+            idle = run_child(module, {**base, "case": "idle"}, env)
+            done = run_child(module, base, env)
+            return {
+                "wall": done["wall"],
+                "cpu": done["cpu"],
+                "rss": done["rss"],
+                "idle": idle["rss"],
+                "growth": max(0.0, done["rss"] - idle["rss"]),
+            }
+
+        return run
+
+    ours, theirs = paired(side("stowage"), side("theirs"), runs)
+    return MemoryPair(ours, theirs)
+
+
+def memory_row(label: str, pair: MemoryPair, goal: str = "parity") -> Row:
+    """Return a row comparing peak memory above each library's own idle process.
+
+    The ratio counts at least 1 MiB of growth for stowage, so a growth lost
+    in the noise does not give an unbounded ratio.
+    """
+
+    def cell(side: dict[str, Spread]) -> str:
+        return (
+            f"+{side['growth'].show(1, 'MiB', 0)} above idle "
+            f"{side['idle'].median:.0f} MiB; peak {side['rss'].median:.0f} MiB"
+        )
+
+    return Row(
+        f"{label}: peak RSS above the library's idle process",
+        cell(pair.ours),
+        cell(pair.theirs),
+        _ratio(pair.theirs["growth"].median, max(pair.ours["growth"].median, 1.0)),
+        goal,
+        "memory",
+        peak_mib=pair.ours["rss"].median,
+        figures={
+            side: {k: vars(v) for k, v in spreads.items()}
+            for side, spreads in (("stowage", pair.ours), ("django-storages", pair.theirs))
+        },
+    )
+
+
+def _import_once(statement: str, env: Mapping[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", statement], check=True, env=dict(env), cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def import_row(
+    ours: str,
+    theirs: str,
+    *,
+    runs: int,
+    goal: str = "parity",
+    label: str = "cold import of the backend, beyond Django's storage module",
+) -> Row:
+    """Return the row comparing the cold imports of two backend modules.
+
+    Modules import from their bytecode caches, as after ``pip install`` (which
+    compiles them): an untimed first import writes the caches of a source
+    checkout. Each run times Django's storage module alone too, and only what
+    a backend adds on top of it counts.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base = "import django.core.files.storage"
+    for statement in (base, f"import {ours}", f"import {theirs}"):
+        _import_once(statement, env)
+
+    def side(module: str) -> Callable[[], Metrics]:
+        def run() -> Metrics:
+            floor = _import_once(base, env)
+            return {"wall": max(0.0, _import_once(f"import {module}", env) - floor), "cpu": 0.0}
+
+        return run
+
+    pair = paired(side(ours), side(theirs), runs)
+    return Row(
+        label,
+        pair[0]["wall"].show(1e3, "ms", 0),
+        pair[1]["wall"].show(1e3, "ms", 0),
+        _ratio(pair[1]["wall"].median, pair[0]["wall"].median),
+        goal,
+        "wall",
+    )
 
 
 class Zeros(io.RawIOBase):
@@ -155,38 +457,3 @@ class Zeros(io.RawIOBase):
 
     def tell(self) -> int:
         return self.pos
-
-
-def import_time(module: str) -> float:
-    """Return the median cold-import time of ``module``, beyond Django's storage module.
-
-    Modules import from their bytecode caches, as after ``pip install`` (which
-    compiles them): an untimed first import writes the caches of a source
-    checkout, whatever ``PYTHONDONTWRITEBYTECODE`` says.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-    def median(statement: str) -> float:
-        subprocess.run([sys.executable, "-c", statement], check=True, env=env)
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", statement], check=True, env=env)
-            times.append(time.perf_counter() - start)
-        return sorted(times)[2]
-
-    # Both backends need Django's storage module: count only what comes on top.
-    base = median("import django.core.files.storage")
-    return max(0.0, median(f"import {module}") - base)
-
-
-def import_row(ours: str, theirs: str, *, goal: str | None = None) -> tuple[str, ...]:
-    """Return the benchmark row comparing the cold imports of two backend modules."""
-    a, b = import_time(ours), import_time(theirs)
-    row = (
-        "cold import of the backend, beyond Django's storage module",
-        f"{a * 1e3:.0f} ms",
-        f"{b * 1e3:.0f} ms",
-        ratio(b, a),
-    )
-    return (*row, goal) if goal is not None else row

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import itertools
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-from bench._measure import ratio, section
+from bench._measure import Metrics, Section, paired, timing_row
+
+__all__ = ["TITLE", "run"]
 
 TITLE = "Async API (moto): asave() vs save() through sync_to_async"
 
 
-def run(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> Section:
     """Time 200 concurrent saves three ways on one event loop; return the section."""
     from asgiref.sync import sync_to_async
     from django.core.files.base import ContentFile
@@ -23,7 +27,7 @@ def run(args: argparse.Namespace) -> str:
     from tests.faults.proxy import FaultProxy
     from tests.servers.moto import start_moto
 
-    count = 200
+    count = 20 if args.quick else 200
     server = start_moto(Path(tempfile.mkdtemp(prefix="bench-async-")))
     # moto on loopback answers in a few ms of its own CPU; a real service is a
     # network round trip away. The proxy adds 20 ms to every response.
@@ -44,41 +48,40 @@ def run(args: argparse.Namespace) -> str:
                 *(save(f"w{sensitive}{round_}/{i}.txt", ContentFile(body)) for i in range(count))
             )
 
-        def timed(make: object) -> float:
-            results = []
-            for round_ in range(3):
-                start = time.perf_counter()
-                asyncio.run(make(round_))  # type: ignore[operator]
-                results.append(time.perf_counter() - start)
-            return statistics.median(results)
+        serial = itertools.count()
 
-        t_native = timed(native)
-        t_sensitive = timed(lambda r: wrapped(r, True))
-        t_threads = timed(lambda r: wrapped(r, False))
+        def once(make: Callable[[int], Coroutine[Any, Any, None]]) -> Callable[[], Metrics]:
+            def run_once() -> Metrics:
+                start = time.perf_counter()
+                asyncio.run(make(next(serial)))
+                return {"wall": time.perf_counter() - start, "cpu": 0.0}
+
+            return run_once
+
+        native_run = once(native)
+        pairs = {
+            "sync_to_async(save) (Django's default, thread_sensitive=True)": paired(
+                native_run, once(lambda r: wrapped(r, True)), args.runs
+            ),
+            "sync_to_async(save, thread_sensitive=False)": paired(
+                native_run, once(lambda r: wrapped(r, False)), args.runs
+            ),
+        }
     finally:
         proxy.close()
         server.stop()
-    rows = [
-        (
-            "sync_to_async(save) (Django's default, thread_sensitive=True)",
-            f"{t_native:.2f} s",
-            f"{t_sensitive:.2f} s",
-            ratio(t_sensitive, t_native),
-        ),
-        (
-            "sync_to_async(save, thread_sensitive=False)",
-            f"{t_native:.2f} s",
-            f"{t_threads:.2f} s",
-            ratio(t_threads, t_native),
-        ),
-    ]
-    return section(
+    rows = []
+    for label, pair in pairs.items():
+        row = timing_row(label, pair, by="wall", scale=1, unit="s", digits=2)
+        row.ours, row.theirs = pair[0]["wall"].show(1, "s", 2), pair[1]["wall"].show(1, "s", 2)
+        rows.append(row)
+    return Section(
         "async",
         TITLE,
         rows,
-        (f"{count} concurrent 1 KiB saves, against", "asave()", "the sync API", "ratio"),
+        header=(f"{count} concurrent 1 KiB saves, against", "asave()", "the sync API"),
         notes=(
-            "One event loop, median of three rounds, each save an atomic create on moto behind a "
+            "One event loop per round, each save an atomic create on moto behind a "
             "proxy adding 20 ms to every response (a network round trip; on bare loopback moto's "
             "own CPU is the limit and concurrency gains nothing). "
             "Django's default sync_to_async runs every call on one thread, one after another; "

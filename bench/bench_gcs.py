@@ -4,32 +4,37 @@ Both run against one fake-gcs-server in the same run, with the same client
 library underneath (google-cloud-storage), so the differences come from what
 each backend asks of it. Client CPU and request counts matter more than wall
 time here: the emulator answers in well under a millisecond, real GCS in tens.
-Memory figures come from a fresh interpreter per measure, since a process's
-peak RSS only ever grows.
+Memory figures come from fresh interpreters, above each library's own idle
+process, since a process's peak RSS only ever grows.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._measure import measure, ratio, section
+from bench._measure import (
+    Row,
+    Section,
+    child_main,
+    import_row,
+    memory_pair,
+    memory_row,
+    paired,
+    timed,
+    timing_row,
+)
 
 __all__ = ["TITLE", "run"]
 
 TITLE = "Google Cloud Storage (fake-gcs-server)"
 
-_ROOT = Path(__file__).resolve().parent.parent
 _MiB = 1024 * 1024
 _EMAIL = "bench@stowage-bench.iam.gserviceaccount.com"
 
@@ -104,116 +109,56 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f} ms"
 
 
-# -- measures in a fresh interpreter -----------------------------------------------------
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    raise LookupError(field)
-
-
-def _reset_peak_rss() -> bool:
-    """Restart the kernel's peak-RSS count (Linux: clear_refs), so it covers one operation."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _worker(spec: dict[str, Any]) -> dict[str, float]:
-    """Run one memory measure in this (fresh) process and return its figures."""
-    import resource
-
-    import django
+def _operation(spec: dict[str, Any]) -> dict[str, float]:
+    """Run one case in a fresh process (see ``child_main``)."""
     from django.core.files.base import ContentFile, File
 
-    django.setup()
-    side, what = spec["side"], spec["what"]
-    if side == "stowage":
-        storage = _ours(spec["endpoint"], spec["bucket"])
-    else:
-        storage = _theirs(spec["bucket"])
-    # Warm up: imports, client, connection.
-    storage.save(f"warm/{side}-{what}.txt", ContentFile(b"warm"))
-    with storage.open(f"warm/{side}-{what}.txt") as handle:
-        handle.read()
-    exact = _reset_peak_rss()
-    before = _status_mib("VmRSS")
-    start, cpu = time.perf_counter(), time.process_time()
-    if what == "first64k":
+    side = spec["side"]
+    storage = (
+        _ours(spec["endpoint"], spec["bucket"]) if side == "stowage" else _theirs(spec["bucket"])
+    )
+    # Warm up: client, connection.
+    storage.save(f"warm/{side}-{spec['case']}.txt", ContentFile(b"warm"))
+    wall, cpu = time.perf_counter(), time.process_time()
+    if spec["case"] == "first64k":
         with storage.open(spec["name"], "rb") as handle:
             assert len(handle.read(64 * 1024)) == 64 * 1024
     else:
         with open(spec["path"], "rb") as source:
             storage.save(f"upload/{side}.bin", File(source))
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    if exact:
-        peak = _status_mib("VmHWM")
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"wall": wall, "cpu": cpu, "peak": peak, "growth": max(0.0, peak - before)}
+    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
-def _in_fresh_process(spec: dict[str, Any], endpoint: str) -> dict[str, float]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "STORAGE_EMULATOR_HOST": endpoint,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_gcs", json.dumps(spec)],
-        cwd=_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"benchmark worker failed:\n{done.stderr[-3000:]}")
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
-
-
-def _cold_import(statement: str, repeat: int) -> float:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
-    walls = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], cwd=_ROOT, env=env, check=True)
-        walls.append(time.perf_counter() - start)
-    return statistics.median(walls)
+_IMPORTS = {
+    "stowage": ["stowage.drivers.gcs", "google.cloud.storage"],
+    "theirs": ["storages.backends.gcloud"],
+}
 
 
 # -- the run -------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> str:
-    """Start fake-gcs-server, measure both backends on it, return the Markdown section."""
+def run(args: argparse.Namespace) -> Section:
+    """Start fake-gcs-server, measure both backends on it, return the section."""
     from django.core.files.base import ContentFile
     from google.cloud import storage as gcs  # type: ignore[import-untyped]
     from google.oauth2 import service_account
 
     from tests.servers.fake_gcs import start_fake_gcs
 
-    quick = bool(getattr(args, "quick", False))
-    repeat = 3 if quick else 5
-    small_calls = 20 if quick else 60
-    many_keys = 1200 if quick else 3000
-    large = (16 if quick else 64) * _MiB
+    quick, runs = args.quick, args.runs
+    small_calls = 5 if quick else 60
+    many_keys = 300 if quick else 3000
+    large = (2 if quick else 64) * _MiB
 
     logs = tempfile.TemporaryDirectory()
     server = start_fake_gcs(Path(logs.name))
     previous_emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     os.environ["STORAGE_EMULATOR_HOST"] = server.url
+    rows: list[Row] = []
     try:
         bucket = server.create_bucket("stowage-bench")
         info = _service_account_info()
-        rows: list[tuple[str, ...]] = []
 
         # Signed url(), one new name per call as a page of thumbnails would ask.
         ours_sign = _ours(server.url, bucket, credentials=info)
@@ -222,11 +167,12 @@ def run(args: argparse.Namespace) -> str:
         names = (f"thumbs/{i}.jpg" for i in itertools.count())
         ours_sign.url("warm.jpg")
         theirs_sign.url("warm.jpg")
-        mine = measure(lambda: ours_sign.url(next(names)), repeat=repeat, number=100)
-        other = measure(lambda: theirs_sign.url(next(names)), repeat=repeat, number=100)
-        rows.append(
-            ("signed `url()`", _us(mine.wall), _us(other.wall), ratio(other.wall, mine.wall))
+        pair = paired(
+            timed(lambda: ours_sign.url(next(names)), 20 if quick else 100),
+            timed(lambda: theirs_sign.url(next(names)), 20 if quick else 100),
+            runs,
         )
+        rows.append(timing_row("signed `url()`", pair, scale=1e6, unit="µs", digits=0))
 
         # Small files: client CPU and requests per operation.
         ours = _ours(server.url, bucket, location="ours")
@@ -269,18 +215,13 @@ def run(args: argparse.Namespace) -> str:
             ),
         ]
         for label, mine_call, their_call in ops:
-            mine = measure(mine_call, repeat=repeat, number=small_calls)
-            other = measure(their_call, repeat=repeat, number=small_calls)
+            pair = paired(timed(mine_call, small_calls), timed(their_call, small_calls), runs)
             mine_requests = counter.per_call(mine_call)
             their_requests = counter.per_call(their_call)
-            rows.append(
-                (
-                    f"{label}: client CPU (requests)",
-                    f"{_us(mine.cpu)} ({mine_requests:g})",
-                    f"{_us(other.cpu)} ({their_requests:g})",
-                    ratio(other.cpu, mine.cpu),
-                )
-            )
+            row = timing_row(label, pair, scale=1e6, unit="µs", digits=0)
+            row.ours += f"; requests: {mine_requests:g}"
+            row.theirs += f"; requests: {their_requests:g}"
+            rows.append(row)
 
         # listdir of a directory spanning pages (1,000 entries per page).
         official_client = gcs.Client(
@@ -292,86 +233,47 @@ def run(args: argparse.Namespace) -> str:
         for index in range(many_keys):
             official.blob(f"ours/many/{index:05d}.txt").upload_from_string(b"")
             official.blob(f"theirs/many/{index:05d}.txt").upload_from_string(b"")
-        mine = measure(lambda: ours.listdir("many"), repeat=repeat)
-        other = measure(lambda: theirs.listdir("theirs/many"), repeat=repeat)
         assert len(ours.listdir("many")[1]) == len(theirs.listdir("theirs/many")[1]) == many_keys
-        rows.append(
-            (
-                f"`listdir()` of {many_keys:,} files: wall (client CPU)",
-                f"{_ms(mine.wall)} ({_ms(mine.cpu)})",
-                f"{_ms(other.wall)} ({_ms(other.cpu)})",
-                ratio(other.wall, mine.wall),
-            )
+        pair = paired(
+            timed(lambda: ours.listdir("many")), timed(lambda: theirs.listdir("theirs/many")), runs
         )
+        rows.append(timing_row(f"`listdir()` of {many_keys:,} files", pair, by="wall", digits=1))
 
-        # Large objects, each side in a fresh interpreter.
+        # Large objects, each side in fresh processes, above its own idle process.
         block = os.urandom(_MiB)
         with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as source:
             for _ in range(large // _MiB):
                 source.write(block)
         try:
             official.blob("large.bin").upload_from_filename(source.name)
-            label = f"{large // _MiB} MiB"
+            size = f"{large // _MiB} MiB"
             for what, title in (
-                ("first64k", f"first 64 KiB of a {label} object"),
-                ("upload", f"`save()` of a {label} file"),
+                ("first64k", f"first 64 KiB of a {size} object"),
+                ("upload", f"`save()` of a {size} file"),
             ):
                 spec = {
-                    "what": what,
+                    "case": what,
                     "endpoint": server.url,
                     "bucket": bucket,
                     "name": "large.bin",
                     "path": source.name,
                 }
-                mine_fig = _in_fresh_process({**spec, "side": "stowage"}, server.url)
-                their_fig = _in_fresh_process({**spec, "side": "django-storages"}, server.url)
-                rows.append(
-                    (
-                        f"{title}: wall (client CPU)",
-                        f"{_ms(mine_fig['wall'])} ({_ms(mine_fig['cpu'])})",
-                        f"{_ms(their_fig['wall'])} ({_ms(their_fig['cpu'])})",
-                        ratio(their_fig["wall"], mine_fig["wall"]),
-                    )
+                mem = memory_pair(
+                    "bench.bench_gcs", spec, _IMPORTS, runs, {"STORAGE_EMULATOR_HOST": server.url}
                 )
-                rows.append(
-                    (
-                        f"{title}: peak RSS (growth)",
-                        f"{mine_fig['peak']:.0f} MiB (+{mine_fig['growth']:.0f})",
-                        f"{their_fig['peak']:.0f} MiB (+{their_fig['growth']:.0f})",
-                        ratio(their_fig["growth"], max(mine_fig["growth"], 1.0)),
-                    )
-                )
+                rows.append(timing_row(title, (mem.ours, mem.theirs), by="wall", digits=1))
+                rows.append(memory_row(title, mem))
         finally:
             os.unlink(source.name)
             official_client.close()
 
-        # Cold import: what declaring a storage costs a fresh process (models, settings).
-        declare_ours = (
-            "import django; django.setup(); from stowage import GCSStorage; "
-            "GCSStorage(bucket_name='b')"
-        )
-        declare_theirs = (
-            "import django; django.setup(); "
-            "from storages.backends.gcloud import GoogleCloudStorage; "
-            "GoogleCloudStorage(bucket_name='b')"
-        )
-        mine_import = _cold_import(declare_ours, repeat)
-        their_import = _cold_import(declare_theirs, repeat)
+        rows.append(import_row("stowage.drivers.gcs", "storages.backends.gcloud", runs=runs))
         rows.append(
-            (
-                "cold import + declare a storage",
-                _ms(mine_import),
-                _ms(their_import),
-                ratio(their_import, mine_import),
-            )
-        )
-        first_use = _cold_import(declare_ours + "; import google.cloud.storage", repeat)
-        rows.append(
-            (
-                "cold import with the client library (first request)",
-                _ms(first_use),
-                _ms(their_import),
-                ratio(their_import, first_use),
+            import_row(
+                "stowage.drivers.gcs, google.cloud.storage",
+                "storages.backends.gcloud",
+                runs=runs,
+                label="cold import with the client library (stowage loads it on first request)",
             )
         )
     finally:
@@ -382,29 +284,22 @@ def run(args: argparse.Namespace) -> str:
         server.stop()
         logs.cleanup()
 
-    notes = f"""
+    notes = """
 Both backends use google-cloud-storage underneath: django-storages with its defaults
 (overwrite on save), stowage with its own (no overwrite, so an atomic create with
 `ifGenerationMatch=0`). Signing is RSA-SHA256 with a 2048-bit service-account key on
 both sides, which dominates `url()`. Small-file rows give client CPU per call (the
-emulator's time is not counted) and, in brackets, HTTP requests per call. Peak RSS is
-the process's resident memory at its highest during the one operation (the kernel's
-count restarted just before it), in a fresh interpreter after a warm-up; the growth is
-over the RSS before the operation, and its ratio counts at least 1 MiB for stowage.
-
+emulator's time is not counted) and HTTP requests per call.
 stowage reads a large object by ranges and uploads it in resumable 8 MiB chunks;
 django-storages downloads the whole object on first read and uploads in one 100 MiB
 chunk. fake-gcs-server reassembles a resumable upload in memory at each chunk and at
-completion (measured: 26 ms for the first 8 MiB chunk, 130 ms for the second, 80 ms to
-complete) where real GCS costs about a round trip per chunk, so the upload's wall time
+completion where real GCS costs about a round trip per chunk, so the upload's wall time
 here favours the single request. `exists()` of a missing name costs stowage a second
 request because it also answers true for directories (Django's contract). Declaring a
 stowage storage does not import google-cloud-storage; the first request does. The
-emulator shares the two CPUs with the client: figures move by a third between runs.
-Reproduce with `python -m bench gcs{" --quick" if quick else ""}` ({many_keys:,} files
-listed, {large // _MiB} MiB objects).
+emulator shares the CPUs with the client.
 """
-    return section("gcs", TITLE, rows, ("measure", "stowage", "django-storages", "ratio"), notes)
+    return Section("gcs", TITLE, rows, notes)
 
 
 def _anonymous() -> Any:
@@ -414,4 +309,4 @@ def _anonymous() -> Any:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_worker(json.loads(sys.argv[1]))))
+    child_main(_operation)

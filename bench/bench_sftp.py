@@ -3,19 +3,32 @@
 stowage runs asyncssh on its own event loop thread; django-storages runs
 paramiko. Client CPU is ``time.process_time()`` of this process (every
 thread); throughput is the payload divided by the wall time of one call.
+django-storages runs with its defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._measure import Zeros, import_row, ratio, section, small_operations
+from bench._measure import (
+    Row,
+    Section,
+    Spread,
+    Zeros,
+    import_row,
+    paired,
+    small_operations,
+    timed,
+    timing_row,
+)
+
+__all__ = ["TITLE", "run"]
 
 TITLE = "SFTP (OpenSSH sshd): stowage vs django-storages SFTPStorage"
 _MiB = 1024 * 1024
@@ -44,16 +57,6 @@ def _theirs(server: Any, root: str) -> Any:
     )
 
 
-def _throughput(call: Callable[[], object], size: int, repeat: int) -> float:
-    """Return the best MB/s of ``repeat`` calls that each move ``size`` bytes."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return size / best / 1e6
-
-
 def _read_all(storage: Any, name: str, size: int) -> None:
     with storage.open(name, "rb") as handle:
         assert len(handle.read()) == size
@@ -64,21 +67,19 @@ def _read_chunks(storage: Any, name: str, size: int) -> None:
         assert sum(len(chunk) for chunk in handle.chunks(chunk_size=_MiB)) == size
 
 
-def run(args: argparse.Namespace) -> str:
-    """Measure both clients on one sshd and return the Markdown section."""
+def run(args: argparse.Namespace) -> Section:
+    """Measure both clients on one sshd and return the section."""
     from django.core.files.base import ContentFile, File
 
     from tests.servers.sshd import start_sshd
 
-    quick = args.quick
+    quick, runs = args.quick, args.runs
     server = start_sshd(Path(tempfile.mkdtemp(prefix="bench-sftp-")))
-    rows: list[tuple[str, ...]] = []
+    rows: list[Row] = []
     try:
         ours, theirs = _ours(server, server.new_root()), _theirs(server, server.new_root())
-        size = (16 if quick else 100) * _MiB
-        repeat = 2 if quick else 3
-        counter = iter(range(10**9))
-        storages = {"ours": ours, "theirs": theirs}
+        size = (4 if quick else 100) * _MiB
+        counter = itertools.count()
 
         def upload(storage: Any) -> Callable[[], object]:
             def call() -> object:
@@ -87,53 +88,54 @@ def run(args: argparse.Namespace) -> str:
 
             return call
 
-        up = {which: _throughput(upload(s), size, repeat) for which, s in storages.items()}
-        rows.append(
-            (
-                f"upload {size // _MiB} MiB: save() (MB/s)",
-                f"{up['ours']:.0f} MB/s",
-                f"{up['theirs']:.0f} MB/s",
-                ratio(1 / up["theirs"], 1 / up["ours"]),
+        def mb_per_s(side: dict[str, Spread]) -> str:
+            fastest, slowest = size / side["wall"].low / 1e6, size / side["wall"].high / 1e6
+            return (
+                f"{size / side['wall'].median / 1e6:,.0f} MB/s ({slowest:,.0f}\u2013{fastest:,.0f})"
             )
-        )
-        for storage in storages.values():
+
+        def transfer_row(label: str, mine: Callable[[], Any], other: Callable[[], Any]) -> Row:
+            mine(), other()  # connections open and windows grown before timing
+            pair = paired(timed(mine), timed(other), runs)
+            row = timing_row(label, pair, by="wall", scale=1, unit="s", digits=2)
+            row.ours, row.theirs = mb_per_s(pair[0]), mb_per_s(pair[1])
+            return row
+
+        label = f"upload {size // _MiB} MiB: save()"
+        rows.append(transfer_row(label, upload(ours), upload(theirs)))
+        for storage in (ours, theirs):
             storage.save("big.bin", File(Zeros(size), name="zeros.bin"))  # type: ignore[arg-type]
         readers: dict[str, Callable[[Any, str, int], None]] = {
             "open().read()": _read_all,
             "chunks() of 1 MiB": _read_chunks,
         }
         for label, reader in readers.items():
-            down = {
-                which: _throughput(functools.partial(reader, s, "big.bin", size), size, repeat)
-                for which, s in storages.items()
-            }
             rows.append(
-                (
-                    f"download {size // _MiB} MiB: {label} (MB/s)",
-                    f"{down['ours']:.0f} MB/s",
-                    f"{down['theirs']:.0f} MB/s",
-                    ratio(1 / down["theirs"], 1 / down["ours"]),
+                transfer_row(
+                    f"download {size // _MiB} MiB: {label}",
+                    functools.partial(reader, ours, "big.bin", size),
+                    functools.partial(reader, theirs, "big.bin", size),
                 )
             )
         for storage in (ours, theirs):
             storage.save("small.txt", ContentFile(b"x" * 1024))
-        rows += small_operations(ours, theirs, reps=20 if quick else 100, by="wall")
-        rows.append(import_row("stowage.drivers.sftp", "storages.backends.sftpstorage"))
+        rows += small_operations(ours, theirs, runs=runs, number=5 if quick else 100, by="wall")
+        rows.append(import_row("stowage.drivers.sftp", "storages.backends.sftpstorage", runs=runs))
         ours.close()
         theirs.close()
     finally:
         server.stop()
-    return section(
+    return Section(
         "sftp",
         TITLE,
         rows,
-        ("measure", "stowage", "django-storages", "ratio"),
         notes=(
-            f"Same sshd ({server.kind}) on loopback, one run, key login; best of {repeat} for "
-            "throughput, median of five rounds for the per-call rows. stowage's save under a "
-            "new name is an atomic create (a temporary file renamed into place, which fails "
-            "when the name is taken); django-storages checks exists() and writes in place. "
-            "django-storages reads a file with paramiko without read-ahead; stowage keeps "
-            "reads in flight while the caller consumes the previous chunk."
+            f"Same sshd ({server.kind}) on loopback, key login; django-storages with its "
+            "defaults. Transfer rows give throughput, the median with the slowest and fastest "
+            "run, and compare wall time; the per-call rows compare wall time too. stowage's "
+            "save under a new name is an atomic create (a temporary file renamed into place, "
+            "which fails when the name is taken); django-storages checks exists() and writes "
+            "in place. django-storages reads a file with paramiko without read-ahead; stowage "
+            "keeps reads in flight while the caller consumes the previous chunk."
         ),
     )

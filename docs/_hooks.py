@@ -17,6 +17,10 @@ page's Markdown is rendered, each placeholder comment in it is replaced:
 ``<!-- conformance: conformance -->``
     what the conformance kit checked and found refused for each fixtures
     class, from ``docs/conformance-table.json`` (written from a test run).
+``<!-- reliability: concurrency -->``
+    one table the reliability suite counted (its name in lower case, words
+    joined by ``-``), from ``docs/reliability-figures.json`` (published from
+    a complete passing run); ``<!-- reliability: run -->`` says what run.
 
 The tables are read from the dataclasses, so the pages cannot drift from the
 code. A placeholder naming a backend whose driver cannot be imported (a
@@ -41,10 +45,11 @@ __all__ = [
     "migration_table",
     "on_page_markdown",
     "options_table",
+    "reliability_figures",
     "static_options_table",
 ]
 
-_PLACEHOLDER = re.compile(r"<!--\s*(options|migration|conformance):\s*([\w-]+)\s*-->")
+_PLACEHOLDER = re.compile(r"<!--\s*(options|migration|conformance|reliability):\s*([\w-]+)\s*-->")
 _KiB = 1024
 #: A ``literal`` in an option's doc, as docstrings write it.
 _LITERAL = re.compile(r"``(.+?)``")
@@ -333,10 +338,48 @@ def conformance_table(name: str) -> str:
     return _table(("Fixtures class", "Checked", "Refused, as documented"), rows)
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def reliability_figures(name: str) -> str:
+    """Return one table the reliability suite counted, or (``run``) what run counted them.
+
+    Read from ``docs/reliability-figures.json``, which
+    ``python -m tests.reliability._figures`` publishes from a complete passing run.
+    """
+    import json
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent / "reliability-figures.json"
+    if not source.is_file():
+        raise DocsError(
+            f"{source.name} is missing: run tests/reliability, then python -m "
+            f"tests.reliability._figures test-artifacts/{source.name} docs/{source.name}"
+        )
+    data = json.loads(source.read_text())
+    if name == "run":
+        run = data["run"]
+        return (
+            f"{run['tests']} tests, every module of `tests/reliability/`, all passed, "
+            f"in {run['seconds']} s"
+        )
+    tables = {_slug(table["name"]): table for table in data["tables"]}
+    if name not in tables:
+        raise DocsError(f"no reliability table {name!r}; recorded: {', '.join(sorted(tables))}")
+    table = tables[name]
+    rows = [
+        [html.escape(backend), *(str(cells.get(column, 0)) for column in table["columns"])]
+        for backend, cells in table["rows"].items()
+    ]
+    return _table(("", *table["columns"]), rows)
+
+
 _GENERATORS: dict[str, Callable[[str], str]] = {
     "options": lambda name: static_options_table() if name == "static" else options_table(name),
     "migration": migration_table,
     "conformance": conformance_table,
+    "reliability": reliability_figures,
 }
 
 

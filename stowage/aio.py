@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from stowage import names
-from stowage.drivers.base import in_thread
-from stowage.exceptions import AlreadyExists
+from stowage.drivers.base import Capability, in_thread
+from stowage.exceptions import AlreadyExists, NotFound
 from stowage.files import ReadCursor
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ async def save(storage: Storage, name: str, content: Any, max_length: int | None
             await write(chosen, False)
             return chosen
         for candidate in plan.candidates(max_length, storage.get_alternative_name):
-            if plan.look_first and await storage.aexists(candidate):
+            if plan.look_first and await _name_taken(storage, candidate):
                 continue
             try:
                 await write(candidate, True)
@@ -69,6 +69,20 @@ async def save(storage: Storage, name: str, content: Any, max_length: int | None
     finally:
         plan.close()
     raise plan.exhausted()
+
+
+async def _name_taken(storage: Storage, name: str) -> bool:
+    """Do :meth:`Storage.name_taken` without blocking the event loop."""
+    key = storage.key(name)
+    if not await storage.driver.aexists(key):
+        return False
+    if Capability.REAL_DIRECTORIES in storage.driver.capabilities:
+        return True
+    try:
+        await storage.driver.ahead(key)
+    except NotFound:
+        return False
+    return True
 
 
 class AsyncStorageFile:

@@ -94,6 +94,12 @@ class StorageOptions:
     querystring_expire: int | dt.timedelta = option(
         3600, doc="How long a signed URL stays valid: seconds or a timedelta."
     )
+    url_cache_size: int = option(
+        0,
+        doc="Signed URLs kept for reuse, least recently used dropped first (0: none). A URL "
+        "is reused while at least half of its lifetime is left, so a page showing one file "
+        "many times signs it once.",
+    )
     default_content_type: str = option(
         "application/octet-stream",
         doc="Content type stored when none is given and none can be guessed from the name.",
@@ -112,6 +118,8 @@ class StorageOptions:
             )
         if self.max_memory_size < 0:
             raise ConfigurationError("Option 'max_memory_size' must be 0 or more.")
+        if self.url_cache_size < 0:
+            raise ConfigurationError("Option 'url_cache_size' must be 0 (no cache) or more.")
         for name, value in (
             ("read_buffer_size", self.read_buffer_size),
             ("querystring_expire", self.expire_seconds),

@@ -257,6 +257,10 @@ _GCS = BackendNames(
         Honoured("blob_chunk_size", ("GS_BLOB_CHUNK_SIZE",)),
         Honoured("iam_sign_blob", ("GS_IAM_SIGN_BLOB",)),
         Honoured("sa_email", ("GS_SA_EMAIL",)),
+        # stowage's own settings, spelled like the others: django-storages
+        # has no HMAC signing, so no name of its own is taken here.
+        Honoured("hmac_access_id", ("GS_HMAC_ACCESS_ID",)),
+        Honoured("hmac_secret", ("GS_HMAC_SECRET",)),
     ),
 )
 

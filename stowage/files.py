@@ -269,7 +269,9 @@ class StorageFile(File):  # type: ignore[type-arg]
 
     def close(self) -> None:
         """Close; in a write mode, upload what was written (unless discarded)."""
-        file, self.file = self.file, None
+        # The closed file stays in place, so a later read raises ValueError
+        # ("I/O operation on closed file") as Python's files do.
+        file = self.file
         if file is None or file.closed:
             return
         try:

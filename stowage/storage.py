@@ -51,7 +51,12 @@ from stowage.drivers.base import (
     Prefix,
     in_thread,
 )
-from stowage.exceptions import AlreadyExists, ConfigurationError, UnsupportedOperation
+from stowage.exceptions import (
+    AlreadyExists,
+    ConfigurationError,
+    NotFound,
+    UnsupportedOperation,
+)
 from stowage.files import StorageFile
 from stowage.registry import load_driver
 from stowage.saving import MAX_ATTEMPTS, SavePlan, encoded_chunks
@@ -342,7 +347,7 @@ class Storage(DjangoStorage):
             # Put-if-absent under each candidate name: atomic where the driver
             # declares it, the driver's best effort otherwise (FTP).
             for candidate in plan.candidates(max_length, self.get_alternative_name):
-                if plan.look_first and self.exists(candidate):
+                if plan.look_first and self.name_taken(candidate):
                     continue
                 try:
                     self._write(candidate, plan, if_absent=True)
@@ -352,6 +357,23 @@ class Storage(DjangoStorage):
         finally:
             plan.close()
         raise plan.exhausted()
+
+    def name_taken(self, name: str) -> bool:
+        """Tell whether a save must pass ``name`` by: a file, or on a filesystem a directory.
+
+        On an object store a file "a" and files under "a/" coexist, so only a
+        file takes the name, as the atomic create (which sees only the key) decides.
+        """
+        key = self.key(name)
+        if not self.driver.exists(key):
+            return False
+        if Capability.REAL_DIRECTORIES in self.driver.capabilities:
+            return True
+        try:
+            self.driver.head(key)
+        except NotFound:
+            return False  # only files under "name/"
+        return True
 
     def _write(self, name: str, plan: SavePlan, *, if_absent: bool) -> None:
         """Write the content of ``plan`` under ``name``: the one write of every save.

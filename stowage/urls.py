@@ -15,13 +15,20 @@ The order, first match wins:
 4. ``base_url``, or ``MEDIA_URL`` for drivers with no URL of their own:
    ``base_url`` joined with the name, quoted as Django quotes it.
 5. The driver's public URL.
+
+With ``url_cache_size``, signed URLs are kept in a :class:`SignedUrlCache`
+per storage, by name, method, lifetime and parameters, and handed out again
+while at least half of their lifetime is left.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
@@ -35,7 +42,7 @@ from stowage.exceptions import UnsupportedOperation
 if TYPE_CHECKING:
     from stowage.storage import Storage
 
-__all__ = ["UrlPolicy", "storage_url"]
+__all__ = ["SignedUrlCache", "UrlPolicy", "storage_url"]
 
 
 def _base_url(storage: Storage) -> str | None:
@@ -47,12 +54,54 @@ def _base_url(storage: Storage) -> str | None:
     return str(settings.MEDIA_URL)
 
 
+class SignedUrlCache:
+    """Keep signed URLs for reuse, bounded to ``size``, least recently used dropped first.
+
+    Each URL is stored with the time until which it is handed out again, half
+    of its lifetime after signing, so a cached URL always has at least half
+    of its requested lifetime left. ``clock`` returns seconds (monotonic: a
+    change of the wall clock neither keeps a URL too long nor drops it).
+    Safe to share between threads; signing happens outside the lock.
+    """
+
+    __slots__ = ("_entries", "_lock", "clock", "size")
+
+    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, now: float) -> str | None:
+        """Return the URL kept for ``key`` if it is still fresh at ``now``, else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if now > entry[1]:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: Hashable, url: str, fresh_until: float) -> None:
+        """Keep ``url`` for ``key`` until ``fresh_until``, dropping the least recently used."""
+        with self._lock:
+            self._entries[key] = (url, fresh_until)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 class UrlPolicy:
     """Hold what one storage's options and driver decide about its URLs, worked out once."""
 
-    __slots__ = ("can_sign", "domain", "lifetime", "sign_domain", "signs_by_default")
+    __slots__ = ("cache", "can_sign", "domain", "lifetime", "sign_domain", "signs_by_default")
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.monotonic) -> None:
         options = storage.options
         caps = storage.driver.capabilities
         self.can_sign = Capability.SIGN in caps
@@ -64,6 +113,9 @@ class UrlPolicy:
             self.can_sign and options.querystring_auth and (self.domain is None or signs_domain)
         )
         self.lifetime = _lifetime(options.expire_seconds)
+        size = options.url_cache_size
+        #: Signed URLs kept for reuse (None: url_cache_size is 0).
+        self.cache = SignedUrlCache(size, clock) if size and self.can_sign else None
 
 
 def storage_url(
@@ -92,13 +144,25 @@ def storage_url(
             lifetime = expire
         else:
             lifetime = _lifetime(expire)
-        return storage.driver.sign(
-            storage.key(relative),
-            method=method,
-            expires=lifetime,
-            parameters=parameters,
-            domain=policy.sign_domain,
-        )
+        cache = policy.cache
+        if cache is None:
+            return _sign(storage, policy, relative, method, lifetime, parameters)
+        try:
+            entry = (
+                relative,
+                method,
+                lifetime,
+                tuple(sorted(parameters.items())) if parameters else (),
+            )
+            now = cache.clock()
+            url = cache.get(entry, now)
+        except TypeError:
+            # Unhashable or unorderable parameters: the driver judges them, uncached.
+            return _sign(storage, policy, relative, method, lifetime, parameters)
+        if url is None:
+            url = _sign(storage, policy, relative, method, lifetime, parameters)
+            cache.put(entry, url, now + lifetime.total_seconds() / 2)
+        return url
     domain = policy.domain
     base = _base_url(storage) if domain is None else None
     if base is not None:
@@ -112,6 +176,23 @@ def storage_url(
     if domain is not None:
         return f"{domain}/{filepath_to_uri(storage.driver.domain_path(key))}"
     return storage.driver.public_url(key)
+
+
+def _sign(
+    storage: Storage,
+    policy: UrlPolicy,
+    relative: str,
+    method: str,
+    lifetime: dt.timedelta,
+    parameters: Mapping[str, str] | None,
+) -> str:
+    return storage.driver.sign(
+        storage.key(relative),
+        method=method,
+        expires=lifetime,
+        parameters=parameters,
+        domain=policy.sign_domain,
+    )
 
 
 @functools.lru_cache(maxsize=16)

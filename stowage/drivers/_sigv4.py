@@ -1,9 +1,14 @@
-"""Presign S3 requests with AWS Signature Version 4, in plain Python.
+"""Presign requests with AWS Signature Version 4 and its GCS twin, in plain Python.
 
 obstore's own ``sign()`` can add neither response-header overrides
 (``response-content-disposition`` …) nor sign for another host, and costs
 more per URL than this: the signing key is derived once per day and region
 and cached, so a URL is one HMAC over a short canonical request.
+
+Google Cloud Storage signs with HMAC keys by the same process under other
+names (``GOOG4-HMAC-SHA256``, ``X-Goog-*`` parameters, a ``GOOG4`` key
+prefix, the scope ``date/auto/storage/goog4_request``): a :class:`Dialect`
+holds those names, so both services share one signer.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 __all__ = [
+    "AWS4",
+    "GOOG4",
     "MAX_EXPIRES",
     "RESPONSE_PARAMETERS",
+    "Dialect",
     "post_policy_fields",
     "presign",
     "sign_post_policy",
@@ -40,6 +48,27 @@ RESPONSE_PARAMETERS = {
 }
 
 
+class Dialect(NamedTuple):
+    """Name the parts that tell one service's V4 HMAC signing from another's."""
+
+    #: The algorithm named in the string to sign and the query.
+    algorithm: str
+    #: What the secret is prefixed with to derive the signing key.
+    key_prefix: str
+    #: The service part of the credential scope.
+    service: str
+    #: The last part of the credential scope.
+    request_type: str
+    #: The prefix of the signing query parameters.
+    query_prefix: str
+
+
+#: AWS Signature Version 4 for S3.
+AWS4 = Dialect("AWS4-HMAC-SHA256", "AWS4", "s3", "aws4_request", "X-Amz-")
+#: Google Cloud Storage's V4 signing with an HMAC key (region "auto").
+GOOG4 = Dialect("GOOG4-HMAC-SHA256", "GOOG4", "storage", "goog4_request", "X-Goog-")
+
+
 #: A path made only of characters SigV4 leaves unencoded needs no quoting.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 
@@ -49,28 +78,28 @@ def _quote(value: str, safe: str = "-_.~") -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _signing_key(secret: str, day: str, region: str) -> bytes:
-    key = hmac.new(f"AWS4{secret}".encode(), day.encode(), hashlib.sha256).digest()
-    for part in (region, "s3", "aws4_request"):
+def _signing_key(secret: str, day: str, region: str, dialect: Dialect = AWS4) -> bytes:
+    key = hmac.new(f"{dialect.key_prefix}{secret}".encode(), day.encode(), hashlib.sha256).digest()
+    for part in (region, dialect.service, dialect.request_type):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
 
 
 @functools.lru_cache(maxsize=32)
-def _keyed_pads(secret: str, day: str, region: str) -> tuple[Any, Any]:
+def _keyed_pads(secret: str, day: str, region: str, dialect: Dialect) -> tuple[Any, Any]:
     """Return SHA-256 states fed with the signing key's HMAC pads (RFC 2104).
 
     Copying these states is cheaper than starting ``hmac.new`` per URL.
     """
-    key = _signing_key(secret, day, region).ljust(64, b"\0")
+    key = _signing_key(secret, day, region, dialect).ljust(64, b"\0")
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     return inner, outer
 
 
-def _hmac_hex(secret: str, day: str, region: str, message: bytes) -> str:
+def _hmac_hex(secret: str, day: str, region: str, dialect: Dialect, message: bytes) -> str:
     """Return HMAC-SHA256 of ``message`` under the day's signing key, in hex."""
-    inner, outer = _keyed_pads(secret, day, region)
+    inner, outer = _keyed_pads(secret, day, region, dialect)
     inner, outer = inner.copy(), outer.copy()
     inner.update(message)
     outer.update(inner.digest())
@@ -79,18 +108,24 @@ def _hmac_hex(secret: str, day: str, region: str, message: bytes) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _fixed_query(
-    access_key: str, scope: str, amz_date: str, expires: int, session_token: str | None
+    access_key: str,
+    scope: str,
+    amz_date: str,
+    expires: int,
+    session_token: str | None,
+    dialect: Dialect,
 ) -> str:
-    """Return the quoted canonical query of the X-Amz-* parameters (same for a whole second)."""
+    """Return the quoted canonical query of the signing parameters (same for a whole second)."""
+    prefix = dialect.query_prefix
     query = {
-        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-        "X-Amz-Credential": f"{access_key}/{scope}",
-        "X-Amz-Date": amz_date,
-        "X-Amz-Expires": str(expires),
-        "X-Amz-SignedHeaders": "host",
+        f"{prefix}Algorithm": dialect.algorithm,
+        f"{prefix}Credential": f"{access_key}/{scope}",
+        f"{prefix}Date": amz_date,
+        f"{prefix}Expires": str(expires),
+        f"{prefix}SignedHeaders": "host",
     }
     if session_token:
-        query["X-Amz-Security-Token"] = session_token
+        query[f"{prefix}Security-Token"] = session_token
     return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
 
 
@@ -134,24 +169,27 @@ def presign(
     expires: int,
     parameters: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
+    dialect: Dialect = AWS4,
+    renames: Mapping[str, str] = RESPONSE_PARAMETERS,
 ) -> str:
     """Return a presigned URL for ``method`` on ``scheme://host/path``.
 
     ``path`` is the unencoded object path ("/bucket/key" or "/key");
-    ``parameters`` are response overrides by their boto3 names or raw query
-    parameters, signed with the rest.
+    ``parameters`` are response overrides by the names in ``renames``
+    (boto3's by default) or raw query parameters, signed with the rest.
+    ``dialect`` chooses the service's names (:data:`AWS4` or :data:`GOOG4`).
     """
     if not 1 <= expires <= MAX_EXPIRES:
         raise ValueError(f"A signed URL lasts 1 second to 7 days, not {expires} seconds.")
     amz_date = _timestamp(now)
     day = amz_date[:8]
-    scope = f"{day}/{region}/s3/aws4_request"
+    scope = f"{day}/{region}/{dialect.service}/{dialect.request_type}"
     host = _canonical_host(scheme, host)
-    canonical_query = _fixed_query(access_key, scope, amz_date, expires, session_token)
+    canonical_query = _fixed_query(access_key, scope, amz_date, expires, session_token, dialect)
     if parameters:
-        extra = {RESPONSE_PARAMETERS.get(k, k): v for k, v in parameters.items()}
-        if min(extra) > "X-Amz-SignedHeaders":
-            # Lower-case names (response-*) sort after every X-Amz-* parameter.
+        extra = {renames.get(k, k): v for k, v in parameters.items()}
+        if min(extra) > f"{dialect.query_prefix}SignedHeaders":
+            # Lower-case names (response-*) sort after every signing parameter.
             canonical_query += "".join(
                 f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
             )
@@ -164,11 +202,14 @@ def presign(
         f"{method}\n{canonical_path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
     )
     to_sign = (
-        f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
+        f"{dialect.algorithm}\n{amz_date}\n{scope}\n"
         + hashlib.sha256(canonical_request.encode()).hexdigest()
     )
-    signature = _hmac_hex(secret_key, day, region, to_sign.encode())
-    return f"{scheme}://{host}{canonical_path}?{canonical_query}&X-Amz-Signature={signature}"
+    signature = _hmac_hex(secret_key, day, region, dialect, to_sign.encode())
+    return (
+        f"{scheme}://{host}{canonical_path}?{canonical_query}"
+        f"&{dialect.query_prefix}Signature={signature}"
+    )
 
 
 def post_policy_fields(

@@ -410,6 +410,9 @@ class FTPDriver(Driver):
                     return ServiceError(f"{what}: the server is out of storage space ({text}).")
                 if code == "550" and ("permission" in lowered or "privilege" in lowered):
                     return AccessDenied(f"{what}: {text}")
+                if code == "550" and what.startswith("writing") and "directory" in lowered:
+                    # "Is a directory" / "Not a directory": a name in the way, not a missing one.
+                    return ServiceError(f"{what}: a file and a directory collide ({text}).")
                 if code == "550":
                     return NotFound(f"{what}: {text}")
                 if isinstance(exc, ftplib.error_temp):

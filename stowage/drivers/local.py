@@ -29,7 +29,13 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
-from stowage.exceptions import AlreadyExists, ConfigurationError, NotFound, translate
+from stowage.exceptions import (
+    AlreadyExists,
+    ConfigurationError,
+    NotFound,
+    ServiceError,
+    translate,
+)
 
 __all__ = ["TEMP_PREFIX", "LocalDriver", "LocalOptions"]
 
@@ -103,6 +109,18 @@ class LocalDriver(Driver):
         )
 
     def _make_dirs(self, directory: str) -> None:
+        try:
+            self._make_dirs_with_mode(directory)
+        except (FileExistsError, NotADirectoryError) as exc:
+            # A file holds a directory's place: not "taken" (a save would try
+            # other names in vain) nor "missing", but a name the storage refuses.
+            where = os.path.relpath(directory, self.root).replace(os.sep, "/")
+            raise ServiceError(
+                f"Cannot create the directory {where!r}: a file of that name is in "
+                "the way, and it is not a directory."
+            ) from exc
+
+    def _make_dirs_with_mode(self, directory: str) -> None:
         if self.dir_mode is None:
             os.makedirs(directory, exist_ok=True)
             return
@@ -144,7 +162,7 @@ class LocalDriver(Driver):
                 if if_absent:
                     self._link_into_place(temp, path, key)
                 else:
-                    os.replace(temp, path)
+                    self._replace(temp, path, key)
             finally:
                 if os.path.lexists(temp):
                     os.unlink(temp)
@@ -165,8 +183,16 @@ class LocalDriver(Driver):
                 self._link_into_place(path, target, key)
                 os.unlink(path)
             else:
-                os.replace(path, target)
+                self._replace(path, target, key)
             return self._info(key, os.stat(target))
+
+    def _replace(self, temp: str, path: str, key: str) -> None:
+        try:
+            os.replace(temp, path)
+        except IsADirectoryError as exc:
+            raise ServiceError(
+                f"Cannot write {key!r}: a directory of that name is in the way."
+            ) from exc
 
     def _link_into_place(self, temp: str, path: str, key: str) -> None:
         try:

@@ -595,6 +595,11 @@ class SFTPDriver(Driver):
             attrs = await self._stat(sftp, directory)
             if attrs is not None and _is_dir(attrs):
                 return  # made meanwhile by another writer
+            if attrs is not None:
+                raise ServiceError(
+                    f"Cannot create the directory {directory!r}: a file of that name is in "
+                    "the way, and it is not a directory."
+                ) from None
             raise
         await self._set_owner_and_mode(sftp, directory, self.sftp_options.directory_mode)
 
@@ -628,7 +633,8 @@ class SFTPDriver(Driver):
         flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
         try:
             handle = await sftp.open(temp, flags, encoding=None)
-        except asyncssh.SFTPNoSuchFile:
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPFailure):
+            # A plain failure may be a file where the directory should be: _mkdirs says so.
             await self._mkdirs(sftp, directory)
             handle = await sftp.open(temp, flags, encoding=None)
         return _Upload(sftp, handle, temp, path, key)
@@ -679,6 +685,12 @@ class SFTPDriver(Driver):
                     with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                         await sftp.remove(upload.path)
                     await sftp.rename(upload.temp, upload.path)
+                except asyncssh.SFTPError:
+                    if await self._is_directory(sftp, upload.path):
+                        raise ServiceError(
+                            f"Cannot write {upload.key!r}: a directory of that name is in the way."
+                        ) from None
+                    raise
         return self._info(upload.key, attrs)
 
     async def _discard(self, upload: _Upload) -> None:

@@ -719,6 +719,18 @@ class WebDAVDriver(Driver):
         if entry is None or not entry.collection:
             raise _status_error(response, f"creating {path!r}")
 
+    def _refuse_file_in_the_way(self, collection: str) -> _Flow[None]:
+        """Raise if ``collection`` or a parent of it is a file (MKCOL says 405 for those too)."""
+        path = collection
+        while path:
+            entry = yield from self._stat_flow(path)
+            if entry is not None and not entry.collection:
+                raise ServiceError(
+                    f"Cannot create the directory {path!r}: a file of that name is in "
+                    "the way, and it is not a directory."
+                )
+            path = _parent(path)
+
     def _discard(self, key: str) -> _Flow[None]:
         # Best effort: the name is hidden from listings anyway.
         with contextlib.suppress(StowageError):
@@ -760,6 +772,10 @@ class WebDAVDriver(Driver):
         what = f"writing {key!r}"
         headers = {"Destination": self._url(key), "Overwrite": "F" if if_absent else "T"}
         if not if_absent:
+            # A MOVE that overwrites deletes a collection in the way, with all it holds.
+            entry = yield from self._stat_flow(key)
+            if entry is not None and entry.collection:
+                raise ServiceError(f"Cannot write {key!r}: a directory of that name is in the way.")
             for _attempt in range(3):
                 moved = yield from self._move_flow(temp, what, headers)
                 if moved is None:
@@ -825,6 +841,8 @@ class WebDAVDriver(Driver):
         headers = {"Content-Type": content_type} if content_type else {}
         try:
             response = yield _Call("PUT", self._url(temp), f"writing {key!r}", headers, body=body)
+            if response.status_code == 409:
+                yield from self._refuse_file_in_the_way(collection)
             _check(response, f"writing {key!r}")
             yield from self._place_flow(temp, key, if_absent=if_absent)
         except Exception:

@@ -32,6 +32,8 @@ from django.test import override_settings
 from django.utils.encoding import filepath_to_uri
 
 from stowage.testing.report import CHECKED, REFUSED, record
+from stowage.testing.storage_edges import StorageEdgesContract
+from stowage.testing.url_contract import SignedUrlContract
 
 __all__ = ["StorageContract", "make_png"]
 
@@ -91,7 +93,7 @@ class _BrokenContent(io.RawIOBase):
         return count
 
 
-class StorageContract:
+class StorageContract(StorageEdgesContract, SignedUrlContract):
     """The behaviours every Django storage must have; subclass and supply ``storage``.
 
     The ``storage`` fixture must return a storage with nothing in it for each

@@ -60,6 +60,11 @@ class TestAssetStorage(
             driver=DRIVER, location=location, base_url="/media/", **asset_api.options(TOKEN)
         )
 
+    @pytest.fixture
+    def broken_storage(self) -> Storage:
+        closed = f"http://127.0.0.1:{free_port()}/"
+        return Storage(driver=DRIVER, api_url=closed, token=TOKEN, base_url="/media/")
+
 
 def test_options_are_checked_and_named() -> None:
     with pytest.raises(ConfigurationError, match="'api_url'"):

@@ -107,6 +107,12 @@ class TestFTPStorage(
         storage.close()
 
     @pytest.fixture
+    def broken_storage(self, options: dict[str, Any]) -> Iterator[FTPStorage]:
+        storage = FTPStorage(**{**options, "port": free_port()})
+        yield storage
+        storage.close()
+
+    @pytest.fixture
     def hostile_reach(self, storage: FTPStorage, ftpd: FTPServer, options: dict[str, Any]) -> Reach:
         # The server's root: its whole home directory.
         return Reach(storage.driver, root=ftpd.home, prefix=options["root_path"])

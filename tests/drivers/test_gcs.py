@@ -47,6 +47,8 @@ from stowage.testing import (
     SubclassContract,
 )
 from stowage.testing.hostile_names import HostileNamesContract
+from stowage.testing.url_contract import Fetch, http_fetch
+from tests.servers._process import free_port
 from tests.servers.fake_gcs import FakeGCS
 
 _MiB = 1024 * 1024
@@ -142,10 +144,24 @@ class TestGCSStorage(
     ClassAttributesContract,
 ):
     secret_values = ("PRIVATE KEY", "0123456789abcdef")
+    # fake-gcs-server serves signed URLs without checking expiry or applying overrides.
+    server_checks_expiry = False
+    server_applies_response_overrides = False
 
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> GCSStorage:
         return GCSStorage(location="media", **options)
+
+    @pytest.fixture
+    def fetch_url(self) -> Fetch:
+        return http_fetch
+
+    @pytest.fixture
+    def broken_storage(self, options: dict[str, Any]) -> GCSStorage:
+        closed = f"http://127.0.0.1:{free_port()}"
+        return GCSStorage(
+            location="media", **{**options, "api_endpoint": closed, "retry_timeout": 0}
+        )
 
 
 class TestGCSPublicStorage(StorageContract):
@@ -701,3 +717,320 @@ def test_get_object_parameters_sets_headers_per_file(
     blob = official.get_blob("docs/report.pdf")
     assert blob.content_disposition == 'attachment; filename="report.pdf"'
     assert blob.cache_control == "max-age=60"
+
+
+# -- signing with an HMAC key -------------------------------------------------------------
+#
+# GCS documents HMAC-key signing as AWS SigV4 under other names, and no local
+# emulator checks signatures (fake-gcs-server serves a signed URL whatever its
+# query says). Two oracles then: the official client makes the same URL but
+# for the algorithm and signature (it signs with RSA keys only), and botocore's
+# SigV4 query signer, taught GCS's names, must compute the same signature.
+
+_HMAC_ACCESS = "GOOG1ESTOWAGETESTSEXAMPLEACCESSID0123456789"
+_HMAC_SECRET = "bXkgaG1hYyBzZWNyZXQrd2l0aC9zbGFzaGVzPT0rKys="
+_HMAC_NOW = dt.datetime(2026, 11, 30, 23, 59, 58, tzinfo=dt.UTC)
+#: Names whose every character must be quoted as Google's client quotes it.
+_HMAC_NAMES = [
+    "plain.txt",
+    "dir/a file+1.txt",
+    "café/résumé é.txt",
+    "日本/日本語のファイル.txt",
+    "punct/!'()*&$@=;:+,.txt",
+    "tilde/~user/a~b.txt",
+]
+
+
+@pytest.fixture
+def hmac_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Return OPTIONS signing with an HMAC key (the RSA key stays, and loses to it)."""
+    return {**options, "hmac_access_id": _HMAC_ACCESS, "hmac_secret": _HMAC_SECRET}
+
+
+@pytest.fixture
+def frozen_signers() -> Iterator[None]:
+    """Stop stowage's, the official client's and botocore's clocks at one instant."""
+    import time
+    import types
+    from unittest import mock
+
+    from google.cloud.storage import _signing  # type: ignore[import-untyped]
+
+    from stowage.drivers import _sigv4
+
+    naive = _HMAC_NOW.replace(tzinfo=None)
+    clock = types.SimpleNamespace(**{**vars(time), "time": _HMAC_NOW.timestamp})
+    stamps = (naive.strftime("%Y%m%dT%H%M%SZ"), naive.strftime("%Y%m%d"))
+    with (
+        mock.patch.object(_sigv4, "time", clock),
+        mock.patch.object(_signing, "get_v4_now_dtstamps", return_value=stamps),
+        mock.patch("botocore.auth.get_current_datetime", return_value=naive),
+    ):
+        yield
+
+
+def _official_url(
+    service_account_info: dict[str, str],
+    bucket: str,
+    key: str,
+    *,
+    endpoint: str,
+    domain: str | None = None,
+    method: str = "GET",
+    expires: int = 3600,
+    disposition: str | None = None,
+    query: dict[str, str] | None = None,
+) -> str:
+    """Return the official client's V4 URL, signed by a key posing as the HMAC access ID."""
+    from google.oauth2 import service_account
+
+    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        {**service_account_info, "client_email": _HMAC_ACCESS}
+    )
+    client = gcs.Client(project="stowage-tests", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    arguments: dict[str, Any] = {
+        "version": "v4",
+        "credentials": credentials,
+        "method": method,
+        "expiration": dt.timedelta(seconds=expires),
+        "response_disposition": disposition,
+        "query_parameters": query,
+    }
+    if domain is None:
+        arguments["api_access_endpoint"] = endpoint
+    else:
+        arguments["bucket_bound_hostname"] = domain
+    url: str = client.bucket(bucket).blob(key).generate_signed_url(**arguments)
+    return url
+
+
+def _goog4_oracle(url: str, method: str = "GET") -> str:
+    """Return the signature botocore's SigV4 query signer gives ``url`` under GCS's names.
+
+    botocore canonicalises the request (path, sorted query, host) and chains
+    the HMACs; only the names differ from AWS: the algorithm, the ``GOOG4``
+    key prefix, ``goog4_request`` and ``X-Goog-*``.
+    """
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    class Goog4QueryAuth(S3SigV4QueryAuth):  # type: ignore[misc]
+        def scope(self, request: Any) -> str:
+            return str(super().scope(request)).replace("/aws4_request", "/goog4_request")
+
+        def credential_scope(self, request: Any) -> str:
+            scope = str(super().credential_scope(request))
+            return scope.replace("/aws4_request", "/goog4_request")
+
+        def _modify_request_before_signing(self, request: Any) -> None:
+            super()._modify_request_before_signing(request)
+            parts = urlsplit(request.url)
+            query = parts.query.replace("X-Amz-", "X-Goog-").replace(
+                "AWS4-HMAC-SHA256", "GOOG4-HMAC-SHA256"
+            )
+            request.url = parts._replace(query=query).geturl()
+
+        def _inject_signature_to_request(self, request: Any, signature: str) -> None:
+            request.url += f"&X-Goog-Signature={signature}"
+
+        def string_to_sign(self, request: Any, canonical_request: str) -> str:
+            text = str(super().string_to_sign(request, canonical_request))
+            return text.replace("AWS4-HMAC-SHA256", "GOOG4-HMAC-SHA256", 1)
+
+        def signature(self, string_to_sign: str, request: Any) -> str:
+            key = self._sign(
+                f"GOOG4{self.credentials.secret_key}".encode(),
+                request.context["timestamp"][:8],
+            )
+            for part in (self._region_name, self._service_name, "goog4_request"):
+                key = self._sign(key, part)
+            return str(self._sign(key, string_to_sign, hex=True))
+
+    parts = urlsplit(url)
+    signing = {"X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-SignedHeaders"}
+    pairs = [(k, v) for k, v in parse_qsl(parts.query) if k not in signing]
+    params = {k: v for k, v in pairs if k not in ("X-Goog-Expires", "X-Goog-Signature")}
+    expires = int(dict(pairs)["X-Goog-Expires"])
+    request = AWSRequest(
+        method=method, url=f"{parts.scheme}://{parts.netloc}{parts.path}", params=params
+    )
+    signer = Goog4QueryAuth(
+        BotoCredentials(_HMAC_ACCESS, _HMAC_SECRET), "storage", "auto", expires=expires
+    )
+    signer.add_auth(request)
+    signed = dict(parse_qsl(urlsplit(request.url).query))
+    assert signed["X-Goog-Credential"] == dict(parse_qsl(parts.query))["X-Goog-Credential"]
+    return signed["X-Goog-Signature"]
+
+
+def _check_hmac_url(url: str, official: str, method: str = "GET") -> dict[str, str]:
+    """Assert ``url`` is ``official`` but for algorithm and signature, and botocore agrees."""
+    unsigned, _, signature = url.rpartition("&X-Goog-Signature=")
+    official_unsigned = official.rpartition("&X-Goog-Signature=")[0]
+    assert unsigned.replace("=GOOG4-HMAC-SHA256&", "=GOOG4-RSA-SHA256&") == official_unsigned
+    assert signature == _goog4_oracle(url, method)
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query["X-Goog-Algorithm"] == "GOOG4-HMAC-SHA256"
+    assert query["X-Goog-Credential"] == f"{_HMAC_ACCESS}/20261130/auto/storage/goog4_request"
+    assert query["X-Goog-Date"] == "20261130T235958Z"
+    assert query["X-Goog-SignedHeaders"] == "host"
+    return query
+
+
+@pytest.mark.usefixtures("frozen_signers")
+@pytest.mark.parametrize("name", _HMAC_NAMES)
+def test_hmac_signed_url_matches_both_oracles(
+    hmac_options: dict[str, Any],
+    service_account_info: dict[str, str],
+    fake_gcs: FakeGCS,
+    gcs_bucket: str,
+    name: str,
+) -> None:
+    storage = GCSStorage(location="media", **hmac_options)
+    url = storage.url(name)
+    official = _official_url(
+        service_account_info, gcs_bucket, f"media/{name}", endpoint=fake_gcs.url
+    )
+    query = _check_hmac_url(url, official)
+    assert query["X-Goog-Expires"] == "3600"
+
+
+@pytest.mark.usefixtures("frozen_signers")
+def test_hmac_signed_url_overrides_put_and_expiry(
+    hmac_options: dict[str, Any],
+    service_account_info: dict[str, str],
+    fake_gcs: FakeGCS,
+    gcs_bucket: str,
+) -> None:
+    storage = GCSStorage(**hmac_options)
+    disposition = 'attachment; filename="r 1.csv"'
+    for given in ("ResponseContentDisposition", "response-content-disposition"):
+        url = storage.url(
+            "report.csv", expire=dt.timedelta(minutes=2), parameters={given: disposition}
+        )
+        official = _official_url(
+            service_account_info,
+            gcs_bucket,
+            "report.csv",
+            endpoint=fake_gcs.url,
+            expires=120,
+            disposition=disposition,
+        )
+        query = _check_hmac_url(url, official)
+        assert query["response-content-disposition"] == disposition
+    raw = storage.url("report.csv", parameters={"generation": "17", "userProject": "p 1"})
+    official = _official_url(
+        service_account_info,
+        gcs_bucket,
+        "report.csv",
+        endpoint=fake_gcs.url,
+        query={"generation": "17", "userProject": "p 1"},
+    )
+    _check_hmac_url(raw, official)
+    put_url = storage.url("upload.bin", method="put", expire=60)
+    official = _official_url(
+        service_account_info, gcs_bucket, "upload.bin", endpoint=fake_gcs.url, method="PUT"
+    )
+    _check_hmac_url(put_url, official.replace("X-Goog-Expires=3600", "X-Goog-Expires=60"), "PUT")
+    with pytest.raises(ValueError, match="7 days"):
+        storage.url("report.csv", expire=dt.timedelta(days=8))
+
+
+@pytest.mark.usefixtures("frozen_signers")
+def test_hmac_signed_url_on_a_custom_domain(
+    hmac_options: dict[str, Any], service_account_info: dict[str, str], gcs_bucket: str
+) -> None:
+    storage = GCSStorage(custom_domain="cdn.example.com", **hmac_options)
+    url = storage.url("img/a b.png")
+    assert url.startswith("https://cdn.example.com/img/a%20b.png?X-Goog-Algorithm=")
+    official = _official_url(
+        service_account_info,
+        gcs_bucket,
+        "img/a b.png",
+        endpoint="unused",
+        domain="https://cdn.example.com",
+    )
+    _check_hmac_url(url, official)
+    located = GCSStorage(location="media", custom_domain="http://cdn.example.com", **hmac_options)
+    url = located.url("a.png", method="PUT")
+    assert url.startswith("http://cdn.example.com/media/a.png?")
+    assert dict(parse_qsl(urlsplit(url).query))["X-Goog-Signature"] == _goog4_oracle(url, "PUT")
+
+
+def test_hmac_signed_url_fetches_the_body(
+    hmac_options: dict[str, Any], fake_gcs: FakeGCS, gcs_bucket: str
+) -> None:
+    """fake-gcs-server checks no signature: this proves the URL's host and path only."""
+    storage = GCSStorage(location="media", **hmac_options)
+    name = storage.save("dir/a file+1.txt", ContentFile(b"hmac body"))
+    url = storage.url(name)
+    assert url.startswith(f"{fake_gcs.url}/{gcs_bucket}/media/dir/a%20file%2B1.txt?")
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == b"hmac body"
+
+
+def test_hmac_signing_needs_no_client_and_beats_the_rsa_key(
+    hmac_options: dict[str, Any],
+) -> None:
+    storage = GCSStorage(**hmac_options)
+    url = storage.url("a.txt")
+    assert "X-Goog-Algorithm=GOOG4-HMAC-SHA256&" in url
+    assert storage.driver._client is None  # type: ignore[attr-defined]
+    # Anonymous, with no RSA key at all: the HMAC key alone signs.
+    keyless = {k: v for k, v in hmac_options.items() if k != "credentials"}
+    assert "X-Goog-Signature=" in GCSStorage(**keyless).url("a.txt")
+
+
+def test_hmac_key_from_settings_and_secret_kept_out(fake_gcs: FakeGCS, gcs_bucket: str) -> None:
+    import pickle
+
+    from stowage import storage as storage_module
+
+    with override_settings(GS_HMAC_ACCESS_ID=_HMAC_ACCESS, GS_HMAC_SECRET=_HMAC_SECRET):
+        storage = GCSStorage(bucket_name=gcs_bucket, api_endpoint=fake_gcs.url, anonymous=True)
+        assert "X-Goog-Algorithm=GOOG4-HMAC-SHA256&" in storage.url("a.txt")
+        blob = pickle.dumps(storage)
+        storage_module._PICKLED_SECRETS.clear()
+        elsewhere = pickle.loads(blob)  # as in another process: the secret from settings
+        assert "X-Goog-Algorithm=GOOG4-HMAC-SHA256&" in elsewhere.url("a.txt")
+    assert _HMAC_SECRET.encode() not in blob
+    given = GCSStorage(
+        bucket_name=gcs_bucket,
+        api_endpoint=fake_gcs.url,
+        anonymous=True,
+        hmac_access_id=_HMAC_ACCESS,
+        hmac_secret=_HMAC_SECRET,
+    )
+    shown = repr(given) + repr(given.deconstruct()) + repr(given.driver_options)  # type: ignore[attr-defined]
+    assert _HMAC_SECRET not in shown
+    assert "hmac_secret" not in repr(given.deconstruct())  # type: ignore[attr-defined]
+    blob = pickle.dumps(given)
+    assert _HMAC_SECRET.encode() not in blob
+    storage_module._PICKLED_SECRETS.clear()
+    orphan = pickle.loads(blob)
+    with pytest.raises(ImproperlyConfigured, match="GS_HMAC_SECRET") as caught:
+        orphan.url("a.txt")
+    assert _HMAC_SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"hmac_access_id": _HMAC_ACCESS}, "'hmac_secret'"),
+        ({"hmac_secret": _HMAC_SECRET}, "'hmac_access_id'"),
+        ({"hmac_access_id": "", "hmac_secret": _HMAC_SECRET}, "'hmac_access_id' must not be empty"),
+        ({"hmac_access_id": _HMAC_ACCESS, "hmac_secret": ""}, "'hmac_secret' must not be empty"),
+        (
+            {"hmac_access_id": _HMAC_ACCESS, "hmac_secret": _HMAC_SECRET, "iam_sign_blob": True},
+            "iam_sign_blob",
+        ),
+        ({"hmac_access_id": 12, "hmac_secret": _HMAC_SECRET}, "'hmac_access_id' must be"),
+    ],
+)
+def test_bad_hmac_options_name_the_option(
+    options: dict[str, Any], changes: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=named) as caught:
+        GCSStorage(**{**options, **changes})
+    assert _HMAC_SECRET not in str(caught.value)

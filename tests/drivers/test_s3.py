@@ -29,6 +29,8 @@ from stowage.testing import (
     StorageContract,
     SubclassContract,
 )
+from stowage.testing.url_contract import Fetch, http_fetch
+from tests.servers._process import free_port
 from tests.servers.moto import ACCESS_KEY, SECRET_KEY, MotoServer
 
 
@@ -52,10 +54,27 @@ class TestS3Storage(
 ):
     secret_values = (SECRET_KEY,)
     hostile_examples = 60
+    # moto checks neither a presigned URL's expiry nor applies response-* overrides.
+    server_checks_expiry = False
+    server_applies_response_overrides = False
 
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> S3Storage:
         return S3Storage(location="media", **options)
+
+    @pytest.fixture
+    def fetch_url(self) -> Fetch:
+        return http_fetch
+
+    @pytest.fixture
+    def broken_storage(self, options: dict[str, Any]) -> S3Storage:
+        closed = f"http://127.0.0.1:{free_port()}"
+        return S3Storage(
+            location="media",
+            **{**options, "endpoint_url": closed},
+            max_retries=0,
+            connect_timeout=1.0,
+        )
 
 
 class TestS3PublicStorage(StorageContract):

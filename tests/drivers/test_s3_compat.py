@@ -37,6 +37,7 @@ from stowage.testing import (
     HostileNamesContract,
     StorageContract,
 )
+from stowage.testing.url_contract import Fetch, http_fetch
 from tests.servers._process import free_port
 from tests.servers.moto import MotoServer
 from tests.servers.s3rver import SECRET_KEY, S3rver
@@ -92,6 +93,15 @@ class TestS3rverStorage(StorageContract, AsyncStorageContract, HostileNamesContr
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> S3Storage:
         return S3Storage(location="media", **options)
+
+    @pytest.fixture
+    def fetch_url(self) -> Fetch:
+        return http_fetch
+
+    @pytest.fixture
+    def broken_storage(self, options: dict[str, Any]) -> S3Storage:
+        closed = f"http://127.0.0.1:{free_port()}"
+        return S3Storage(location="media", **{**options, "endpoint_url": closed, "max_retries": 0})
 
 
 # -- auto: the probe and the fallback --------------------------------------------------

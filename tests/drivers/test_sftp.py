@@ -79,6 +79,12 @@ class TestSFTPStorage(
         storage.close()
 
     @pytest.fixture
+    def broken_storage(self, sshd: SSHServer, sftp_root: str) -> Any:
+        storage = _storage(**{**sshd.options(sftp_root), "port": free_port()})
+        yield storage
+        storage.close()
+
+    @pytest.fixture
     def hostile_reach(self, storage: SFTPStorage, sftp_root: str) -> Reach:
         # The directory holding every test's root, the SFTP root one level down.
         root = Path(sftp_root)

@@ -85,6 +85,11 @@ class TestWebDAVStorage(
         return WebDAVStorage(location="media", base_url=BASE_URL, **options)
 
     @pytest.fixture
+    def broken_storage(self, options: dict[str, Any]) -> WebDAVStorage:
+        closed = f"http://127.0.0.1:{free_port()}/dav/"
+        return WebDAVStorage(location="media", base_url=BASE_URL, **{**options, "url": closed})
+
+    @pytest.fixture
     def hostile_reach(
         self, storage: WebDAVStorage, server: WsgiDAV, options: dict[str, Any]
     ) -> Reach:
