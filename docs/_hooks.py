@@ -250,8 +250,9 @@ def migration_table(backend: str) -> str:
     driver = _driver_class(backend)
     storage = _storage_class(backend)
     compat = names_for(driver)
+    own = {h.option for h in compat.honoured if h.stowage_only}
     candidates = {
-        **compat.setting_candidates,
+        **{o: s for o, s in compat.setting_candidates.items() if o not in own},
         **{option: (setting,) for option, setting in storage.setting_fallbacks.items()},
     }
     rows: list[list[str]] = []

@@ -59,6 +59,8 @@ class Honoured:
     spellings: tuple[str, ...] = ()
     refused_type: type | None = None
     refusal: str = ""
+    #: A setting of stowage's own, spelled like django-storages' (no counterpart there).
+    stowage_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -257,10 +259,9 @@ _GCS = BackendNames(
         Honoured("blob_chunk_size", ("GS_BLOB_CHUNK_SIZE",)),
         Honoured("iam_sign_blob", ("GS_IAM_SIGN_BLOB",)),
         Honoured("sa_email", ("GS_SA_EMAIL",)),
-        # stowage's own settings, spelled like the others: django-storages
-        # has no HMAC signing, so no name of its own is taken here.
-        Honoured("hmac_access_id", ("GS_HMAC_ACCESS_ID",)),
-        Honoured("hmac_secret", ("GS_HMAC_SECRET",)),
+        # django-storages has no HMAC signing: these settings are stowage's own.
+        Honoured("hmac_access_id", ("GS_HMAC_ACCESS_ID",), stowage_only=True),
+        Honoured("hmac_secret", ("GS_HMAC_SECRET",), stowage_only=True),
     ),
 )
 

@@ -20,25 +20,21 @@ import datetime as dt
 import mimetypes
 import os
 import pathlib
-import secrets
 import threading
 from collections.abc import Iterable, Mapping
-from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import File
 from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.utils import validate_file_name
-from django.utils.deconstruct import deconstructible
 
 from stowage import names
 from stowage.config import (
     StorageOptions,
     build_options,
-    restore_secrets,
     secret_names,
-    split_secrets,
     unknown_options,
 )
 from stowage.django_storages import names_for
@@ -60,6 +56,7 @@ from stowage.exceptions import (
 from stowage.files import StorageFile
 from stowage.registry import load_driver
 from stowage.saving import MAX_ATTEMPTS, SavePlan, encoded_chunks
+from stowage.secrecy import SecretSafePickling, deconstructible_without_secrets
 from stowage.subclassing import NAME_HOOKS, class_options, option_attributes, overrides
 from stowage.urls import UrlPolicy, storage_url
 
@@ -78,8 +75,6 @@ def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], l
     return dirs, files
 
 
-Deconstructed = tuple[str, tuple[Any, ...], dict[str, Any]]
-
 #: Content-Type of a name whose last extension is a compression (mimetypes' encodings).
 _ARCHIVE_TYPES = {
     "gzip": "application/gzip",
@@ -90,32 +85,9 @@ _ARCHIVE_TYPES = {
     "zstd": "application/zstd",
 }
 
-#: Secret options of the storages this process pickled, by the token each pickle carries.
-_PICKLED_SECRETS: dict[str, dict[str, dict[str, Any]]] = {}
 
-
-_S = TypeVar("_S", bound=type[Any])
-
-
-def _deconstructible_without_secrets(cls: _S) -> _S:
-    """Apply Django's ``@deconstructible``, then drop secret options from its output.
-
-    Migrations write ``deconstruct()`` into source files: a password or key
-    must never land there. Secrets come back from settings or the environment.
-    """
-    plain = deconstructible(cls).deconstruct
-
-    def deconstruct(obj: Any) -> Deconstructed:
-        """Return what migrations store, without any secret option."""
-        path, args, kwargs = plain(obj)
-        return path, args, {k: v for k, v in kwargs.items() if k not in obj._secrets}
-
-    cls.deconstruct = deconstruct
-    return cls
-
-
-@_deconstructible_without_secrets
-class Storage(DjangoStorage):
+@deconstructible_without_secrets
+class Storage(SecretSafePickling, DjangoStorage):
     """A Django storage over a stowage driver, configured from ``OPTIONS``.
 
     ``driver`` names the driver (``"s3"``, ``"local"``, … or
@@ -244,52 +216,6 @@ class Storage(DjangoStorage):
     def _require(self, capability: Capability, what: str) -> None:
         if capability not in self.driver.capabilities:
             raise UnsupportedOperation(f"The {self._driver_name} backend does not support {what}.")
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the storage without its secrets (pickles land in caches and queues).
-
-        The secrets stay in this process, under a token the pickle carries; a
-        storage unpickled elsewhere reads them from settings or the
-        environment, as a storage rebuilt from ``deconstruct()`` does.
-        """
-        state = self.__dict__.copy()
-        state["_driver"] = None
-        state["_url_policy"] = None
-        state.pop("_lock", None)
-        held: dict[str, dict[str, Any]] = {}
-        state["driver_options"], held["driver_options"] = split_secrets(self.driver_options)
-        args, kwargs = state.get("_constructor_args", ((), {}))
-        state["_constructor_args"] = (
-            args,
-            {k: v for k, v in kwargs.items() if k not in self._secrets},
-        )
-        held["_constructor_args"] = {k: v for k, v in kwargs.items() if k in self._secrets}
-        if any(held.values()):
-            token = state.setdefault("_secrets_token", secrets.token_hex(16))
-            self._secrets_token = token
-            _PICKLED_SECRETS[token] = held
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        held = _PICKLED_SECRETS.get(state.get("_secrets_token", ""))
-        fallbacks = names_for(state["_driver_class"]).setting_fallbacks(self.setting_fallbacks)
-        driver_class = state["_driver_class"]
-        state["driver_options"] = restore_secrets(
-            state["driver_options"],
-            None if held is None else held["driver_options"],
-            fallbacks,
-            class_options(
-                type(self),
-                (driver_class.options_class,),
-                names_for(driver_class).option_aliases,
-                {},
-            ),
-        )
-        if held is not None:
-            args, kwargs = state["_constructor_args"]
-            state["_constructor_args"] = (args, {**kwargs, **held["_constructor_args"]})
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         shown = [f"driver={self._driver_name!r}"]

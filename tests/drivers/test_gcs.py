@@ -985,7 +985,7 @@ def test_hmac_signing_needs_no_client_and_beats_the_rsa_key(
 def test_hmac_key_from_settings_and_secret_kept_out(fake_gcs: FakeGCS, gcs_bucket: str) -> None:
     import pickle
 
-    from stowage import storage as storage_module
+    from stowage import secrecy as storage_module
 
     with override_settings(GS_HMAC_ACCESS_ID=_HMAC_ACCESS, GS_HMAC_SECRET=_HMAC_SECRET):
         storage = GCSStorage(bucket_name=gcs_bucket, api_endpoint=fake_gcs.url, anonymous=True)

@@ -363,7 +363,7 @@ def test_copy_and_move() -> None:
 
 
 def test_pickles_carry_no_secret_and_round_trip_in_process() -> None:
-    from stowage import storage as storage_module
+    from stowage import secrecy as storage_module
 
     storage = Storage(driver="tests.unit.test_storage:SecretOptionDriver", token="s3cr3t-value")
     dumped = pickle.dumps(storage)

@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 
 import stowage
-from stowage import storage as storage_module
+from stowage import secrecy as storage_module
 from stowage.drivers.base import Capability
 from stowage.exceptions import UnsupportedOperation
 from stowage.subclassing import unknown_class_attributes
