@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.servers._process import ServerProcess, free_port, require_executable
+from tests.servers._s3 import S3TestServer
 
 __all__ = ["MotoServer", "s3_bucket", "s3_server", "start_moto"]
 
@@ -20,44 +18,11 @@ SECRET_KEY = "stowage-test-secret-do-not-leak"
 REGION = "us-east-1"
 
 
-@dataclass
-class MotoServer:
+class MotoServer(S3TestServer):
     """A running moto S3 server."""
 
-    process: ServerProcess
-    endpoint: str
-
-    def boto3(self) -> Any:
-        """Return an independent boto3 client on this server."""
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
-
-    def options(self, bucket: str) -> dict[str, Any]:
-        """Return stowage OPTIONS for ``bucket`` on this server."""
-        return {
-            "bucket_name": bucket,
-            "endpoint_url": self.endpoint,
-            "access_key": ACCESS_KEY,
-            "secret_key": SECRET_KEY,
-            "region_name": REGION,
-        }
-
-    def create_bucket(self) -> str:
-        """Create a fresh bucket and return its name."""
-        name = f"bucket-{secrets.token_hex(6)}"
-        self.boto3().create_bucket(Bucket=name)
-        return name
-
-    def stop(self) -> None:
-        """Stop the server by its PID."""
-        self.process.stop()
+    access_key = ACCESS_KEY
+    secret_key = SECRET_KEY
 
 
 def start_moto(log_dir: Path) -> MotoServer:

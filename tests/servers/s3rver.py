@@ -7,15 +7,13 @@ overwrites. It keeps objects on disk, in a directory of the test session's.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.servers._process import ServerProcess, free_port
+from tests.servers._s3 import S3TestServer
 
 __all__ = ["S3rver", "s3rver", "s3rver_bucket", "start_s3rver"]
 
@@ -26,44 +24,11 @@ REGION = "us-east-1"
 PROGRAM = Path(__file__).resolve().parent.parent / "node" / "node_modules" / ".bin" / "s3rver"
 
 
-@dataclass
-class S3rver:
+class S3rver(S3TestServer):
     """A running s3rver."""
 
-    process: ServerProcess
-    endpoint: str
-
-    def boto3(self) -> Any:
-        """Return an independent boto3 client on this server."""
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
-
-    def options(self, bucket: str) -> dict[str, Any]:
-        """Return stowage S3 OPTIONS for ``bucket`` on this server."""
-        return {
-            "bucket_name": bucket,
-            "endpoint_url": self.endpoint,
-            "access_key": ACCESS_KEY,
-            "secret_key": SECRET_KEY,
-            "region_name": REGION,
-        }
-
-    def create_bucket(self) -> str:
-        """Create a fresh bucket and return its name."""
-        name = f"bucket-{secrets.token_hex(6)}"
-        self.boto3().create_bucket(Bucket=name)
-        return name
-
-    def stop(self) -> None:
-        """Stop the server by its PID."""
-        self.process.stop()
+    access_key = ACCESS_KEY
+    secret_key = SECRET_KEY
 
 
 def start_s3rver(log_dir: Path, data_dir: Path) -> S3rver:
