@@ -18,7 +18,6 @@ uploads nothing.
 from __future__ import annotations
 
 import io
-import tempfile
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from stowage import names
 from stowage.drivers.base import Capability, in_thread
 from stowage.exceptions import AlreadyExists, NotFound
 from stowage.files import ReadCursor
+from stowage.saving import new_spool
 
 if TYPE_CHECKING:
     from stowage.drivers.base import AsyncDownload, ObjectInfo
@@ -101,7 +101,7 @@ class AsyncStorageFile:
         self._spool: Any = None
         self.closed = False
         if "w" in mode:
-            self._spool = tempfile.SpooledTemporaryFile(storage.options.max_memory_size)  # noqa: SIM115
+            self._spool = new_spool(storage.options.max_memory_size)
 
     # -- reading -------------------------------------------------------------------
 

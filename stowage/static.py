@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,6 +55,7 @@ from stowage import names
 from stowage.config import build_options, option
 from stowage.drivers.base import ObjectInfo
 from stowage.exceptions import ServiceError
+from stowage.saving import new_spool
 from stowage.storage import Storage
 
 logger = logging.getLogger("stowage.static")
@@ -425,7 +425,7 @@ class StaticStorage(Storage):
         return super()._open(name, mode)
 
     def _spool_with_hash(self, content: Any) -> tuple[IO[bytes], str, int]:
-        spool: IO[bytes] = tempfile.SpooledTemporaryFile(self.options.max_memory_size)  # noqa: SIM115
+        spool: IO[bytes] = new_spool(self.options.max_memory_size)
         digest = hashlib.sha256()
         size = 0
         for chunk in content.chunks(_CHUNK):

@@ -83,3 +83,22 @@ def test_remote_storages_refuse_appending() -> None:
 def test_refusals_name_the_part_at_fault(name: str, part: str) -> None:
     with pytest.raises(SuspiciousFileOperation, match=f"Could not derive file name from '{part}'"):
         stowage.MemoryStorage().get_available_name(name)
+
+
+def test_async_writes_spill_to_file_upload_temp_dir(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    storage = stowage.MemoryStorage(max_memory_size=1024)
+
+    async def write() -> str:
+        handle = storage.aopen("big.bin", "wb")
+        await handle.write(b"x" * 4096)
+        # Rolled over to an unnamed file: where it was made is in its arguments.
+        spilled = str(handle._spool._TemporaryFileArgs["dir"])
+        await handle.aclose()
+        return spilled
+
+    with override_settings(FILE_UPLOAD_TEMP_DIR=str(spill)):
+        spilled = asyncio.run(write())
+    assert spilled == str(spill)
+    assert storage.size("big.bin") == 4096
