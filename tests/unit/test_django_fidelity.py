@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import SuspiciousFileOperation
@@ -85,20 +87,24 @@ def test_refusals_name_the_part_at_fault(name: str, part: str) -> None:
         stowage.MemoryStorage().get_available_name(name)
 
 
-def test_async_writes_spill_to_file_upload_temp_dir(tmp_path: Path) -> None:
-    spill = tmp_path / "spill"
-    spill.mkdir()
+def test_async_writes_spill_to_file_upload_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[object] = []
+    real = tempfile.SpooledTemporaryFile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        made.append(kwargs.get("dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", spy)
     storage = stowage.MemoryStorage(max_memory_size=1024)
 
-    async def write() -> str:
-        handle = storage.aopen("big.bin", "wb")
-        await handle.write(b"x" * 4096)
-        # Rolled over to an unnamed file: where it was made is in its arguments.
-        spilled = str(handle._spool._TemporaryFileArgs["dir"])
-        await handle.aclose()
-        return spilled
+    async def write() -> None:
+        async with storage.aopen("big.bin", "wb") as handle:
+            await handle.write(b"x" * 4096)
 
-    with override_settings(FILE_UPLOAD_TEMP_DIR=str(spill)):
-        spilled = asyncio.run(write())
-    assert spilled == str(spill)
+    with override_settings(FILE_UPLOAD_TEMP_DIR=str(tmp_path)):
+        asyncio.run(write())
+    assert made == [str(tmp_path)]
     assert storage.size("big.bin") == 4096
