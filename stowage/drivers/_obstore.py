@@ -26,7 +26,6 @@ import datetime as dt
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -42,6 +41,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, DEFAULT_POLICY, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -54,7 +54,13 @@ from stowage.exceptions import (
     translate,
 )
 
-__all__ = ["HEADER_ATTRIBUTES", "UPLOADS_PREFIX", "ObstoreDriver", "map_error"]
+__all__ = [
+    "HEADER_ATTRIBUTES",
+    "UPLOADS_PREFIX",
+    "ObstoreDriver",
+    "map_error",
+    "retry_config",
+]
 
 _MiB = 1024 * 1024
 #: Where large atomic creates are staged, at the root of the bucket or container.
@@ -116,8 +122,8 @@ def map_error(exc: BaseException) -> StowageError | None:
 _RETRIED = re.compile(r"after \d+ retries")
 
 
-def _retry_delete(exc: ServiceError, attempt: int, retries: int) -> float | None:
-    """Return the pause before retrying a failed delete, or None to give up.
+def _retry_delete(exc: BaseException) -> bool:
+    """Tell whether a failed delete is worth sending again.
 
     obstore sends a delete as a bulk request (S3 DeleteObjects, an Azure
     batch): a POST, which it retries after a 5xx reply ("after N retries" in
@@ -126,9 +132,23 @@ def _retry_delete(exc: ServiceError, attempt: int, retries: int) -> float | None
     Deleting is idempotent, so that case is retried here, with backoff.
     """
     transient = isinstance(exc, (ServiceUnavailable, ServiceTimeout))
-    if not transient or attempt >= retries or _RETRIED.search(str(exc)):
-        return None
-    return min(0.1 * 2.0**attempt, 5.0)
+    return transient and not _RETRIED.search(str(exc))
+
+
+def retry_config(max_retries: int, timeout: float) -> dict[str, Any]:
+    """Return obstore's retry settings: the drivers' one backoff, ``max_retries`` times.
+
+    The whole of a request's retries may take as long as its tries could.
+    """
+    return {
+        "max_retries": max_retries,
+        "retry_timeout": dt.timedelta(seconds=max(timeout, 1) * (max_retries + 1)),
+        "backoff": {
+            "init_backoff": dt.timedelta(seconds=DEFAULT_POLICY.base),
+            "max_backoff": dt.timedelta(seconds=DEFAULT_POLICY.cap),
+            "base": 2,
+        },
+    }
 
 
 def _range_not_satisfiable(exc: BaseException) -> bool:
@@ -173,7 +193,8 @@ class ObstoreDriver(Driver):
         self._store: Any = None
         self._base_attributes: dict[str, str] = {}
         #: Retries of a delete that got no reply (see :func:`_retry_delete`).
-        self.max_retries = int(getattr(options, "max_retries", 3))
+        self.max_retries = int(getattr(options, "max_retries", DEFAULT_MAX_RETRIES))
+        self._retry = RetryPolicy.for_retries(max(self.max_retries, 0))
         # Options of the subclass, where it has them; else the defaults above.
         for name in ("multipart_threshold", "multipart_chunksize", "multipart_concurrency"):
             setattr(self, name, int(getattr(options, name, getattr(self, name))))
@@ -406,18 +427,12 @@ class ObstoreDriver(Driver):
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error (Azure says 404, S3 does not)."""
-        attempt = 0
-        while True:
-            try:
-                with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
-                    obstore.delete(self.store, key)
-                return
-            except ServiceError as exc:
-                pause = _retry_delete(exc, attempt, self.max_retries)
-                if pause is None:
-                    raise
-            time.sleep(pause)
-            attempt += 1
+
+        def once() -> None:
+            with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
+                obstore.delete(self.store, key)
+
+        self._retry.run(once, retryable=_retry_delete)
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List with a delimiter (one level) or flat (recursive), every page."""
@@ -459,20 +474,12 @@ class ObstoreDriver(Driver):
 
     async def adelete(self, key: str) -> None:
         """Do :meth:`delete` on obstore's async client."""
-        import asyncio  # here: sync-only processes never need it
 
-        attempt = 0
-        while True:
-            try:
-                with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
-                    await obstore.delete_async(self.store, key)
-                return
-            except ServiceError as exc:
-                pause = _retry_delete(exc, attempt, self.max_retries)
-                if pause is None:
-                    raise
-            await asyncio.sleep(pause)
-            attempt += 1
+        async def once() -> None:
+            with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
+                await obstore.delete_async(self.store, key)
+
+        await self._retry.arun(once, retryable=_retry_delete)
 
     async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
         """Do :meth:`put` on obstore's async client for bodies of one PUT."""

@@ -25,8 +25,9 @@ import obstore
 from obstore.store import AzureStore
 
 from stowage.config import option
-from stowage.drivers._obstore import ObstoreDriver, map_error
+from stowage.drivers._obstore import ObstoreDriver, map_error, retry_config
 from stowage.drivers.base import Capability, DriverOptions
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError, UnsupportedOperation, translate
 
 __all__ = ["AzureDriver", "AzureOptions"]
@@ -69,7 +70,11 @@ class AzureOptions(DriverOptions):
     )
     timeout: float = option(60.0, doc="Seconds a request may take.")
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
-    max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        doc="Retries of a failed idempotent request, with the pause every network driver "
+        "uses (capped exponential backoff with jitter).",
+    )
     multipart_threshold: int = option(8 * _MiB, doc="Bodies larger than this go up in blocks.")
     multipart_chunksize: int = option(
         8 * _MiB,
@@ -175,15 +180,7 @@ class AzureDriver(ObstoreDriver):
             "timeout": dt.timedelta(seconds=o.timeout),
             "allow_http": self._endpoint.startswith("http://"),
         }
-        retry = {
-            "max_retries": o.max_retries,
-            "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
-            "backoff": {
-                "init_backoff": dt.timedelta(milliseconds=100),
-                "max_backoff": dt.timedelta(seconds=5),
-                "base": 2,
-            },
-        }
+        retry = retry_config(o.max_retries, o.timeout)
         with translate("configuring the Azure client", map_error):
             return AzureStore(
                 o.azure_container,

@@ -74,6 +74,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -132,9 +133,10 @@ class FTPOptions(DriverOptions):
     )
     timeout: float = option(30.0, doc="Seconds a connection or a reply may take.")
     max_retries: int = option(
-        1,
+        DEFAULT_MAX_RETRIES,
         doc="Times a call is tried again on a new connection after connecting failed, the "
-        "connection broke or a reply timed out (an upload only before it read its source).",
+        "connection broke or a reply timed out (an upload only before it read its source), "
+        "with the pause every network driver uses (capped exponential backoff with jitter).",
     )
     encoding: str = option("utf-8", doc="Encoding of names on the control connection.")
     location: str = option(
@@ -374,6 +376,7 @@ class FTPDriver(Driver):
         super().__init__(options)
         assert isinstance(options, FTPOptions)
         self.ftp = options
+        self._retry = RetryPolicy.for_retries(options.max_retries)
         self._server = _server(options)
         scheme = "ftps" if self._server.tls else "ftp"
         user = f"{self._server.username}@" if self._server.username else ""
@@ -522,28 +525,41 @@ class FTPDriver(Driver):
         work: Callable[[_Client], _T],
         retryable: Callable[[], bool] | None = None,
     ) -> tuple[_T, _Client]:
-        """Run ``work`` on a pooled connection; the caller releases the one returned."""
-        retries = self.ftp.max_retries
+        """Run ``work`` on a pooled connection; the caller releases the one returned.
+
+        Connecting again is always allowed; ``work`` is run again after its
+        connection broke only while ``retryable`` (idempotence) says so.
+        """
+        # Where the last try failed: None connecting, else whether the connection broke.
+        broke: bool | None = None
+
+        def once() -> tuple[_T, _Client]:
+            nonlocal broke
+            broke = None
+            client = self._acquire()
+            broke = False
+            try:
+                return work(client), client
+            except BaseException as exc:
+                if not (client.broken or _broken(exc)):
+                    self._release(client)
+                    raise
+                broke = True
+                self._discard(client)
+                raise
+
+        def failed_in_transit(exc: BaseException) -> bool:
+            if broke is None:
+                return isinstance(exc, (ServiceUnavailable, ServiceTimeout))
+            return broke
+
         with translate(what, self._map_error(what)):
-            for attempt in range(retries + 1):
-                try:
-                    client = self._acquire()
-                except (ServiceUnavailable, ServiceTimeout):
-                    if attempt == retries:
-                        raise
-                    time.sleep(0.05 * (1 << attempt))
-                    continue
-                try:
-                    return work(client), client
-                except BaseException as exc:
-                    if not (client.broken or _broken(exc)):
-                        self._release(client)
-                        raise
-                    self._discard(client)
-                    if attempt == retries or not (retryable is None or retryable()):
-                        raise
-                time.sleep(0.05 * (1 << attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._retry.run(
+                once,
+                retryable=failed_in_transit,
+                idempotent=retryable if retryable is not None else True,
+                unsent=lambda exc: broke is None,
+            )
 
     def _call(
         self,

@@ -38,6 +38,10 @@ def _never(exc: BaseException) -> bool:
     return False
 
 
+def _holds(flag: bool | Callable[[], bool]) -> bool:
+    return flag() if callable(flag) else flag
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Say how often to try a request and how long to pause between tries."""
@@ -103,7 +107,7 @@ class RetryPolicy:
         retryable, idempotent, unsent = checks
         if not retryable(exc):
             return None
-        if not unsent(exc) and not (idempotent() if callable(idempotent) else idempotent):
+        if not unsent(exc) and not _holds(idempotent):
             return None
         return self._next_pause(attempt, started, clock)
 
@@ -124,9 +128,10 @@ class RetryPolicy:
         A failure is tried again when ``retryable`` accepts it and either the
         operation is ``idempotent`` (a bool, or a callable asked after the
         failure) or ``unsent`` says nothing that could take effect was sent.
-        A result that ``retry_result`` rejects is tried again like a failure
-        and returned as it is once the policy is spent. ``before_retry`` runs
-        after each pause (to rewind a body, say). The last failure propagates.
+        A result that ``retry_result`` rejects is tried again, when the
+        operation is idempotent, and returned as it is once the policy is
+        spent. ``before_retry`` runs after each pause (to rewind a body, say).
+        The last failure propagates.
         """
         checks = (retryable, idempotent, unsent)
         started, attempt = clock(), 0
@@ -138,7 +143,7 @@ class RetryPolicy:
                 if pause is None:
                     raise
             else:
-                retry = retry_result is not None and retry_result(result)
+                retry = retry_result is not None and retry_result(result) and _holds(idempotent)
                 pause = self._next_pause(attempt, started, clock) if retry else None
                 if pause is None:
                     return result
@@ -170,7 +175,7 @@ class RetryPolicy:
                 if pause is None:
                     raise
             else:
-                retry = retry_result is not None and retry_result(result)
+                retry = retry_result is not None and retry_result(result) and _holds(idempotent)
                 pause = self._next_pause(attempt, started, clock) if retry else None
                 if pause is None:
                     return result

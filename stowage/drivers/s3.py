@@ -53,7 +53,7 @@ from obstore.store import S3Store
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
 from stowage.drivers._aws_credentials import CredentialChain
-from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error
+from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error, retry_config
 from stowage.drivers.base import (
     AsyncDownload,
     Capability,
@@ -64,6 +64,7 @@ from stowage.drivers.base import (
     Readable,
     in_thread,
 )
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -164,7 +165,11 @@ class S3Options(DriverOptions):
     )
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
     timeout: float = option(60.0, doc="Seconds a request may take.")
-    max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        doc="Retries of a failed idempotent request, with the pause every network driver "
+        "uses (capped exponential backoff with jitter).",
+    )
     multipart_threshold: int = option(
         8 * _MiB, doc="Bodies larger than this are uploaded in parts."
     )
@@ -462,15 +467,7 @@ class S3Driver(ObstoreDriver):
             client["root_certificate"] = self._root_certificate
         if self._proxy is not None:
             client["proxy_url"] = self._proxy
-        retry = {
-            "max_retries": o.max_retries,
-            "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
-            "backoff": {
-                "init_backoff": dt.timedelta(milliseconds=100),
-                "max_backoff": dt.timedelta(seconds=5),
-                "base": 2,
-            },
-        }
+        retry = retry_config(o.max_retries, o.timeout)
         with translate("configuring the S3 client", map_error):
             arguments: dict[str, Any] = {
                 "config": config,

@@ -53,6 +53,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -104,6 +105,12 @@ _LOST: tuple[type[BaseException], ...] = (
 )
 #: Errors after which a request is sent again on a new connection (connecting failed too).
 _RETRYABLE: tuple[type[BaseException], ...] = (*_LOST, ServiceUnavailable)
+#: Those, and timeouts: retried too, unless the request may have landed.
+_RETRIED: tuple[type[BaseException], ...] = (*_RETRYABLE, TimeoutError)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _RETRIED)
 
 
 @dataclass(frozen=True)
@@ -143,10 +150,11 @@ class SFTPOptions(DriverOptions):
     gid: int | None = option(None, doc="Group of new files and directories, where permitted.")
     timeout: float = option(30.0, doc="Seconds allowed to connect and log in, and per request.")
     max_retries: int = option(
-        1,
+        DEFAULT_MAX_RETRIES,
         doc="Times a request is tried again on a new connection after connecting failed, "
         "the connection was lost or a request timed out (an upload only if it was lost "
-        "before its first byte was sent).",
+        "before its first byte was sent), with the pause every network driver uses "
+        "(capped exponential backoff with jitter).",
     )
     params: dict[str, Any] = option(
         default_factory=dict,
@@ -365,6 +373,7 @@ class SFTPDriver(Driver):
         if not options.host:
             raise ConfigurationError("SFTP storage needs 'host' (OPTIONS or SFTP_STORAGE_HOST).")
         self.sftp_options = options
+        self._retry = RetryPolicy.for_retries(options.max_retries)
         self._login = _Login.from_options(options)
         self._secrets = self._login.secrets()
         root = options.root_path
@@ -435,27 +444,34 @@ class SFTPDriver(Driver):
             return await self._loop().run_async(self._attempt(operation, args))
 
     async def _attempt(self, operation: Callable[..., Awaitable[_T]], args: Sequence[Any]) -> _T:
-        retries = self.sftp_options.max_retries
-        # A whole upload that timed out may have landed: only a lost one is sent again.
-        idempotent = operation != self._put_whole
-        for attempt in range(retries + 1):
+        connected = False
+
+        async def once() -> _T:
+            nonlocal connected
+            connected = False
             sftp: asyncssh.SFTPClient | None = None
             try:
                 sftp = await self._client()
+                connected = True
                 async with asyncio.timeout(self._login.timeout):
                     return await operation(sftp, *args)
-            except _RETRYABLE:
+            except _RETRIED:  # ServiceTimeout too: connecting took too long
                 if sftp is not None:
                     self._link.drop(sftp)
-                if attempt == retries:
-                    raise
-            except TimeoutError:  # ServiceTimeout too: connecting took too long
-                if sftp is not None:
-                    self._link.drop(sftp)
-                if attempt == retries or (sftp is not None and not idempotent):
-                    raise
-            await asyncio.sleep(0.05 * (1 << attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise
+
+        def unsent(exc: BaseException) -> bool:
+            # A lost connection is sent again; a request that timed out on a live
+            # connection counts as sent.
+            return isinstance(exc, _RETRYABLE) or not connected
+
+        return await self._retry.arun(
+            once,
+            retryable=_retryable,
+            # A whole upload that timed out may have landed: only a lost one is sent again.
+            idempotent=operation != self._put_whole,
+            unsent=unsent,
+        )
 
     async def _timed(self, awaitable: Awaitable[_T]) -> _T:
         async with asyncio.timeout(self._login.timeout):

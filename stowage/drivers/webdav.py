@@ -73,6 +73,7 @@ from stowage.drivers.base import (
     Readable,
     in_thread,
 )
+from stowage.drivers.retry import RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -421,9 +422,12 @@ class _Slicer:
         return self.keep == 0
 
 
-def _backoff(attempt: int) -> float:
-    """Return the pause before retry ``attempt`` (from 0): 50 ms doubling up to 2 s, jittered."""
-    return min(0.05 * (1 << attempt), 2.0) * random.uniform(0.5, 1.0)
+def _transport_failed(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.TransportError)
+
+
+def _server_failed(response: httpx.Response) -> bool:
+    return response.status_code in _RETRY_STATUSES
 
 
 def _range_header(start: int, end: int | None) -> dict[str, str]:
@@ -456,6 +460,7 @@ class WebDAVDriver(Driver):
         assert isinstance(options, WebDAVOptions)
         self.webdav = options
         self.root = options.url
+        self._retry = RetryPolicy.for_retries(options.max_retries)
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._tls: ssl.SSLContext | bool | None = None
@@ -520,47 +525,33 @@ class WebDAVDriver(Driver):
         url = self.root + quote(key, safe="/")
         return url + "/" if collection and key else url
 
-    def _retries(self, step: _Call) -> int:
-        """Return how often ``step`` may be retried.
+    def _repeatable(self, step: _Call) -> bool:
+        """Tell whether ``step`` may be sent again here.
 
         A PUT goes to a fresh temporary name, so it may be sent again when its
         source can rewind; other bodies and methods are retried by their flows.
         """
         if step.body is not None:
-            return self.webdav.max_retries if step.body.start is not None else 0
-        return self.webdav.max_retries if step.method in _IDEMPOTENT else 0
+            return step.body.start is not None
+        return step.method in _IDEMPOTENT
 
     def _request(self, client: httpx.Client, step: _Call) -> httpx.Response:
-        retries = self._retries(step)
-        for attempt in range(retries + 1):
-            try:
-                response = self._request_once(client, step)
-            except httpx.TransportError:
-                if attempt == retries:
-                    raise
-            else:
-                if attempt == retries or response.status_code not in _RETRY_STATUSES:
-                    return response
-            time.sleep(_backoff(attempt))
-            if step.body is not None:
-                step.body.rewind()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._retry.run(
+            lambda: self._request_once(client, step),
+            retryable=_transport_failed,
+            idempotent=self._repeatable(step),
+            retry_result=_server_failed,
+            before_retry=None if step.body is None else step.body.rewind,
+        )
 
     async def _arequest(self, client: httpx.AsyncClient, step: _Call) -> httpx.Response:
-        retries = self._retries(step)
-        for attempt in range(retries + 1):
-            try:
-                response = await self._arequest_once(client, step)
-            except httpx.TransportError:
-                if attempt == retries:
-                    raise
-            else:
-                if attempt == retries or response.status_code not in _RETRY_STATUSES:
-                    return response
-            await asyncio.sleep(_backoff(attempt))
-            if step.body is not None:
-                step.body.rewind()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._retry.arun(
+            lambda: self._arequest_once(client, step),
+            retryable=_transport_failed,
+            idempotent=self._repeatable(step),
+            retry_result=_server_failed,
+            before_retry=None if step.body is None else step.body.rewind,
+        )
 
     def _request_once(self, client: httpx.Client, step: _Call) -> httpx.Response:
         content: Any = step.content
@@ -739,10 +730,10 @@ class WebDAVDriver(Driver):
                 response = yield _Call("LOCK", url, what, headers, content=_LOCKINFO)
             except (ServiceUnavailable, ServiceTimeout):
                 # wsgidav resets connections whose LOCK body it left unread.
-                if failures == self.webdav.max_retries:
+                if failures == self._retry.retries:
                     raise
                 failures += 1
-                yield _Pause(_backoff(failures - 1))
+                yield _Pause(self._retry.pause(failures - 1))
                 continue
             if response.status_code in (200, 201) and response.headers.get("lock-token"):
                 return str(response.headers["lock-token"])
@@ -796,13 +787,13 @@ class WebDAVDriver(Driver):
         Only this upload knows the temporary name: once it is gone, the MOVE
         whose answer was lost has moved it.
         """
-        for attempt in range(self.webdav.max_retries + 1):
+        for attempt in range(self._retry.attempts):
             try:
                 response: httpx.Response = yield _Call("MOVE", self._url(temp), what, headers)
             except (ServiceUnavailable, ServiceTimeout):
-                if attempt == self.webdav.max_retries:
+                if attempt == self._retry.retries:
                     raise
-                yield _Pause(_backoff(attempt))
+                yield _Pause(self._retry.pause(attempt))
                 continue
             if attempt and response.status_code == 404:
                 return None
@@ -872,27 +863,27 @@ class WebDAVDriver(Driver):
 
     def _open(self, key: str, start: int, end: int | None, what: str) -> httpx.Response | None:
         """Send a ranged GET, retried as configured; None when the range lies past the end."""
-        retries = self.webdav.max_retries
-        for attempt in range(retries + 1):
+
+        def send() -> httpx.Response:
             request = self.client.build_request(
                 "GET", self._url(key), headers=_range_header(start, end)
             )
-            try:
-                response = self.client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                if attempt == retries or not isinstance(exc, httpx.TransportError):
-                    raise _transport_error(exc, what, self.root) from exc
-            else:
-                if response.status_code == 416:
-                    response.close()
-                    return None
-                if response.status_code in (200, 206):
-                    return response
+            response = self.client.send(request, stream=True)
+            if response.status_code not in (200, 206):
                 response.close()
-                if attempt == retries or response.status_code not in _RETRY_STATUSES:
-                    raise _status_error(response, what)
-            time.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+            return response
+
+        try:
+            response = self._retry.run(
+                send, retryable=_transport_failed, retry_result=_server_failed
+            )
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, what, self.root) from exc
+        if response.status_code == 416:
+            return None
+        if response.status_code in (200, 206):
+            return response
+        raise _status_error(response, what)
 
     def _resume(
         self, key: str, first: _ReadPlan, position: int, end: int | None, what: str
@@ -937,11 +928,11 @@ class WebDAVDriver(Driver):
                                 return
                         return
                     except httpx.HTTPError as exc:
-                        if resumes == self.webdav.max_retries:
+                        if resumes == self._retry.retries:
                             raise _read_error(exc, what, root) from exc
                         resumes += 1
                     response.close()
-                    time.sleep(_backoff(resumes - 1))
+                    time.sleep(self._retry.pause(resumes - 1))
                     response, resumed = self._resume(key, plan, position, end, what)
                     slicer = _Slicer(resumed)
             finally:

@@ -142,6 +142,14 @@ def test_a_rejected_result_is_retried_then_returned_as_it_is() -> None:
         lambda: 503, retryable=transient, retry_result=lambda s: s >= 500, sleep=slept.append
     )
     assert spent == 503
+    sent_once = RetryPolicy(attempts=4).run(
+        lambda: 503,
+        retryable=transient,
+        idempotent=False,
+        retry_result=lambda s: s >= 500,
+        sleep=pytest.fail,
+    )
+    assert sent_once == 503
 
 
 def test_before_retry_runs_before_every_new_try() -> None:
