@@ -27,13 +27,22 @@ import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import os
 import posixpath
 import secrets
 import stat
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -53,6 +62,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
@@ -63,9 +73,7 @@ from stowage.exceptions import (
     ServiceError,
     ServiceTimeout,
     ServiceUnavailable,
-    StowageError,
     UnsupportedOperation,
-    translate,
 )
 
 __all__ = ["SFTPDriver", "SFTPOptions"]
@@ -111,6 +119,47 @@ _RETRIED: tuple[type[BaseException], ...] = (*_RETRYABLE, TimeoutError)
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, _RETRIED)
+
+
+def _redacted(secrets: Iterable[str], text: str) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+def _redacted_detail(secrets: Iterable[str], exc: BaseException) -> str:
+    return _redacted(secrets, str(exc) or type(exc).__name__)
+
+
+#: What asyncssh's errors become; ``target`` names the server, ``detail`` is redacted.
+_ERROR_RULES = (
+    Rule(
+        (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath), NotFound, "{what} on {target}: {detail}"
+    ),
+    Rule(asyncssh.SFTPFileAlreadyExists, AlreadyExists, "{what} on {target}: {detail}"),
+    Rule(
+        (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect),
+        AccessDenied,
+        "{what} on {target}: {detail}",
+    ),
+    Rule(
+        (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded),
+        ServiceError,
+        "{what} on {target}: {detail} (no space left on the server)",
+    ),
+    Rule(
+        asyncssh.PermissionDenied,
+        AccessDenied,
+        "{what}: {target} refused the login; check the username, password or private key",
+    ),
+    Rule(
+        (*_LOST, asyncssh.DisconnectError),
+        ServiceUnavailable,
+        "{what} on {target}: {detail} (the connection was lost)",
+    ),
+    Rule((asyncssh.SFTPError, asyncssh.Error), ServiceError, "{what} on {target}: {detail}"),
+    Rule(TimeoutError, ServiceTimeout, "{what} on {target}: no answer in time"),
+)
 
 
 @dataclass(frozen=True)
@@ -376,6 +425,10 @@ class SFTPDriver(Driver):
         self._retry = RetryPolicy.for_retries(options.max_retries)
         self._login = _Login.from_options(options)
         self._secrets = self._login.secrets()
+        # The table holds the secrets, not the driver: no cycle keeps a dropped driver alive.
+        self._error_table = ErrorTable(
+            *_ERROR_RULES, detail=functools.partial(_redacted_detail, self._secrets)
+        )
         root = options.root_path
         self._root = root if root in ("", "/") else root.rstrip("/")
         self._runner: LoopThread | None = None
@@ -402,36 +455,10 @@ class SFTPDriver(Driver):
         return f"{self._root.rstrip('/')}/{key}"
 
     def _redact(self, text: str) -> str:
-        for value in self._secrets:
-            text = text.replace(value, "***")
-        return text
-
-    def _map(self, what: str, exc: BaseException) -> StowageError | None:
-        detail = self._redact(str(exc) or type(exc).__name__)
-        message = f"{what} on {self._login.target}: {detail}"
-        if isinstance(exc, (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath)):
-            return NotFound(message)
-        if isinstance(exc, asyncssh.SFTPFileAlreadyExists):
-            return AlreadyExists(message)
-        if isinstance(exc, (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect)):
-            return AccessDenied(message)
-        if isinstance(exc, (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded)):
-            return ServiceError(f"{message} (no space left on the server)")
-        if isinstance(exc, asyncssh.PermissionDenied):
-            return AccessDenied(
-                f"{what}: {self._login.target} refused the login; check the username, "
-                "password or private key"
-            )
-        if isinstance(exc, (*_LOST, asyncssh.DisconnectError)):
-            return ServiceUnavailable(f"{message} (the connection was lost)")
-        if isinstance(exc, (asyncssh.SFTPError, asyncssh.Error)):
-            return ServiceError(message)
-        if isinstance(exc, TimeoutError):
-            return ServiceTimeout(f"{what} on {self._login.target}: no answer in time")
-        return None
+        return _redacted(self._secrets, text)
 
     def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
-        return translate(what, lambda exc: self._map(what, exc))
+        return self._error_table.translate(what, target=self._login.target)
 
     def _run(self, what: str, operation: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """Run ``operation(sftp, *args)`` on the loop and wait for it."""

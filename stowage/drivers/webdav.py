@@ -73,6 +73,7 @@ from stowage.drivers.base import (
     Readable,
     in_thread,
 )
+from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.retry import RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
@@ -238,51 +239,61 @@ async def _achunks(body: _Counted) -> AsyncIterator[bytes]:
 # -- errors -------------------------------------------------------------------------
 
 
+def _status(exc: BaseException) -> int | None:
+    return exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+
+
+#: What each answer and each failure of httpx becomes; ``root`` is the server's URL.
+_ERRORS = ErrorTable(
+    Rule(
+        401,
+        AccessDenied,
+        "{what}: the server refused the credentials ({detail}); "
+        "check the 'username', 'password' and 'auth' options.",
+    ),
+    Rule(403, AccessDenied, "{what}: the server forbids it ({detail})."),
+    Rule(404, NotFound, "{what}: not found ({detail})."),
+    Rule(410, NotFound, "{what}: not found ({detail})."),
+    Rule(range(300, 400), NotFound, "{what}: not a file ({detail}, a collection or a redirect)."),
+    Rule(507, ServiceError, "{what}: the server has no space left ({detail})."),
+    Rule(423, ServiceError, "{what}: the resource is locked ({detail})."),
+    Rule(range(500, 1000), ServiceUnavailable, "{what}: the server failed ({detail})."),
+    Rule(httpx.HTTPStatusError, ServiceError, "{what}: the server answered {detail}."),
+    Rule(httpx.TimeoutException, ServiceTimeout, "{what}: {root} did not answer in time ({name})."),
+    Rule(httpx.ConnectError, ServiceUnavailable, "{what}: cannot connect to {root}: {detail}"),
+    Rule(
+        httpx.StreamError,
+        ServiceError,
+        "{what}: the server asked to authenticate again during an upload ({detail}).",
+    ),
+    Rule(
+        httpx.TransportError,
+        ServiceUnavailable,
+        "{what}: the connection to {root} failed: {detail}",
+    ),
+    status=_status,
+)
+#: The same while a body streams: a connection closed early is a short body.
+_READ_ERRORS = _ERRORS.extend(
+    Rule(
+        httpx.RemoteProtocolError,
+        IncompleteRead,
+        "{what}: the body ended before its announced length ({detail}).",
+    )
+)
+
+
 def _status_error(response: httpx.Response, what: str) -> StowageError:
     """Translate an unexpected status into stowage's tree, chained to an httpx error."""
-    status = response.status_code
-    label = f"{status} {response.reason_phrase}".strip()
-    if status == 401:
-        error: StowageError = AccessDenied(
-            f"{what}: the server refused the credentials ({label}); "
-            "check the 'username', 'password' and 'auth' options."
-        )
-    elif status == 403:
-        error = AccessDenied(f"{what}: the server forbids it ({label}).")
-    elif status in (404, 410):
-        error = NotFound(f"{what}: not found ({label}).")
-    elif 300 <= status < 400:
-        error = NotFound(f"{what}: not a file ({label}, a collection or a redirect).")
-    elif status == 507:
-        error = ServiceError(f"{what}: the server has no space left ({label}).")
-    elif status == 423:
-        error = ServiceError(f"{what}: the resource is locked ({label}).")
-    elif status >= 500:
-        error = ServiceUnavailable(f"{what}: the server failed ({label}).")
-    else:
-        error = ServiceError(f"{what}: the server answered {label}.")
-    error.__cause__ = httpx.HTTPStatusError(label, request=response.request, response=response)
-    return error
+    label = f"{response.status_code} {response.reason_phrase}".strip()
+    error = httpx.HTTPStatusError(label, request=response.request, response=response)
+    return _ERRORS.convert(error, what)
 
 
 def _check(response: httpx.Response, what: str, *ok: int) -> httpx.Response:
     if response.status_code in (ok or (200, 201, 204)):
         return response
     raise _status_error(response, what)
-
-
-def _transport_error(exc: Exception, what: str, root: str) -> StowageError:
-    if isinstance(exc, httpx.TimeoutException):
-        return ServiceTimeout(f"{what}: {root} did not answer in time ({type(exc).__name__}).")
-    if isinstance(exc, httpx.ConnectError):
-        return ServiceUnavailable(f"{what}: cannot connect to {root}: {exc}")
-    if isinstance(exc, httpx.StreamError):
-        return ServiceError(
-            f"{what}: the server asked to authenticate again during an upload ({exc})."
-        )
-    if isinstance(exc, httpx.TransportError):
-        return ServiceUnavailable(f"{what}: the connection to {root} failed: {exc}")
-    return ServiceError(f"{what}: {type(exc).__name__}: {exc}")
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -590,8 +601,7 @@ class WebDAVDriver(Driver):
                     reply = self._request(self.client, step)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 assert isinstance(step, _Call)
-                error = _transport_error(exc, step.what, self.root)
-                error.__cause__ = exc
+                error = _ERRORS.convert(exc, step.what, root=self.root)
             except Exception as exc:
                 error = exc  # the source stream's own error, or a stowage one
 
@@ -615,8 +625,7 @@ class WebDAVDriver(Driver):
                     reply = await self._arequest(client, step)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 assert isinstance(step, _Call)
-                error = _transport_error(exc, step.what, self.root)
-                error.__cause__ = exc
+                error = _ERRORS.convert(exc, step.what, root=self.root)
             except Exception as exc:
                 error = exc  # the source stream's own error, or a stowage one
 
@@ -873,12 +882,10 @@ class WebDAVDriver(Driver):
                 response.close()
             return response
 
-        try:
+        with _ERRORS.translate(what, root=self.root):
             response = self._retry.run(
                 send, retryable=_transport_failed, retry_result=_server_failed
             )
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, what, self.root) from exc
         if response.status_code == 416:
             return None
         if response.status_code in (200, 206):
@@ -929,7 +936,7 @@ class WebDAVDriver(Driver):
                         return
                     except httpx.HTTPError as exc:
                         if resumes == self._retry.retries:
-                            raise _read_error(exc, what, root) from exc
+                            raise _READ_ERRORS.convert(exc, what, root=root) from exc
                         resumes += 1
                     response.close()
                     time.sleep(self._retry.pause(resumes - 1))
@@ -998,10 +1005,11 @@ class WebDAVDriver(Driver):
         client = self._aclient()
         request = client.build_request("GET", self._url(key), headers=_range_header(start, end))
         try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            with _ERRORS.translate(what, root=self.root):
+                response = await client.send(request, stream=True)
+        except BaseException:
             await client.aclose()
-            raise _transport_error(exc, what, self.root) from exc
+            raise
 
         async def close() -> None:
             try:
@@ -1027,7 +1035,7 @@ class WebDAVDriver(Driver):
                     if slicer.done:
                         return
             except httpx.HTTPError as exc:
-                raise _read_error(exc, what, root) from exc
+                raise _READ_ERRORS.convert(exc, what, root=root) from exc
             finally:
                 await close()
 
@@ -1056,12 +1064,6 @@ class WebDAVDriver(Driver):
                 elif not recursive or isinstance(entry, ObjectInfo):
                     found.append(entry)
         return found
-
-
-def _read_error(exc: httpx.HTTPError, what: str, root: str) -> StowageError:
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return IncompleteRead(f"{what}: the body ended before its announced length ({exc}).")
-    return _transport_error(exc, what, root)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
