@@ -13,7 +13,8 @@ error is chained to its cause::
 
 Messages are ``str.format`` templates over ``what`` (the operation),
 ``detail`` (the error's text, as the table's ``detail`` function gives it),
-``name`` (the error's class name), ``status`` and any field the caller adds.
+``name`` (the error's class name), ``status``, ``exc`` (the error itself, for
+its attributes: ``{exc.code}``) and any field the caller adds.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class ErrorTable:
                     what=what,
                     detail=self._detail(exc),
                     name=type(exc).__name__,
+                    exc=exc,
                     status=status,
                 )
                 return rule.target(text)

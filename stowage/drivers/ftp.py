@@ -50,6 +50,7 @@ import codecs
 import contextlib
 import datetime as dt
 import ftplib
+import functools
 import os
 import posixpath
 import re
@@ -59,6 +60,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
@@ -74,6 +76,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
@@ -85,7 +88,6 @@ from stowage.exceptions import (
     ServiceUnavailable,
     StowageError,
     UnsupportedOperation,
-    translate,
 )
 
 __all__ = ["TEMP_PREFIX", "FTPDriver", "FTPOptions"]
@@ -283,6 +285,42 @@ def _reply_code(exc: BaseException) -> str:
     return str(exc)[:3]
 
 
+def _status(exc: BaseException) -> int | None:
+    code = _reply_code(exc)
+    return int(code) if isinstance(exc, ftplib.Error) and code.isdigit() else None
+
+
+def _scrubbed(password: str, exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.replace(password, "***") if password else text
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, ftplib.Error) and "no space" in str(exc).lower()
+
+
+def _refused_550(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return _status(exc) == 550 and ("permission" in text or "privilege" in text)
+
+
+_REFUSED_LOGIN = "{what}: the server refused the login ({detail})."
+#: What ftplib's replies and the socket's errors become; ``detail`` has no password.
+_ERROR_RULES = (
+    Rule(530, AccessDenied, _REFUSED_LOGIN),
+    Rule(452, ServiceError, "{what}: the server is out of storage space ({detail})."),
+    Rule(552, ServiceError, "{what}: the server is out of storage space ({detail})."),
+    Rule(_out_of_space, ServiceError, "{what}: the server is out of storage space ({detail})."),
+    Rule(_refused_550, AccessDenied, "{what}: {detail}"),
+    Rule(550, NotFound, "{what}: {detail}"),
+    Rule(ftplib.error_temp, ServiceUnavailable, "{what}: the server answered {detail}"),
+    Rule(ftplib.Error, ServiceError, "{what}: the server answered {detail}"),
+    Rule(EOFError, ServiceUnavailable, "{what}: the server closed the connection."),
+    Rule(socket.gaierror, ServiceUnavailable, "{what}: cannot resolve {host!r} ({detail})."),
+    Rule(ConnectionRefusedError, ServiceUnavailable, "{what}: connection refused."),
+)
+
+
 def _parse_time(value: str) -> dt.datetime | None:
     """Parse an RFC 3659 time (``YYYYMMDDHHMMSS[.fff]``, UTC)."""
     whole, _, fraction = value.strip().partition(".")
@@ -378,6 +416,12 @@ class FTPDriver(Driver):
         self.ftp = options
         self._retry = RetryPolicy.for_retries(options.max_retries)
         self._server = _server(options)
+        # The tables hold the password to scrub, not the driver (no reference cycle).
+        detail = functools.partial(_scrubbed, self._server.password)
+        self._call_errors = ErrorTable(*_ERROR_RULES, status=_status, detail=detail)
+        self._connect_errors = self._call_errors.extend(
+            Rule(ftplib.error_perm, AccessDenied, _REFUSED_LOGIN),
+        )
         scheme = "ftps" if self._server.tls else "ftp"
         user = f"{self._server.username}@" if self._server.username else ""
         #: The server, without the password, for messages.
@@ -395,38 +439,10 @@ class FTPDriver(Driver):
 
     # -- connections --------------------------------------------------------------
 
-    def _scrub(self, text: str) -> str:
-        password = self._server.password
-        return text.replace(password, "***") if password else text
-
-    def _map_error(
-        self, what: str, *, connecting: bool = False
-    ) -> Callable[[BaseException], StowageError | None]:
-        def mapper(exc: BaseException) -> StowageError | None:
-            text = self._scrub(str(exc).strip())
-            lowered = text.lower()
-            if isinstance(exc, ftplib.Error):
-                code = _reply_code(exc)
-                if code == "530" or (connecting and isinstance(exc, ftplib.error_perm)):
-                    return AccessDenied(f"{what}: the server refused the login ({text}).")
-                if code in ("452", "552") or "no space" in lowered:
-                    return ServiceError(f"{what}: the server is out of storage space ({text}).")
-                if code == "550" and ("permission" in lowered or "privilege" in lowered):
-                    return AccessDenied(f"{what}: {text}")
-                if code == "550":
-                    return NotFound(f"{what}: {text}")
-                if isinstance(exc, ftplib.error_temp):
-                    return ServiceUnavailable(f"{what}: the server answered {text}")
-                return ServiceError(f"{what}: the server answered {text}")
-            if isinstance(exc, EOFError):
-                return ServiceUnavailable(f"{what}: the server closed the connection.")
-            if isinstance(exc, socket.gaierror):
-                return ServiceUnavailable(f"{what}: cannot resolve {self._server.host!r} ({text}).")
-            if isinstance(exc, ConnectionRefusedError):
-                return ServiceUnavailable(f"{what}: connection refused.")
-            return None
-
-        return mapper
+    def _errors(self, what: str, *, connecting: bool = False) -> AbstractContextManager[None]:
+        """Translate ftplib's and the socket's errors raised in the block."""
+        table = self._connect_errors if connecting else self._call_errors
+        return table.translate(what, host=self._server.host)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._context is None:
@@ -441,7 +457,7 @@ class FTPDriver(Driver):
     def _connect(self) -> _Client:
         server = self._server
         what = f"connecting to {self.address}"
-        with translate(what, self._map_error(what, connecting=True)):
+        with self._errors(what, connecting=True):
             client: _Client
             if server.tls:
                 client = _TLSClient(
@@ -553,7 +569,7 @@ class FTPDriver(Driver):
                 return isinstance(exc, (ServiceUnavailable, ServiceTimeout))
             return broke
 
-        with translate(what, self._map_error(what)):
+        with self._errors(what):
             return self._retry.run(
                 once,
                 retryable=failed_in_transit,
@@ -944,7 +960,7 @@ class _Retrieval:
         want = _RECV if self._to_end else min(_RECV, self._remaining)
         broken = False
         try:
-            with translate(self._what, self._driver._map_error(self._what)):
+            with self._driver._errors(self._what):
                 try:
                     data = self._conn.recv(want)
                 except ConnectionResetError:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -52,6 +53,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -302,54 +304,61 @@ def _credentials_from_info(info: Any) -> tuple[Credentials, str | None]:
 
 
 def _mapper(what: str, *, bucket: str, creating: bool = False, reading: bool = True) -> _Mapper:
-    """Return the translation of the client's errors for one operation."""
-
-    def mapper(exc: BaseException) -> StowageError | None:
-        import google.auth.exceptions
-        import requests
-        from google.api_core import exceptions as api_exceptions
-        from google.cloud.storage import exceptions as storage_exceptions  # type: ignore[import-untyped]
-
-        if isinstance(exc, api_exceptions.PreconditionFailed):
-            if creating:
-                return AlreadyExists(f"{what}: the name is already taken.")
-            return ServiceError(f"{what}: the object changed while it was being read.")
-        if isinstance(exc, api_exceptions.NotFound):
-            if reading:
-                return NotFound(f"{what}: no such object.")
-            return ServiceError(f"{what}: bucket {bucket!r} not found.")
-        if isinstance(exc, api_exceptions.Forbidden | api_exceptions.Unauthorized):
-            return AccessDenied(f"{what}: {exc.code} {exc.message}")
-        if isinstance(
-            exc,
-            api_exceptions.TooManyRequests | api_exceptions.ServerError | api_exceptions.RetryError,
-        ):
-            return ServiceUnavailable(f"{what}: {exc}")
-        if isinstance(exc, api_exceptions.GoogleAPICallError):
-            return ServiceError(f"{what}: {exc.code} {exc.message}")
-        if isinstance(exc, requests.exceptions.Timeout):
-            return ServiceTimeout(f"{what}: {exc}")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return ServiceUnavailable(f"{what}: {exc}")
-        if isinstance(exc, google.auth.exceptions.RefreshError):
-            return AccessDenied(f"{what}: the credentials could not be refreshed: {exc}")
-        if isinstance(exc, google.auth.exceptions.TransportError):
-            return ServiceUnavailable(f"{what}: {exc}")
-        if isinstance(exc, google.auth.exceptions.DefaultCredentialsError):
-            return ConfigurationError(f"{what}: {exc}")
-        if isinstance(exc, storage_exceptions.DataCorruption):
-            return ServiceError(f"{what}: the checksum of the transferred data did not match.")
-        if isinstance(exc, storage_exceptions.InvalidResponse):
-            return ServiceError(f"{what}: unexpected response from the service.")
-        return None
-
-    return mapper
+    """Return the translation of the client's errors for one operation, by :func:`_table`."""
+    return lambda exc: _table(creating=creating, reading=reading).lookup(exc, what, bucket=bucket)
 
 
-def _reraise(what: str, mapper: _Mapper, exc: BaseException) -> None:
-    """Raise ``exc`` translated, as inside a ``translate`` block."""
-    with translate(what, mapper):
-        raise exc
+@functools.cache
+def _table(*, creating: bool, reading: bool) -> ErrorTable:
+    """Return what the client's errors become (loaded at the first error: the SDK is optional)."""
+    import google.auth.exceptions
+    import requests
+    from google.api_core import exceptions as api_exceptions
+    from google.cloud.storage import exceptions as storage_exceptions  # type: ignore[import-untyped]
+
+    table = ErrorTable(
+        Rule(
+            (api_exceptions.Forbidden, api_exceptions.Unauthorized),
+            AccessDenied,
+            "{what}: {exc.code} {exc.message}",
+        ),
+        Rule(
+            (api_exceptions.TooManyRequests, api_exceptions.ServerError, api_exceptions.RetryError),
+            ServiceUnavailable,
+        ),
+        Rule(api_exceptions.GoogleAPICallError, ServiceError, "{what}: {exc.code} {exc.message}"),
+        Rule(requests.exceptions.Timeout, ServiceTimeout),
+        Rule(requests.exceptions.ConnectionError, ServiceUnavailable),
+        Rule(
+            google.auth.exceptions.RefreshError,
+            AccessDenied,
+            "{what}: the credentials could not be refreshed: {detail}",
+        ),
+        Rule(google.auth.exceptions.TransportError, ServiceUnavailable),
+        Rule(google.auth.exceptions.DefaultCredentialsError, ConfigurationError),
+        Rule(
+            storage_exceptions.DataCorruption,
+            ServiceError,
+            "{what}: the checksum of the transferred data did not match.",
+        ),
+        Rule(
+            storage_exceptions.InvalidResponse,
+            ServiceError,
+            "{what}: unexpected response from the service.",
+        ),
+    )
+    return table.extend(
+        Rule(api_exceptions.PreconditionFailed, AlreadyExists, "{what}: the name is already taken.")
+        if creating
+        else Rule(
+            api_exceptions.PreconditionFailed,
+            ServiceError,
+            "{what}: the object changed while it was being read.",
+        ),
+        Rule(api_exceptions.NotFound, NotFound, "{what}: no such object.")
+        if reading
+        else Rule(api_exceptions.NotFound, ServiceError, "{what}: bucket {bucket!r} not found."),
+    )
 
 
 class _UploadSource:
@@ -691,7 +700,8 @@ class GCSDriver(Driver):
         except Exception as exc:
             if source.error is not None and exc is source.error:
                 raise
-            _reraise(what, mapper, exc)
+            with translate(what, mapper):
+                raise
         finally:
             if spool is not None:
                 spool.close()
