@@ -41,6 +41,7 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, DEFAULT_POLICY, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
@@ -78,45 +79,74 @@ HEADER_ATTRIBUTES = frozenset(
 )
 
 
-def map_error(exc: BaseException) -> StowageError | None:
-    """Translate an obstore error into stowage's tree (None: not one of obstore's)."""
+def _first_line(exc: BaseException) -> str:
     # obstore's messages carry the whole request debug dump: keep its first line.
-    text = str(exc).split("\n", 1)[0][:300]
-    if isinstance(exc, (FileNotFoundError, obstore_errors.NotFoundError)):
-        return NotFound(text)
-    if isinstance(
-        exc, (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError)
-    ):
-        return AlreadyExists(text)
-    if (
-        isinstance(
-            exc,
-            (
-                PermissionError,
-                obstore_errors.PermissionDeniedError,
-                obstore_errors.UnauthenticatedError,
-            ),
-        )
-        or "403 Forbidden" in text
-    ):
-        return AccessDenied(text)
-    full = str(exc)
-    if "operation timed out" in full or "TimedOut" in full:
-        return ServiceTimeout(text)
-    if any(
-        marker in full
+    return str(exc).split("\n", 1)[0][:300]
+
+
+#: The HTTP status in obstore's message ("... status code: 503 Service Unavailable",
+#: "HTTP status server error (503 ...)"): its exceptions carry no status attribute.
+_STATUS = re.compile(
+    r"status code: (?P<code>\d{3})\b"
+    r"|status (?:client|server) error \((?P<http>\d{3})\b"
+    r"|\b(?P<forbidden>403) Forbidden\b"
+)
+
+
+def _status(exc: BaseException) -> int | None:
+    found = _STATUS.search(str(exc))
+    return None if found is None else int(next(code for code in found.groups() if code))
+
+
+def _timed_out(exc: BaseException) -> bool:
+    text = str(exc)
+    return "operation timed out" in text or "TimedOut" in text
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    # Failures before any answer: no status, no class of their own.
+    text = str(exc)
+    return any(
+        marker in text
         for marker in (
             "Connection refused",
             "error sending request",
             "connection closed",
             "body error",
-            " 50",
         )
-    ):
-        return ServiceUnavailable(text)
-    if isinstance(exc, obstore_errors.BaseError):
-        return ServiceError(text)
-    return None
+    )
+
+
+#: What obstore's errors become; the message is the first line of obstore's.
+_ERRORS = ErrorTable(
+    Rule((FileNotFoundError, obstore_errors.NotFoundError), NotFound, "{detail}"),
+    Rule(
+        (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError),
+        AlreadyExists,
+        "{detail}",
+    ),
+    Rule(
+        (
+            PermissionError,
+            obstore_errors.PermissionDeniedError,
+            obstore_errors.UnauthenticatedError,
+        ),
+        AccessDenied,
+        "{detail}",
+    ),
+    Rule(403, AccessDenied, "{detail}"),
+    Rule(_timed_out, ServiceTimeout, "{detail}"),
+    Rule(_connection_failed, ServiceUnavailable, "{detail}"),
+    Rule(range(500, 600), ServiceUnavailable, "{detail}"),
+    Rule(obstore_errors.BaseError, ServiceError, "{detail}"),
+    status=_status,
+    detail=_first_line,
+)
+
+
+def map_error(exc: BaseException) -> StowageError | None:
+    """Translate an obstore error into stowage's tree (None: not one of obstore's)."""
+    return _ERRORS.lookup(exc, "")
 
 
 _RETRIED = re.compile(r"after \d+ retries")

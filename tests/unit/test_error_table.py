@@ -85,3 +85,30 @@ def test_the_detail_function_can_redact() -> None:
     )
     error = table.lookup(ConnectionError("login s3cret refused"), "connecting")
     assert str(error) == "connecting: login *** refused"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # A timing that starts with 50 is not a 5xx answer.
+        ("Error performing GET in 50.2ms - status code: 400 Bad Request: no", ServiceError),
+        ("Error performing GET after 3 retries - status code: 503 Service Unavailable", None),
+        ("HTTP status server error (502 Bad Gateway) for url", None),
+        ("Error performing PUT - status code: 403 Forbidden: denied", AccessDenied),
+        ("error sending request for url", None),
+        ("operation timed out", ServiceTimeout),
+    ],
+)
+def test_obstore_errors_map_by_status_not_by_digits(
+    message: str, expected: type[Exception] | None
+) -> None:
+    from obstore import exceptions as obstore_errors
+
+    from stowage.drivers._obstore import map_error
+
+    error = map_error(obstore_errors.GenericError(message))
+    if expected is None:
+        assert isinstance(error, ServiceUnavailable)
+    else:
+        assert type(error) is expected
+    assert str(error) == message
