@@ -33,10 +33,12 @@ import obstore
 from obstore import exceptions as obstore_errors
 
 from stowage.drivers.base import (
+    UPLOADS_PREFIX,
     AsyncDownload,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
@@ -63,9 +65,6 @@ __all__ = [
     "retry_config",
 ]
 
-_MiB = 1024 * 1024
-#: Where large atomic creates are staged, at the root of the bucket or container.
-UPLOADS_PREFIX = ".stowage-uploads"
 #: Attributes obstore maps to HTTP headers; any other attribute is user metadata.
 HEADER_ATTRIBUTES = frozenset(
     {
@@ -209,9 +208,9 @@ class ObstoreDriver(Driver):
     """Move bytes with an obstore store; subclasses configure the service."""
 
     #: Bodies up to this size go up in one request (held in memory, this size at most).
-    multipart_threshold: int = 8 * _MiB
+    multipart_threshold: int = 8 * MiB
     #: Part size of multipart uploads, raised for bodies that would need more parts.
-    multipart_chunksize: int = 8 * _MiB
+    multipart_chunksize: int = 8 * MiB
     #: Most parts the service takes in one multipart upload.
     max_parts: int = 10_000
     #: Parts uploaded at once; each holds one part in memory.
@@ -420,7 +419,7 @@ class ObstoreDriver(Driver):
         if size is None:
             return self.multipart_chunksize
         needed = -(-size // self.max_parts)
-        return max(self.multipart_chunksize, -(-needed // _MiB) * _MiB)
+        return max(self.multipart_chunksize, -(-needed // MiB) * MiB)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -573,7 +572,7 @@ class _Source:
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            while chunk := self._stream.read(_MiB):
+            while chunk := self._stream.read(MiB):
                 yield chunk
         except Exception as exc:
             self.error = exc
@@ -588,7 +587,7 @@ async def _empty() -> Any:
 def _read_up_to(stream: Readable, limit: int) -> bytes:
     parts = []
     total = 0
-    while total <= limit and (chunk := stream.read(min(_MiB, limit + 1 - total))):
+    while total <= limit and (chunk := stream.read(min(MiB, limit + 1 - total))):
         parts.append(chunk)
         total += len(chunk)
     return b"".join(parts)

@@ -26,13 +26,12 @@ from obstore.store import AzureStore
 
 from stowage.config import option
 from stowage.drivers._obstore import ObstoreDriver, map_error, retry_config
-from stowage.drivers.base import Capability, DriverOptions
+from stowage.drivers.base import URL_SAFE, Capability, DriverOptions, MiB
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError, UnsupportedOperation, translate
 
 __all__ = ["AzureDriver", "AzureOptions"]
 
-_MiB = 1024 * 1024
 #: object_parameters keys (django-storages' content settings) and their headers.
 _HEADERS = {
     "cache_control": "Cache-Control",
@@ -75,9 +74,9 @@ class AzureOptions(DriverOptions):
         doc="Retries of a failed idempotent request, with the pause every network driver "
         "uses (capped exponential backoff with jitter).",
     )
-    multipart_threshold: int = option(8 * _MiB, doc="Bodies larger than this go up in blocks.")
+    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this go up in blocks.")
     multipart_chunksize: int = option(
-        8 * _MiB,
+        8 * MiB,
         doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
     )
     multipart_concurrency: int = option(
@@ -191,7 +190,7 @@ class AzureDriver(ObstoreDriver):
 
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key`` (readable if the container is public)."""
-        path = quote(f"{self.azure.azure_container}/{key}", safe="/~!*()'")
+        path = quote(f"{self.azure.azure_container}/{key}", safe=URL_SAFE)
         return f"{self._endpoint}/{path}"
 
     def sign(
@@ -223,5 +222,5 @@ class AzureDriver(ObstoreDriver):
         path, query = url.split("?", 1)
         scheme, _, rest = path.partition("://")
         host, _, blob_path = rest.partition("/")
-        quoted = quote(unquote(blob_path), safe="/~!*()'")
+        quoted = quote(unquote(blob_path), safe=URL_SAFE)
         return f"{scheme}://{host}/{quoted}?{query}"

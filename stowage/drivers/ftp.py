@@ -68,6 +68,7 @@ from urllib.parse import quote, unquote, urlsplit
 from stowage.config import option
 from stowage.drivers.base import (
     TEMP_PREFIX,
+    URL_SAFE,
     Capability,
     Download,
     Driver,
@@ -924,7 +925,7 @@ class FTPDriver(Driver):
                 "The ftp backend has no URL for files: set its 'base_url' option to the "
                 "HTTP address that serves them."
             )
-        return self.ftp.base_url + quote(key, safe="/~!*()'")
+        return self.ftp.base_url + quote(key, safe=URL_SAFE)
 
 
 class _Retrieval:

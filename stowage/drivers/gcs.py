@@ -45,13 +45,16 @@ from urllib.parse import quote
 from stowage.config import option
 from stowage.drivers import _gzip
 from stowage.drivers.base import (
+    URL_SAFE,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
+    signed_seconds,
 )
 from stowage.drivers.errors import ErrorTable, Rule
 from stowage.exceptions import (
@@ -81,19 +84,14 @@ else:
 __all__ = ["GCSDriver", "GCSOptions"]
 
 _KiB: Final = 1024
-_MiB: Final = 1024 * _KiB
 #: Resumable chunks must be multiples of this (the service's rule).
 _CHUNK_QUANTUM: Final = 256 * _KiB
-_DEFAULT_CHUNK: Final = 8 * _MiB
+_DEFAULT_CHUNK: Final = 8 * MiB
 #: Bodies up to this size go up in one request (the client's own multipart limit).
-_MULTIPART_LIMIT: Final = 8 * _MiB
+_MULTIPART_LIMIT: Final = 8 * MiB
 #: Compressed bodies are spooled in memory up to this size, then on disk.
-_READ_BLOCK: Final = 1 * _MiB
-#: Longest signed-URL lifetime GCS accepts for V4 signatures.
-_MAX_SIGNED_SECONDS: Final = 7 * 24 * 3600
+_READ_BLOCK: Final = 1 * MiB
 _DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
-#: Characters left unquoted in public URLs: Django's choice (filepath_to_uri).
-_URL_SAFE: Final = "/~!*()'"
 _PREDEFINED_ACLS: Final = frozenset(
     {
         "authenticatedRead",
@@ -376,7 +374,7 @@ class _UploadSource:
         # A file object returns a whole chunk in one read, copied once; other
         # readers (which may buffer and copy what they return) are asked for
         # less at a time, so their transient copies stay small.
-        self._block = 64 * _MiB if isinstance(stream, io.IOBase) else _READ_BLOCK
+        self._block = 64 * MiB if isinstance(stream, io.IOBase) else _READ_BLOCK
         self._pos = 0
         self._replay = b""
         self._ended = False
@@ -899,12 +897,7 @@ class GCSDriver(Driver):
         domain: str | None = None,
     ) -> str:
         """Return a V4 signed URL, on ``domain`` (a bucket-bound host) when given."""
-        seconds = int(expires.total_seconds())
-        if not 1 <= seconds <= _MAX_SIGNED_SECONDS:
-            raise ValueError(
-                f"A GCS signed URL lasts from 1 second to 7 days ({_MAX_SIGNED_SECONDS} s), "
-                f"not {seconds} s."
-            )
+        seconds = signed_seconds(expires, "A GCS signed URL")
         credentials = self._signing_credentials()
         arguments: dict[str, Any] = {
             "expiration": dt.timedelta(seconds=seconds),
@@ -935,4 +928,4 @@ class GCSDriver(Driver):
     def public_url(self, key: str) -> str:
         """Return the object's unsigned URL (readable if the object is public)."""
         base = self._endpoint or _DEFAULT_ENDPOINT
-        return f"{base}/{self._bucket_name}/{quote(key, safe=_URL_SAFE)}"
+        return f"{base}/{self._bucket_name}/{quote(key, safe=URL_SAFE)}"

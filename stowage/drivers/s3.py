@@ -55,11 +55,13 @@ from stowage.drivers import _gzip, _sigv4
 from stowage.drivers._aws_credentials import CredentialChain
 from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error, retry_config
 from stowage.drivers.base import (
+    URL_SAFE,
     AsyncDownload,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Readable,
     in_thread,
@@ -78,9 +80,6 @@ if TYPE_CHECKING:
 
 __all__ = ["S3Driver", "S3Options"]
 
-_MiB = 1024 * 1024
-#: Characters left unquoted in URL paths: Django's choice (filepath_to_uri).
-_URL_SAFE = "/~!*()'"
 
 logger = logging.getLogger("stowage.s3")
 
@@ -170,11 +169,9 @@ class S3Options(DriverOptions):
         doc="Retries of a failed idempotent request, with the pause every network driver "
         "uses (capped exponential backoff with jitter).",
     )
-    multipart_threshold: int = option(
-        8 * _MiB, doc="Bodies larger than this are uploaded in parts."
-    )
+    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this are uploaded in parts.")
     multipart_chunksize: int = option(
-        8 * _MiB,
+        8 * MiB,
         doc="Size of each uploaded part; larger for a body that would need over 10,000 parts.",
     )
     multipart_concurrency: int = option(
@@ -228,7 +225,7 @@ class S3Options(DriverOptions):
                 f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
                 f"valid: {[*sorted(_HEADERS), 'Metadata']}."
             )
-        if self.multipart_chunksize < 5 * _MiB:
+        if self.multipart_chunksize < 5 * MiB:
             raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
         if self.multipart_concurrency < 1:
             raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
@@ -565,7 +562,7 @@ class S3Driver(ObstoreDriver):
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key``."""
         # Quoted as Django quotes file URLs, which S3 decodes the same way.
-        path = quote(self._url_path(key), safe=_URL_SAFE)
+        path = quote(self._url_path(key), safe=URL_SAFE)
         return f"{self._scheme}://{self._host}{path}"
 
     def sign(
@@ -589,7 +586,7 @@ class S3Driver(ObstoreDriver):
                     "CloudFront signed URLs grant GET only and take no response overrides; "
                     "use custom_domain=None for this URL to sign it on S3 itself."
                 )
-            return self._cloudfront.sign(f"{domain}/{quote(key, safe=_URL_SAFE)}", expires)
+            return self._cloudfront.sign(f"{domain}/{quote(key, safe=URL_SAFE)}", expires)
         access, secret, token = self._keys()
         scheme, host, path = self._scheme, self._host, self._url_path(key)
         if domain is not None:

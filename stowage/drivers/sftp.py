@@ -53,11 +53,13 @@ from stowage.config import option
 from stowage.drivers._ssh_loop import LoopThread, loop_thread
 from stowage.drivers.base import (
     TEMP_PREFIX,
+    URL_SAFE,
     AsyncDownload,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
@@ -80,7 +82,7 @@ __all__ = ["SFTPDriver", "SFTPOptions"]
 
 _T = TypeVar("_T")
 #: Bytes per read or write call; asyncssh splits it into parallel SFTP requests.
-_CHUNK = 1 << 20
+_CHUNK = MiB
 #: Read calls kept in flight while the consumer handles the previous chunk.
 _READ_AHEAD = 2
 #: paramiko ``connect()`` arguments accepted in ``params`` (django-storages' option).
@@ -1013,7 +1015,7 @@ class SFTPDriver(Driver):
                 "SFTP storage has no URL for its files: set the 'base_url' option "
                 "(or SFTP_BASE_URL) to the address where root_path is served."
             )
-        return base_url + quote(key, safe="/~!*()'")
+        return base_url + quote(key, safe=URL_SAFE)
 
 
 def _chunks(stream: Readable) -> Iterator[bytes]:

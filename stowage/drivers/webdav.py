@@ -62,12 +62,15 @@ from django.utils.encoding import filepath_to_uri
 
 from stowage.config import option
 from stowage.drivers.base import (
+    HIDDEN_PREFIX,
+    LOCK_NAME,
     TEMP_PREFIX,
     AsyncDownload,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
@@ -92,11 +95,9 @@ __all__ = ["HIDDEN_PREFIX", "WebDAVDriver", "WebDAVOptions"]
 
 _T = TypeVar("_T")
 
-#: Names the driver keeps for itself (staged uploads, the create lock); listings skip them.
-HIDDEN_PREFIX = ".stowage-"
 _TEMP_PREFIX = TEMP_PREFIX  # starts with HIDDEN_PREFIX
-_LOCK_NAME = f"{HIDDEN_PREFIX}lock"
-_CHUNK = 1 << 20
+_LOCK_NAME = LOCK_NAME
+_CHUNK = MiB
 _LOCK_SECONDS = 30
 _DAV = "{DAV:}"
 _PROPFIND = (
