@@ -21,14 +21,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["DEFAULT_MAX_RETRIES", "DEFAULT_POLICY", "RetryPolicy"]
 
 _T = TypeVar("_T")
-_Checks = tuple[
-    Callable[[BaseException], bool], bool | Callable[[], bool], Callable[[BaseException], bool]
-]
 
 #: Retries after the first attempt, the default of every driver's ``max_retries``.
 DEFAULT_MAX_RETRIES = 3
@@ -82,35 +79,6 @@ class RetryPolicy:
         ceiling = self.ceiling(attempt)
         return random.uniform(0.0, ceiling) if self.jitter else ceiling
 
-    def _next_pause(
-        self,
-        attempt: int,
-        started: float,
-        clock: Callable[[], float],
-    ) -> float | None:
-        """Return the pause before another try, or None when the policy is spent."""
-        if attempt + 1 >= self.attempts:
-            return None
-        pause = self.pause(attempt)
-        if self.deadline is not None and clock() + pause - started > self.deadline:
-            return None
-        return pause
-
-    def _after_failure(
-        self,
-        exc: BaseException,
-        attempt: int,
-        started: float,
-        clock: Callable[[], float],
-        checks: _Checks,
-    ) -> float | None:
-        retryable, idempotent, unsent = checks
-        if not retryable(exc):
-            return None
-        if not unsent(exc) and not _holds(idempotent):
-            return None
-        return self._next_pause(attempt, started, clock)
-
     def run(
         self,
         operation: Callable[[], _T],
@@ -133,24 +101,18 @@ class RetryPolicy:
         spent. ``before_retry`` runs after each pause (to rewind a body, say).
         The last failure propagates.
         """
-        checks = (retryable, idempotent, unsent)
-        started, attempt = clock(), 0
+        tries = _Tries(self, retryable, idempotent, unsent, retry_result, clock)
         while True:
             try:
                 result = operation()
             except Exception as exc:
-                pause = self._after_failure(exc, attempt, started, clock, checks)
-                if pause is None:
-                    raise
+                sleep(tries.pause_after_failure(exc))
             else:
-                retry = retry_result is not None and retry_result(result) and _holds(idempotent)
-                pause = self._next_pause(attempt, started, clock) if retry else None
-                if pause is None:
+                if (pause := tries.pause_after(result)) is None:
                     return result
-            sleep(pause)
+                sleep(pause)
             if before_retry is not None:
                 before_retry()
-            attempt += 1
 
     async def arun(
         self,
@@ -165,24 +127,65 @@ class RetryPolicy:
         clock: Callable[[], float] = time.monotonic,
     ) -> _T:
         """Await ``operation()`` until it succeeds or the policy says to stop, as :meth:`run`."""
-        checks = (retryable, idempotent, unsent)
-        started, attempt = clock(), 0
+        tries = _Tries(self, retryable, idempotent, unsent, retry_result, clock)
         while True:
             try:
                 result = await operation()
             except Exception as exc:
-                pause = self._after_failure(exc, attempt, started, clock, checks)
-                if pause is None:
-                    raise
+                await sleep(tries.pause_after_failure(exc))
             else:
-                retry = retry_result is not None and retry_result(result) and _holds(idempotent)
-                pause = self._next_pause(attempt, started, clock) if retry else None
-                if pause is None:
+                if (pause := tries.pause_after(result)) is None:
                     return result
-            await sleep(pause)
+                await sleep(pause)
             if before_retry is not None:
                 before_retry()
-            attempt += 1
+
+
+class _Tries:
+    """Count the tries of one run and say, after each, whether and when to go again."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        retryable: Callable[[BaseException], bool],
+        idempotent: bool | Callable[[], bool],
+        unsent: Callable[[BaseException], bool],
+        retry_result: Callable[[Any], bool] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.policy = policy
+        self.retryable = retryable
+        self.idempotent = idempotent
+        self.unsent = unsent
+        self.retry_result = retry_result
+        self.clock = clock
+        self.started = clock()
+        self.attempt = 0
+
+    def _next(self) -> float | None:
+        """Return the pause before another try, or None when the policy is spent."""
+        policy = self.policy
+        if self.attempt + 1 >= policy.attempts:
+            return None
+        pause = policy.pause(self.attempt)
+        if policy.deadline is not None and self.clock() + pause - self.started > policy.deadline:
+            return None
+        self.attempt += 1
+        return pause
+
+    def pause_after_failure(self, exc: Exception) -> float:
+        """Return the pause before trying again after ``exc``, or raise ``exc``."""
+        if self.retryable(exc) and (self.unsent(exc) or _holds(self.idempotent)):
+            pause = self._next()
+            if pause is not None:
+                return pause
+        raise exc
+
+    def pause_after(self, result: object) -> float | None:
+        """Return the pause before trying again after ``result``, or None to return it."""
+        if self.retry_result is None or not self.retry_result(result):
+            return None
+        return self._next() if _holds(self.idempotent) else None
 
 
 #: The policy of every network driver left at its defaults.
