@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from django.conf import settings
 
+from stowage.drivers.base import MiB
 from stowage.exceptions import ConfigurationError
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_MiB = 1024 * 1024
 
 
 def option(
@@ -69,7 +68,7 @@ class StorageOptions:
         doc="Replace an existing file on save instead of choosing another name.",
     )
     max_memory_size: int = option(
-        4 * _MiB,
+        4 * MiB,
         doc="Bytes a file being written keeps in memory before spilling to a temporary "
         "file (0 never spills, django-storages' meaning).",
     )

@@ -26,7 +26,6 @@ import datetime as dt
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -34,14 +33,18 @@ import obstore
 from obstore import exceptions as obstore_errors
 
 from stowage.drivers.base import (
+    UPLOADS_PREFIX,
     AsyncDownload,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, DEFAULT_POLICY, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -54,11 +57,15 @@ from stowage.exceptions import (
     translate,
 )
 
-__all__ = ["HEADER_ATTRIBUTES", "UPLOADS_PREFIX", "ObstoreDriver", "map_error", "read_ca_bundle"]
+__all__ = [
+    "HEADER_ATTRIBUTES",
+    "UPLOADS_PREFIX",
+    "ObstoreDriver",
+    "map_error",
+    "read_ca_bundle",
+    "retry_config",
+]
 
-_MiB = 1024 * 1024
-#: Where large atomic creates are staged, at the root of the bucket or container.
-UPLOADS_PREFIX = ".stowage-uploads"
 #: Attributes obstore maps to HTTP headers; any other attribute is user metadata.
 HEADER_ATTRIBUTES = frozenset(
     {
@@ -88,52 +95,81 @@ def read_ca_bundle(verify: bool | str) -> str | None:
     return text
 
 
-def map_error(exc: BaseException) -> StowageError | None:
-    """Translate an obstore error into stowage's tree (None: not one of obstore's)."""
+def _first_line(exc: BaseException) -> str:
     # obstore's messages carry the whole request debug dump: keep its first line.
-    text = str(exc).split("\n", 1)[0][:300]
-    if isinstance(exc, (FileNotFoundError, obstore_errors.NotFoundError)):
-        return NotFound(text)
-    if isinstance(
-        exc, (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError)
-    ):
-        return AlreadyExists(text)
-    if (
-        isinstance(
-            exc,
-            (
-                PermissionError,
-                obstore_errors.PermissionDeniedError,
-                obstore_errors.UnauthenticatedError,
-            ),
-        )
-        or "403 Forbidden" in text
-    ):
-        return AccessDenied(text)
-    full = str(exc)
-    if "operation timed out" in full or "TimedOut" in full:
-        return ServiceTimeout(text)
-    if any(
-        marker in full
+    return str(exc).split("\n", 1)[0][:300]
+
+
+#: The HTTP status in obstore's message ("... status code: 503 Service Unavailable",
+#: "HTTP status server error (503 ...)"): its exceptions carry no status attribute.
+_STATUS = re.compile(
+    r"status code: (?P<code>\d{3})\b"
+    r"|status (?:client|server) error \((?P<http>\d{3})\b"
+    r"|\b(?P<forbidden>403) Forbidden\b"
+)
+
+
+def _status(exc: BaseException) -> int | None:
+    found = _STATUS.search(str(exc))
+    return None if found is None else int(next(code for code in found.groups() if code))
+
+
+def _timed_out(exc: BaseException) -> bool:
+    text = str(exc)
+    return "operation timed out" in text or "TimedOut" in text
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    # Failures before any answer: no status, no class of their own.
+    text = str(exc)
+    return any(
+        marker in text
         for marker in (
             "Connection refused",
             "error sending request",
             "connection closed",
             "body error",
-            " 50",
         )
-    ):
-        return ServiceUnavailable(text)
-    if isinstance(exc, obstore_errors.BaseError):
-        return ServiceError(text)
-    return None
+    )
+
+
+#: What obstore's errors become; the message is the first line of obstore's.
+_ERRORS = ErrorTable(
+    Rule((FileNotFoundError, obstore_errors.NotFoundError), NotFound, "{detail}"),
+    Rule(
+        (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError),
+        AlreadyExists,
+        "{detail}",
+    ),
+    Rule(
+        (
+            PermissionError,
+            obstore_errors.PermissionDeniedError,
+            obstore_errors.UnauthenticatedError,
+        ),
+        AccessDenied,
+        "{detail}",
+    ),
+    Rule(403, AccessDenied, "{detail}"),
+    Rule(_timed_out, ServiceTimeout, "{detail}"),
+    Rule(_connection_failed, ServiceUnavailable, "{detail}"),
+    Rule(range(500, 600), ServiceUnavailable, "{detail}"),
+    Rule(obstore_errors.BaseError, ServiceError, "{detail}"),
+    status=_status,
+    detail=_first_line,
+)
+
+
+def map_error(exc: BaseException) -> StowageError | None:
+    """Translate an obstore error into stowage's tree (None: not one of obstore's)."""
+    return _ERRORS.lookup(exc, "")
 
 
 _RETRIED = re.compile(r"after \d+ retries")
 
 
-def _retry_delete(exc: ServiceError, attempt: int, retries: int) -> float | None:
-    """Return the pause before retrying a failed delete, or None to give up.
+def _retry_delete(exc: BaseException) -> bool:
+    """Tell whether a failed delete is worth sending again.
 
     obstore sends a delete as a bulk request (S3 DeleteObjects, an Azure
     batch): a POST, which it retries after a 5xx reply ("after N retries" in
@@ -142,9 +178,23 @@ def _retry_delete(exc: ServiceError, attempt: int, retries: int) -> float | None
     Deleting is idempotent, so that case is retried here, with backoff.
     """
     transient = isinstance(exc, (ServiceUnavailable, ServiceTimeout))
-    if not transient or attempt >= retries or _RETRIED.search(str(exc)):
-        return None
-    return min(0.1 * 2.0**attempt, 5.0)
+    return transient and not _RETRIED.search(str(exc))
+
+
+def retry_config(max_retries: int, timeout: float) -> dict[str, Any]:
+    """Return obstore's retry settings: the drivers' one backoff, ``max_retries`` times.
+
+    The whole of a request's retries may take as long as its tries could.
+    """
+    return {
+        "max_retries": max_retries,
+        "retry_timeout": dt.timedelta(seconds=max(timeout, 1) * (max_retries + 1)),
+        "backoff": {
+            "init_backoff": dt.timedelta(seconds=DEFAULT_POLICY.base),
+            "max_backoff": dt.timedelta(seconds=DEFAULT_POLICY.cap),
+            "base": 2,
+        },
+    }
 
 
 def _range_not_satisfiable(exc: BaseException) -> bool:
@@ -175,9 +225,9 @@ class ObstoreDriver(Driver):
     """Move bytes with an obstore store; subclasses configure the service."""
 
     #: Bodies up to this size go up in one request (held in memory, this size at most).
-    multipart_threshold: int = 8 * _MiB
+    multipart_threshold: int = 8 * MiB
     #: Part size of multipart uploads, raised for bodies that would need more parts.
-    multipart_chunksize: int = 8 * _MiB
+    multipart_chunksize: int = 8 * MiB
     #: Most parts the service takes in one multipart upload.
     max_parts: int = 10_000
     #: Parts uploaded at once; each holds one part in memory.
@@ -189,7 +239,8 @@ class ObstoreDriver(Driver):
         self._store: Any = None
         self._base_attributes: dict[str, str] = {}
         #: Retries of a delete that got no reply (see :func:`_retry_delete`).
-        self.max_retries = int(getattr(options, "max_retries", 3))
+        self.max_retries = int(getattr(options, "max_retries", DEFAULT_MAX_RETRIES))
+        self._retry = RetryPolicy.for_retries(max(self.max_retries, 0))
         # Options of the subclass, where it has them; else the defaults above.
         for name in ("multipart_threshold", "multipart_chunksize", "multipart_concurrency"):
             setattr(self, name, int(getattr(options, name, getattr(self, name))))
@@ -400,7 +451,7 @@ class ObstoreDriver(Driver):
         if size is None:
             return self.multipart_chunksize
         needed = -(-size // self.max_parts)
-        return max(self.multipart_chunksize, -(-needed // _MiB) * _MiB)
+        return max(self.multipart_chunksize, -(-needed // MiB) * MiB)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -437,18 +488,12 @@ class ObstoreDriver(Driver):
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error (Azure says 404, S3 does not)."""
-        attempt = 0
-        while True:
-            try:
-                with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
-                    obstore.delete(self.store, key)
-                return
-            except ServiceError as exc:
-                pause = _retry_delete(exc, attempt, self.max_retries)
-                if pause is None:
-                    raise
-            time.sleep(pause)
-            attempt += 1
+
+        def once() -> None:
+            with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
+                obstore.delete(self.store, key)
+
+        self._retry.run(once, retryable=_retry_delete)
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List with a delimiter (one level) or flat (recursive), every page."""
@@ -490,20 +535,12 @@ class ObstoreDriver(Driver):
 
     async def adelete(self, key: str) -> None:
         """Do :meth:`delete` on obstore's async client."""
-        import asyncio  # here: sync-only processes never need it
 
-        attempt = 0
-        while True:
-            try:
-                with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
-                    await obstore.delete_async(self.store, key)
-                return
-            except ServiceError as exc:
-                pause = _retry_delete(exc, attempt, self.max_retries)
-                if pause is None:
-                    raise
-            await asyncio.sleep(pause)
-            attempt += 1
+        async def once() -> None:
+            with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
+                await obstore.delete_async(self.store, key)
+
+        await self._retry.arun(once, retryable=_retry_delete)
 
     async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
         """Do :meth:`put` on obstore's async client for bodies of one PUT."""
@@ -567,7 +604,7 @@ class _Source:
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            while chunk := self._stream.read(_MiB):
+            while chunk := self._stream.read(MiB):
                 yield chunk
         except Exception as exc:
             self.error = exc
@@ -582,7 +619,7 @@ async def _empty() -> Any:
 def _read_up_to(stream: Readable, limit: int) -> bytes:
     parts = []
     total = 0
-    while total <= limit and (chunk := stream.read(min(_MiB, limit + 1 - total))):
+    while total <= limit and (chunk := stream.read(min(MiB, limit + 1 - total))):
         parts.append(chunk)
         total += len(chunk)
     return b"".join(parts)

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from stowage.drivers.base import MAX_SIGNED_SECONDS, signed_seconds
+
 __all__ = [
     "AWS4",
     "GOOG4",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 #: The longest validity SigV4 allows: seven days.
-MAX_EXPIRES = 7 * 24 * 3600
+MAX_EXPIRES = MAX_SIGNED_SECONDS
 
 #: boto3-style names of the response overrides, and their query parameters.
 RESPONSE_PARAMETERS = {
@@ -179,8 +181,7 @@ def presign(
     (boto3's by default) or raw query parameters, signed with the rest.
     ``dialect`` chooses the service's names (:data:`AWS4` or :data:`GOOG4`).
     """
-    if not 1 <= expires <= MAX_EXPIRES:
-        raise ValueError(f"A signed URL lasts 1 second to 7 days, not {expires} seconds.")
+    signed_seconds(expires)
     amz_date = _timestamp(now)
     day = amz_date[:8]
     scope = f"{day}/{region}/{dialect.service}/{dialect.request_type}"
@@ -233,9 +234,7 @@ def sign_post_policy(
     conditions: list[Any], expires: dt.timedelta, secret_key: str, fields: Mapping[str, str]
 ) -> dict[str, str]:
     """Return the ``policy`` and ``x-amz-signature`` fields for ``conditions``."""
-    seconds = expires.days * 86400 + expires.seconds
-    if not 1 <= seconds <= MAX_EXPIRES:
-        raise ValueError(f"A signed upload lasts 1 second to 7 days, not {seconds} seconds.")
+    signed_seconds(expires, "A signed upload")
     import base64
     import json
 

@@ -44,13 +44,13 @@ from stowage.drivers._azure_auth import (
     fetch_user_delegation_key,
     response_overrides,
 )
-from stowage.drivers._obstore import ObstoreDriver, map_error, read_ca_bundle
-from stowage.drivers.base import Capability, DriverOptions
+from stowage.drivers._obstore import ObstoreDriver, map_error, read_ca_bundle, retry_config
+from stowage.drivers.base import URL_SAFE, Capability, DriverOptions, MiB
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError, UnsupportedOperation, translate
 
 __all__ = ["AzureDriver", "AzureOptions"]
 
-_MiB = 1024 * 1024
 #: object_parameters keys (django-storages' content settings) and their headers.
 _HEADERS = {
     "cache_control": "Cache-Control",
@@ -109,10 +109,14 @@ class AzureOptions(DriverOptions):
     )
     timeout: float = option(60.0, doc="Seconds a request may take.")
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
-    max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
-    multipart_threshold: int = option(8 * _MiB, doc="Bodies larger than this go up in blocks.")
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        doc="Retries of a failed idempotent request, with the pause every network driver "
+        "uses (capped exponential backoff with jitter).",
+    )
+    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this go up in blocks.")
     multipart_chunksize: int = option(
-        8 * _MiB,
+        8 * MiB,
         doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
     )
     multipart_concurrency: int = option(
@@ -217,15 +221,7 @@ class AzureDriver(ObstoreDriver):
         }
         if self._root_certificate is not None:
             client["root_certificate"] = self._root_certificate
-        retry = {
-            "max_retries": o.max_retries,
-            "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
-            "backoff": {
-                "init_backoff": dt.timedelta(milliseconds=100),
-                "max_backoff": dt.timedelta(seconds=5),
-                "base": 2,
-            },
-        }
+        retry = retry_config(o.max_retries, o.timeout)
         with translate("configuring the Azure client", map_error):
             return AzureStore(
                 o.azure_container,
@@ -241,7 +237,7 @@ class AzureDriver(ObstoreDriver):
 
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key`` (readable if the container is public)."""
-        path = quote(f"{self.azure.azure_container}/{key}", safe="/~!*()'")
+        path = quote(f"{self.azure.azure_container}/{key}", safe=URL_SAFE)
         return f"{self._endpoint}/{path}"
 
     def sign(
@@ -300,7 +296,7 @@ class AzureDriver(ObstoreDriver):
         return f"{base}/{self._url_path(key)}?{query}"
 
     def _url_path(self, key: str) -> str:
-        return quote(f"{self.azure.azure_container}/{key}", safe=_PATH_SAFE)
+        return quote(f"{self.azure.azure_container}/{key}", safe=URL_SAFE)
 
     def _delegation_key(self, now: dt.datetime, until: dt.datetime) -> UserDelegationKey:
         """Return a user delegation key valid ``until``, fetched at most once a week."""
@@ -334,8 +330,6 @@ class AzureDriver(ObstoreDriver):
 
 #: ASCII characters obstore's signer percent-encodes before signing the name.
 _OBSTORE_ENCODES = frozenset(' "#%<>?\\`{}')
-#: Characters left bare in URL paths, as Django's filepath_to_uri leaves them.
-_PATH_SAFE = "/~!*()'"
 _PERMISSIONS = {"GET": "r", "HEAD": "r", "PUT": "w", "DELETE": "d"}
 
 

@@ -33,23 +33,60 @@ from stowage.exceptions import NotFound, UnsupportedOperation
 _T = TypeVar("_T")
 
 __all__ = [
+    "HIDDEN_PREFIX",
+    "LOCK_NAME",
+    "MAX_SIGNED_SECONDS",
     "TEMP_PREFIX",
+    "UPLOADS_PREFIX",
+    "URL_SAFE",
     "AsyncDownload",
     "Capability",
     "ChunkReader",
     "Download",
     "Driver",
     "DriverOptions",
+    "MiB",
     "ObjectInfo",
     "Prefix",
     "Readable",
     "in_thread",
+    "signed_seconds",
 ]
 
 
+#: One mebibyte, the unit of part, chunk and threshold sizes.
+MiB = 1024 * 1024
+
+#: Names a driver keeps for itself start with this; listings never show them.
+HIDDEN_PREFIX = ".stowage-"
 #: Drivers that stage uploads beside their target give the staged file a name
 #: starting with this; their listings never show such names.
-TEMP_PREFIX = ".stowage-tmp-"
+TEMP_PREFIX = f"{HIDDEN_PREFIX}tmp-"
+#: Where object stores stage large atomic creates, at the root of the bucket or container.
+UPLOADS_PREFIX = f"{HIDDEN_PREFIX}uploads"
+#: The resource a WebDAV create locks in the target's collection.
+LOCK_NAME = f"{HIDDEN_PREFIX}lock"
+
+#: Characters left unquoted in URL paths besides letters and digits: Django's
+#: ``filepath_to_uri`` set, so URLs name files as Django's own storages do.
+URL_SAFE = "/~!*()'"
+
+#: The longest a signed URL may last where the service limits it (S3 SigV4, GCS V4).
+MAX_SIGNED_SECONDS = 7 * 24 * 3600
+
+
+def signed_seconds(expires: dt.timedelta | int, what: str = "A signed URL") -> int:
+    """Return ``expires`` in whole seconds, refusing a lifetime the signing services refuse.
+
+    Raises ``ValueError`` (each driver turns it into its own refusal) unless
+    the lifetime is from 1 second to 7 days.
+    """
+    seconds = expires if isinstance(expires, int) else expires.days * 86400 + expires.seconds
+    if not 1 <= seconds <= MAX_SIGNED_SECONDS:
+        raise ValueError(
+            f"{what} lasts from 1 second to 7 days ({MAX_SIGNED_SECONDS} s), not {seconds} s."
+        )
+    return seconds
 
 
 class Readable(Protocol):

@@ -50,6 +50,7 @@ import codecs
 import contextlib
 import datetime as dt
 import ftplib
+import functools
 import os
 import posixpath
 import re
@@ -59,6 +60,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
@@ -66,6 +68,7 @@ from urllib.parse import quote, unquote, urlsplit
 from stowage.config import option
 from stowage.drivers.base import (
     TEMP_PREFIX,
+    URL_SAFE,
     Capability,
     Download,
     Driver,
@@ -74,6 +77,8 @@ from stowage.drivers.base import (
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -84,7 +89,6 @@ from stowage.exceptions import (
     ServiceUnavailable,
     StowageError,
     UnsupportedOperation,
-    translate,
 )
 
 __all__ = ["TEMP_PREFIX", "FTPDriver", "FTPOptions"]
@@ -132,9 +136,10 @@ class FTPOptions(DriverOptions):
     )
     timeout: float = option(30.0, doc="Seconds a connection or a reply may take.")
     max_retries: int = option(
-        1,
+        DEFAULT_MAX_RETRIES,
         doc="Times a call is tried again on a new connection after connecting failed, the "
-        "connection broke or a reply timed out (an upload only before it read its source).",
+        "connection broke or a reply timed out (an upload only before it read its source), "
+        "with the pause every network driver uses (capped exponential backoff with jitter).",
     )
     encoding: str = option("utf-8", doc="Encoding of names on the control connection.")
     location: str = option(
@@ -281,6 +286,47 @@ def _reply_code(exc: BaseException) -> str:
     return str(exc)[:3]
 
 
+def _status(exc: BaseException) -> int | None:
+    code = _reply_code(exc)
+    return int(code) if isinstance(exc, ftplib.Error) and code.isdigit() else None
+
+
+def _scrubbed(password: str, exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.replace(password, "***") if password else text
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, ftplib.Error) and "no space" in str(exc).lower()
+
+
+def _directory_in_the_way(exc: BaseException) -> bool:
+    return _status(exc) == 550 and "directory" in str(exc).lower()
+
+
+def _refused_550(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return _status(exc) == 550 and ("permission" in text or "privilege" in text)
+
+
+_REFUSED_LOGIN = "{what}: the server refused the login ({detail})."
+_COLLIDE = "{what}: a file and a directory collide ({detail})."
+#: What ftplib's replies and the socket's errors become; ``detail`` has no password.
+_ERROR_RULES = (
+    Rule(530, AccessDenied, _REFUSED_LOGIN),
+    Rule(452, ServiceError, "{what}: the server is out of storage space ({detail})."),
+    Rule(552, ServiceError, "{what}: the server is out of storage space ({detail})."),
+    Rule(_out_of_space, ServiceError, "{what}: the server is out of storage space ({detail})."),
+    Rule(_refused_550, AccessDenied, "{what}: {detail}"),
+    Rule(550, NotFound, "{what}: {detail}"),
+    Rule(ftplib.error_temp, ServiceUnavailable, "{what}: the server answered {detail}"),
+    Rule(ftplib.Error, ServiceError, "{what}: the server answered {detail}"),
+    Rule(EOFError, ServiceUnavailable, "{what}: the server closed the connection."),
+    Rule(socket.gaierror, ServiceUnavailable, "{what}: cannot resolve {host!r} ({detail})."),
+    Rule(ConnectionRefusedError, ServiceUnavailable, "{what}: connection refused."),
+)
+
+
 def _parse_time(value: str) -> dt.datetime | None:
     """Parse an RFC 3659 time (``YYYYMMDDHHMMSS[.fff]``, UTC)."""
     whole, _, fraction = value.strip().partition(".")
@@ -374,7 +420,22 @@ class FTPDriver(Driver):
         super().__init__(options)
         assert isinstance(options, FTPOptions)
         self.ftp = options
+        self._retry = RetryPolicy.for_retries(options.max_retries)
         self._server = _server(options)
+        # The tables hold the password to scrub, not the driver (no reference cycle).
+        detail = functools.partial(_scrubbed, self._server.password)
+        self._call_errors = ErrorTable(*_ERROR_RULES, status=_status, detail=detail)
+        self._connect_errors = self._call_errors.extend(
+            Rule(ftplib.error_perm, AccessDenied, _REFUSED_LOGIN),
+        )
+        # "Is a directory" / "Not a directory" on a write: a name in the way, not a missing one.
+        self._write_errors = self._call_errors.extend(
+            Rule(
+                _directory_in_the_way,
+                ServiceError,
+                "{what}: a file and a directory collide ({detail}).",
+            ),
+        )
         scheme = "ftps" if self._server.tls else "ftp"
         user = f"{self._server.username}@" if self._server.username else ""
         #: The server, without the password, for messages.
@@ -392,41 +453,15 @@ class FTPDriver(Driver):
 
     # -- connections --------------------------------------------------------------
 
-    def _scrub(self, text: str) -> str:
-        password = self._server.password
-        return text.replace(password, "***") if password else text
-
-    def _map_error(
-        self, what: str, *, connecting: bool = False
-    ) -> Callable[[BaseException], StowageError | None]:
-        def mapper(exc: BaseException) -> StowageError | None:
-            text = self._scrub(str(exc).strip())
-            lowered = text.lower()
-            if isinstance(exc, ftplib.Error):
-                code = _reply_code(exc)
-                if code == "530" or (connecting and isinstance(exc, ftplib.error_perm)):
-                    return AccessDenied(f"{what}: the server refused the login ({text}).")
-                if code in ("452", "552") or "no space" in lowered:
-                    return ServiceError(f"{what}: the server is out of storage space ({text}).")
-                if code == "550" and ("permission" in lowered or "privilege" in lowered):
-                    return AccessDenied(f"{what}: {text}")
-                if code == "550" and what.startswith("writing") and "directory" in lowered:
-                    # "Is a directory" / "Not a directory": a name in the way, not a missing one.
-                    return ServiceError(f"{what}: a file and a directory collide ({text}).")
-                if code == "550":
-                    return NotFound(f"{what}: {text}")
-                if isinstance(exc, ftplib.error_temp):
-                    return ServiceUnavailable(f"{what}: the server answered {text}")
-                return ServiceError(f"{what}: the server answered {text}")
-            if isinstance(exc, EOFError):
-                return ServiceUnavailable(f"{what}: the server closed the connection.")
-            if isinstance(exc, socket.gaierror):
-                return ServiceUnavailable(f"{what}: cannot resolve {self._server.host!r} ({text}).")
-            if isinstance(exc, ConnectionRefusedError):
-                return ServiceUnavailable(f"{what}: connection refused.")
-            return None
-
-        return mapper
+    def _errors(self, what: str, *, connecting: bool = False) -> AbstractContextManager[None]:
+        """Translate ftplib's and the socket's errors raised in the block."""
+        if connecting:
+            table = self._connect_errors
+        elif what.startswith("writing"):
+            table = self._write_errors
+        else:
+            table = self._call_errors
+        return table.translate(what, host=self._server.host)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._context is None:
@@ -441,7 +476,7 @@ class FTPDriver(Driver):
     def _connect(self) -> _Client:
         server = self._server
         what = f"connecting to {self.address}"
-        with translate(what, self._map_error(what, connecting=True)):
+        with self._errors(what, connecting=True):
             client: _Client
             if server.tls:
                 client = _TLSClient(
@@ -525,28 +560,41 @@ class FTPDriver(Driver):
         work: Callable[[_Client], _T],
         retryable: Callable[[], bool] | None = None,
     ) -> tuple[_T, _Client]:
-        """Run ``work`` on a pooled connection; the caller releases the one returned."""
-        retries = self.ftp.max_retries
-        with translate(what, self._map_error(what)):
-            for attempt in range(retries + 1):
-                try:
-                    client = self._acquire()
-                except (ServiceUnavailable, ServiceTimeout):
-                    if attempt == retries:
-                        raise
-                    time.sleep(0.05 * (1 << attempt))
-                    continue
-                try:
-                    return work(client), client
-                except BaseException as exc:
-                    if not (client.broken or _broken(exc)):
-                        self._release(client)
-                        raise
-                    self._discard(client)
-                    if attempt == retries or not (retryable is None or retryable()):
-                        raise
-                time.sleep(0.05 * (1 << attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Run ``work`` on a pooled connection; the caller releases the one returned.
+
+        Connecting again is always allowed; ``work`` is run again after its
+        connection broke only while ``retryable`` (idempotence) says so.
+        """
+        # Where the last try failed: None connecting, else whether the connection broke.
+        broke: bool | None = None
+
+        def once() -> tuple[_T, _Client]:
+            nonlocal broke
+            broke = None
+            client = self._acquire()
+            broke = False
+            try:
+                return work(client), client
+            except BaseException as exc:
+                if not (client.broken or _broken(exc)):
+                    self._release(client)
+                    raise
+                broke = True
+                self._discard(client)
+                raise
+
+        def failed_in_transit(exc: BaseException) -> bool:
+            if broke is None:
+                return isinstance(exc, (ServiceUnavailable, ServiceTimeout))
+            return broke
+
+        with self._errors(what):
+            return self._retry.run(
+                once,
+                retryable=failed_in_transit,
+                idempotent=retryable if retryable is not None else True,
+                unsent=lambda exc: broke is None,
+            )
 
     def _call(
         self,
@@ -895,7 +943,7 @@ class FTPDriver(Driver):
                 "The ftp backend has no URL for files: set its 'base_url' option to the "
                 "HTTP address that serves them."
             )
-        return self.ftp.base_url + quote(key, safe="/~!*()'")
+        return self.ftp.base_url + quote(key, safe=URL_SAFE)
 
 
 class _Retrieval:
@@ -931,7 +979,7 @@ class _Retrieval:
         want = _RECV if self._to_end else min(_RECV, self._remaining)
         broken = False
         try:
-            with translate(self._what, self._driver._map_error(self._what)):
+            with self._driver._errors(self._what):
                 try:
                     data = self._conn.recv(want)
                 except ConnectionResetError:

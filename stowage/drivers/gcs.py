@@ -47,14 +47,18 @@ from urllib.parse import quote, urlsplit
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
 from stowage.drivers.base import (
+    URL_SAFE,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
+    signed_seconds,
 )
+from stowage.drivers.errors import ErrorTable, Rule
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -82,19 +86,14 @@ else:
 __all__ = ["GCSDriver", "GCSOptions"]
 
 _KiB: Final = 1024
-_MiB: Final = 1024 * _KiB
 #: Resumable chunks must be multiples of this (the service's rule).
 _CHUNK_QUANTUM: Final = 256 * _KiB
-_DEFAULT_CHUNK: Final = 8 * _MiB
+_DEFAULT_CHUNK: Final = 8 * MiB
 #: Bodies up to this size go up in one request (the client's own multipart limit).
-_MULTIPART_LIMIT: Final = 8 * _MiB
+_MULTIPART_LIMIT: Final = 8 * MiB
 #: Compressed bodies are spooled in memory up to this size, then on disk.
-_READ_BLOCK: Final = 1 * _MiB
-#: Longest signed-URL lifetime GCS accepts for V4 signatures.
-_MAX_SIGNED_SECONDS: Final = 7 * 24 * 3600
+_READ_BLOCK: Final = 1 * MiB
 _DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
-#: Characters left unquoted in public URLs: Django's choice (filepath_to_uri).
-_URL_SAFE: Final = "/~!*()'"
 _PREDEFINED_ACLS: Final = frozenset(
     {
         "authenticatedRead",
@@ -351,54 +350,61 @@ def _credentials_from_info(info: Any) -> tuple[Credentials, str | None]:
 
 
 def _mapper(what: str, *, bucket: str, creating: bool = False, reading: bool = True) -> _Mapper:
-    """Return the translation of the client's errors for one operation."""
-
-    def mapper(exc: BaseException) -> StowageError | None:
-        import google.auth.exceptions
-        import requests
-        from google.api_core import exceptions as api_exceptions
-        from google.cloud.storage import exceptions as storage_exceptions  # type: ignore[import-untyped]
-
-        if isinstance(exc, api_exceptions.PreconditionFailed):
-            if creating:
-                return AlreadyExists(f"{what}: the name is already taken.")
-            return ServiceError(f"{what}: the object changed while it was being read.")
-        if isinstance(exc, api_exceptions.NotFound):
-            if reading:
-                return NotFound(f"{what}: no such object.")
-            return ServiceError(f"{what}: bucket {bucket!r} not found.")
-        if isinstance(exc, api_exceptions.Forbidden | api_exceptions.Unauthorized):
-            return AccessDenied(f"{what}: {exc.code} {exc.message}")
-        if isinstance(
-            exc,
-            api_exceptions.TooManyRequests | api_exceptions.ServerError | api_exceptions.RetryError,
-        ):
-            return ServiceUnavailable(f"{what}: {exc}")
-        if isinstance(exc, api_exceptions.GoogleAPICallError):
-            return ServiceError(f"{what}: {exc.code} {exc.message}")
-        if isinstance(exc, requests.exceptions.Timeout):
-            return ServiceTimeout(f"{what}: {exc}")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return ServiceUnavailable(f"{what}: {exc}")
-        if isinstance(exc, google.auth.exceptions.RefreshError):
-            return AccessDenied(f"{what}: the credentials could not be refreshed: {exc}")
-        if isinstance(exc, google.auth.exceptions.TransportError):
-            return ServiceUnavailable(f"{what}: {exc}")
-        if isinstance(exc, google.auth.exceptions.DefaultCredentialsError):
-            return ConfigurationError(f"{what}: {exc}")
-        if isinstance(exc, storage_exceptions.DataCorruption):
-            return ServiceError(f"{what}: the checksum of the transferred data did not match.")
-        if isinstance(exc, storage_exceptions.InvalidResponse):
-            return ServiceError(f"{what}: unexpected response from the service.")
-        return None
-
-    return mapper
+    """Return the translation of the client's errors for one operation, by :func:`_table`."""
+    return lambda exc: _table(creating=creating, reading=reading).lookup(exc, what, bucket=bucket)
 
 
-def _reraise(what: str, mapper: _Mapper, exc: BaseException) -> None:
-    """Raise ``exc`` translated, as inside a ``translate`` block."""
-    with translate(what, mapper):
-        raise exc
+@functools.cache
+def _table(*, creating: bool, reading: bool) -> ErrorTable:
+    """Return what the client's errors become (loaded at the first error: the SDK is optional)."""
+    import google.auth.exceptions
+    import requests
+    from google.api_core import exceptions as api_exceptions
+    from google.cloud.storage import exceptions as storage_exceptions  # type: ignore[import-untyped]
+
+    table = ErrorTable(
+        Rule(
+            (api_exceptions.Forbidden, api_exceptions.Unauthorized),
+            AccessDenied,
+            "{what}: {exc.code} {exc.message}",
+        ),
+        Rule(
+            (api_exceptions.TooManyRequests, api_exceptions.ServerError, api_exceptions.RetryError),
+            ServiceUnavailable,
+        ),
+        Rule(api_exceptions.GoogleAPICallError, ServiceError, "{what}: {exc.code} {exc.message}"),
+        Rule(requests.exceptions.Timeout, ServiceTimeout),
+        Rule(requests.exceptions.ConnectionError, ServiceUnavailable),
+        Rule(
+            google.auth.exceptions.RefreshError,
+            AccessDenied,
+            "{what}: the credentials could not be refreshed: {detail}",
+        ),
+        Rule(google.auth.exceptions.TransportError, ServiceUnavailable),
+        Rule(google.auth.exceptions.DefaultCredentialsError, ConfigurationError),
+        Rule(
+            storage_exceptions.DataCorruption,
+            ServiceError,
+            "{what}: the checksum of the transferred data did not match.",
+        ),
+        Rule(
+            storage_exceptions.InvalidResponse,
+            ServiceError,
+            "{what}: unexpected response from the service.",
+        ),
+    )
+    return table.extend(
+        Rule(api_exceptions.PreconditionFailed, AlreadyExists, "{what}: the name is already taken.")
+        if creating
+        else Rule(
+            api_exceptions.PreconditionFailed,
+            ServiceError,
+            "{what}: the object changed while it was being read.",
+        ),
+        Rule(api_exceptions.NotFound, NotFound, "{what}: no such object.")
+        if reading
+        else Rule(api_exceptions.NotFound, ServiceError, "{what}: bucket {bucket!r} not found."),
+    )
 
 
 class _UploadSource:
@@ -416,7 +422,7 @@ class _UploadSource:
         # A file object returns a whole chunk in one read, copied once; other
         # readers (which may buffer and copy what they return) are asked for
         # less at a time, so their transient copies stay small.
-        self._block = 64 * _MiB if isinstance(stream, io.IOBase) else _READ_BLOCK
+        self._block = 64 * MiB if isinstance(stream, io.IOBase) else _READ_BLOCK
         self._pos = 0
         self._replay = b""
         self._ended = False
@@ -740,7 +746,8 @@ class GCSDriver(Driver):
         except Exception as exc:
             if source.error is not None and exc is source.error:
                 raise
-            _reraise(what, mapper, exc)
+            with translate(what, mapper):
+                raise
         finally:
             if spool is not None:
                 spool.close()
@@ -938,12 +945,7 @@ class GCSDriver(Driver):
         domain: str | None = None,
     ) -> str:
         """Return a V4 signed URL, on ``domain`` (a bucket-bound host) when given."""
-        seconds = int(expires.total_seconds())
-        if not 1 <= seconds <= _MAX_SIGNED_SECONDS:
-            raise ValueError(
-                f"A GCS signed URL lasts from 1 second to 7 days ({_MAX_SIGNED_SECONDS} s), "
-                f"not {seconds} s."
-            )
+        seconds = signed_seconds(expires, "A GCS signed URL")
         if self._options.hmac_access_id is not None:
             return self._sign_with_hmac(key, method.upper(), seconds, parameters, domain)
         credentials = self._signing_credentials()
@@ -1018,4 +1020,4 @@ class GCSDriver(Driver):
     def public_url(self, key: str) -> str:
         """Return the object's unsigned URL (readable if the object is public)."""
         base = self._endpoint or _DEFAULT_ENDPOINT
-        return f"{base}/{self._bucket_name}/{quote(key, safe=_URL_SAFE)}"
+        return f"{base}/{self._bucket_name}/{quote(key, safe=URL_SAFE)}"

@@ -53,17 +53,26 @@ from obstore.store import S3Store
 from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
 from stowage.drivers._aws_credentials import CredentialChain
-from stowage.drivers._obstore import UPLOADS_PREFIX, ObstoreDriver, map_error, read_ca_bundle
+from stowage.drivers._obstore import (
+    UPLOADS_PREFIX,
+    ObstoreDriver,
+    map_error,
+    read_ca_bundle,
+    retry_config,
+)
 from stowage.drivers.base import (
+    URL_SAFE,
     AsyncDownload,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Readable,
     in_thread,
 )
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -77,9 +86,6 @@ if TYPE_CHECKING:
 
 __all__ = ["S3Driver", "S3Options"]
 
-_MiB = 1024 * 1024
-#: Characters left unquoted in URL paths: Django's choice (filepath_to_uri).
-_URL_SAFE = "/~!*()'"
 
 logger = logging.getLogger("stowage.s3")
 
@@ -164,12 +170,14 @@ class S3Options(DriverOptions):
     )
     connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
     timeout: float = option(60.0, doc="Seconds a request may take.")
-    max_retries: int = option(3, doc="Retries of a failed idempotent request, with backoff.")
-    multipart_threshold: int = option(
-        8 * _MiB, doc="Bodies larger than this are uploaded in parts."
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        doc="Retries of a failed idempotent request, with the pause every network driver "
+        "uses (capped exponential backoff with jitter).",
     )
+    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this are uploaded in parts.")
     multipart_chunksize: int = option(
-        8 * _MiB,
+        8 * MiB,
         doc="Size of each uploaded part; larger for a body that would need over 10,000 parts.",
     )
     multipart_concurrency: int = option(
@@ -223,7 +231,7 @@ class S3Options(DriverOptions):
                 f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
                 f"valid: {[*sorted(_HEADERS), 'Metadata']}."
             )
-        if self.multipart_chunksize < 5 * _MiB:
+        if self.multipart_chunksize < 5 * MiB:
             raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
         if self.multipart_concurrency < 1:
             raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
@@ -451,15 +459,7 @@ class S3Driver(ObstoreDriver):
             client["root_certificate"] = self._root_certificate
         if self._proxy is not None:
             client["proxy_url"] = self._proxy
-        retry = {
-            "max_retries": o.max_retries,
-            "retry_timeout": dt.timedelta(seconds=max(o.timeout, 1) * (o.max_retries + 1)),
-            "backoff": {
-                "init_backoff": dt.timedelta(milliseconds=100),
-                "max_backoff": dt.timedelta(seconds=5),
-                "base": 2,
-            },
-        }
+        retry = retry_config(o.max_retries, o.timeout)
         with translate("configuring the S3 client", map_error):
             arguments: dict[str, Any] = {
                 "config": config,
@@ -557,7 +557,7 @@ class S3Driver(ObstoreDriver):
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key``."""
         # Quoted as Django quotes file URLs, which S3 decodes the same way.
-        path = quote(self._url_path(key), safe=_URL_SAFE)
+        path = quote(self._url_path(key), safe=URL_SAFE)
         return f"{self._scheme}://{self._host}{path}"
 
     def sign(
@@ -581,7 +581,7 @@ class S3Driver(ObstoreDriver):
                     "CloudFront signed URLs grant GET only and take no response overrides; "
                     "use custom_domain=None for this URL to sign it on S3 itself."
                 )
-            return self._cloudfront.sign(f"{domain}/{quote(key, safe=_URL_SAFE)}", expires)
+            return self._cloudfront.sign(f"{domain}/{quote(key, safe=URL_SAFE)}", expires)
         access, secret, token = self._keys()
         scheme, host, path = self._scheme, self._host, self._url_path(key)
         if domain is not None:

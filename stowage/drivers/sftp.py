@@ -27,13 +27,22 @@ import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import os
 import posixpath
 import secrets
 import stat
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -44,15 +53,19 @@ from stowage.config import option
 from stowage.drivers._ssh_loop import LoopThread, loop_thread
 from stowage.drivers.base import (
     TEMP_PREFIX,
+    URL_SAFE,
     AsyncDownload,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
 )
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -62,16 +75,14 @@ from stowage.exceptions import (
     ServiceError,
     ServiceTimeout,
     ServiceUnavailable,
-    StowageError,
     UnsupportedOperation,
-    translate,
 )
 
 __all__ = ["SFTPDriver", "SFTPOptions"]
 
 _T = TypeVar("_T")
 #: Bytes per read or write call; asyncssh splits it into parallel SFTP requests.
-_CHUNK = 1 << 20
+_CHUNK = MiB
 #: Read calls kept in flight while the consumer handles the previous chunk.
 _READ_AHEAD = 2
 #: paramiko ``connect()`` arguments accepted in ``params`` (django-storages' option).
@@ -104,6 +115,53 @@ _LOST: tuple[type[BaseException], ...] = (
 )
 #: Errors after which a request is sent again on a new connection (connecting failed too).
 _RETRYABLE: tuple[type[BaseException], ...] = (*_LOST, ServiceUnavailable)
+#: Those, and timeouts: retried too, unless the request may have landed.
+_RETRIED: tuple[type[BaseException], ...] = (*_RETRYABLE, TimeoutError)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _RETRIED)
+
+
+def _redacted(secrets: Iterable[str], text: str) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+def _redacted_detail(secrets: Iterable[str], exc: BaseException) -> str:
+    return _redacted(secrets, str(exc) or type(exc).__name__)
+
+
+#: What asyncssh's errors become; ``target`` names the server, ``detail`` is redacted.
+_ERROR_RULES = (
+    Rule(
+        (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath), NotFound, "{what} on {target}: {detail}"
+    ),
+    Rule(asyncssh.SFTPFileAlreadyExists, AlreadyExists, "{what} on {target}: {detail}"),
+    Rule(
+        (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect),
+        AccessDenied,
+        "{what} on {target}: {detail}",
+    ),
+    Rule(
+        (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded),
+        ServiceError,
+        "{what} on {target}: {detail} (no space left on the server)",
+    ),
+    Rule(
+        asyncssh.PermissionDenied,
+        AccessDenied,
+        "{what}: {target} refused the login; check the username, password or private key",
+    ),
+    Rule(
+        (*_LOST, asyncssh.DisconnectError),
+        ServiceUnavailable,
+        "{what} on {target}: {detail} (the connection was lost)",
+    ),
+    Rule((asyncssh.SFTPError, asyncssh.Error), ServiceError, "{what} on {target}: {detail}"),
+    Rule(TimeoutError, ServiceTimeout, "{what} on {target}: no answer in time"),
+)
 
 
 @dataclass(frozen=True)
@@ -143,10 +201,11 @@ class SFTPOptions(DriverOptions):
     gid: int | None = option(None, doc="Group of new files and directories, where permitted.")
     timeout: float = option(30.0, doc="Seconds allowed to connect and log in, and per request.")
     max_retries: int = option(
-        1,
+        DEFAULT_MAX_RETRIES,
         doc="Times a request is tried again on a new connection after connecting failed, "
         "the connection was lost or a request timed out (an upload only if it was lost "
-        "before its first byte was sent).",
+        "before its first byte was sent), with the pause every network driver uses "
+        "(capped exponential backoff with jitter).",
     )
     params: dict[str, Any] = option(
         default_factory=dict,
@@ -365,8 +424,13 @@ class SFTPDriver(Driver):
         if not options.host:
             raise ConfigurationError("SFTP storage needs 'host' (OPTIONS or SFTP_STORAGE_HOST).")
         self.sftp_options = options
+        self._retry = RetryPolicy.for_retries(options.max_retries)
         self._login = _Login.from_options(options)
         self._secrets = self._login.secrets()
+        # The table holds the secrets, not the driver: no cycle keeps a dropped driver alive.
+        self._error_table = ErrorTable(
+            *_ERROR_RULES, detail=functools.partial(_redacted_detail, self._secrets)
+        )
         root = options.root_path
         self._root = root if root in ("", "/") else root.rstrip("/")
         self._runner: LoopThread | None = None
@@ -393,36 +457,10 @@ class SFTPDriver(Driver):
         return f"{self._root.rstrip('/')}/{key}"
 
     def _redact(self, text: str) -> str:
-        for value in self._secrets:
-            text = text.replace(value, "***")
-        return text
-
-    def _map(self, what: str, exc: BaseException) -> StowageError | None:
-        detail = self._redact(str(exc) or type(exc).__name__)
-        message = f"{what} on {self._login.target}: {detail}"
-        if isinstance(exc, (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath)):
-            return NotFound(message)
-        if isinstance(exc, asyncssh.SFTPFileAlreadyExists):
-            return AlreadyExists(message)
-        if isinstance(exc, (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect)):
-            return AccessDenied(message)
-        if isinstance(exc, (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded)):
-            return ServiceError(f"{message} (no space left on the server)")
-        if isinstance(exc, asyncssh.PermissionDenied):
-            return AccessDenied(
-                f"{what}: {self._login.target} refused the login; check the username, "
-                "password or private key"
-            )
-        if isinstance(exc, (*_LOST, asyncssh.DisconnectError)):
-            return ServiceUnavailable(f"{message} (the connection was lost)")
-        if isinstance(exc, (asyncssh.SFTPError, asyncssh.Error)):
-            return ServiceError(message)
-        if isinstance(exc, TimeoutError):
-            return ServiceTimeout(f"{what} on {self._login.target}: no answer in time")
-        return None
+        return _redacted(self._secrets, text)
 
     def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
-        return translate(what, lambda exc: self._map(what, exc))
+        return self._error_table.translate(what, target=self._login.target)
 
     def _run(self, what: str, operation: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """Run ``operation(sftp, *args)`` on the loop and wait for it."""
@@ -435,27 +473,34 @@ class SFTPDriver(Driver):
             return await self._loop().run_async(self._attempt(operation, args))
 
     async def _attempt(self, operation: Callable[..., Awaitable[_T]], args: Sequence[Any]) -> _T:
-        retries = self.sftp_options.max_retries
-        # A whole upload that timed out may have landed: only a lost one is sent again.
-        idempotent = operation != self._put_whole
-        for attempt in range(retries + 1):
+        connected = False
+
+        async def once() -> _T:
+            nonlocal connected
+            connected = False
             sftp: asyncssh.SFTPClient | None = None
             try:
                 sftp = await self._client()
+                connected = True
                 async with asyncio.timeout(self._login.timeout):
                     return await operation(sftp, *args)
-            except _RETRYABLE:
+            except _RETRIED:  # ServiceTimeout too: connecting took too long
                 if sftp is not None:
                     self._link.drop(sftp)
-                if attempt == retries:
-                    raise
-            except TimeoutError:  # ServiceTimeout too: connecting took too long
-                if sftp is not None:
-                    self._link.drop(sftp)
-                if attempt == retries or (sftp is not None and not idempotent):
-                    raise
-            await asyncio.sleep(0.05 * (1 << attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise
+
+        def unsent(exc: BaseException) -> bool:
+            # A lost connection is sent again; a request that timed out on a live
+            # connection counts as sent.
+            return isinstance(exc, _RETRYABLE) or not connected
+
+        return await self._retry.arun(
+            once,
+            retryable=_retryable,
+            # A whole upload that timed out may have landed: only a lost one is sent again.
+            idempotent=operation != self._put_whole,
+            unsent=unsent,
+        )
 
     async def _timed(self, awaitable: Awaitable[_T]) -> _T:
         async with asyncio.timeout(self._login.timeout):
@@ -982,7 +1027,7 @@ class SFTPDriver(Driver):
                 "SFTP storage has no URL for its files: set the 'base_url' option "
                 "(or SFTP_BASE_URL) to the address where root_path is served."
             )
-        return base_url + quote(key, safe="/~!*()'")
+        return base_url + quote(key, safe=URL_SAFE)
 
 
 def _chunks(stream: Readable) -> Iterator[bytes]:

@@ -62,17 +62,22 @@ from django.utils.encoding import filepath_to_uri
 
 from stowage.config import option
 from stowage.drivers.base import (
+    HIDDEN_PREFIX,
+    LOCK_NAME,
     TEMP_PREFIX,
     AsyncDownload,
     Capability,
     Download,
     Driver,
     DriverOptions,
+    MiB,
     ObjectInfo,
     Prefix,
     Readable,
     in_thread,
 )
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.retry import RetryPolicy
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -90,11 +95,9 @@ __all__ = ["HIDDEN_PREFIX", "WebDAVDriver", "WebDAVOptions"]
 
 _T = TypeVar("_T")
 
-#: Names the driver keeps for itself (staged uploads, the create lock); listings skip them.
-HIDDEN_PREFIX = ".stowage-"
 _TEMP_PREFIX = TEMP_PREFIX  # starts with HIDDEN_PREFIX
-_LOCK_NAME = f"{HIDDEN_PREFIX}lock"
-_CHUNK = 1 << 20
+_LOCK_NAME = LOCK_NAME
+_CHUNK = MiB
 _LOCK_SECONDS = 30
 _DAV = "{DAV:}"
 _PROPFIND = (
@@ -237,51 +240,61 @@ async def _achunks(body: _Counted) -> AsyncIterator[bytes]:
 # -- errors -------------------------------------------------------------------------
 
 
+def _status(exc: BaseException) -> int | None:
+    return exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+
+
+#: What each answer and each failure of httpx becomes; ``root`` is the server's URL.
+_ERRORS = ErrorTable(
+    Rule(
+        401,
+        AccessDenied,
+        "{what}: the server refused the credentials ({detail}); "
+        "check the 'username', 'password' and 'auth' options.",
+    ),
+    Rule(403, AccessDenied, "{what}: the server forbids it ({detail})."),
+    Rule(404, NotFound, "{what}: not found ({detail})."),
+    Rule(410, NotFound, "{what}: not found ({detail})."),
+    Rule(range(300, 400), NotFound, "{what}: not a file ({detail}, a collection or a redirect)."),
+    Rule(507, ServiceError, "{what}: the server has no space left ({detail})."),
+    Rule(423, ServiceError, "{what}: the resource is locked ({detail})."),
+    Rule(range(500, 1000), ServiceUnavailable, "{what}: the server failed ({detail})."),
+    Rule(httpx.HTTPStatusError, ServiceError, "{what}: the server answered {detail}."),
+    Rule(httpx.TimeoutException, ServiceTimeout, "{what}: {root} did not answer in time ({name})."),
+    Rule(httpx.ConnectError, ServiceUnavailable, "{what}: cannot connect to {root}: {detail}"),
+    Rule(
+        httpx.StreamError,
+        ServiceError,
+        "{what}: the server asked to authenticate again during an upload ({detail}).",
+    ),
+    Rule(
+        httpx.TransportError,
+        ServiceUnavailable,
+        "{what}: the connection to {root} failed: {detail}",
+    ),
+    status=_status,
+)
+#: The same while a body streams: a connection closed early is a short body.
+_READ_ERRORS = _ERRORS.extend(
+    Rule(
+        httpx.RemoteProtocolError,
+        IncompleteRead,
+        "{what}: the body ended before its announced length ({detail}).",
+    )
+)
+
+
 def _status_error(response: httpx.Response, what: str) -> StowageError:
     """Translate an unexpected status into stowage's tree, chained to an httpx error."""
-    status = response.status_code
-    label = f"{status} {response.reason_phrase}".strip()
-    if status == 401:
-        error: StowageError = AccessDenied(
-            f"{what}: the server refused the credentials ({label}); "
-            "check the 'username', 'password' and 'auth' options."
-        )
-    elif status == 403:
-        error = AccessDenied(f"{what}: the server forbids it ({label}).")
-    elif status in (404, 410):
-        error = NotFound(f"{what}: not found ({label}).")
-    elif 300 <= status < 400:
-        error = NotFound(f"{what}: not a file ({label}, a collection or a redirect).")
-    elif status == 507:
-        error = ServiceError(f"{what}: the server has no space left ({label}).")
-    elif status == 423:
-        error = ServiceError(f"{what}: the resource is locked ({label}).")
-    elif status >= 500:
-        error = ServiceUnavailable(f"{what}: the server failed ({label}).")
-    else:
-        error = ServiceError(f"{what}: the server answered {label}.")
-    error.__cause__ = httpx.HTTPStatusError(label, request=response.request, response=response)
-    return error
+    label = f"{response.status_code} {response.reason_phrase}".strip()
+    error = httpx.HTTPStatusError(label, request=response.request, response=response)
+    return _ERRORS.convert(error, what)
 
 
 def _check(response: httpx.Response, what: str, *ok: int) -> httpx.Response:
     if response.status_code in (ok or (200, 201, 204)):
         return response
     raise _status_error(response, what)
-
-
-def _transport_error(exc: Exception, what: str, root: str) -> StowageError:
-    if isinstance(exc, httpx.TimeoutException):
-        return ServiceTimeout(f"{what}: {root} did not answer in time ({type(exc).__name__}).")
-    if isinstance(exc, httpx.ConnectError):
-        return ServiceUnavailable(f"{what}: cannot connect to {root}: {exc}")
-    if isinstance(exc, httpx.StreamError):
-        return ServiceError(
-            f"{what}: the server asked to authenticate again during an upload ({exc})."
-        )
-    if isinstance(exc, httpx.TransportError):
-        return ServiceUnavailable(f"{what}: the connection to {root} failed: {exc}")
-    return ServiceError(f"{what}: {type(exc).__name__}: {exc}")
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -421,9 +434,12 @@ class _Slicer:
         return self.keep == 0
 
 
-def _backoff(attempt: int) -> float:
-    """Return the pause before retry ``attempt`` (from 0): 50 ms doubling up to 2 s, jittered."""
-    return min(0.05 * (1 << attempt), 2.0) * random.uniform(0.5, 1.0)
+def _transport_failed(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.TransportError)
+
+
+def _server_failed(response: httpx.Response) -> bool:
+    return response.status_code in _RETRY_STATUSES
 
 
 def _range_header(start: int, end: int | None) -> dict[str, str]:
@@ -456,6 +472,7 @@ class WebDAVDriver(Driver):
         assert isinstance(options, WebDAVOptions)
         self.webdav = options
         self.root = options.url
+        self._retry = RetryPolicy.for_retries(options.max_retries)
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._tls: ssl.SSLContext | bool | None = None
@@ -520,47 +537,33 @@ class WebDAVDriver(Driver):
         url = self.root + quote(key, safe="/")
         return url + "/" if collection and key else url
 
-    def _retries(self, step: _Call) -> int:
-        """Return how often ``step`` may be retried.
+    def _repeatable(self, step: _Call) -> bool:
+        """Tell whether ``step`` may be sent again here.
 
         A PUT goes to a fresh temporary name, so it may be sent again when its
         source can rewind; other bodies and methods are retried by their flows.
         """
         if step.body is not None:
-            return self.webdav.max_retries if step.body.start is not None else 0
-        return self.webdav.max_retries if step.method in _IDEMPOTENT else 0
+            return step.body.start is not None
+        return step.method in _IDEMPOTENT
 
     def _request(self, client: httpx.Client, step: _Call) -> httpx.Response:
-        retries = self._retries(step)
-        for attempt in range(retries + 1):
-            try:
-                response = self._request_once(client, step)
-            except httpx.TransportError:
-                if attempt == retries:
-                    raise
-            else:
-                if attempt == retries or response.status_code not in _RETRY_STATUSES:
-                    return response
-            time.sleep(_backoff(attempt))
-            if step.body is not None:
-                step.body.rewind()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._retry.run(
+            lambda: self._request_once(client, step),
+            retryable=_transport_failed,
+            idempotent=self._repeatable(step),
+            retry_result=_server_failed,
+            before_retry=None if step.body is None else step.body.rewind,
+        )
 
     async def _arequest(self, client: httpx.AsyncClient, step: _Call) -> httpx.Response:
-        retries = self._retries(step)
-        for attempt in range(retries + 1):
-            try:
-                response = await self._arequest_once(client, step)
-            except httpx.TransportError:
-                if attempt == retries:
-                    raise
-            else:
-                if attempt == retries or response.status_code not in _RETRY_STATUSES:
-                    return response
-            await asyncio.sleep(_backoff(attempt))
-            if step.body is not None:
-                step.body.rewind()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._retry.arun(
+            lambda: self._arequest_once(client, step),
+            retryable=_transport_failed,
+            idempotent=self._repeatable(step),
+            retry_result=_server_failed,
+            before_retry=None if step.body is None else step.body.rewind,
+        )
 
     def _request_once(self, client: httpx.Client, step: _Call) -> httpx.Response:
         content: Any = step.content
@@ -599,8 +602,7 @@ class WebDAVDriver(Driver):
                     reply = self._request(self.client, step)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 assert isinstance(step, _Call)
-                error = _transport_error(exc, step.what, self.root)
-                error.__cause__ = exc
+                error = _ERRORS.convert(exc, step.what, root=self.root)
             except Exception as exc:
                 error = exc  # the source stream's own error, or a stowage one
 
@@ -624,8 +626,7 @@ class WebDAVDriver(Driver):
                     reply = await self._arequest(client, step)
             except (httpx.HTTPError, httpx.StreamError) as exc:
                 assert isinstance(step, _Call)
-                error = _transport_error(exc, step.what, self.root)
-                error.__cause__ = exc
+                error = _ERRORS.convert(exc, step.what, root=self.root)
             except Exception as exc:
                 error = exc  # the source stream's own error, or a stowage one
 
@@ -751,10 +752,10 @@ class WebDAVDriver(Driver):
                 response = yield _Call("LOCK", url, what, headers, content=_LOCKINFO)
             except (ServiceUnavailable, ServiceTimeout):
                 # wsgidav resets connections whose LOCK body it left unread.
-                if failures == self.webdav.max_retries:
+                if failures == self._retry.retries:
                     raise
                 failures += 1
-                yield _Pause(_backoff(failures - 1))
+                yield _Pause(self._retry.pause(failures - 1))
                 continue
             if response.status_code in (200, 201) and response.headers.get("lock-token"):
                 return str(response.headers["lock-token"])
@@ -812,13 +813,13 @@ class WebDAVDriver(Driver):
         Only this upload knows the temporary name: once it is gone, the MOVE
         whose answer was lost has moved it.
         """
-        for attempt in range(self.webdav.max_retries + 1):
+        for attempt in range(self._retry.attempts):
             try:
                 response: httpx.Response = yield _Call("MOVE", self._url(temp), what, headers)
             except (ServiceUnavailable, ServiceTimeout):
-                if attempt == self.webdav.max_retries:
+                if attempt == self._retry.retries:
                     raise
-                yield _Pause(_backoff(attempt))
+                yield _Pause(self._retry.pause(attempt))
                 continue
             if attempt and response.status_code == 404:
                 return None
@@ -890,27 +891,25 @@ class WebDAVDriver(Driver):
 
     def _open(self, key: str, start: int, end: int | None, what: str) -> httpx.Response | None:
         """Send a ranged GET, retried as configured; None when the range lies past the end."""
-        retries = self.webdav.max_retries
-        for attempt in range(retries + 1):
+
+        def send() -> httpx.Response:
             request = self.client.build_request(
                 "GET", self._url(key), headers=_range_header(start, end)
             )
-            try:
-                response = self.client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                if attempt == retries or not isinstance(exc, httpx.TransportError):
-                    raise _transport_error(exc, what, self.root) from exc
-            else:
-                if response.status_code == 416:
-                    response.close()
-                    return None
-                if response.status_code in (200, 206):
-                    return response
+            response = self.client.send(request, stream=True)
+            if response.status_code not in (200, 206):
                 response.close()
-                if attempt == retries or response.status_code not in _RETRY_STATUSES:
-                    raise _status_error(response, what)
-            time.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+            return response
+
+        with _ERRORS.translate(what, root=self.root):
+            response = self._retry.run(
+                send, retryable=_transport_failed, retry_result=_server_failed
+            )
+        if response.status_code == 416:
+            return None
+        if response.status_code in (200, 206):
+            return response
+        raise _status_error(response, what)
 
     def _resume(
         self, key: str, first: _ReadPlan, position: int, end: int | None, what: str
@@ -955,11 +954,11 @@ class WebDAVDriver(Driver):
                                 return
                         return
                     except httpx.HTTPError as exc:
-                        if resumes == self.webdav.max_retries:
-                            raise _read_error(exc, what, root) from exc
+                        if resumes == self._retry.retries:
+                            raise _READ_ERRORS.convert(exc, what, root=root) from exc
                         resumes += 1
                     response.close()
-                    time.sleep(_backoff(resumes - 1))
+                    time.sleep(self._retry.pause(resumes - 1))
                     response, resumed = self._resume(key, plan, position, end, what)
                     slicer = _Slicer(resumed)
             finally:
@@ -1025,10 +1024,11 @@ class WebDAVDriver(Driver):
         client = self._aclient()
         request = client.build_request("GET", self._url(key), headers=_range_header(start, end))
         try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            with _ERRORS.translate(what, root=self.root):
+                response = await client.send(request, stream=True)
+        except BaseException:
             await client.aclose()
-            raise _transport_error(exc, what, self.root) from exc
+            raise
 
         async def close() -> None:
             try:
@@ -1054,7 +1054,7 @@ class WebDAVDriver(Driver):
                     if slicer.done:
                         return
             except httpx.HTTPError as exc:
-                raise _read_error(exc, what, root) from exc
+                raise _READ_ERRORS.convert(exc, what, root=root) from exc
             finally:
                 await close()
 
@@ -1083,12 +1083,6 @@ class WebDAVDriver(Driver):
                 elif not recursive or isinstance(entry, ObjectInfo):
                     found.append(entry)
         return found
-
-
-def _read_error(exc: httpx.HTTPError, what: str, root: str) -> StowageError:
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return IncompleteRead(f"{what}: the body ended before its announced length ({exc}).")
-    return _transport_error(exc, what, root)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
