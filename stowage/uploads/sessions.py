@@ -308,10 +308,12 @@ class S3Session(UploadSession):
         prefix = self._key(self.options.STAGING_PREFIX) + "/"
         for upload in self.client.pending(prefix):
             yield Leftover(self.kind, upload.key, upload.upload_id, upload.initiated)
-        for info in self.storage.driver.list(prefix, delimiter=None):  # type: ignore[attr-defined]
-            key = getattr(info, "key", None)
-            if key is not None:
-                yield Leftover(self.kind, key, "", getattr(info, "modified", None))
+        from stowage.drivers.base import ObjectInfo
+
+        driver = self.storage.driver  # type: ignore[attr-defined]
+        for info in driver.list(prefix.rstrip("/"), recursive=True):
+            if isinstance(info, ObjectInfo):
+                yield Leftover(self.kind, info.key, "", info.modified)
 
     def remove(self, leftover: Leftover) -> None:
         """Abort the upload or delete the staged object."""
