@@ -69,6 +69,7 @@ def _run_site(
         "from django.contrib.auth.models import Permission, User\n"
         f"u = User.objects.create_user({USER!r}, password={PASSWORD!r})\n"
         "u.user_permissions.add(Permission.objects.get(codename='add_document'))\n"
+        f"User.objects.create_superuser('admin', 'a@example.com', {PASSWORD!r})\n"
     )
     subprocess.run([*manage, "shell", "-v", "0", "-c", create], env=env, check=True, cwd=ROOT)
     port = free_port()
@@ -326,3 +327,29 @@ def test_without_javascript_the_field_is_a_plain_file_input(
         assert page.inner_text("#sha256") == hashlib.sha256(data).hexdigest()
     finally:
         context.close()
+
+
+def test_admin_add_form_uploads_directly_to_s3(
+    s3_site: Site, page: Page, shots: Callable[[str], Path], tmp_path: Path
+) -> None:
+    path = tmp_path / "admin-notes.bin"
+    data = _random_file(path, 6 * MiB)
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(f"{s3_site.url}/admin/login/?next=/admin/uploads_site/document/add/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/uploads_site/document/add/")
+    page.fill("#id_title", "From the admin")
+    page.set_input_files("#id_file", str(path))
+    _wait_event(page, "done")
+    shots("uploaded")
+    page.click("input[name=_continue]")
+    page.wait_for_url("**/admin/uploads_site/document/*/change/")
+    shots("saved")
+    link = page.locator(".stowage-upload a").first
+    stored = link.inner_text()
+    assert re.fullmatch(r"docs/admin-notes(_\w{7})?\.bin", stored)
+    assert s3_site.s3 is not None
+    body = s3_site.s3.boto3().get_object(Bucket=s3_site.bucket, Key=stored)["Body"].read()
+    assert body == data
