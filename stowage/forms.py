@@ -74,11 +74,15 @@ class DirectUploadWidget(forms.ClearableFileInput):
             "data-policy": sign_policy(self.storage_alias, self.max_size, self.content_types),
             "data-max-size": str(self.max_size),
         }
+        # A form shown again (another field's error) keeps the finished upload.
+        staged = str(value) if isinstance(value, StagedValue) else ""
+        shown = None if isinstance(value, StagedValue) else value
         return format_html(
-            '<div{}>{}<input type="hidden" name="{}" value=""></div>',
+            '<div{}>{}<input type="hidden" name="{}" value="{}"></div>',
             flatatt(box),
-            super().render(name, value, attrs, renderer),
+            super().render(name, shown, attrs, renderer),
             name + STAGED_SUFFIX,
+            staged,
         )
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
@@ -127,6 +131,12 @@ class DirectUploadField(forms.FileField):
             self.widget.storage_alias = storage
             self.widget.max_size = self.max_size
             self.widget.content_types = self.content_types
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """Keep a submitted reference when the form is shown again, else the initial file."""
+        if isinstance(data, StagedValue):
+            return data
+        return super().bound_data(data, initial)
 
     def to_python(self, data: Any) -> Any:
         """Verify a staged reference (HEAD), or check a posted file's size and type."""

@@ -396,6 +396,19 @@ class TusSession(UploadSession):
         """Delete the staged file and its folder."""
         shutil.rmtree(self.path(ticket).parent, ignore_errors=True)
 
+    def commit(
+        self, ticket: Ticket, storage: DjangoStorage, name: str, max_length: int | None
+    ) -> str | None:
+        """Save the staged file through ``storage`` (its own naming and create), then drop it."""
+        from django.core.files.base import File
+
+        with self.path(ticket).open("rb") as handle:
+            content = File(handle, name=ticket.name)
+            content.content_type = ticket.content_type  # type: ignore[attr-defined]
+            chosen = storage.save(name, content, max_length=max_length)
+        self.abort(ticket)
+        return str(chosen)
+
     def leftovers(self) -> Iterator[Leftover]:
         """Yield staged files under TEMP_DIR's staging prefix."""
         root = self.options.temp_dir()

@@ -353,3 +353,22 @@ def test_admin_add_form_uploads_directly_to_s3(
     assert s3_site.s3 is not None
     body = s3_site.s3.boto3().get_object(Bucket=s3_site.bucket, Key=stored)["Body"].read()
     assert body == data
+
+
+def test_a_form_shown_again_keeps_the_upload(
+    memory_site: Site, page: Page, shots: Callable[[str], Path], tmp_path: Path
+) -> None:
+    path = tmp_path / "kept.bin"
+    data = _random_file(path, 2 * MiB)
+    _sign_in(page, memory_site)
+    page.set_input_files("#id_file", str(path))
+    _wait_event(page, "done")
+    page.evaluate("document.querySelector('form').noValidate = true")
+    page.click("#save")  # no title: the form comes back with an error
+    page.wait_for_load_state()
+    assert page.locator(".errorlist").count() == 1
+    assert page.input_value("input[name=file-staged]") != ""
+    assert "kept" in page.inner_text(".stowage-upload-status")
+    shots("shown-again")
+    page.fill("#id_title", "Kept")
+    _save_and_check(page, memory_site, data, "kept.bin")

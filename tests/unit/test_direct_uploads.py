@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -456,9 +457,48 @@ def test_tus_protocol_on_memory_storage(on_memory: None, uploader: Client) -> No
     assert patch(5, b"56789")["Upload-Offset"] == "10"
     value = post(uploader, "/uploads/complete/", {"token": token}).json()["value"]
     staged = DirectUploadField().clean(StagedValue(value))
-    name = storages["default"].save("docs/t.bin", staged)
-    with storages["default"].open(name) as handle:
-        assert handle.read() == b"0123456789"
+    staged_path = staged.temporary_file_path()
+    names = [storages["default"].save("docs/t.bin", staged)]
+    again = load_staged(upload_tus(uploader, b"0123456789"))
+    names.append(storages["default"].save("docs/t.bin", again))
+    assert names[0] == "docs/t.bin"
+    assert names[1].startswith("docs/t_")
+    for name in names:
+        with storages["default"].open(name) as handle:
+            assert handle.read() == b"0123456789"
+    assert not os.path.exists(staged_path)  # the staged file is gone once saved
+
+
+def upload_tus(client: Client, data: bytes) -> str:
+    created = start(client, "t.bin", len(data)).json()
+    assert created["kind"] == "tus"
+    patched = client.generic(
+        "PATCH",
+        created["location"],
+        data,
+        content_type="application/offset+octet-stream",
+        headers={"Upload-Offset": "0"},
+    )
+    assert patched.status_code == 204
+    return str(post(client, "/uploads/complete/", {"token": created["token"]}).json()["value"])
+
+
+def test_a_form_shown_again_keeps_the_finished_upload(on_memory: None, uploader: Client) -> None:
+    from django import forms
+
+    class Form(forms.Form):
+        title = forms.CharField()
+        file = DirectUploadField()
+
+    value = upload_tus(uploader, b"kept")
+    form = Form(data={"title": "", "file-staged": value}, files={})
+    assert not form.is_valid()
+    assert list(form.errors) == ["title"]
+    html = str(form["file"])
+    assert f'name="file-staged" value="{value}"' in html
+    again = Form(data={"title": "T", "file-staged": value}, files={})
+    assert again.is_valid(), again.errors
+    assert isinstance(again.cleaned_data["file"], StagedUpload)
 
 
 def test_plain_file_post_still_works_and_is_limited() -> None:

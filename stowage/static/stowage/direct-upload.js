@@ -149,6 +149,7 @@
       self.hidden.value = done.value;
       self.input.dataset.name = self.input.name;
       self.input.removeAttribute("name");
+      self.input.required = false;
       self.cancelButton.hidden = true;
       self.progress.value = 100;
       self.say("Uploaded " + done.name + " (" + formatBytes(done.size) + ").");
@@ -250,6 +251,14 @@
     if (!input || box.stowageUpload) return;
     var upload = new Upload(box, input);
     box.stowageUpload = upload;
+    if (upload.hidden.value) {
+      // The form came back (another field's error): the finished upload is kept.
+      input.dataset.name = input.name;
+      input.removeAttribute("name");
+      input.required = false;
+      upload.cancelButton.hidden = true;
+      upload.say("The uploaded file is kept; choose another to replace it.");
+    }
     input.addEventListener("change", function () {
       if (input.dataset.name) { input.name = input.dataset.name; delete input.dataset.name; }
       if (input.files && input.files[0]) upload.start(input.files[0]);
