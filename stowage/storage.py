@@ -262,6 +262,12 @@ class Storage(SecretSafePickling, DjangoStorage):
 
     def save(self, name: Any, content: Any, max_length: int | None = None) -> str:
         """Store ``content`` under ``name`` or a free alternative; return the name used."""
+        # A direct upload staged on the service moves there (atomic server-side copy).
+        commit = getattr(content, "commit_to", None)
+        if callable(commit) and name is not None:
+            chosen = commit(self, str(name), max_length)
+            if chosen is not None:
+                return str(chosen)
         if self.owns_name_choice():
             return str(DjangoStorage.save(self, name, content, max_length))
         plan = self.plan_save(name, content)

@@ -144,6 +144,37 @@ class Command(BaseCommand):
             "and FTP_* settings shown as OPTIONS. Secrets appear only as the names of the "
             "settings holding them.",
         )
+        cors = commands.add_parser(
+            "cors",
+            help="print (or --apply) the bucket CORS rules that direct uploads need",
+            description="Print the S3 bucket CORS rules that let the direct-upload widget "
+            "PUT parts from the site's origins, as JSON; --apply sets them on the bucket.",
+        )
+        cors.add_argument("alias", nargs="?", default="default", metavar="ALIAS")
+        cors.add_argument(
+            "--origin",
+            action="append",
+            default=[],
+            help="an origin of the site (repeatable; default: STOWAGE_DIRECT_UPLOADS"
+            "['CORS_ORIGINS'])",
+        )
+        cors.add_argument("--apply", action="store_true", help="set the rules on the bucket")
+        uploads = commands.add_parser(
+            "uploads",
+            help="list (or --clean) unfinished and unsubmitted direct uploads",
+            description="List the direct uploads of ALIAS that were started and never "
+            "finished or never submitted (S3 multipart uploads, staged objects, tus "
+            "files); --clean aborts or deletes those older than --older-than hours.",
+        )
+        uploads.add_argument("alias", nargs="?", default="default", metavar="ALIAS")
+        uploads.add_argument("--clean", action="store_true", help="abort or delete them")
+        uploads.add_argument(
+            "--older-than",
+            type=float,
+            default=24.0,
+            metavar="HOURS",
+            help="only those started this many hours ago or more (default 24)",
+        )
         for subparser in commands.choices.values():
             # Accepted after the subcommand too; SUPPRESS keeps the main default when absent.
             subparser.add_argument(
@@ -162,10 +193,62 @@ class Command(BaseCommand):
             self.ls(**options)
         elif subcommand == "check":
             self.check_storages(options["aliases"], options["verbosity"])
+        elif subcommand == "cors":
+            self.cors(options["alias"], options["origin"], apply=options["apply"])
+        elif subcommand == "uploads":
+            self.uploads(options["alias"], options["older_than"], clean=options["clean"])
         elif subcommand == "settings":
             self.stdout.write(storages_block(), ending="")
         else:
             self.transfer(**options)
+
+    def cors(self, alias: str, origins: list[str], *, apply: bool) -> None:
+        """Print the CORS rules direct uploads need; set them with ``apply``."""
+        import json
+
+        from stowage.exceptions import StowageError
+        from stowage.uploads.config import upload_settings
+        from stowage.uploads.maintenance import apply_cors, cors_rules
+
+        self._known_alias(alias)
+        try:
+            rules = cors_rules(origins or list(upload_settings().CORS_ORIGINS))
+            self.stdout.write(json.dumps({"CORSRules": rules}, indent=2))
+            if apply:
+                apply_cors(alias, rules)
+                self.stdout.write(f"Set on the bucket of {alias!r}.")
+        except StowageError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def uploads(self, alias: str, older_than: float, *, clean: bool) -> None:
+        """List leftover direct uploads; abort or delete the old ones with ``clean``."""
+        import datetime as dt
+
+        from stowage.exceptions import StowageError
+        from stowage.uploads.maintenance import find_leftovers, remove_leftover
+
+        self._known_alias(alias)
+        found = removed = 0
+        try:
+            for leftover, old in find_leftovers(alias, dt.timedelta(hours=older_than)):
+                found += 1
+                what = "upload" if leftover.upload_id else "staged"
+                started = leftover.started.isoformat() if leftover.started else "unknown"
+                action = ""
+                if clean and old:
+                    remove_leftover(alias, leftover)
+                    removed += 1
+                    action = " removed"
+                self.stdout.write(f"{what}\t{started}\t{leftover.key}{action}")
+        except StowageError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"{found} leftover(s), {removed} removed.")
+
+    def _known_alias(self, alias: str) -> None:
+        if alias not in settings.STORAGES:
+            raise CommandError(
+                f"{alias!r} is not in settings.STORAGES; choose one of {sorted(settings.STORAGES)}."
+            )
 
     def ls(self, *, location: str, recursive: bool, human: bool, verbosity: int, **_: Any) -> None:
         """List ``location``."""
