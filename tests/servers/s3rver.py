@@ -22,6 +22,7 @@ ACCESS_KEY = "S3RVER"
 SECRET_KEY = "S3RVER"
 REGION = "us-east-1"
 PROGRAM = Path(__file__).resolve().parent.parent / "node" / "node_modules" / ".bin" / "s3rver"
+GUARD = Path(__file__).resolve().with_name("s3rver_guard.cjs")
 
 
 class S3rver(S3TestServer):
@@ -51,7 +52,8 @@ def start_s3rver(log_dir: Path, data_dir: Path) -> S3rver:
     ]
     # s3rver's listing continuation tokens use DES, which Node's OpenSSL 3 keeps in
     # its legacy provider: without it, any listing of over 1,000 keys fails with a 500.
-    env = {"NODE_OPTIONS": "--openssl-legacy-provider"}
+    # The guard keeps it serving after a crash of its own under concurrent writes.
+    env = {"NODE_OPTIONS": f"--openssl-legacy-provider --require {GUARD}"}
     process = ServerProcess("s3rver", argv, port=port, log_dir=log_dir, env=env)
     process.wait_ready()
     return S3rver(process, f"http://127.0.0.1:{port}")
