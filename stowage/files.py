@@ -123,7 +123,7 @@ class ReadCursor:
 class RangedReader(io.RawIOBase):
     """Read one object through ranged, streaming driver requests."""
 
-    def __init__(self, driver: Driver, key: str, first_window: int) -> None:
+    def __init__(self, driver: Driver[Any], key: str, first_window: int) -> None:
         super().__init__()
         self._driver = driver
         self._cursor = ReadCursor(key, first_window)

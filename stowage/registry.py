@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stowage.exceptions import ConfigurationError, MissingDependency
 
@@ -57,7 +57,7 @@ def _spec_for(name: str) -> DriverSpec:
     )
 
 
-def load_driver(name: str) -> type[Driver]:
+def load_driver(name: str) -> type[Driver[Any]]:
     """Import and return the driver class registered as ``name``."""
     from stowage.drivers.base import Driver
 

@@ -76,6 +76,18 @@ def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], l
 
 
 #: Content-Type of a name whose last extension is a compression (mimetypes' encodings).
+def _check_claims(driver_class: type[Driver[Any]]) -> None:
+    """Refuse a driver whose options declare an adapter option it does not claim."""
+    declared = {f.name for f in dataclasses.fields(driver_class.options_class)}
+    adapter = {f.name for f in dataclasses.fields(StorageOptions)}
+    shadowed = (declared & adapter) - driver_class.claimed_options
+    if shadowed:
+        raise ConfigurationError(
+            f"{driver_class.__name__}'s options declare {sorted(shadowed)}, which the adapter "
+            "owns: rename them, or list them in the driver's claimed_options to take them over."
+        )
+
+
 _ARCHIVE_TYPES = {
     "gzip": "application/gzip",
     "br": "application/x-brotli",
@@ -128,6 +140,7 @@ class Storage(SecretSafePickling, DjangoStorage):
                     )
                 options[target] = options.pop(alias)
         unknown_options(options, *classes)
+        _check_claims(driver_class)
         # Each option goes to the first class declaring it: a driver that
         # declares ``location`` (the local filesystem root) owns it; for the
         # others it is the key prefix the adapter adds.
@@ -141,13 +154,13 @@ class Storage(SecretSafePickling, DjangoStorage):
         self.options: StorageOptions = built[1]
         self.extra_options: tuple[Any, ...] = tuple(built[2:])
         self._driver_class = driver_class
-        driver_has_location = "location" in driver_class.options_class.__dataclass_fields__
+        driver_has_location = "location" in driver_class.claimed_options
         self._location = "" if driver_has_location else names.clean_location(self.options.location)
         secret = secret_names(*classes)
         # A secret given under a django-storages spelling is as secret.
         aliases = {a for a, target in compat.option_aliases.items() if target in secret}
         self._secrets = secret | aliases
-        self._driver: Driver | None = None
+        self._driver: Driver[Any] | None = None
         self._url_policy: UrlPolicy | None = None
         self._lock = threading.Lock()
         # A class attribute that OPTIONS overrode must not show its stale value.
@@ -187,7 +200,7 @@ class Storage(SecretSafePickling, DjangoStorage):
                 ) from None
 
     @property
-    def driver(self) -> Driver:
+    def driver(self) -> Driver[Any]:
         """Return the driver, creating it (and its client) on first use."""
         driver = self._driver
         if driver is None:

@@ -27,7 +27,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import obstore
 from obstore import exceptions as obstore_errors
@@ -37,14 +37,14 @@ from stowage.drivers.base import (
     AsyncDownload,
     Download,
     Driver,
-    DriverOptions,
     MiB,
     ObjectInfo,
     Prefix,
     Readable,
 )
 from stowage.drivers.errors import ErrorTable, Rule
-from stowage.drivers.retry import DEFAULT_MAX_RETRIES, DEFAULT_POLICY, RetryPolicy
+from stowage.drivers.options import ObjectStoreOptions
+from stowage.drivers.retry import DEFAULT_POLICY
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -221,29 +221,28 @@ def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) 
     )
 
 
-class ObstoreDriver(Driver):
+_OO = TypeVar("_OO", bound=ObjectStoreOptions)
+
+
+class ObstoreDriver(Driver[_OO]):
     """Move bytes with an obstore store; subclasses configure the service."""
 
-    #: Bodies up to this size go up in one request (held in memory, this size at most).
-    multipart_threshold: int = 8 * MiB
-    #: Part size of multipart uploads, raised for bodies that would need more parts.
-    multipart_chunksize: int = 8 * MiB
     #: Most parts the service takes in one multipart upload.
-    max_parts: int = 10_000
-    #: Parts uploaded at once; each holds one part in memory.
-    multipart_concurrency: int = 4
+    max_parts: ClassVar[int] = 10_000
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: _OO) -> None:
         super().__init__(options)
         self._lock = threading.Lock()
         self._store: Any = None
         self._base_attributes: dict[str, str] = {}
+        #: Bodies up to this size go up in one request (held in memory, this size at most).
+        self.multipart_threshold = options.multipart_threshold
+        #: Part size of multipart uploads, raised for bodies that would need more parts.
+        self.multipart_chunksize = options.multipart_chunksize
+        #: Parts uploaded at once; each holds one part in memory.
+        self.multipart_concurrency = options.multipart_concurrency
         #: Retries of a delete that got no reply (see :func:`_retry_delete`).
-        self.max_retries = int(getattr(options, "max_retries", DEFAULT_MAX_RETRIES))
-        self._retry = RetryPolicy.for_retries(max(self.max_retries, 0))
-        # Options of the subclass, where it has them; else the defaults above.
-        for name in ("multipart_threshold", "multipart_chunksize", "multipart_concurrency"):
-            setattr(self, name, int(getattr(options, name, getattr(self, name))))
+        self._retry = options.retry_policy()
 
     def _make_store(self) -> Any:
         """Return a new obstore store for this driver's options."""

@@ -45,8 +45,8 @@ from stowage.drivers._azure_auth import (
     response_overrides,
 )
 from stowage.drivers._obstore import ObstoreDriver, map_error, read_ca_bundle, retry_config
-from stowage.drivers.base import URL_SAFE, Capability, DriverOptions, MiB
-from stowage.drivers.retry import DEFAULT_MAX_RETRIES
+from stowage.drivers.base import URL_SAFE, Capability, MiB
+from stowage.drivers.options import ObjectStoreOptions
 from stowage.exceptions import ConfigurationError, UnsupportedOperation, translate
 
 __all__ = ["AzureDriver", "AzureOptions"]
@@ -63,7 +63,7 @@ _HEADERS = {
 
 
 @dataclass(frozen=True)
-class AzureOptions(DriverOptions):
+class AzureOptions(ObjectStoreOptions):
     """Options of the Azure driver (django-storages' names where the meaning is the same)."""
 
     azure_container: str = option("", doc="The blob container.")
@@ -92,11 +92,6 @@ class AzureOptions(DriverOptions):
         doc="Managed identity token endpoint, if not the instance metadata service "
         "(default: the AZURE_MSI_ENDPOINT environment variable, then the metadata service).",
     )
-    verify: bool | str = option(
-        True,
-        doc="Verify the service's TLS certificate: True, False (trusted networks only), or "
-        "the path of a PEM CA bundle trusted besides the public roots (a private CA).",
-    )
     endpoint: str | None = option(
         None, doc="Blob endpoint (Azurite: http://127.0.0.1:10000/devstoreaccount1)."
     )
@@ -107,31 +102,19 @@ class AzureOptions(DriverOptions):
         "access_tier (Hot, Cool, Cold, Archive), metadata. A large blob saved under a new "
         "name is staged and copied into place; the copy may take the account's default tier.",
     )
-    timeout: float = option(60.0, doc="Seconds a request may take.")
-    connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
-    max_retries: int = option(
-        DEFAULT_MAX_RETRIES,
-        doc="Retries of a failed idempotent request, with the pause every network driver "
-        "uses (capped exponential backoff with jitter).",
-    )
-    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this go up in blocks.")
     multipart_chunksize: int = option(
         8 * MiB,
         doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
     )
-    multipart_concurrency: int = option(
-        4, doc="Blocks uploaded at once; each holds one block in memory."
-    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         unknown = set(self.object_parameters) - set(_HEADERS) - {"metadata"}
         if unknown:
             raise ConfigurationError(
                 f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
                 f"valid: {[*sorted(_HEADERS), 'metadata']}."
             )
-        if self.multipart_concurrency < 1:
-            raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
 
 
 def _parse_connection_string(text: str) -> dict[str, str]:
@@ -141,7 +124,7 @@ def _parse_connection_string(text: str) -> dict[str, str]:
     return parts
 
 
-class AzureDriver(ObstoreDriver):
+class AzureDriver(ObstoreDriver[AzureOptions]):
     """Move bytes to and from one blob container."""
 
     options_class = AzureOptions
@@ -159,14 +142,12 @@ class AzureDriver(ObstoreDriver):
     native_async = True
     parameter_headers = _HEADERS
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: AzureOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, AzureOptions)
         if not options.azure_container:
             raise ConfigurationError(
                 "Azure storage needs 'azure_container' (OPTIONS or AZURE_CONTAINER)."
             )
-        self.azure = options
         self._config: dict[str, Any] = {}
         account = options.account_name
         endpoint = options.endpoint
@@ -207,7 +188,7 @@ class AzureDriver(ObstoreDriver):
         self._base_attributes = self.object_attributes(options.object_parameters)
 
     def _make_store(self) -> AzureStore:
-        o = self.azure
+        o = self.options
         if self._credential_provider is not None:
             # Fetch the first token here, where a failing or misbehaving credential
             # raises stowage's own error; inside obstore it becomes a vague 401.
@@ -233,11 +214,11 @@ class AzureDriver(ObstoreDriver):
 
     def domain_path(self, key: str) -> str:
         """Return ``container/key``: a custom domain serves the account, as in django-storages."""
-        return f"{self.azure.azure_container}/{key}"
+        return f"{self.options.azure_container}/{key}"
 
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key`` (readable if the container is public)."""
-        path = quote(f"{self.azure.azure_container}/{key}", safe=URL_SAFE)
+        path = quote(f"{self.options.azure_container}/{key}", safe=URL_SAFE)
         return f"{self._endpoint}/{path}"
 
     def sign(
@@ -272,7 +253,7 @@ class AzureDriver(ObstoreDriver):
         if account_key is not None or self._credential_provider is not None:
             query = blob_sas(
                 account=self._account,
-                container=self.azure.azure_container,
+                container=self.options.azure_container,
                 blob=key,
                 permission=permission,
                 expiry=expiry.strftime(SAS_TIME),
@@ -296,7 +277,7 @@ class AzureDriver(ObstoreDriver):
         return f"{base}/{self._url_path(key)}?{query}"
 
     def _url_path(self, key: str) -> str:
-        return quote(f"{self.azure.azure_container}/{key}", safe=URL_SAFE)
+        return quote(f"{self.options.azure_container}/{key}", safe=URL_SAFE)
 
     def _delegation_key(self, now: dt.datetime, until: dt.datetime) -> UserDelegationKey:
         """Return a user delegation key valid ``until``, fetched at most once a week."""
@@ -314,7 +295,7 @@ class AzureDriver(ObstoreDriver):
     def _fetch_delegation_key(self, now: dt.datetime) -> UserDelegationKey:
         assert self._credential_provider is not None
         context = ssl.create_default_context()
-        if self.azure.verify is False:
+        if self.options.verify is False:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         elif self._root_certificate is not None:
@@ -324,7 +305,7 @@ class AzureDriver(ObstoreDriver):
             self._credential_provider()["token"],
             start=now,
             context=context,
-            timeout=self.azure.timeout,
+            timeout=self.options.timeout,
         )
 
 

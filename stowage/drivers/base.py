@@ -26,7 +26,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from stowage.exceptions import NotFound, UnsupportedOperation
 
@@ -205,11 +205,15 @@ class DriverOptions:
     """Base of every driver's options; a driver subclasses it with its own fields."""
 
 
-class Driver:
+Opts = TypeVar("Opts", bound=DriverOptions)
+
+
+class Driver(Generic[Opts]):
     """Move bytes and metadata for keys on one service.
 
-    Subclasses set ``options_class`` and ``capabilities`` and implement the
-    methods below. ``capabilities`` may be narrowed per instance (a property)
+    ``Driver[SomeOptions]`` keeps its typed options in ``self.options``.
+    Subclasses set ``options_class`` (the same class) and ``capabilities``
+    and implement the methods below. ``capabilities`` may be narrowed per instance (a property)
     when it depends on the options. The adapter creates one driver per storage instance,
     lazily, and shares it between threads: a driver must be thread-safe.
     ``__init__`` validates the options and does no I/O: clients and connections
@@ -229,9 +233,18 @@ class Driver:
     setting_fallbacks: ClassVar[Mapping[str, str]] = {}
     #: Other names accepted for an option (django-storages spellings), alias -> option.
     option_aliases: ClassVar[Mapping[str, str]] = {}
+    #: Adapter options (:class:`stowage.config.StorageOptions`) that this driver's
+    #: options declare and take over, such as a filesystem's ``location`` (its root).
+    #: Declaring an adapter option without claiming it is refused.
+    claimed_options: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, options: DriverOptions) -> None:
-        self.options = options
+    def __init__(self, options: Opts) -> None:
+        if not isinstance(options, self.options_class):
+            raise TypeError(
+                f"{type(self).__name__} takes {self.options_class.__name__}, "
+                f"not {type(options).__name__}."
+            )
+        self.options: Opts = options
 
     # -- required -------------------------------------------------------------
 

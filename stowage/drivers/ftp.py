@@ -72,13 +72,13 @@ from stowage.drivers.base import (
     Capability,
     Download,
     Driver,
-    DriverOptions,
     ObjectInfo,
     Prefix,
     Readable,
 )
 from stowage.drivers.errors import ErrorTable, Rule
-from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
+from stowage.drivers.options import ServerOptions
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -116,11 +116,10 @@ _DOS_LINE = re.compile(
 
 
 @dataclass(frozen=True)
-class FTPOptions(DriverOptions):
+class FTPOptions(ServerOptions):
     """Options of the FTP driver (django-storages' ``location`` URL is accepted too)."""
 
-    host: str = option("", doc="Server host name or address.")
-    port: int = option(21, doc="Server port.")
+    port: int = option(21, doc="Port of the server.")
     username: str = option("", doc="User to log in as (empty: anonymous).")
     password: str = option("", doc="Password of ``username``.", secret=True)
     tls: bool = option(False, doc="Use explicit FTPS (AUTH TLS) with a protected data channel.")
@@ -131,10 +130,6 @@ class FTPOptions(DriverOptions):
     root_path: str = option(
         "", doc="Directory holding the files: absolute, or relative to the login directory."
     )
-    base_url: str | None = option(
-        None, doc="URL prefix serving the files over HTTP, for url(); must end with a slash."
-    )
-    timeout: float = option(30.0, doc="Seconds a connection or a reply may take.")
     max_retries: int = option(
         DEFAULT_MAX_RETRIES,
         doc="Times a call is tried again on a new connection after connecting failed, the "
@@ -150,16 +145,7 @@ class FTPOptions(DriverOptions):
     )
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigurationError(f"Option 'port' must be 1-65535, got {self.port}.")
-        if self.timeout <= 0:
-            raise ConfigurationError("Option 'timeout' must be positive.")
-        if self.max_retries < 0:
-            raise ConfigurationError("Option 'max_retries' must be 0 or more.")
-        if self.base_url is not None and not self.base_url.endswith("/"):
-            raise ConfigurationError(
-                f"Option 'base_url' must end with a slash, got {self.base_url!r}."
-            )
+        super().__post_init__()
         try:
             codecs.lookup(self.encoding)
         except LookupError:
@@ -408,19 +394,18 @@ def _finish_data(conn: socket.socket) -> None:
         conn.close()
 
 
-class FTPDriver(Driver):
+class FTPDriver(Driver[FTPOptions]):
     """Keep each key as a file below ``root_path`` on one FTP server."""
 
     options_class = FTPOptions
+    claimed_options = frozenset({"base_url", "location"})
     capabilities = frozenset({Capability.PUBLIC_URL, Capability.REAL_DIRECTORIES})
     max_key_bytes = 4096
     max_part_bytes = 255
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: FTPOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, FTPOptions)
-        self.ftp = options
-        self._retry = RetryPolicy.for_retries(options.max_retries)
+        self._retry = options.retry_policy()
         self._server = _server(options)
         # The tables hold the password to scrub, not the driver (no reference cycle).
         detail = functools.partial(_scrubbed, self._server.password)
@@ -465,7 +450,7 @@ class FTPDriver(Driver):
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._context is None:
-            verify = self.ftp.verify
+            verify = self.options.verify
             context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
             if verify is False:
                 context.check_hostname = False
@@ -481,13 +466,13 @@ class FTPDriver(Driver):
             if server.tls:
                 client = _TLSClient(
                     context=self._tls_context(),
-                    timeout=self.ftp.timeout,
-                    encoding=self.ftp.encoding,
+                    timeout=self.options.timeout,
+                    encoding=self.options.encoding,
                 )
             else:
-                client = _Client(timeout=self.ftp.timeout, encoding=self.ftp.encoding)
+                client = _Client(timeout=self.options.timeout, encoding=self.options.encoding)
             try:
-                client.connect(server.host, server.port, timeout=self.ftp.timeout)
+                client.connect(server.host, server.port, timeout=self.options.timeout)
                 client.login(server.username, server.password)
                 if isinstance(client, _TLSClient):
                     client.prot_p()
@@ -522,7 +507,7 @@ class FTPDriver(Driver):
             self._mlst = True  # unknown: try it, and fall back if it is refused
             return
         features = {line.strip().split(" ")[0].upper() for line in reply.splitlines()[1:-1]}
-        self._utf8 = "UTF8" in features and codecs.lookup(self.ftp.encoding).name == "utf-8"
+        self._utf8 = "UTF8" in features and codecs.lookup(self.options.encoding).name == "utf-8"
         self._mlst = "MLST" in features
 
     def _acquire(self) -> _Client:
@@ -717,7 +702,7 @@ class FTPDriver(Driver):
         finally:
             _finish_data(conn)
         client.voidresp()
-        text = b"".join(chunks).decode(self.ftp.encoding, "replace")
+        text = b"".join(chunks).decode(self.options.encoding, "replace")
         return [line for line in text.splitlines() if line.strip()]
 
     def _listing(self, client: _Client, path: str) -> list[_Entry]:
@@ -938,12 +923,12 @@ class FTPDriver(Driver):
 
     def public_url(self, key: str) -> str:
         """Return ``base_url`` joined with the quoted key."""
-        if self.ftp.base_url is None:
+        if self.options.base_url is None:
             raise UnsupportedOperation(
                 "The ftp backend has no URL for files: set its 'base_url' option to the "
                 "HTTP address that serves them."
             )
-        return self.ftp.base_url + quote(key, safe=URL_SAFE)
+        return self.options.base_url + quote(key, safe=URL_SAFE)
 
 
 class _Retrieval:

@@ -475,7 +475,7 @@ def _timestamp(value: object) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-class GCSDriver(Driver):
+class GCSDriver(Driver[GCSOptions]):
     """Keep each key as an object in one Google Cloud Storage bucket."""
 
     options_class = GCSOptions
@@ -492,10 +492,8 @@ class GCSDriver(Driver):
     )
     max_key_bytes = 1024
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: GCSOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, GCSOptions)
-        self._options = options
         self._bucket_name: str = options.bucket_name or ""
         endpoint = options.api_endpoint
         self._emulator = False
@@ -530,7 +528,7 @@ class GCSDriver(Driver):
         import google.auth.exceptions
         from google.auth.credentials import Credentials
 
-        value = self._options.credentials
+        value = self.options.credentials
         if value is None:
             return None, None
         if isinstance(value, Credentials):
@@ -555,7 +553,7 @@ class GCSDriver(Driver):
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage  # type: ignore[import-untyped]
 
-        options = self._options
+        options = self.options
         given, project = self._load_credentials()
         if options.anonymous or (given is None and self._emulator):
             api_credentials: Credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
@@ -631,7 +629,7 @@ class GCSDriver(Driver):
             raise NotFound("The bucket root is not an object.")
         what = self._what("inspecting", key)
         with translate(what, _mapper(what, bucket=self._bucket_name)):
-            blob = self.bucket.get_blob(key, timeout=self._options.timeout, retry=self._retry)
+            blob = self.bucket.get_blob(key, timeout=self.options.timeout, retry=self._retry)
         if blob is None:
             raise NotFound(f"{what}: no such object.")
         return blob
@@ -662,7 +660,7 @@ class GCSDriver(Driver):
                 raw_download=blob.content_encoding == "gzip",
                 checksum=None,
                 if_generation_match=blob.generation,
-                timeout=self._options.timeout,
+                timeout=self.options.timeout,
                 retry=self._retry,
             )
         return data
@@ -682,7 +680,7 @@ class GCSDriver(Driver):
         object_parameters: Mapping[str, Any] | None = None,
     ) -> ObjectInfo:
         """Upload ``stream`` in one request or, past 8 MiB, in resumable chunks."""
-        options = self._options
+        options = self.options
         params = options.object_parameters
         if object_parameters is not None:
             _check_object_parameters(object_parameters)
@@ -798,7 +796,7 @@ class GCSDriver(Driver):
                     end=end - 1,
                     raw_download=True,
                     checksum=None,
-                    timeout=self._options.timeout,
+                    timeout=self.options.timeout,
                     retry=self._retry,
                 )
         except ServiceError as exc:
@@ -851,7 +849,7 @@ class GCSDriver(Driver):
         what = self._what("deleting", key)
         mapper = _mapper(what, bucket=self._bucket_name)
         with translate(what, mapper), contextlib.suppress(Missing):
-            self.bucket.delete_blob(key, timeout=self._options.timeout, retry=self._retry)
+            self.bucket.delete_blob(key, timeout=self.options.timeout, retry=self._retry)
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List one directory level (delimiter "/") or everything below, page by page."""
@@ -862,7 +860,7 @@ class GCSDriver(Driver):
             pages = self.bucket.list_blobs(
                 prefix=base,
                 delimiter=None if recursive else "/",
-                timeout=self._options.timeout,
+                timeout=self.options.timeout,
                 retry=self._retry,
             ).pages
         while True:
@@ -886,7 +884,7 @@ class GCSDriver(Driver):
             found = self.bucket.list_blobs(
                 prefix=f"{key}/" if key else "",
                 max_results=1,
-                timeout=self._options.timeout,
+                timeout=self.options.timeout,
                 retry=self._retry,
             )
             return any(True for _ in found)
@@ -900,7 +898,7 @@ class GCSDriver(Driver):
         with translate(what, _mapper(what, bucket=self._bucket_name)):
             while True:
                 token, _, _ = target.rewrite(
-                    source, token=token, timeout=self._options.timeout, retry=self._retry
+                    source, token=token, timeout=self.options.timeout, retry=self._retry
                 )
                 if token is None:
                     break
@@ -911,7 +909,7 @@ class GCSDriver(Driver):
     def _signing_credentials(self) -> Credentials:
         self.bucket  # noqa: B018 - loads the credentials with the client
         signer = self._signer
-        if signer is not None and (self._options.iam_sign_blob or hasattr(signer, "sign_bytes")):
+        if signer is not None and (self.options.iam_sign_blob or hasattr(signer, "sign_bytes")):
             return signer
         held = (
             f"the {type(signer).__name__} credentials in use hold none"
@@ -928,7 +926,7 @@ class GCSDriver(Driver):
         with self._lock:
             if not credentials.valid:
                 credentials.refresh(AuthRequest())  # type: ignore[no-untyped-call]
-        email = self._options.sa_email or getattr(credentials, "service_account_email", None)
+        email = self.options.sa_email or getattr(credentials, "service_account_email", None)
         if not email or email == "default":
             raise ConfigurationError(
                 "Option 'iam_sign_blob' needs the signing service account: set 'sa_email'."
@@ -946,7 +944,7 @@ class GCSDriver(Driver):
     ) -> str:
         """Return a V4 signed URL, on ``domain`` (a bucket-bound host) when given."""
         seconds = signed_seconds(expires, "A GCS signed URL")
-        if self._options.hmac_access_id is not None:
+        if self.options.hmac_access_id is not None:
             return self._sign_with_hmac(key, method.upper(), seconds, parameters, domain)
         credentials = self._signing_credentials()
         arguments: dict[str, Any] = {
@@ -968,7 +966,7 @@ class GCSDriver(Driver):
             arguments["api_access_endpoint"] = self._endpoint or _DEFAULT_ENDPOINT
         what = self._what("signing", key)
         with translate(what, _mapper(what, bucket=self._bucket_name)):
-            if self._options.iam_sign_blob:
+            if self.options.iam_sign_blob:
                 arguments.update(self._iam_arguments(credentials))
             else:
                 arguments["credentials"] = credentials
@@ -987,7 +985,7 @@ class GCSDriver(Driver):
 
         Local computation only: no request, no credentials object.
         """
-        options = self._options
+        options = self.options
         access_id, secret = options.hmac_access_id, options.hmac_secret
         if not access_id or not secret:
             # A storage unpickled in another process gets secrets back from settings only.

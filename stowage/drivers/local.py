@@ -61,10 +61,11 @@ def _time(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 
 
-class LocalDriver(Driver):
+class LocalDriver(Driver[LocalOptions]):
     """Keep each key as a file below ``location``."""
 
     options_class = LocalOptions
+    claimed_options = frozenset({"location"})
     capabilities = frozenset(
         {
             Capability.ATOMIC_CREATE,
@@ -78,9 +79,8 @@ class LocalDriver(Driver):
     max_key_bytes = 4096
     max_part_bytes = 255
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: LocalOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, LocalOptions)
         root = settings.MEDIA_ROOT if options.location is None else options.location
         if not root:
             raise ConfigurationError(

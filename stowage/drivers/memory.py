@@ -64,7 +64,7 @@ _STORES: dict[str, dict[str, _Entry]] = {}
 _LOCK = threading.Lock()
 
 
-class MemoryDriver(Driver):
+class MemoryDriver(Driver[MemoryOptions]):
     """Store objects in a dictionary guarded by a lock."""
 
     options_class = MemoryOptions
@@ -77,9 +77,8 @@ class MemoryDriver(Driver):
         }
     )
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: MemoryOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, MemoryOptions)
         with _LOCK:
             self._objects = _STORES.setdefault(options.namespace, {})
 

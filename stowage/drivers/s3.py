@@ -66,13 +66,12 @@ from stowage.drivers.base import (
     Capability,
     Download,
     Driver,
-    DriverOptions,
     MiB,
     ObjectInfo,
     Readable,
     in_thread,
 )
-from stowage.drivers.retry import DEFAULT_MAX_RETRIES
+from stowage.drivers.options import ObjectStoreOptions
 from stowage.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -108,7 +107,7 @@ _HEADERS = {
 
 
 @dataclass(frozen=True)
-class S3Options(DriverOptions):
+class S3Options(ObjectStoreOptions):
     """Options of the S3 driver (django-storages' names where the meaning is the same)."""
 
     bucket_name: str = option("", doc="The bucket.")
@@ -146,11 +145,6 @@ class S3Options(DriverOptions):
     default_acl: str | None = option(
         None, doc="Only None or 'private': grant public access with a bucket policy instead."
     )
-    verify: bool | str = option(
-        True,
-        doc="Verify the service's TLS certificate: True, False (trusted networks only), or "
-        "the path of a PEM CA bundle trusted besides the public roots (a private CA).",
-    )
     proxies: dict[str, str] = option(
         default_factory=dict,
         doc="Proxy by URL scheme, as botocore takes them ({'https': 'http://proxy:3128'}); "
@@ -168,20 +162,9 @@ class S3Options(DriverOptions):
         doc="Send this additional checksum with every upload, as newer AWS SDKs do by "
         "default. Off by default: several S3-compatible services reject such headers.",
     )
-    connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
-    timeout: float = option(60.0, doc="Seconds a request may take.")
-    max_retries: int = option(
-        DEFAULT_MAX_RETRIES,
-        doc="Retries of a failed idempotent request, with the pause every network driver "
-        "uses (capped exponential backoff with jitter).",
-    )
-    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this are uploaded in parts.")
     multipart_chunksize: int = option(
         8 * MiB,
         doc="Size of each uploaded part; larger for a body that would need over 10,000 parts.",
-    )
-    multipart_concurrency: int = option(
-        4, doc="Parts uploaded at once; each holds one part in memory."
     )
     sign_custom_domain: bool = option(
         False,
@@ -206,6 +189,7 @@ class S3Options(DriverOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if bool(self.cloudfront_key_id) != bool(self.cloudfront_key):
             raise ConfigurationError(
                 "Options 'cloudfront_key_id' and 'cloudfront_key' go together: give both or none."
@@ -233,11 +217,9 @@ class S3Options(DriverOptions):
             )
         if self.multipart_chunksize < 5 * MiB:
             raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
-        if self.multipart_concurrency < 1:
-            raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
 
 
-class S3Driver(ObstoreDriver):
+class S3Driver(ObstoreDriver[S3Options]):
     """Move bytes to and from one S3 bucket."""
 
     options_class = S3Options
@@ -262,10 +244,10 @@ class S3Driver(ObstoreDriver):
         mode, on the probe, which asking for it runs (see the module docstring).
         """
         caps = type(self)._class_capabilities
-        signs_domain = self.s3.sign_custom_domain or self._cloudfront is not None
+        signs_domain = self.options.sign_custom_domain or self._cloudfront is not None
         if signs_domain:
             caps = caps | {Capability.SIGN_CUSTOM_DOMAIN}
-        mode = self.s3.conditional_writes
+        mode = self.options.conditional_writes
         if mode == "off":
             return caps - {Capability.ATOMIC_CREATE}
         atomic = self.conditional_writes_honoured()
@@ -279,8 +261,8 @@ class S3Driver(ObstoreDriver):
 
     @property
     def _conditional_key(self) -> tuple[str, str]:
-        endpoint = (self.s3.endpoint_url or f"{self._scheme}://{self._host}").rstrip("/")
-        return endpoint, self.s3.bucket_name
+        endpoint = (self.options.endpoint_url or f"{self._scheme}://{self._host}").rstrip("/")
+        return endpoint, self.options.bucket_name
 
     def conditional_writes_honoured(self) -> bool | None:
         """Tell, without I/O, whether the server honours ``If-None-Match: *``.
@@ -290,7 +272,7 @@ class S3Driver(ObstoreDriver):
         not change the answer: it says what the server does, not what the
         driver sends.
         """
-        if not self.s3.endpoint_url:
+        if not self.options.endpoint_url:
             return True
         return _CONDITIONAL_WRITES.get(self._conditional_key)
 
@@ -342,7 +324,7 @@ class S3Driver(ObstoreDriver):
 
     def _creates_atomically(self) -> bool:
         """Tell whether a create can rely on ``If-None-Match: *`` here (probing once)."""
-        mode = self.s3.conditional_writes
+        mode = self.options.conditional_writes
         if mode == "off":
             return False
         if self.probe_conditional_writes():
@@ -372,18 +354,16 @@ class S3Driver(ObstoreDriver):
 
     async def _acreates_atomically(self) -> bool:
         """Do :meth:`_creates_atomically`; the probe, when still due, runs on a worker thread."""
-        if self.s3.conditional_writes != "off" and self.conditional_writes_honoured() is None:
+        if self.options.conditional_writes != "off" and self.conditional_writes_honoured() is None:
             return await in_thread(self._creates_atomically)
         return self._creates_atomically()
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: S3Options) -> None:
         super().__init__(options)
-        assert isinstance(options, S3Options)
         if not options.bucket_name:
             raise ConfigurationError(
                 "S3 storage needs 'bucket_name' (OPTIONS or AWS_STORAGE_BUCKET_NAME)."
             )
-        self.s3 = options
         endpoint = options.endpoint_url
         path_style = options.addressing_style == "path" or (
             options.addressing_style == "auto" and endpoint is not None
@@ -433,7 +413,7 @@ class S3Driver(ObstoreDriver):
     # -- the client ------------------------------------------------------------------
 
     def _make_store(self) -> S3Store:
-        o = self.s3
+        o = self.options
         config: dict[str, Any] = {
             "region": o.region_name,
             "virtual_hosted_style_request": not self._path_style,
@@ -497,9 +477,9 @@ class S3Driver(ObstoreDriver):
         """Upload ``stream``, gzip-compressed when ``gzip`` covers its content type."""
         attributes = self._attributes(content_type, cache_control, metadata, object_parameters)
         compress = (
-            self.s3.gzip
+            self.options.gzip
             and "Content-Encoding" not in attributes
-            and _gzip.wants_gzip(attributes.get("Content-Type"), self.s3.gzip_content_types)
+            and _gzip.wants_gzip(attributes.get("Content-Type"), self.options.gzip_content_types)
         )
         if not compress:
             return self._put(key, stream, size, attributes, if_absent=if_absent)
@@ -514,7 +494,7 @@ class S3Driver(ObstoreDriver):
 
     async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
         """Do :meth:`put` asynchronously (compression runs on a worker thread)."""
-        if self.s3.gzip:
+        if self.options.gzip:
             return await in_thread(self.put, key, stream, **kwargs)
         return await super().aput(key, stream, **kwargs)
 
@@ -556,7 +536,7 @@ class S3Driver(ObstoreDriver):
     # -- URLs -------------------------------------------------------------------------------
 
     def _url_path(self, key: str) -> str:
-        path = f"/{self.s3.bucket_name}/{key}" if self._path_style else f"/{key}"
+        path = f"/{self.options.bucket_name}/{key}" if self._path_style else f"/{key}"
         return self._base_path + path
 
     def public_url(self, key: str) -> str:
@@ -599,7 +579,7 @@ class S3Driver(ObstoreDriver):
                 scheme=scheme,
                 host=host,
                 path=path,
-                region=self.s3.region_name,
+                region=self.options.region_name,
                 access_key=access,
                 secret_key=secret,
                 session_token=token,
@@ -624,9 +604,9 @@ class S3Driver(ObstoreDriver):
         """
         access, secret, token = self._keys()
         fields, conditions = _sigv4.post_policy_fields(
-            bucket=self.s3.bucket_name,
+            bucket=self.options.bucket_name,
             key=key,
-            region=self.s3.region_name,
+            region=self.options.region_name,
             access_key=access,
             session_token=token,
         )
@@ -637,7 +617,7 @@ class S3Driver(ObstoreDriver):
             conditions.append(["content-length-range", 0, max_size])
         fields.update(_sigv4.sign_post_policy(conditions, expires, secret, fields))
         base = f"{self._scheme}://{self._host}{self._base_path}"
-        url = f"{base}/{self.s3.bucket_name}" if self._path_style else base
+        url = f"{base}/{self.options.bucket_name}" if self._path_style else base
         return {"url": url, "fields": fields}
 
     def _keys(self) -> tuple[str, str, str | None]:

@@ -58,14 +58,14 @@ from stowage.drivers.base import (
     Capability,
     Download,
     Driver,
-    DriverOptions,
     MiB,
     ObjectInfo,
     Prefix,
     Readable,
 )
 from stowage.drivers.errors import ErrorTable, Rule
-from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
+from stowage.drivers.options import ServerOptions
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -165,10 +165,9 @@ _ERROR_RULES = (
 
 
 @dataclass(frozen=True)
-class SFTPOptions(DriverOptions):
+class SFTPOptions(ServerOptions):
     """Options of the SFTP driver (django-storages' names are accepted as aliases)."""
 
-    host: str = option("", doc="Host name or address of the SSH server.")
     port: int = option(22, doc="Port of the SSH server.")
     username: str | None = option(None, doc="Login name (defaults to the local user's).")
     password: str | None = option(None, doc="Password of the login.", secret=True)
@@ -191,9 +190,6 @@ class SFTPOptions(DriverOptions):
     )
     root_path: str = option(
         "", doc="Directory on the server holding the files (relative: to the login's home)."
-    )
-    base_url: str | None = option(
-        None, doc="URL where root_path is served, ending with a slash; url() needs it."
     )
     file_mode: int | None = option(None, doc="Mode of new files (e.g. 0o644).")
     directory_mode: int | None = option(None, doc="Mode of new directories (e.g. 0o755).")
@@ -219,6 +215,7 @@ class SFTPOptions(DriverOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.interactive:
             raise ConfigurationError(
                 "Option 'interactive' cannot be True: stowage never prompts for a password; "
@@ -230,16 +227,6 @@ class SFTPOptions(DriverOptions):
                 f"Option 'params' has unsupported keys {sorted(unknown)}; "
                 f"valid: {sorted(_PARAMS)} (use 'private_key' for a key)."
             )
-        if self.base_url is not None and not self.base_url.endswith("/"):
-            raise ConfigurationError(
-                f"Option 'base_url' must end with a slash, got {self.base_url!r}."
-            )
-        if self.timeout <= 0:
-            raise ConfigurationError("Option 'timeout' must be positive.")
-        if self.max_retries < 0:
-            raise ConfigurationError("Option 'max_retries' must be 0 or more.")
-        if not 0 < self.port < 65536:
-            raise ConfigurationError(f"Option 'port' must be 1-65535, got {self.port}.")
 
 
 @dataclass(frozen=True)
@@ -401,10 +388,11 @@ class _Upload:
     open: bool = True
 
 
-class SFTPDriver(Driver):
+class SFTPDriver(Driver[SFTPOptions]):
     """Move bytes to and from a directory on an SSH server."""
 
     options_class = SFTPOptions
+    claimed_options = frozenset({"base_url"})
     capabilities = frozenset(
         {
             Capability.ATOMIC_CREATE,
@@ -418,13 +406,11 @@ class SFTPDriver(Driver):
     max_part_bytes = 255
     native_async = True
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: SFTPOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, SFTPOptions)
         if not options.host:
             raise ConfigurationError("SFTP storage needs 'host' (OPTIONS or SFTP_STORAGE_HOST).")
-        self.sftp_options = options
-        self._retry = RetryPolicy.for_retries(options.max_retries)
+        self._retry = options.retry_policy()
         self._login = _Login.from_options(options)
         self._secrets = self._login.secrets()
         # The table holds the secrets, not the driver: no cycle keeps a dropped driver alive.
@@ -542,7 +528,7 @@ class SFTPDriver(Driver):
             ) from None
 
     def _known_hosts(self) -> asyncssh.SSHKnownHosts:
-        given = self.sftp_options.known_hosts
+        given = self.options.known_hosts
         path = os.path.expanduser(given or "~/.ssh/known_hosts")
         try:
             with open(path, encoding="utf-8") as handle:
@@ -557,7 +543,7 @@ class SFTPDriver(Driver):
     async def _connect(self, link: _Link) -> asyncssh.SSHClientConnection:
         login = self._login
         keys = self._client_keys()
-        host_keys = _HostKeys(self._known_hosts(), self.sftp_options.accept_unknown_host_keys)
+        host_keys = _HostKeys(self._known_hosts(), self.options.accept_unknown_host_keys)
         if link.host_keys is not None:
             host_keys.pinned = link.host_keys.pinned
         client_keys: Any = keys
@@ -646,7 +632,7 @@ class SFTPDriver(Driver):
                     "the way, and it is not a directory."
                 ) from None
             raise
-        await self._set_owner_and_mode(sftp, directory, self.sftp_options.directory_mode)
+        await self._set_owner_and_mode(sftp, directory, self.options.directory_mode)
 
     async def _set_owner_and_mode(
         self,
@@ -655,7 +641,7 @@ class SFTPDriver(Driver):
         mode: int | None,
     ) -> None:
         # Set explicitly: the server applies its umask to modes given at creation.
-        o = self.sftp_options
+        o = self.options
         if mode is None and o.uid is None and o.gid is None:
             return
         attrs = asyncssh.SFTPAttrs(permissions=mode)
@@ -711,7 +697,7 @@ class SFTPDriver(Driver):
     async def _finish(self, upload: _Upload, if_absent: bool) -> ObjectInfo:
         async with asyncio.timeout(self._login.timeout):
             sftp, handle = upload.sftp, upload.handle
-            await self._set_owner_and_mode(sftp, handle, self.sftp_options.file_mode)
+            await self._set_owner_and_mode(sftp, handle, self.options.file_mode)
             upload.open = False
             # Sent together: the server answers requests on one handle in order.
             attrs, _ = await asyncio.gather(handle.stat(), handle.close())
@@ -1021,7 +1007,7 @@ class SFTPDriver(Driver):
 
     def public_url(self, key: str) -> str:
         """Return ``base_url`` followed by the quoted key."""
-        base_url = self.sftp_options.base_url
+        base_url = self.options.base_url
         if base_url is None:
             raise UnsupportedOperation(
                 "SFTP storage has no URL for its files: set the 'base_url' option "

@@ -69,7 +69,6 @@ from stowage.drivers.base import (
     Capability,
     Download,
     Driver,
-    DriverOptions,
     MiB,
     ObjectInfo,
     Prefix,
@@ -77,7 +76,8 @@ from stowage.drivers.base import (
     in_thread,
 )
 from stowage.drivers.errors import ErrorTable, Rule
-from stowage.drivers.retry import RetryPolicy
+from stowage.drivers.options import NetworkOptions
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -131,7 +131,7 @@ def _check_url(name: str, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class WebDAVOptions(DriverOptions):
+class WebDAVOptions(NetworkOptions):
     """Options of the WebDAV driver."""
 
     url: str = option("", doc="The WebDAV collection holding the files, e.g. https://host/dav/.")
@@ -145,7 +145,7 @@ class WebDAVOptions(DriverOptions):
     )
     timeout: float = option(30.0, doc="Seconds a request may wait for the server.")
     max_retries: int = option(
-        3,
+        DEFAULT_MAX_RETRIES,
         doc="Retries of a request that changes nothing (GET, PROPFIND, DELETE, MKCOL) after a "
         "connection error, a timeout or a 500/502/503/504 answer, with backoff; a read cut "
         "mid-body is resumed from where it stopped as many times.",
@@ -160,6 +160,7 @@ class WebDAVOptions(DriverOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.url:
             raise ConfigurationError("WebDAV storage needs the 'url' option.")
         object.__setattr__(self, "url", _check_url("url", self.url))
@@ -171,10 +172,6 @@ class WebDAVOptions(DriverOptions):
             raise ConfigurationError("Option 'auth' = 'digest' needs 'username' as well.")
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             raise ConfigurationError("Option 'verify' names a CA bundle that does not exist.")
-        if self.timeout <= 0:
-            raise ConfigurationError("Option 'timeout' must be positive.")
-        if self.max_retries < 0:
-            raise ConfigurationError("Option 'max_retries' must be 0 or more.")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()):
             raise ConfigurationError("Option 'headers' must map strings to strings.")
 
@@ -452,10 +449,11 @@ def _range_header(start: int, end: int | None) -> dict[str, str]:
 # -- the driver ---------------------------------------------------------------------
 
 
-class WebDAVDriver(Driver):
+class WebDAVDriver(Driver[WebDAVOptions]):
     """Move bytes to and from one WebDAV collection."""
 
     options_class = WebDAVOptions
+    claimed_options = frozenset({"base_url"})
     capabilities = frozenset(
         {
             Capability.ATOMIC_CREATE,
@@ -467,12 +465,10 @@ class WebDAVDriver(Driver):
     native_async = True
     max_part_bytes = 255
 
-    def __init__(self, options: DriverOptions) -> None:
+    def __init__(self, options: WebDAVOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, WebDAVOptions)
-        self.webdav = options
         self.root = options.url
-        self._retry = RetryPolicy.for_retries(options.max_retries)
+        self._retry = options.retry_policy()
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._tls: ssl.SSLContext | bool | None = None
@@ -495,7 +491,7 @@ class WebDAVDriver(Driver):
     def _client_options(self) -> dict[str, Any]:
         if self._tls is None:
             # Built once: loading the CA bundle is the slow part of making a client.
-            verify = self.webdav.verify
+            verify = self.options.verify
             if isinstance(verify, str):
                 self._tls = ssl.create_default_context(cafile=verify)
             else:
@@ -503,8 +499,8 @@ class WebDAVDriver(Driver):
         return {
             "auth": self._auth,
             "verify": self._tls,
-            "timeout": httpx.Timeout(self.webdav.timeout),
-            "headers": self.webdav.headers,
+            "timeout": httpx.Timeout(self.options.timeout),
+            "headers": self.options.headers,
             "follow_redirects": False,
         }
 
@@ -745,7 +741,7 @@ class WebDAVDriver(Driver):
         what = f"locking {collection or '/'!r} for a create"
         headers = {**_XML, "Depth": "0", "Timeout": f"Second-{_LOCK_SECONDS}"}
         # Long enough for a lock granted by a LOCK whose answer was lost to expire.
-        deadline = time.monotonic() + self.webdav.timeout + _LOCK_SECONDS
+        deadline = time.monotonic() + self.options.timeout + _LOCK_SECONDS
         failures = 0
         while True:
             try:
@@ -999,12 +995,12 @@ class WebDAVDriver(Driver):
 
     def public_url(self, key: str) -> str:
         """Return ``base_url`` joined with ``key``, or refuse without ``base_url``."""
-        if self.webdav.base_url is None:
+        if self.options.base_url is None:
             raise UnsupportedOperation(
                 "The WebDAV storage has no public URL: set its 'base_url' option to "
                 "the address that serves the 'url' collection to browsers."
             )
-        return self.webdav.base_url + filepath_to_uri(key)
+        return self.options.base_url + filepath_to_uri(key)
 
     # -- async twins ------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class MultipartClient:
 
     def __init__(self, driver: S3Driver) -> None:
         self.driver = driver
-        verify = driver.s3.verify
+        verify = driver.options.verify
         if verify is False:
             self._context: ssl.SSLContext | None = ssl._create_unverified_context()
         elif isinstance(verify, str):
@@ -85,7 +85,7 @@ class MultipartClient:
         request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(  # the URL is the configured endpoint, signed
-                request, timeout=self.driver.s3.timeout, context=self._context
+                request, timeout=self.driver.options.timeout, context=self._context
             ) as response:
                 return bytes(response.read())
         except urllib.error.HTTPError as exc:

@@ -1,0 +1,97 @@
+"""Option bases the drivers share, so a shared option means the same everywhere.
+
+:class:`NetworkOptions` is what every network driver takes (how long to wait,
+how often to retry, on the one :class:`~stowage.drivers.retry.RetryPolicy`);
+:class:`ServerOptions` adds a server login's address and directory (SFTP,
+FTP); :class:`ObjectStoreOptions` adds TLS, connection and multipart settings
+(the obstore-backed S3 and Azure). A driver subclasses one of them and may
+declare a shared field again only to say it better (``doc``) or to change its
+default; its checks live in the base's ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from stowage.config import option
+from stowage.drivers.base import DriverOptions, MiB
+from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
+from stowage.exceptions import ConfigurationError
+
+__all__ = ["NetworkOptions", "ObjectStoreOptions", "ServerOptions"]
+
+#: The ``verify`` option's documentation, for the drivers that speak TLS.
+VERIFY_DOC = (
+    "Verify the service's TLS certificate: True, False (trusted networks only), or the "
+    "path of a PEM CA bundle trusted besides the public roots (a private CA)."
+)
+
+
+@dataclass(frozen=True)
+class NetworkOptions(DriverOptions):
+    """Options of every driver that talks to a service over the network."""
+
+    timeout: float = option(60.0, doc="Seconds a request may take.")
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        doc="Retries of a failed request that is safe to repeat, with the pause every "
+        "network driver uses (capped exponential backoff with jitter).",
+    )
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ConfigurationError("Option 'timeout' must be positive.")
+        if self.max_retries < 0:
+            raise ConfigurationError("Option 'max_retries' must be 0 or more.")
+
+    def retry_policy(self, *, deadline: float | None = None) -> RetryPolicy:
+        """Return the retry policy these options ask for."""
+        return RetryPolicy.for_retries(self.max_retries, deadline=deadline)
+
+
+@dataclass(frozen=True)
+class ServerOptions(NetworkOptions):
+    """Options of a driver that logs in to one server and keeps files in a directory."""
+
+    host: str = option("", doc="Host name or address of the server.")
+    port: int = option(0, doc="Port of the server.")
+    root_path: str = option("", doc="Directory on the server holding the files.")
+    base_url: str | None = option(
+        None, doc="URL where root_path is served, ending with a slash; url() needs it."
+    )
+    timeout: float = option(30.0, doc="Seconds a connection or a reply may take.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"Option 'port' must be 1-65535, got {self.port}.")
+        if self.base_url is not None and not self.base_url.endswith("/"):
+            raise ConfigurationError(
+                f"Option 'base_url' must end with a slash, got {self.base_url!r}."
+            )
+
+
+@dataclass(frozen=True)
+class ObjectStoreOptions(NetworkOptions):
+    """Options of the obstore-backed object stores: TLS, connections, multipart uploads."""
+
+    verify: bool | str = option(True, doc=VERIFY_DOC)
+    connect_timeout: float = option(5.0, doc="Seconds to wait for a connection.")
+    multipart_threshold: int = option(8 * MiB, doc="Bodies larger than this go up in parts.")
+    multipart_chunksize: int = option(
+        8 * MiB, doc="Size of each uploaded part; larger for a body that needs too many parts."
+    )
+    multipart_concurrency: int = option(
+        4, doc="Parts uploaded at once; each holds one part in memory."
+    )
+    object_parameters: dict[str, Any] = option(
+        default_factory=dict, doc="Headers and metadata for every object."
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.multipart_concurrency < 1:
+            raise ConfigurationError("Option 'multipart_concurrency' must be at least 1.")
+        if self.multipart_threshold < 0:
+            raise ConfigurationError("Option 'multipart_threshold' must be 0 or more.")
