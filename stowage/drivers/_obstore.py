@@ -41,6 +41,7 @@ from stowage.drivers.base import (
     ObjectInfo,
     Prefix,
     Readable,
+    in_thread,
 )
 from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.options import ObjectStoreOptions
@@ -221,6 +222,17 @@ def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) 
     )
 
 
+def _written(key: str, size: int, result: Any, attributes: Mapping[str, str]) -> ObjectInfo:
+    """Describe an object just written in one PUT, sync or async alike."""
+    return ObjectInfo(
+        key=key,
+        size=size,
+        etag=_etag(result),
+        content_type=attributes.get("Content-Type"),
+        modified=dt.datetime.now(dt.UTC),
+    )
+
+
 _OO = TypeVar("_OO", bound=ObjectStoreOptions)
 
 
@@ -350,13 +362,7 @@ class ObstoreDriver(Driver[_OO]):
                 result = obstore.put(
                     self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
                 )
-                return ObjectInfo(
-                    key=key,
-                    size=len(body),
-                    etag=_etag(result),
-                    content_type=attributes.get("Content-Type"),
-                    modified=dt.datetime.now(dt.UTC),
-                )
+                return _written(key, len(body), result, attributes)
             target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
             self._put_parts(target, stream, size, attributes)
             if if_absent:
@@ -541,31 +547,40 @@ class ObstoreDriver(Driver[_OO]):
 
         await self._retry.arun(once, retryable=_retry_delete)
 
-    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+    async def aput(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
+    ) -> ObjectInfo:
         """Do :meth:`put` on obstore's async client for bodies of one PUT."""
-        size = kwargs.get("size")
-        best_effort = kwargs.get("if_absent") and not await self._acreates_atomically()
+        best_effort = if_absent and not await self._acreates_atomically()
         if best_effort or size is None or size > self.multipart_threshold:
-            return await super().aput(key, stream, **kwargs)
-        attributes = self._attributes(
-            kwargs.get("content_type"),
-            kwargs.get("cache_control"),
-            kwargs.get("metadata"),
-            kwargs.get("object_parameters"),
-        )
+            return await in_thread(
+                self.put,
+                key,
+                stream,
+                size=size,
+                content_type=content_type,
+                if_absent=if_absent,
+                cache_control=cache_control,
+                metadata=metadata,
+                object_parameters=object_parameters,
+            )
+        attributes = self._attributes(content_type, cache_control, metadata, object_parameters)
         body = _read_up_to(stream, self.multipart_threshold)
-        mode: Literal["create", "overwrite"] = "create" if kwargs.get("if_absent") else "overwrite"
+        mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
         with translate(f"writing {key!r}", map_error):
             result = await obstore.put_async(
                 self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
             )
-        return ObjectInfo(
-            key=key,
-            size=len(body),
-            etag=_etag(result),
-            content_type=kwargs.get("content_type"),
-            modified=dt.datetime.now(dt.UTC),
-        )
+        return _written(key, len(body), result, attributes)
 
     async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
         """Do :meth:`get` on obstore's async client, streaming the body."""

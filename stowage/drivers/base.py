@@ -377,9 +377,28 @@ class Driver(Generic[Opts]):
     #: True when the async methods use the client's own async API.
     native_async: ClassVar[bool] = False
 
-    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+    async def aput(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
         """Do :meth:`put` without blocking the event loop."""
-        return await in_thread(self.put, key, stream, **kwargs)
+        return await in_thread(
+            self.put,
+            key,
+            stream,
+            size=size,
+            content_type=content_type,
+            if_absent=if_absent,
+            cache_control=cache_control,
+            metadata=metadata,
+        )
 
     async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
         """Do :meth:`get` without blocking the event loop."""

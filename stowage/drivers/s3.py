@@ -492,8 +492,27 @@ class S3Driver(ObstoreDriver[S3Options]):
             info = self._put(key, spool, stored, attributes, if_absent=if_absent)
         return dataclasses.replace(info, size=plain)
 
-    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+    async def aput(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
+    ) -> ObjectInfo:
         """Do :meth:`put` asynchronously (compression runs on a worker thread)."""
+        kwargs: dict[str, Any] = {
+            "size": size,
+            "content_type": content_type,
+            "if_absent": if_absent,
+            "cache_control": cache_control,
+            "metadata": metadata,
+            "object_parameters": object_parameters,
+        }
         if self.options.gzip:
             return await in_thread(self.put, key, stream, **kwargs)
         return await super().aput(key, stream, **kwargs)
