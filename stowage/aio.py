@@ -21,9 +21,6 @@ import io
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from stowage import names
-from stowage.drivers.base import Capability, in_thread
-from stowage.exceptions import AlreadyExists, NotFound
 from stowage.files import ReadCursor
 from stowage.saving import new_spool
 
@@ -31,58 +28,10 @@ if TYPE_CHECKING:
     from stowage.drivers.base import AsyncDownload, ObjectInfo
     from stowage.storage import Storage
 
-__all__ = ["AsyncStorageFile", "save"]
+__all__ = ["AsyncStorageFile"]
 
 #: Bytes an async iteration yields at a time at most.
 _ITER_CHUNK = 256 * 1024
-
-
-async def save(storage: Storage, name: str, content: Any, max_length: int | None) -> str:
-    """Store ``content`` as ``Storage.save`` does, awaiting the driver."""
-    plan = storage.plan_save(name, content)
-
-    async def write(chosen: str, if_absent: bool) -> None:
-        if plan.temporary_path is not None and storage.consume_temporary_uploads:
-            # Moving an upload's file into place is local file work.
-            await in_thread(storage._write, chosen, plan, if_absent=if_absent)
-        else:
-            await storage.driver.aput(
-                storage.key(chosen),
-                plan.reader(),
-                **plan.put_kwargs(if_absent),
-                **storage.put_extras(chosen),
-            )
-
-    try:
-        if plan.overwrite:
-            chosen = names.overwrite_name(plan.name, max_length)
-            await write(chosen, False)
-            return chosen
-        for candidate in plan.candidates(max_length, storage.get_alternative_name):
-            if plan.look_first and await _name_taken(storage, candidate):
-                continue
-            try:
-                await write(candidate, True)
-            except AlreadyExists:
-                continue
-            return candidate
-    finally:
-        plan.close()
-    raise plan.exhausted()
-
-
-async def _name_taken(storage: Storage, name: str) -> bool:
-    """Do :meth:`Storage.name_taken` without blocking the event loop."""
-    key = storage.key(name)
-    if not await storage.driver.aexists(key):
-        return False
-    if Capability.REAL_DIRECTORIES in storage.driver.capabilities:
-        return True
-    try:
-        await storage.driver.ahead(key)
-    except NotFound:
-        return False
-    return True
 
 
 class AsyncStorageFile:

@@ -38,6 +38,7 @@ from stowage.config import (
     unknown_options,
 )
 from stowage.django_storages import names_for
+from stowage.driver_calls import Steps, arun, call, run
 from stowage.drivers.base import (
     Capability,
     ChunkReader,
@@ -285,22 +286,26 @@ class Storage(SecretSafePickling, DjangoStorage):
             return str(DjangoStorage.save(self, name, content, max_length))
         plan = self.plan_save(name, content)
         try:
-            if plan.overwrite:
-                chosen = self.get_available_name(plan.name, max_length=max_length)
-                self._write(chosen, plan, if_absent=False)
-                return chosen
-            # Put-if-absent under each candidate name: atomic where the driver
-            # declares it, the driver's best effort otherwise (FTP).
-            for candidate in plan.candidates(max_length, self.get_alternative_name):
-                if plan.look_first and self.name_taken(candidate):
-                    continue
-                try:
-                    self._write(candidate, plan, if_absent=True)
-                except AlreadyExists:
-                    continue
-                return candidate
+            return run(self._save_steps(plan, max_length), self.driver)
         finally:
             plan.close()
+
+    def _save_steps(self, plan: SavePlan, max_length: int | None) -> Steps[str]:
+        """Save ``plan`` under its name or a free alternative: ``save`` and ``asave`` alike."""
+        if plan.overwrite:
+            chosen = self.get_available_name(plan.name, max_length=max_length)
+            yield from self._write_steps(chosen, plan, if_absent=False)
+            return chosen
+        # Put-if-absent under each candidate name: atomic where the driver
+        # declares it, the driver's best effort otherwise (FTP).
+        for candidate in plan.candidates(max_length, self.get_alternative_name):
+            if plan.look_first and (yield from self._taken_steps(candidate)):
+                continue
+            try:
+                yield from self._write_steps(candidate, plan, if_absent=True)
+            except AlreadyExists:
+                continue
+            return candidate
         raise plan.exhausted()
 
     def name_taken(self, name: str) -> bool:
@@ -309,18 +314,21 @@ class Storage(SecretSafePickling, DjangoStorage):
         On an object store a file "a" and files under "a/" coexist, so only a
         file takes the name, as the atomic create (which sees only the key) decides.
         """
+        return run(self._taken_steps(name), self.driver)
+
+    def _taken_steps(self, name: str) -> Steps[bool]:
         key = self.key(name)
-        if not self.driver.exists(key):
+        if not (yield call("exists", key)):
             return False
         if Capability.REAL_DIRECTORIES in self.driver.capabilities:
             return True
         try:
-            self.driver.head(key)
+            yield call("head", key)
         except NotFound:
             return False  # only files under "name/"
         return True
 
-    def _write(self, name: str, plan: SavePlan, *, if_absent: bool) -> None:
+    def _write_steps(self, name: str, plan: SavePlan, *, if_absent: bool) -> Steps[None]:
         """Write the content of ``plan`` under ``name``: the one write of every save.
 
         A storage that consumes temporary uploads (local files, memory, as
@@ -330,9 +338,10 @@ class Storage(SecretSafePickling, DjangoStorage):
         """
         key = self.key(name)
         path = plan.temporary_path if self.consume_temporary_uploads else None
-        if path is not None and self.driver.adopt(key, path, if_absent=if_absent) is not None:
+        if path is not None and (yield call("adopt", key, path, if_absent=if_absent)) is not None:
             return
-        self.driver.put(key, plan.reader(), **plan.put_kwargs(if_absent), **self.put_extras(name))
+        extras = self.put_extras(name)
+        yield call("put", key, plan.reader(), **plan.put_kwargs(if_absent), **extras)
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
@@ -438,7 +447,8 @@ class Storage(SecretSafePickling, DjangoStorage):
             chosen = plan.name
             for _ in range(MAX_ATTEMPTS):
                 try:
-                    self._write(chosen, plan, if_absent=not plan.overwrite)
+                    write = self._write_steps(chosen, plan, if_absent=not plan.overwrite)
+                    run(write, self.driver)
                 except AlreadyExists:
                     chosen = names.clean_name(self.get_available_name(chosen))
                     continue
@@ -545,12 +555,16 @@ class Storage(SecretSafePickling, DjangoStorage):
 
     async def asave(self, name: Any, content: Any, max_length: int | None = None) -> str:
         """Do :meth:`save` without blocking the event loop."""
-        if self.owns_name_choice():
-            # The subclass's hooks are sync code: run Django's algorithm off the loop.
+        commit = getattr(content, "commit_to", None)
+        if self.owns_name_choice() or (callable(commit) and name is not None):
+            # The subclass's hooks (or a direct upload's commit) are sync code:
+            # run them off the loop.
             return await in_thread(self.save, name, content, max_length)
-        from stowage import aio  # the async half loads on first use
-
-        return await aio.save(self, name, content, max_length)
+        plan = self.plan_save(name, content)
+        try:
+            return await arun(self._save_steps(plan, max_length), self.driver)
+        finally:
+            plan.close()
 
     def aopen(self, name: str, mode: str = "rb") -> AsyncStorageFile:
         """Return an async file for ``name``; no request is made until the first read."""
