@@ -25,8 +25,8 @@ from stowage.files import ReadCursor
 from stowage.saving import new_spool
 
 if TYPE_CHECKING:
+    from stowage.binding import Binding
     from stowage.drivers.base import AsyncDownload, ObjectInfo
-    from stowage.storage import Storage
 
 __all__ = ["AsyncStorageFile"]
 
@@ -37,7 +37,7 @@ _ITER_CHUNK = 256 * 1024
 class AsyncStorageFile:
     """An async file on a stowage storage, in one mode."""
 
-    def __init__(self, storage: Storage, name: str, mode: str = "rb") -> None:
+    def __init__(self, storage: Binding, name: str, mode: str = "rb") -> None:
         if mode not in ("rb", "r", "wb", "w"):
             raise ValueError(f"Unsupported mode {mode!r} for aopen(); use 'rb', 'r', 'wb' or 'w'.")
         self._storage = storage
@@ -160,13 +160,7 @@ class AsyncStorageFile:
             if upload:
                 size = spool.tell()
                 spool.seek(0)
-                await self._storage.driver.aput(
-                    self._key,
-                    spool,
-                    size=size,
-                    content_type=self._storage.content_type_for(self.name, None),
-                    **self._storage.put_extras(self.name),
-                )
+                await self._storage.aupload(self.name, spool, size=size)
         finally:
             spool.close()
 

@@ -28,8 +28,8 @@ from stowage.exceptions import IncompleteRead
 from stowage.saving import new_spool
 
 if TYPE_CHECKING:
+    from stowage.binding import Binding
     from stowage.drivers.base import Download, Driver
-    from stowage.storage import Storage
 
 __all__ = ["RangedReader", "StorageFile"]
 
@@ -210,7 +210,7 @@ class StorageFile(File):  # type: ignore[type-arg]
     #: The modes a stowage file opens in on every backend.
     MODES: frozenset[str] = frozenset(_READ_MODES | _WRITE_MODES)
 
-    def __init__(self, storage: Storage, name: str, mode: str = "rb") -> None:
+    def __init__(self, storage: Binding, name: str, mode: str = "rb") -> None:
         self._storage = storage
         self._reader: RangedReader | None = None
         self._spool: tempfile.SpooledTemporaryFile[bytes] | None = None

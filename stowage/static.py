@@ -37,6 +37,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import os
@@ -226,12 +227,11 @@ class StaticStorage(Storage):
             if payload == self._index_payload:
                 return
             self._index_payload = payload
-        info = self._put(
+        info = self.write(
             INDEX_NAME,
-            ContentFile(payload),
-            len(payload),
-            "application/json",
-            if_absent=False,
+            io.BytesIO(payload),
+            size=len(payload),
+            content_type="application/json",
             cache_control="no-cache",
         )
         with self._state_lock:
@@ -444,12 +444,11 @@ class StaticStorage(Storage):
             else self.static_options.cache_control
         )
         try:
-            info = self._put(
+            info = self.write(
                 name,
                 spool,
-                size,
-                self.content_type_for(name, None),
-                if_absent=False,
+                size=size,
+                content_type=self.content_type_for(name, None),
                 cache_control=cache_control,
                 metadata={"sha256": sha},
             )

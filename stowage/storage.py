@@ -22,7 +22,7 @@ import os
 import pathlib
 import threading
 from collections.abc import Iterable, Mapping
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -41,11 +41,11 @@ from stowage.django_storages import names_for
 from stowage.driver_calls import Steps, arun, call, run
 from stowage.drivers.base import (
     Capability,
-    ChunkReader,
     Driver,
     DriverOptions,
     ObjectInfo,
     Prefix,
+    Readable,
     in_thread,
 )
 from stowage.exceptions import (
@@ -56,7 +56,7 @@ from stowage.exceptions import (
 )
 from stowage.files import StorageFile
 from stowage.registry import load_driver
-from stowage.saving import MAX_ATTEMPTS, SavePlan, encoded_chunks
+from stowage.saving import MAX_ATTEMPTS, SavePlan
 from stowage.secrecy import SecretSafePickling, deconstructible_without_secrets
 from stowage.subclassing import NAME_HOOKS, class_options, option_attributes, overrides
 from stowage.urls import UrlPolicy, storage_url
@@ -336,41 +336,62 @@ class Storage(SecretSafePickling, DjangoStorage):
         driver moves it into place when it lies on the same file system, and
         the file is gone once saved either way.
         """
-        key = self.key(name)
         path = plan.temporary_path if self.consume_temporary_uploads else None
-        if path is not None and (yield call("adopt", key, path, if_absent=if_absent)) is not None:
+        adopt = call("adopt", self.key(name), path, if_absent=if_absent)
+        if path is not None and (yield adopt) is not None:
             return
-        extras = self.put_extras(name)
-        yield call("put", key, plan.reader(), **plan.put_kwargs(if_absent), **extras)
+        yield from self._put_steps(name, plan.reader(), **plan.put_kwargs(if_absent))
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
 
-    def _put(
+    def _put_steps(
         self,
         name: str,
-        content: Any,
+        stream: Readable,
+        *,
         size: int | None,
         content_type: str,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Steps[ObjectInfo]:
+        """Put ``stream`` under the clean ``name``: the one write path of every writer."""
+        info: ObjectInfo = yield call(
+            "put",
+            self.key(name),
+            stream,
+            size=size,
+            content_type=content_type,
+            if_absent=if_absent,
+            cache_control=cache_control,
+            metadata=metadata,
+            **self.put_extras(name),
+        )
+        return info
+
+    def write(
+        self,
+        name: str,
+        stream: Readable,
         *,
-        if_absent: bool,
+        size: int | None,
+        content_type: str,
+        if_absent: bool = False,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        if isinstance(content, File):
-            reader: Any = ChunkReader(encoded_chunks(content.chunks()))
-        else:
-            content.seek(0)
-            reader = content
-        return self.driver.put(
-            self.key(name),
-            reader,
+        """Put ``stream`` under the clean ``name`` as it is (static files, their index)."""
+        steps = self._put_steps(
+            name,
+            stream,
             size=size,
             content_type=content_type,
             if_absent=if_absent,
             cache_control=cache_control,
             metadata=metadata,
         )
+        return run(steps, self.driver)
 
     def get_object_parameters(self, name: str) -> dict[str, Any]:
         """Return the upload headers and metadata for ``name`` (django-storages' hook).
@@ -405,16 +426,18 @@ class Storage(SecretSafePickling, DjangoStorage):
             or (self.options.default_content_type)
         )
 
-    def upload(self, name: str, stream: IO[bytes], *, size: int | None = None) -> ObjectInfo:
+    def upload(self, name: str, stream: Readable, *, size: int | None = None) -> ObjectInfo:
         """Write ``stream`` to ``name``, replacing what is there (``open(name, "wb")``)."""
+        return run(self._upload_steps(name, stream, size), self.driver)
+
+    async def aupload(self, name: str, stream: Readable, *, size: int | None = None) -> ObjectInfo:
+        """Do :meth:`upload` without blocking the event loop."""
+        return await arun(self._upload_steps(name, stream, size), self.driver)
+
+    def _upload_steps(self, name: str, stream: Readable, size: int | None) -> Steps[ObjectInfo]:
         cleaned = names.clean_name(name)
-        return self.driver.put(
-            self.key(cleaned),
-            stream,
-            size=size,
-            content_type=self.content_type_for(cleaned, stream),
-            **self.put_extras(cleaned),
-        )
+        content_type = self.content_type_for(cleaned, stream)
+        return self._put_steps(cleaned, stream, size=size, content_type=content_type)
 
     def copy(self, source: str, target: str, *, overwrite: bool = False) -> str:
         """Copy ``source`` to ``target``, on the service where it can; return ``target``.

@@ -40,12 +40,12 @@ from stowage.drivers.base import Capability
 from stowage.exceptions import UnsupportedOperation
 
 if TYPE_CHECKING:
-    from stowage.storage import Storage
+    from stowage.binding import Binding
 
 __all__ = ["SignedUrlCache", "UrlPolicy", "storage_url"]
 
 
-def _base_url(storage: Storage) -> str | None:
+def _base_url(storage: Binding) -> str | None:
     if storage.options.base_url is not None:
         return storage.options.base_url
     caps = storage.driver.capabilities
@@ -101,7 +101,7 @@ class UrlPolicy:
 
     __slots__ = ("cache", "can_sign", "domain", "lifetime", "sign_domain", "signs_by_default")
 
-    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, storage: Binding, *, clock: Callable[[], float] = time.monotonic) -> None:
         options = storage.options
         caps = storage.driver.capabilities
         self.can_sign = Capability.SIGN in caps
@@ -119,7 +119,7 @@ class UrlPolicy:
 
 
 def storage_url(
-    storage: Storage,
+    storage: Binding,
     policy: UrlPolicy,
     name: str | None,
     *,
@@ -179,7 +179,7 @@ def storage_url(
 
 
 def _sign(
-    storage: Storage,
+    storage: Binding,
     policy: UrlPolicy,
     relative: str,
     method: str,
