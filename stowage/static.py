@@ -54,6 +54,7 @@ from django.core.files.base import ContentFile
 
 from stowage import names
 from stowage.config import build_options, option
+from stowage.driver_calls import run
 from stowage.drivers.base import ObjectInfo
 from stowage.exceptions import ServiceError
 from stowage.saving import new_spool
@@ -227,13 +228,14 @@ class StaticStorage(Storage):
             if payload == self._index_payload:
                 return
             self._index_payload = payload
-        info = self.write(
+        steps = self._put_steps(
             INDEX_NAME,
             io.BytesIO(payload),
             size=len(payload),
             content_type="application/json",
             cache_control="no-cache",
         )
+        info = run(steps, self.driver)
         with self._state_lock:
             self._listing()[INDEX_NAME] = info
 
@@ -444,7 +446,7 @@ class StaticStorage(Storage):
             else self.static_options.cache_control
         )
         try:
-            info = self.write(
+            steps = self._put_steps(
                 name,
                 spool,
                 size=size,
@@ -452,6 +454,7 @@ class StaticStorage(Storage):
                 cache_control=cache_control,
                 metadata={"sha256": sha},
             )
+            info = run(steps, self.driver)
         finally:
             spool.close()
         with self._state_lock:

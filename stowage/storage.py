@@ -370,29 +370,6 @@ class Storage(SecretSafePickling, DjangoStorage):
         )
         return info
 
-    def write(
-        self,
-        name: str,
-        stream: Readable,
-        *,
-        size: int | None,
-        content_type: str,
-        if_absent: bool = False,
-        cache_control: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectInfo:
-        """Put ``stream`` under the clean ``name`` as it is (static files, their index)."""
-        steps = self._put_steps(
-            name,
-            stream,
-            size=size,
-            content_type=content_type,
-            if_absent=if_absent,
-            cache_control=cache_control,
-            metadata=metadata,
-        )
-        return run(steps, self.driver)
-
     def get_object_parameters(self, name: str) -> dict[str, Any]:
         """Return the upload headers and metadata for ``name`` (django-storages' hook).
 
