@@ -1,8 +1,7 @@
 """Keep Django files in an HTTP asset API: a complete stowage driver.
 
-The API: ``PUT``, ``GET`` (with ``Range``), ``HEAD`` and ``DELETE`` on
-``/assets/<key>``, ``If-None-Match: *`` to create atomically, and
-``GET /assets?prefix=&delimiter=/&cursor=`` to list in pages of JSON.
+The API: ``PUT``/``GET``/``HEAD``/``DELETE`` on ``/assets/<key>`` (``Range``, ``If-None-Match``)
+and ``GET /assets?prefix=&delimiter=/&cursor=`` listing in pages of JSON.
 """
 
 from __future__ import annotations
@@ -20,51 +19,62 @@ from urllib.request import ProxyHandler, Request, build_opener
 from stowage import exceptions as errors
 from stowage.config import option
 from stowage.drivers import base
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.options import NetworkOptions
 
 __all__ = ["AssetDriver", "AssetOptions"]
 
 _CHUNK = 1 << 20
-#: The API's error statuses and stowage's exception for each (412: the key is taken).
-_ERRORS = {401: errors.AccessDenied, 404: errors.NotFound, 412: errors.AlreadyExists}
+#: The API's failures and stowage's exception for each (412: the key is taken).
+_ERRORS = ErrorTable(
+    Rule(401, errors.AccessDenied),
+    Rule(404, errors.NotFound),
+    Rule(412, errors.AlreadyExists),
+    Rule(range(500, 600), errors.ServiceUnavailable),
+    Rule(HTTPError, errors.ServiceError),
+    Rule(URLError, errors.ServiceUnavailable, "{what}: cannot reach the asset API ({detail})"),
+    status=lambda exc: exc.code if isinstance(exc, HTTPError) else None,
+)
 
 
 @dataclass(frozen=True)
-class AssetOptions(base.DriverOptions):
-    """Options of the asset API driver."""
+class AssetOptions(NetworkOptions):
+    """Options of the asset API driver; ``timeout`` and ``max_retries`` come with the base."""
 
     api_url: str = option("", doc="Base URL of the API, such as https://assets.example.com/.")
     token: str = option("", doc="API token.", secret=True, env="ASSET_API_TOKEN")
-    timeout: float = option(30.0, doc="Seconds to wait for the service.")
 
 
-class AssetDriver(base.Driver):
+class AssetDriver(base.Driver[AssetOptions]):
     """Move bytes to and from the asset API; every request has its own connection."""
 
     options_class = AssetOptions
     capabilities = frozenset({base.Capability.ATOMIC_CREATE})
 
-    def __init__(self, options: base.DriverOptions) -> None:
+    def __init__(self, options: AssetOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, AssetOptions)
-        if not options.api_url.startswith(("http://", "https://")):
-            raise errors.ConfigurationError("Option 'api_url' must be an http(s) URL.")
-        if not options.token:
-            raise errors.ConfigurationError("Option 'token' is required (or ASSET_API_TOKEN).")
-        self.api = options
+        if not options.api_url.startswith(("http://", "https://")) or not options.token:
+            raise errors.ConfigurationError("Options 'api_url' (http or https) and 'token' needed.")
+        self.retry = options.retry_policy()
         self.opener = build_opener(ProxyHandler({}))  # talk to the API itself, never a proxy
 
     def _open(self, method: str, path: str, what: str, ok: int = 0, **kwargs: Any) -> Any:
-        """Send one request; return its response (an error response if its status is ``ok``)."""
-        url = self.api.api_url.rstrip("/") + path
-        headers = {"Authorization": f"Bearer {self.api.token}", **kwargs.pop("headers", {})}
-        with errors.translate(what, lambda exc: _error(exc, what)):
-            try:
-                request = Request(url, method=method, headers=headers, **kwargs)
-                return self.opener.open(request, timeout=self.api.timeout)
-            except HTTPError as exc:
-                if exc.code != ok:
-                    raise
-                return exc
+        """Send one request (retried when it sends no body); return its response."""
+        url = self.options.api_url.rstrip("/") + path
+        headers = {"Authorization": f"Bearer {self.options.token}", **kwargs.pop("headers", {})}
+
+        def once() -> Any:
+            with _ERRORS.translate(what):
+                try:
+                    request = Request(url, method=method, headers=headers, **kwargs)
+                    return self.opener.open(request, timeout=self.options.timeout)
+                except HTTPError as exc:
+                    if exc.code != ok:
+                        exc.close()
+                        raise
+                    return exc
+
+        return self.retry.run(once, idempotent="data" not in kwargs)
 
     def put(
         self,
@@ -136,14 +146,3 @@ def _info(key: str, headers: Any, size: str) -> base.ObjectInfo:
 def _object(item: dict[str, Any]) -> base.ObjectInfo:
     modified = dt.datetime.fromisoformat(item["modified"])
     return base.ObjectInfo(item["key"], item["size"], modified, item["etag"], item["content_type"])
-
-
-def _error(exc: BaseException, what: str) -> errors.StowageError | None:
-    """Map an error status, or an unreachable API, to stowage's exception."""
-    if isinstance(exc, HTTPError):
-        exc.close()
-        fallback = errors.ServiceUnavailable if exc.code >= 500 else errors.ServiceError
-        return _ERRORS.get(exc.code, fallback)(f"{what}: the asset API answered {exc.code}")
-    if isinstance(exc, URLError) and isinstance(exc.reason, OSError):
-        return errors.ServiceUnavailable(f"{what}: cannot reach the asset API ({exc.reason})")
-    return None

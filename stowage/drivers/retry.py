@@ -23,7 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_MAX_RETRIES", "DEFAULT_POLICY", "RetryPolicy"]
+from stowage.exceptions import ServiceTimeout, ServiceUnavailable
+
+__all__ = ["DEFAULT_MAX_RETRIES", "DEFAULT_POLICY", "RetryPolicy", "transient"]
 
 _T = TypeVar("_T")
 
@@ -33,6 +35,11 @@ DEFAULT_MAX_RETRIES = 3
 
 def _never(exc: BaseException) -> bool:
     return False
+
+
+def transient(exc: BaseException) -> bool:
+    """Tell whether a translated failure may pass: the service unavailable or too slow."""
+    return isinstance(exc, (ServiceUnavailable, ServiceTimeout))
 
 
 def _holds(flag: bool | Callable[[], bool]) -> bool:
@@ -83,7 +90,7 @@ class RetryPolicy:
         self,
         operation: Callable[[], _T],
         *,
-        retryable: Callable[[BaseException], bool],
+        retryable: Callable[[BaseException], bool] = transient,
         idempotent: bool | Callable[[], bool] = True,
         unsent: Callable[[BaseException], bool] = _never,
         retry_result: Callable[[_T], bool] | None = None,
@@ -93,7 +100,8 @@ class RetryPolicy:
     ) -> _T:
         """Call ``operation`` until it succeeds or the policy says to stop.
 
-        A failure is tried again when ``retryable`` accepts it and either the
+        A failure is tried again when ``retryable`` (by default
+        :func:`transient`) accepts it and either the
         operation is ``idempotent`` (a bool, or a callable asked after the
         failure) or ``unsent`` says nothing that could take effect was sent.
         A result that ``retry_result`` rejects is tried again, when the
@@ -118,7 +126,7 @@ class RetryPolicy:
         self,
         operation: Callable[[], Awaitable[_T]],
         *,
-        retryable: Callable[[BaseException], bool],
+        retryable: Callable[[BaseException], bool] = transient,
         idempotent: bool | Callable[[], bool] = True,
         unsent: Callable[[BaseException], bool] = _never,
         retry_result: Callable[[_T], bool] | None = None,

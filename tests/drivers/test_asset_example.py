@@ -22,6 +22,7 @@ from stowage.testing import (
     StorageContract,
     SubclassContract,
 )
+from tests.faults.proxy import Fault, FaultProxy
 from tests.servers._process import free_port
 from tests.servers.asset_api import AssetAPI
 
@@ -95,6 +96,25 @@ def test_missing_asset_and_unreachable_api(asset_api: AssetAPI) -> None:
     closed = Storage(driver=DRIVER, api_url=f"http://127.0.0.1:{free_port()}/", token="t")
     with pytest.raises(ServiceUnavailable, match="cannot reach the asset API"):
         closed.exists("anything.txt")
+
+
+def test_reads_are_retried_and_a_streamed_write_is_not(asset_api: AssetAPI) -> None:
+    """The example's retries come from the kit: a 503 passes for a GET, not for a PUT."""
+    port = int(asset_api.url.rstrip("/").rsplit(":", 1)[1])
+    proxy = FaultProxy(port)
+    try:
+        options = {**asset_api.options(), "api_url": f"http://127.0.0.1:{proxy.port}/"}
+        storage = Storage(driver=DRIVER, **options)
+        storage.save("kept.txt", ContentFile(b"kept"))
+        proxy.inject(Fault("status", status=503))
+        assert storage.open("kept.txt").read() == b"kept"  # answered on the second try
+        assert proxy.injected == ["status"]
+        proxy.inject(Fault("status", status=503))
+        with pytest.raises(ServiceUnavailable):
+            storage.save("lost.txt", ContentFile(b"body sent once"))
+        assert not storage.exists("lost.txt")
+    finally:
+        proxy.close()
 
 
 def test_the_example_stays_under_150_lines() -> None:
