@@ -483,6 +483,9 @@ def _serve(args: argparse.Namespace) -> None:
 
     handler.authorizer = authorizer
     handler.banner = "stowage test server ready."
+    # pyftpdlib waits 3 s before refusing a login (against guessing); the tests of
+    # refused logins need the refusal, not the wait.
+    handler.auth_failed_timeout = 0.1
     handler.permit_foreign_addresses = False
     server = Server(("127.0.0.1", args.port), handler)
     server.max_cons = 256
