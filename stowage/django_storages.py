@@ -27,6 +27,7 @@ built-in driver it derives from, if any.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -359,11 +360,12 @@ TABLES: Mapping[str, BackendNames] = {
 def _builtin_name(driver_class: type[Any]) -> str | None:
     from stowage.registry import BUILTIN_DRIVERS
 
-    paths = {spec.path: name for name, spec in BUILTIN_DRIVERS.items()}
+    # By identity: a registered path may name a class where its package re-exports it.
     for cls in driver_class.__mro__:
-        name = paths.get(f"{cls.__module__}:{cls.__qualname__}")
-        if name is not None:
-            return name
+        for name, spec in BUILTIN_DRIVERS.items():
+            module, _, attribute = spec.path.partition(":")
+            if getattr(sys.modules.get(module), attribute, None) is cls:
+                return name
     return None
 
 

@@ -266,18 +266,18 @@ def test_a_dead_pooled_connection_is_replaced(options: dict[str, Any]) -> None:
     driver = FTPDriver(FTPOptions(**options))
     driver.put("x.txt", io.BytesIO(b"x"))
     # Recently used: the failing call itself finds the connection dead and is retried.
-    (idle,) = driver._idle
+    (idle,) = driver._pool.idle
     idle.sock.shutdown(socket.SHUT_RDWR)
     assert _read(driver, "x.txt") == b"x"
-    (idle,) = driver._idle
+    (idle,) = driver._pool.idle
     idle.sock.shutdown(socket.SHUT_RDWR)
     driver.put("y.txt", io.BytesIO(b"y"))  # an upload that has read nothing is retried too
     # Idle for long: NOOP finds it dead before the call uses it.
-    (idle,) = driver._idle
+    (idle,) = driver._pool.idle
     idle.sock.shutdown(socket.SHUT_RDWR)
     idle.idle_since -= 3600
     assert sorted(e.key for e in driver.list("")) == ["x.txt", "y.txt"]
-    assert driver._idle[0] is not idle
+    assert driver._pool.idle[0] is not idle
     driver.close()
 
 

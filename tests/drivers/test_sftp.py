@@ -186,7 +186,7 @@ def test_unknown_host_key_accepted_when_asked(
         **{**sshd.options(sftp_root), "known_hosts": str(empty), "accept_unknown_host_keys": True}
     )
     storage.save("a.txt", ContentFile(b"trusted on first use"))
-    pinned = storage.driver._link.host_keys.pinned  # type: ignore[attr-defined]
+    pinned = storage.driver._connection.link.host_keys.pinned  # type: ignore[attr-defined]
     assert pinned is not None
     assert pinned.export_public_key().decode().split()[1] == sshd.host_key_line.split()[2]
     # A new connection must present the same key, which it does.

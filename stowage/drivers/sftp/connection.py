@@ -1,0 +1,312 @@
+"""Keep one SSH connection per storage, and run requests on it with retries.
+
+One SSH connection per storage is opened on first use, shared by every
+thread and coroutine, and opened again when it breaks: a request that finds
+the connection gone, cannot connect or times out is tried again on a new one,
+``max_retries`` times (an upload that timed out is not sent again: it may
+have landed). The connection lives on a private event loop
+thread (:mod:`stowage.drivers._ssh_loop`): sync calls wait for it, async
+calls await it without blocking their own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncssh
+
+from stowage.drivers._server import redact
+from stowage.drivers._ssh_loop import LoopThread, loop_thread
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.sftp.host_keys import HostKeys, read_known_hosts
+from stowage.drivers.sftp.options import Login, SFTPOptions, is_key_text
+from stowage.exceptions import (
+    AccessDenied,
+    AlreadyExists,
+    ConfigurationError,
+    NotFound,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
+
+__all__ = ["Connection", "Link"]
+
+_T = TypeVar("_T")
+
+#: asyncssh's ciphers, AES-GCM first: with AES instructions it moves bytes and
+#: answers small requests faster than asyncssh's default, ChaCha20-Poly1305.
+_CIPHERS = sorted(
+    (alg.decode("ascii") for alg in asyncssh.encryption.get_default_encryption_algs()),
+    key=lambda alg: not alg.startswith("aes") or "-gcm" not in alg,
+)
+#: Errors meaning the connection is gone: the request may be retried on a new one.
+_LOST: tuple[type[BaseException], ...] = (
+    asyncssh.SFTPConnectionLost,
+    asyncssh.SFTPNoConnection,
+    asyncssh.ConnectionLost,
+    asyncssh.ChannelOpenError,
+    BrokenPipeError,
+    ConnectionResetError,
+)
+#: Errors after which a request is sent again on a new connection (connecting failed too).
+_RETRYABLE: tuple[type[BaseException], ...] = (*_LOST, ServiceUnavailable)
+#: Those, and timeouts: retried too, unless the request may have landed.
+_RETRIED: tuple[type[BaseException], ...] = (*_RETRYABLE, TimeoutError)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _RETRIED)
+
+
+def _detail(secrets: Sequence[str], exc: BaseException) -> str:
+    return redact(str(exc) or type(exc).__name__, secrets)
+
+
+#: What asyncssh's errors become; ``target`` names the server, ``detail`` is redacted.
+_ERROR_RULES = (
+    Rule(
+        (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath), NotFound, "{what} on {target}: {detail}"
+    ),
+    Rule(asyncssh.SFTPFileAlreadyExists, AlreadyExists, "{what} on {target}: {detail}"),
+    Rule(
+        (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect),
+        AccessDenied,
+        "{what} on {target}: {detail}",
+    ),
+    Rule(
+        (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded),
+        ServiceError,
+        "{what} on {target}: {detail} (no space left on the server)",
+    ),
+    Rule(
+        asyncssh.PermissionDenied,
+        AccessDenied,
+        "{what}: {target} refused the login; check the username, password or private key",
+    ),
+    Rule(
+        (*_LOST, asyncssh.DisconnectError),
+        ServiceUnavailable,
+        "{what} on {target}: {detail} (the connection was lost)",
+    ),
+    Rule((asyncssh.SFTPError, asyncssh.Error), ServiceError, "{what} on {target}: {detail}"),
+    Rule(TimeoutError, ServiceTimeout, "{what} on {target}: no answer in time"),
+)
+
+
+class Link:
+    """One SSH connection and its SFTP session, touched only on the loop thread."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.sftp: asyncssh.SFTPClient | None = None
+        self.lock: asyncio.Lock | None = None
+        self.host_keys: HostKeys | None = None
+
+    def usable(self) -> asyncssh.SFTPClient | None:
+        """Return the SFTP session if its connection is still open."""
+        if self.sftp is not None and self.conn is not None and not self.conn.is_closed():
+            return self.sftp
+        return None
+
+    def drop(self, sftp: asyncssh.SFTPClient | None = None) -> None:
+        """Forget the connection (only if it still carries ``sftp``, when given)."""
+        if sftp is not None and sftp is not self.sftp:
+            return
+        conn, self.conn, self.sftp = self.conn, None, None
+        if conn is not None:
+            conn.abort()
+
+    @staticmethod
+    def abandon(link: Link, runner: LoopThread) -> None:
+        """Close the connection of a driver that was garbage collected."""
+        if link.conn is not None and runner.pid == os.getpid() and not runner.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                runner.loop.call_soon_threadsafe(link.drop)
+
+
+class Connection:
+    """Run requests of one driver on its SSH connection, connecting again when it breaks."""
+
+    def __init__(self, options: SFTPOptions) -> None:
+        self.options = options
+        self.login = Login.from_options(options)
+        self.secrets = self.login.secrets()
+        self._retry = options.retry_policy()
+        # The table holds the secrets, not the connection: no cycle keeps a dropped one alive.
+        self._error_table = ErrorTable(
+            *_ERROR_RULES, detail=functools.partial(_detail, self.secrets)
+        )
+        self._runner: LoopThread | None = None
+        self.link = Link()
+
+    def loop(self) -> LoopThread:
+        """Return the loop thread the connection lives on (a new one in a forked child)."""
+        runner = self._runner
+        if runner is None or runner.pid != os.getpid():
+            runner = loop_thread()
+            if self.link.pid != os.getpid():
+                # A forked child cannot use the parent's connection or loop.
+                self.link = Link()
+            self._runner = runner
+            weakref.finalize(self, Link.abandon, self.link, runner)
+        return runner
+
+    def errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """Translate asyncssh's errors raised in the block, naming the server."""
+        return self._error_table.translate(what, target=self.login.target)
+
+    def run(
+        self,
+        what: str,
+        operation: Callable[..., Awaitable[_T]],
+        *args: Any,
+        idempotent: bool = True,
+    ) -> _T:
+        """Run ``operation(sftp, *args)`` on the loop and wait for it.
+
+        An operation that is not ``idempotent`` is sent again only when the
+        connection was lost, never after a timeout: it may have landed.
+        """
+        with self.errors(what):
+            return self.loop().run(self._attempt(operation, args, idempotent))
+
+    async def arun(
+        self,
+        what: str,
+        operation: Callable[..., Awaitable[_T]],
+        *args: Any,
+        idempotent: bool = True,
+    ) -> _T:
+        """Run ``operation(sftp, *args)`` on the loop and await it from another loop."""
+        with self.errors(what):
+            return await self.loop().run_async(self._attempt(operation, args, idempotent))
+
+    async def _attempt(
+        self, operation: Callable[..., Awaitable[_T]], args: Sequence[Any], idempotent: bool
+    ) -> _T:
+        connected = False
+
+        async def once() -> _T:
+            nonlocal connected
+            connected = False
+            sftp: asyncssh.SFTPClient | None = None
+            try:
+                sftp = await self._client()
+                connected = True
+                async with asyncio.timeout(self.login.timeout):
+                    return await operation(sftp, *args)
+            except _RETRIED:  # ServiceTimeout too: connecting took too long
+                if sftp is not None:
+                    self.link.drop(sftp)
+                raise
+
+        def unsent(exc: BaseException) -> bool:
+            # A lost connection is sent again; a request that timed out on a live
+            # connection counts as sent.
+            return isinstance(exc, _RETRYABLE) or not connected
+
+        return await self._retry.arun(
+            once, retryable=_retryable, idempotent=idempotent, unsent=unsent
+        )
+
+    async def timed(self, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` within the per-request ``timeout``."""
+        async with asyncio.timeout(self.login.timeout):
+            return await awaitable
+
+    async def _client(self) -> asyncssh.SFTPClient:
+        link = self.link
+        sftp = link.usable()
+        if sftp is not None:
+            return sftp
+        if link.lock is None:
+            link.lock = asyncio.Lock()
+        async with link.lock:
+            sftp = link.usable()
+            if sftp is None:
+                link.drop()
+                conn = await self._connect(link)
+                try:
+                    sftp = await self.timed(conn.start_sftp_client())
+                except BaseException:
+                    conn.abort()
+                    raise
+                link.conn, link.sftp = conn, sftp
+            return sftp
+
+    def _client_keys(self) -> list[asyncssh.SSHKey] | None:
+        login = self.login
+        if login.key is None:
+            return None
+        try:
+            if is_key_text(login.key):
+                return [asyncssh.import_private_key(login.key, login.passphrase)]
+            return [asyncssh.read_private_key(os.path.expanduser(login.key), login.passphrase)]
+        except (ValueError, OSError) as exc:
+            # asyncssh's key errors are ValueErrors; their text holds no key material.
+            raise ConfigurationError(
+                f"Option {login.key_option!r} could not be loaded: "
+                f"{redact(str(exc), self.secrets) or type(exc).__name__}"
+            ) from None
+
+    async def _connect(self, link: Link) -> asyncssh.SSHClientConnection:
+        login = self.login
+        keys = self._client_keys()
+        host_keys = HostKeys(
+            read_known_hosts(self.options.known_hosts), self.options.accept_unknown_host_keys
+        )
+        if link.host_keys is not None:
+            host_keys.pinned = link.host_keys.pinned
+        client_keys: Any = keys
+        if keys is None and (login.agent or login.default_keys):
+            client_keys = ()
+        try:
+            conn = await asyncssh.connect(
+                login.host,
+                login.port,
+                config=None,
+                username=login.username,
+                password=login.password,
+                client_keys=client_keys,
+                agent_path=() if login.agent else None,
+                known_hosts=host_keys.known,
+                client_factory=host_keys.client,
+                connect_timeout=login.timeout,
+                login_timeout=login.timeout,
+                keepalive_interval=60,
+                encryption_algs=_CIPHERS,
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            problem = host_keys.problem or "could not be verified"
+            raise AccessDenied(f"The host key of {login.host}:{login.port} {problem}.") from exc
+        except TimeoutError as exc:
+            raise ServiceTimeout(
+                f"Connecting to {login.target} took longer than {login.timeout:g} s."
+            ) from exc
+        except OSError as exc:
+            raise ServiceUnavailable(
+                f"Cannot connect to {login.target}: {redact(str(exc), self.secrets)}"
+            ) from exc
+        if host_keys.pinned is None and host_keys.accept_unknown:
+            host_keys.pinned = conn.get_server_host_key()
+        link.host_keys = host_keys
+        return conn
+
+    def close(self) -> None:
+        """Close the connection; the next request opens a new one."""
+        runner = self._runner
+        if runner is None or runner.pid != os.getpid():
+            return
+
+        async def drop() -> None:
+            self.link.drop()
+
+        runner.run(drop())

@@ -1,0 +1,271 @@
+"""Answer the driver contract for a directory on an SSH server.
+
+Each call becomes one trip to the connection's loop (retried there on a new
+connection when the old one is gone). An upload whose content is not all in
+hand streams it: one write stays in flight while the next chunk is read from
+the source, which is read outside any error translation (its errors are its
+own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from stowage.drivers import _server
+from stowage.drivers.base import (
+    AsyncDownload,
+    Capability,
+    Download,
+    Driver,
+    ObjectInfo,
+    Prefix,
+    Readable,
+)
+from stowage.drivers.sftp import paths
+from stowage.drivers.sftp.connection import Connection
+from stowage.drivers.sftp.options import SFTPOptions
+from stowage.drivers.sftp.reading import CHUNK, RangeReader, first_chunk, open_read
+from stowage.drivers.sftp.writing import Writer
+from stowage.exceptions import ConfigurationError
+
+__all__ = ["SFTPDriver"]
+
+
+def _chunks(stream: Readable) -> Iterator[bytes]:
+    """Yield ``stream``'s bytes in chunks, until it gives none."""
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+class SFTPDriver(Driver[SFTPOptions]):
+    """Move bytes to and from a directory on an SSH server."""
+
+    options_class = SFTPOptions
+    claimed_options = frozenset({"base_url"})
+    capabilities = frozenset(
+        {
+            Capability.ATOMIC_CREATE,
+            Capability.REAL_DIRECTORIES,
+            Capability.PUBLIC_URL,
+            Capability.ACCESSED_TIME,
+        }
+    )
+    # Linux paths end at 4096 bytes, and the key lies below root_path.
+    max_key_bytes = 3072
+    max_part_bytes = 255
+    native_async = True
+
+    def __init__(self, options: SFTPOptions) -> None:
+        super().__init__(options)
+        if not options.host:
+            raise ConfigurationError("SFTP storage needs 'host' (OPTIONS or SFTP_STORAGE_HOST).")
+        self._connection = Connection(options)
+        self._writer = Writer(self._connection)
+        root = options.root_path
+        self._root = root if root in ("", "/") else root.rstrip("/")
+
+    def _path(self, key: str) -> str:
+        if not self._root:
+            return key or "."
+        return _server.below_root(self._root, key)
+
+    def close(self) -> None:
+        """Close the connection; the next call opens a new one."""
+        self._connection.close()
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Write to a temporary file beside ``key``, then rename it into place."""
+        what = f"writing {key!r}"
+        conn, writer = self._connection, self._writer
+        # The source is read outside any translation: its errors are its own.
+        chunks = _chunks(stream)
+        head = [next(chunks, b""), next(chunks, b"")]
+        if not head[1]:
+            # All the content is in hand: one trip to the loop (retried on a new
+            # connection if the old one turns out to be gone; a whole upload that
+            # timed out may have landed, so only a lost one is sent again).
+            return conn.run(
+                what, writer.put_whole, self._path(key), key, head[0], if_absent, idempotent=False
+            )
+        upload = conn.run(what, writer.open_temp, self._path(key), key)
+        runner = conn.loop()
+        pending: concurrent.futures.Future[None] | None = None
+        offset = 0
+        try:
+            for chunk in itertools.chain(head, chunks):
+                if pending is not None:
+                    with conn.errors(what):
+                        pending.result()
+                # One write in flight while the next chunk is read.
+                pending = runner.submit(writer.write(upload, chunk, offset))
+                offset += len(chunk)
+            with conn.errors(what):
+                if pending is not None:
+                    pending.result()
+                return runner.run(writer.finish(upload, if_absent))
+        except BaseException:
+            if pending is not None:
+                concurrent.futures.wait([pending])
+            runner.run(writer.discard(upload))
+            raise
+
+    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
+        """Do :meth:`put` on asyncssh without blocking the event loop."""
+        what = f"writing {key!r}"
+        conn, writer = self._connection, self._writer
+        if_absent = bool(kwargs.get("if_absent", False))
+        chunks = _chunks(stream)
+        head = [next(chunks, b""), next(chunks, b"")]
+        if not head[1]:
+            return await conn.arun(
+                what, writer.put_whole, self._path(key), key, head[0], if_absent, idempotent=False
+            )
+        upload = await conn.arun(what, writer.open_temp, self._path(key), key)
+        runner = conn.loop()
+        pending: asyncio.Future[None] | None = None
+        offset = 0
+        try:
+            for chunk in itertools.chain(head, chunks):
+                if pending is not None:
+                    with conn.errors(what):
+                        await pending
+                pending = asyncio.wrap_future(runner.submit(writer.write(upload, chunk, offset)))
+                offset += len(chunk)
+            with conn.errors(what):
+                if pending is not None:
+                    await pending
+                return await runner.run_async(writer.finish(upload, if_absent))
+        except BaseException:
+            if pending is not None:
+                await asyncio.wait([pending])
+            await runner.run_async(writer.discard(upload))
+            raise
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
+        """Open the file and stream the range, one chunk read ahead."""
+        what = f"reading {key!r}"
+        first = first_chunk(start, end)
+        handle, attrs, data = self._connection.run(
+            what, open_read, self._path(key), key, start, first
+        )
+        reader = RangeReader(
+            self._connection, paths.info(key, attrs), handle, (start, end), (data, first), what
+        )
+        return Download(reader.info, reader.chunks(), reader.close)
+
+    async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
+        """Do :meth:`get` on asyncssh without blocking the event loop."""
+        what = f"reading {key!r}"
+        first = first_chunk(start, end)
+        handle, attrs, data = await self._connection.arun(
+            what, open_read, self._path(key), key, start, first
+        )
+        reader = RangeReader(
+            self._connection, paths.info(key, attrs), handle, (start, end), (data, first), what
+        )
+
+        async def close() -> None:
+            reader.close()
+
+        return AsyncDownload(reader.info, reader.achunks(), close)
+
+    def head(self, key: str) -> ObjectInfo:
+        """Describe the file at ``key``; a directory is not an object."""
+        return self._connection.run(f"inspecting {key!r}", paths.head, self._path(key), key)
+
+    async def ahead(self, key: str) -> ObjectInfo:
+        """Do :meth:`head` without blocking the event loop."""
+        return await self._connection.arun(f"inspecting {key!r}", paths.head, self._path(key), key)
+
+    def exists(self, key: str) -> bool:
+        """Tell whether a file or directory exists at ``key``."""
+        return self._connection.run(f"inspecting {key!r}", paths.exists, self._path(key))
+
+    async def aexists(self, key: str) -> bool:
+        """Do :meth:`exists` without blocking the event loop."""
+        return await self._connection.arun(f"inspecting {key!r}", paths.exists, self._path(key))
+
+    def is_dir(self, key: str) -> bool:
+        """Tell whether ``key`` is a directory."""
+        return self._connection.run(f"inspecting {key!r}", paths.is_directory, self._path(key))
+
+    def delete(self, key: str) -> None:
+        """Remove the file, or the directory if it is empty; a missing key is fine.
+
+        A directory that still holds files is left alone, as the local driver
+        leaves it: it is not a file, so there is nothing to delete.
+        """
+        self._connection.run(f"deleting {key!r}", paths.delete, self._path(key))
+
+    async def adelete(self, key: str) -> None:
+        """Do :meth:`delete` without blocking the event loop."""
+        await self._connection.arun(f"deleting {key!r}", paths.delete, self._path(key))
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
+        """List a directory, one request per directory; a missing one lists nothing."""
+        entries = self._connection.run(f"listing {prefix!r}", paths.readdir, self._path(prefix))
+        base = f"{prefix}/" if prefix else ""
+        for name, attrs in entries:
+            key = base + name
+            if not paths.is_dir(attrs):
+                yield paths.info(key, attrs)
+            elif recursive:
+                yield from self.list(key, recursive=True)
+            else:
+                yield Prefix(key)
+
+    async def alist(self, prefix: str, *, recursive: bool = False) -> Sequence[ObjectInfo | Prefix]:
+        """Do :meth:`list` without blocking the event loop (the whole listing)."""
+        entries = await self._connection.arun(
+            f"listing {prefix!r}", paths.readdir, self._path(prefix)
+        )
+        base = f"{prefix}/" if prefix else ""
+        found: list[ObjectInfo | Prefix] = []
+        for name, attrs in entries:
+            key = base + name
+            if not paths.is_dir(attrs):
+                found.append(paths.info(key, attrs))
+            elif recursive:
+                found += await self.alist(key, recursive=True)
+            else:
+                found.append(Prefix(key))
+        return found
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy on the server where it offers ``copy-data``, else through this client."""
+        conn, writer = self._connection, self._writer
+        if not conn.run(f"copying {src!r}", paths.supports_remote_copy):
+            return super().copy(src, dst)
+        what = f"copying {src!r} to {dst!r}"
+        upload = conn.run(what, writer.open_temp, self._path(dst), dst)
+        runner = conn.loop()
+        try:
+            with conn.errors(what):
+                runner.run(conn.timed(writer.copy_from(upload, self._path(src))))
+                return runner.run(writer.finish(upload, False))
+        except BaseException:
+            runner.run(writer.discard(upload))
+            raise
+
+    def public_url(self, key: str) -> str:
+        """Return ``base_url`` followed by the quoted key."""
+        return _server.public_url(
+            self.options.base_url,
+            key,
+            missing="SFTP storage has no URL for its files: set the 'base_url' option "
+            "(or SFTP_BASE_URL) to the address where root_path is served.",
+        )

@@ -1,0 +1,157 @@
+"""Read a range of a remote file, keeping reads in flight while the caller consumes.
+
+The file is opened, its size asked and its first chunk read in one round
+trip; then up to :data:`READ_AHEAD` reads of :data:`CHUNK` bytes stay in
+flight on the loop while the caller handles the previous chunk. A file that
+ends before its range does raises :class:`~stowage.exceptions.IncompleteRead`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import cast
+
+import asyncssh
+
+from stowage.drivers.base import MiB, ObjectInfo
+from stowage.drivers.sftp.connection import Connection
+from stowage.drivers.sftp.paths import is_file
+from stowage.exceptions import IncompleteRead, NotFound
+
+__all__ = ["CHUNK", "READ_AHEAD", "RangeReader", "first_chunk", "open_read"]
+
+#: Bytes per read or write call; asyncssh splits it into parallel SFTP requests.
+CHUNK = MiB
+#: Read calls kept in flight while the consumer handles the previous chunk.
+READ_AHEAD = 2
+
+
+def first_chunk(start: int, end: int | None) -> int:
+    """Return how many bytes to read with the open: a chunk, or less for a short range."""
+    return CHUNK if end is None else max(0, min(CHUNK, end - start))
+
+
+async def open_read(
+    sftp: asyncssh.SFTPClient, path: str, key: str, start: int, first: int
+) -> tuple[asyncssh.SFTPClientFile, asyncssh.SFTPAttrs, bytes]:
+    """Open ``path`` and return it with its attributes and its ``first`` bytes from ``start``."""
+    handle = await sftp.open(path, asyncssh.FXF_READ, encoding=None)
+    try:
+        # The size and the first chunk in one round trip.
+        stat_task = asyncio.ensure_future(handle.stat())
+        read_task = asyncio.ensure_future(handle.read(first, start)) if first else None
+        attrs = await stat_task
+        if not is_file(attrs):
+            if read_task is not None:
+                await asyncio.gather(read_task, return_exceptions=True)
+            raise NotFound(f"{key!r} is a directory, not a file.")
+        data = b"" if read_task is None else cast(bytes, await read_task)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await handle.close()
+        raise
+    return handle, attrs, data
+
+
+class RangeReader:
+    """Stream one range of an open remote file, keeping reads in flight."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        info: ObjectInfo,
+        handle: asyncssh.SFTPClientFile,
+        span: tuple[int, int | None],
+        first: tuple[bytes, int],
+        what: str,
+    ) -> None:
+        start, end = span
+        data, requested = first
+        self.connection = connection
+        self.info = info
+        self.handle: asyncssh.SFTPClientFile | None = handle
+        self.what = what
+        self.stop = max(start, info.size if end is None else min(end, info.size))
+        # The first chunk came with the size; keep what the range covers of it.
+        expected = min(requested, self.stop - start)
+        self.first = data[:expected]
+        self.first_missing = expected - len(self.first)
+        self.next = start + expected
+        self.queue: collections.deque[tuple[int, concurrent.futures.Future[bytes]]] = (
+            collections.deque()
+        )
+
+    async def _read(self, handle: asyncssh.SFTPClientFile, size: int, offset: int) -> bytes:
+        return cast(bytes, await self.connection.timed(handle.read(size, offset)))
+
+    async def _close_handle(
+        self,
+        handle: asyncssh.SFTPClientFile,
+        reads: Sequence[concurrent.futures.Future[bytes]] = (),
+    ) -> None:
+        await asyncio.gather(*(asyncio.wrap_future(read) for read in reads), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.connection.timed(handle.close())
+
+    def _fill(self) -> None:
+        runner = self.connection.loop()
+        while self.handle is not None and len(self.queue) < READ_AHEAD and self.next < self.stop:
+            size = min(CHUNK, self.stop - self.next)
+            future = runner.submit(self._read(self.handle, size, self.next))
+            self.queue.append((size, future))
+            self.next += size
+
+    def _check(self, missing: int) -> None:
+        if missing > 0:
+            raise IncompleteRead(
+                f"{self.what}: the file ended {missing} bytes early (it changed while being read)."
+            )
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the range's bytes in order, reading ahead."""
+        try:
+            self._check(self.first_missing)
+            self._fill()
+            if self.first:
+                yield self.first
+            while self.queue:
+                wanted, future = self.queue.popleft()
+                with self.connection.errors(self.what):
+                    data = future.result()
+                self._check(wanted - len(data))
+                self._fill()
+                yield data
+        finally:
+            self.close()
+
+    async def achunks(self) -> AsyncIterator[bytes]:
+        """Yield the range's bytes in order, reading ahead, without blocking the loop."""
+        try:
+            self._check(self.first_missing)
+            self._fill()
+            if self.first:
+                yield self.first
+            while self.queue:
+                wanted, future = self.queue.popleft()
+                with self.connection.errors(self.what):
+                    data = await asyncio.wrap_future(future)
+                self._check(wanted - len(data))
+                self._fill()
+                yield data
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the remote file once the reads in flight end, without waiting for it."""
+        handle, self.handle = self.handle, None
+        # Not cancelled: asyncssh would leave the parallel requests of a
+        # cancelled read running with no one to collect their outcome.
+        pending = [future for _, future in self.queue]
+        self.queue.clear()
+        if handle is not None:
+            with contextlib.suppress(RuntimeError):
+                self.connection.loop().submit(self._close_handle(handle, pending))

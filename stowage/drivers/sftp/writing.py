@@ -1,0 +1,180 @@
+"""Write files through a hidden temporary name, renamed into place when complete.
+
+Every write goes to a hidden temporary file in the target's directory and is
+then renamed into place, so no reader sees half a file and an interrupted
+upload leaves nothing under the name. An atomic create uses SFTP's standard
+rename, which refuses a taken name; a replacing write uses OpenSSH's
+``posix-rename@openssh.com``. Missing parent directories are created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import posixpath
+from dataclasses import dataclass
+
+import asyncssh
+
+from stowage.drivers._server import temp_name
+from stowage.drivers.base import ObjectInfo
+from stowage.drivers.sftp.connection import Connection
+from stowage.drivers.sftp.paths import info, is_dir, is_directory, stat_or_none
+from stowage.exceptions import AlreadyExists, ServiceError
+
+__all__ = ["Upload", "Writer"]
+
+
+@dataclass
+class Upload:
+    """A temporary file being written on one SFTP session."""
+
+    sftp: asyncssh.SFTPClient
+    handle: asyncssh.SFTPClientFile
+    temp: str
+    path: str
+    key: str
+    open: bool = True
+
+
+class Writer:
+    """Write files for one driver: temporary file, modes and owner, rename into place."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.options = connection.options
+
+    async def mkdirs(
+        self, sftp: asyncssh.SFTPClient, directory: str, *, parents: bool = True
+    ) -> None:
+        """Create ``directory`` (and its missing parents), with the configured mode."""
+        if directory in ("", ".", "/"):
+            return
+        try:
+            await sftp.mkdir(directory)
+        except asyncssh.SFTPNoSuchFile:
+            if not parents:
+                raise
+            await self.mkdirs(sftp, posixpath.dirname(directory))
+            await self.mkdirs(sftp, directory, parents=False)
+            return
+        except asyncssh.SFTPError:
+            attrs = await stat_or_none(sftp, directory)
+            if attrs is not None and is_dir(attrs):
+                return  # made meanwhile by another writer
+            if attrs is not None:
+                raise ServiceError(
+                    f"Cannot create the directory {directory!r}: a file of that name is in "
+                    "the way, and it is not a directory."
+                ) from None
+            raise
+        await self._set_owner_and_mode(sftp, directory, self.options.directory_mode)
+
+    async def _set_owner_and_mode(
+        self,
+        sftp: asyncssh.SFTPClient,
+        target: str | asyncssh.SFTPClientFile,
+        mode: int | None,
+    ) -> None:
+        # Set explicitly: the server applies its umask to modes given at creation.
+        o = self.options
+        if mode is None and o.uid is None and o.gid is None:
+            return
+        attrs = asyncssh.SFTPAttrs(permissions=mode)
+        if o.uid is not None or o.gid is not None:
+            uid, gid = o.uid, o.gid
+            if uid is None or gid is None:
+                # SFTP sets owner and group together: keep the one not configured.
+                now = await (target.stat() if not isinstance(target, str) else sftp.stat(target))
+                uid = now.uid if uid is None else uid
+                gid = now.gid if gid is None else gid
+            attrs.uid, attrs.gid = uid, gid
+        if isinstance(target, str):
+            await sftp.setstat(target, attrs)
+        else:
+            await target.setstat(attrs)
+
+    async def open_temp(self, sftp: asyncssh.SFTPClient, path: str, key: str) -> Upload:
+        """Create a new hidden file beside ``path`` to write ``key``'s content to."""
+        directory = posixpath.dirname(path)
+        temp = posixpath.join(directory, temp_name())
+        flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+        try:
+            handle = await sftp.open(temp, flags, encoding=None)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPFailure):
+            # A plain failure may be a file where the directory should be: mkdirs says so.
+            await self.mkdirs(sftp, directory)
+            handle = await sftp.open(temp, flags, encoding=None)
+        return Upload(sftp, handle, temp, path, key)
+
+    async def write(self, upload: Upload, data: bytes, offset: int) -> None:
+        """Write ``data`` at ``offset`` of the temporary file."""
+        try:
+            await self.connection.timed(upload.handle.write(data, offset))
+        except asyncssh.SFTPFailure as exc:
+            # SFTPv3 has no code for a full disk: OpenSSH reports ENOSPC, EDQUOT
+            # and EFBIG as a plain failure, and only on writes.
+            raise ServiceError(
+                f"writing {upload.key!r} on {self.connection.login.target}: the server could "
+                f"not write ({exc.reason or 'failure'}); a full disk, a quota or a file size "
+                "limit is the usual cause"
+            ) from exc
+
+    async def put_whole(
+        self, sftp: asyncssh.SFTPClient, path: str, key: str, data: bytes, if_absent: bool
+    ) -> ObjectInfo:
+        """Write all of ``data`` in one trip to the loop: temporary file, write, rename."""
+        upload = await self.open_temp(sftp, path, key)
+        try:
+            if data:
+                await self.write(upload, data, 0)
+            return await self.finish(upload, if_absent)
+        except BaseException:
+            await self.discard(upload)
+            raise
+
+    async def copy_from(self, upload: Upload, source: str) -> None:
+        """Fill the temporary file with the server's copy of ``source`` (``copy-data``)."""
+        async with upload.sftp.open(source, asyncssh.FXF_READ, encoding=None) as handle:
+            await upload.sftp.remote_copy(handle, upload.handle)
+
+    async def finish(self, upload: Upload, if_absent: bool) -> ObjectInfo:
+        """Close the temporary file and rename it into place (refusing a taken name if asked)."""
+        async with asyncio.timeout(self.connection.login.timeout):
+            sftp, handle = upload.sftp, upload.handle
+            await self._set_owner_and_mode(sftp, handle, self.options.file_mode)
+            upload.open = False
+            # Sent together: the server answers requests on one handle in order.
+            attrs, _ = await asyncio.gather(handle.stat(), handle.close())
+            if if_absent:
+                try:
+                    # SFTPv3 rename never replaces: it fails when the name is taken.
+                    await sftp.rename(upload.temp, upload.path)
+                except asyncssh.SFTPError:
+                    if await stat_or_none(sftp, upload.path) is not None:
+                        raise AlreadyExists(f"{upload.key!r} already exists.") from None
+                    raise
+            else:
+                try:
+                    await sftp.posix_rename(upload.temp, upload.path)
+                except asyncssh.SFTPOpUnsupported:
+                    with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                        await sftp.remove(upload.path)
+                    await sftp.rename(upload.temp, upload.path)
+                except asyncssh.SFTPError:
+                    if await is_directory(sftp, upload.path):
+                        raise ServiceError(
+                            f"Cannot write {upload.key!r}: a directory of that name is in the way."
+                        ) from None
+                    raise
+        return info(upload.key, attrs)
+
+    async def discard(self, upload: Upload) -> None:
+        """Close and remove the temporary file, quietly: the write already failed."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.connection.login.timeout):
+                if upload.open:
+                    upload.open = False
+                    with contextlib.suppress(Exception):
+                        await upload.handle.close()
+                await upload.sftp.remove(upload.temp)
