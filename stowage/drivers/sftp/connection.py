@@ -16,7 +16,7 @@ import contextlib
 import functools
 import os
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import asyncssh
@@ -188,6 +188,12 @@ class Connection:
         """Run ``operation(sftp, *args)`` on the loop and await it from another loop."""
         with self.errors(what):
             return await self.loop().run_async(self._attempt(operation, args, idempotent))
+
+    def attempt(
+        self, operation: Callable[..., Awaitable[_T]], *args: Any, idempotent: bool = True
+    ) -> Coroutine[Any, Any, _T]:
+        """Return the coroutine that runs ``operation(sftp, *args)`` with retries, on the loop."""
+        return self._attempt(operation, args, idempotent)
 
     async def _attempt(
         self, operation: Callable[..., Awaitable[_T]], args: Sequence[Any], idempotent: bool

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from stowage.drivers import _server
 from stowage.drivers.base import (
@@ -34,11 +35,67 @@ from stowage.exceptions import ConfigurationError
 
 __all__ = ["SFTPDriver"]
 
+_T = TypeVar("_T")
+
 
 def _chunks(stream: Readable) -> Iterator[bytes]:
     """Yield ``stream``'s bytes in chunks, until it gives none."""
     while chunk := stream.read(CHUNK):
         yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """A step of an operation: wait for work submitted to the connection's loop.
+
+    With ``settle`` the step only waits for the work to end, whatever its outcome.
+    """
+
+    future: concurrent.futures.Future[Any]
+    settle: bool = False
+
+
+#: An operation written once: it yields the loop's work to wait for and gets each result.
+_Steps = Generator[_Wait, Any, _T]
+
+
+def _wait_each(steps: _Steps[_T]) -> _T:
+    """Run ``steps`` from a thread, blocking on each wait."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(result) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result, error = None, None
+        try:
+            if step.settle:
+                concurrent.futures.wait([step.future])
+            else:
+                result = step.future.result()
+        except BaseException as exc:  # handed to the operation, which cleans up and re-raises
+            error = exc
+
+
+async def _await_each(steps: _Steps[_T]) -> _T:
+    """Run ``steps`` from another event loop, awaiting each wait."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(result) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result, error = None, None
+        waiting = asyncio.wrap_future(step.future)
+        try:
+            if step.settle:
+                await asyncio.wait([waiting])
+            else:
+                result = await waiting
+        except BaseException as exc:  # handed to the operation, which cleans up and re-raises
+            error = exc
 
 
 class SFTPDriver(Driver[SFTPOptions]):
@@ -89,8 +146,27 @@ class SFTPDriver(Driver[SFTPOptions]):
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Write to a temporary file beside ``key``, then rename it into place."""
-        what = f"writing {key!r}"
+        return _wait_each(self._put_steps(key, stream, if_absent))
+
+    async def aput(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Do :meth:`put` on asyncssh without blocking the event loop."""
+        return await _await_each(self._put_steps(key, stream, if_absent))
+
+    def _put_steps(self, key: str, stream: Readable, if_absent: bool) -> _Steps[ObjectInfo]:
+        """Upload ``stream``: the one algorithm of :meth:`put` and :meth:`aput`."""
+        what, path = f"writing {key!r}", self._path(key)
         conn, writer = self._connection, self._writer
+        runner = conn.loop()
         # The source is read outside any translation: its errors are its own.
         chunks = _chunks(stream)
         head = [next(chunks, b""), next(chunks, b"")]
@@ -98,61 +174,33 @@ class SFTPDriver(Driver[SFTPOptions]):
             # All the content is in hand: one trip to the loop (retried on a new
             # connection if the old one turns out to be gone; a whole upload that
             # timed out may have landed, so only a lost one is sent again).
-            return conn.run(
-                what, writer.put_whole, self._path(key), key, head[0], if_absent, idempotent=False
-            )
-        upload = conn.run(what, writer.open_temp, self._path(key), key)
-        runner = conn.loop()
+            with conn.errors(what):
+                whole = conn.attempt(
+                    writer.put_whole, path, key, head[0], if_absent, idempotent=False
+                )
+                info: ObjectInfo = yield _Wait(runner.submit(whole))
+            return info
+        with conn.errors(what):
+            upload = yield _Wait(runner.submit(conn.attempt(writer.open_temp, path, key)))
         pending: concurrent.futures.Future[None] | None = None
         offset = 0
         try:
             for chunk in itertools.chain(head, chunks):
                 if pending is not None:
                     with conn.errors(what):
-                        pending.result()
+                        yield _Wait(pending)
                 # One write in flight while the next chunk is read.
                 pending = runner.submit(writer.write(upload, chunk, offset))
                 offset += len(chunk)
             with conn.errors(what):
                 if pending is not None:
-                    pending.result()
-                return runner.run(writer.finish(upload, if_absent))
+                    yield _Wait(pending)
+                info = yield _Wait(runner.submit(writer.finish(upload, if_absent)))
+            return info
         except BaseException:
             if pending is not None:
-                concurrent.futures.wait([pending])
-            runner.run(writer.discard(upload))
-            raise
-
-    async def aput(self, key: str, stream: Readable, **kwargs: Any) -> ObjectInfo:
-        """Do :meth:`put` on asyncssh without blocking the event loop."""
-        what = f"writing {key!r}"
-        conn, writer = self._connection, self._writer
-        if_absent = bool(kwargs.get("if_absent", False))
-        chunks = _chunks(stream)
-        head = [next(chunks, b""), next(chunks, b"")]
-        if not head[1]:
-            return await conn.arun(
-                what, writer.put_whole, self._path(key), key, head[0], if_absent, idempotent=False
-            )
-        upload = await conn.arun(what, writer.open_temp, self._path(key), key)
-        runner = conn.loop()
-        pending: asyncio.Future[None] | None = None
-        offset = 0
-        try:
-            for chunk in itertools.chain(head, chunks):
-                if pending is not None:
-                    with conn.errors(what):
-                        await pending
-                pending = asyncio.wrap_future(runner.submit(writer.write(upload, chunk, offset)))
-                offset += len(chunk)
-            with conn.errors(what):
-                if pending is not None:
-                    await pending
-                return await runner.run_async(writer.finish(upload, if_absent))
-        except BaseException:
-            if pending is not None:
-                await asyncio.wait([pending])
-            await runner.run_async(writer.discard(upload))
+                yield _Wait(pending, settle=True)
+            yield _Wait(runner.submit(writer.discard(upload)))
             raise
 
     def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
