@@ -58,8 +58,8 @@ def query_status(uri: str, size: int, *, timeout: float) -> Progress:
         "PUT",
         uri,
         what="asking an upload session what it stored",
-        body=b"",
-        headers={"Content-Range": f"bytes */{size}"},
+        # No body, so no Content-Type: the session keeps the type it was given.
+        headers={"Content-Range": f"bytes */{size}", "Content-Length": "0"},
         timeout=timeout,
         accept=(308, 410),
     )
