@@ -12,7 +12,7 @@ from stowage.exceptions import ConfigurationError
 from stowage.uploads.config import upload_settings
 from stowage.uploads.sessions import CloudSession, Leftover, UploadSession, session_for
 
-__all__ = ["apply_cors", "cors_document", "cors_gaps", "find_leftovers", "remove_leftover"]
+__all__ = ["apply_cors", "cors_document", "find_leftovers", "remove_leftover"]
 
 
 def _session(alias: str) -> UploadSession:
@@ -37,18 +37,6 @@ def cors_document(alias: str, origins: list[str]) -> dict[str, Any]:
 def apply_cors(alias: str, origins: list[str]) -> bool:
     """Add that rule to the service's CORS rules; return False if they allowed it already."""
     return _cloud_session(alias).set_cors(origins)
-
-
-def cors_gaps(alias: str, origins: list[str]) -> list[str] | None:
-    """Return what the CORS rules of ``alias`` lack for uploads from ``origins``.
-
-    None when ``alias`` takes uploads through Django, or its rules cannot be
-    read (no permission, no account key, the service unreachable).
-    """
-    session = _session(alias)
-    if not isinstance(session, CloudSession):
-        return None
-    return session.cors_gaps(origins)
 
 
 def find_leftovers(alias: str, older_than: dt.timedelta) -> Iterator[tuple[Leftover, bool]]:

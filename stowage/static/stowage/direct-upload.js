@@ -68,6 +68,8 @@
   };
 
   Upload.prototype.show = function (loaded) {
+    // Parts still in flight when another failed must not hide the error.
+    if (this.failed) return;
     var total = this.file.size, percent = total ? Math.floor(loaded * 100 / total) : 100;
     this.progress.value = percent;
     this.say(formatBytes(loaded) + " of " + formatBytes(total) + " (" + percent + "%)");
@@ -142,6 +144,7 @@
     var self = this;
     this.file = file;
     this.cancelled = false;
+    this.failed = false;
     this.cancelButton.hidden = false;
     this.hidden.value = "";
     this.show(0);
@@ -178,6 +181,7 @@
       if (self.cancelled) return;
       var gone = error.status === 404 || error.status === 403 || error.storageStatus === 404;
       if (gone) localStorage.removeItem(self.memoryKey());
+      self.failed = true;
       self.say(error.message, true);
       self.emit("error", { message: error.message });
     });
