@@ -278,8 +278,8 @@
     var session = { kind: plan.kind, url: plan.url, chunk_size: chunk };
     function step(offset) {
       self.show(offset);
-      self.remember({ token: self.token, plan: Object.assign({ offset: offset }, session) });
       if (self.cancelled) return Promise.reject(new Error("Cancelled."));
+      self.remember({ token: self.token, plan: Object.assign({ offset: offset }, session) });
       var end = Math.min(offset + chunk, size);
       // An empty file, or every byte stored: an empty PUT naming the size finishes it.
       var range = end > offset ? "bytes " + offset + "-" + (end - 1) + "/" + size : "bytes */" + size;
