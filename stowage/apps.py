@@ -28,3 +28,5 @@ class StowageConfig(AppConfig):
         checks.register(stowage_checks.check_conditional_writes, checks.Tags.files)
         checks.register(stowage_checks.check_django_storages_settings, checks.Tags.files)
         checks.register(stowage_checks.check_class_attributes, checks.Tags.files)
+        # It asks each service for its CORS rules: at deployment, not at every runserver.
+        checks.register(stowage_checks.check_upload_cors, checks.Tags.security, deploy=True)

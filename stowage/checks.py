@@ -17,6 +17,8 @@ manifest storage's manifest read is pointed at an empty in-memory storage.
 ``stowage.W004``          the static files storage gives no public URL
 ``stowage.W005``          saves are not atomic creates (conditional writes ignored or off)
 ``stowage.W006``          django-storages setting not read, or OPTIONS key of another meaning
+``stowage.W007``          a storage subclass's class attribute configures nothing
+``stowage.W008``          CORS rules stop direct uploads from the site (``check --deploy``)
 ========================  ==========================================================
 
 Checks that only read ``OPTIONS`` (W002) run even when the storage cannot be
@@ -58,6 +60,7 @@ __all__ = [
     "check_static_urls",
     "check_storage_options",
     "check_storage_security",
+    "check_upload_cors",
     "configured_storages",
 ]
 
@@ -511,4 +514,56 @@ def check_class_attributes(
                     id="stowage.W007",
                 )
             )
+    return messages
+
+
+def check_upload_cors(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report cloud storages whose CORS rules stop direct uploads from the site (W008).
+
+    A deployment check (``manage.py check --deploy``): it reads the rules
+    from each service, one request per storage, with the storage's own
+    credentials. W008 fires when ``STOWAGE_DIRECT_UPLOADS`` names
+    ``CORS_ORIGINS``, a storage (other than the static files one) sends the
+    browser straight to S3, GCS or Azure, and its service's rules do not let
+    those origins send uploads as the widget does. Rules that cannot be read
+    (no permission, no account key, the service unreachable) are not
+    reported: the check says nothing it does not know.
+    """
+    from stowage.uploads.config import upload_settings
+    from stowage.uploads.sessions import CloudSession, session_for
+
+    if not getattr(settings, "STOWAGE_DIRECT_UPLOADS", None):
+        return []
+    try:
+        options = upload_settings()
+    except ImproperlyConfigured:
+        return []  # the upload views report it on first use
+    origins = list(options.CORS_ORIGINS)
+    messages: list[CheckMessage] = []
+    for configured in configured_storages():
+        storage = configured.storage
+        if not origins or storage is None or configured.alias == STATICFILES_STORAGE_ALIAS:
+            continue
+        session = session_for(storage, configured.alias, options)
+        if not isinstance(session, CloudSession):
+            continue
+        try:
+            missing = session.cors_gaps(origins)
+        except ConfigurationError:
+            continue  # CORS_ORIGINS holds something that is not an origin
+        if not missing:
+            continue
+        messages.append(
+            CheckWarning(
+                "Direct uploads from the site will be refused by the service's CORS rules: "
+                + "; ".join(missing)
+                + ".",
+                hint=f"Run 'manage.py stowage cors {configured.alias} --apply' (or paste the "
+                "rule it prints into the service's settings).",
+                obj=configured.label,
+                id="stowage.W008",
+            )
+        )
     return messages

@@ -45,6 +45,7 @@ __all__ = [
     "STORAGE_SCOPE",
     "TokenCredentialProvider",
     "UserDelegationKey",
+    "account_sas",
     "blob_sas",
     "fetch_user_delegation_key",
     "response_overrides",
@@ -133,6 +134,25 @@ def blob_sas(
         raise ConfigurationError("Option 'account_key' is not valid base64.") from None
     digest = hmac.new(secret, "\n".join(fields).encode("utf-8"), hashlib.sha256).digest()
     pairs += [(name, overrides[name]) for name in _OVERRIDES if name in overrides]
+    pairs.append(("sig", base64.b64encode(digest).decode("ascii")))
+    return "&".join(f"{name}={_quote(value)}" for name, value in pairs)
+
+
+def account_sas(*, account: str, account_key: str, permission: str, expiry: str) -> str:
+    """Return the query of an account SAS for the blob service itself (``ss=b&srt=s``).
+
+    It grants ``permission`` on service-level operations only (Get and Set
+    Blob Service Properties), not on any container or blob.
+    """
+    pairs = [("sv", SAS_VERSION), ("ss", "b"), ("srt", "s"), ("sp", permission), ("se", expiry)]
+    # account, permission, services, resource types, start, expiry, IP, protocol,
+    # version, encryption scope: each line ends with a newline.
+    fields = [account, permission, "b", "s", "", expiry, "", "", SAS_VERSION, ""]
+    try:
+        secret = _decode_key(account_key)
+    except ValueError:
+        raise ConfigurationError("Option 'account_key' is not valid base64.") from None
+    digest = hmac.new(secret, "\n".join([*fields, ""]).encode("utf-8"), hashlib.sha256).digest()
     pairs.append(("sig", base64.b64encode(digest).decode("ascii")))
     return "&".join(f"{name}={_quote(value)}" for name, value in pairs)
 

@@ -522,6 +522,11 @@ class ObstoreDriver(Driver[_OO]):
             obstore.copy(self.store, src, dst, overwrite=True)
         return self.head(dst)
 
+    def copy_new(self, src: str, dst: str) -> None:
+        """Copy ``src`` to ``dst`` only if ``dst`` is free (atomic); else raise AlreadyExists."""
+        with translate(f"copying {src!r} to {dst!r}", map_error):
+            self._finish_create(src, dst)
+
     async def ahead(self, key: str) -> ObjectInfo:
         """Do :meth:`head` on obstore's async client."""
         with translate(f"inspecting {key!r}", map_error):

@@ -40,6 +40,7 @@ from stowage.drivers._azure_auth import (
     SAS_TIME,
     TokenCredentialProvider,
     UserDelegationKey,
+    account_sas,
     blob_sas,
     fetch_user_delegation_key,
     response_overrides,
@@ -275,6 +276,27 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
             query = signed.split("?", 1)[1]
         base = self._endpoint if domain is None else domain.rstrip("/")
         return f"{base}/{self._url_path(key)}?{query}"
+
+    def sign_service(self, *, permission: str, expires: dt.timedelta) -> str:
+        """Return the blob service's own URL with an account SAS granting ``permission``.
+
+        For service-level calls (Get and Set Blob Service Properties: the
+        account's CORS rules). Needs the account key.
+        """
+        account_key = self._config.get("account_key")
+        if account_key is None:
+            raise UnsupportedOperation(
+                "Calls to the Azure blob service itself (its CORS rules) are signed with "
+                "the account key: give 'account_key' or a connection string holding one."
+            )
+        expiry = dt.datetime.now(dt.UTC).replace(microsecond=0) + expires
+        query = account_sas(
+            account=self._account,
+            account_key=account_key,
+            permission=permission,
+            expiry=expiry.strftime(SAS_TIME),
+        )
+        return f"{self._endpoint}/?{query}"
 
     def _url_path(self, key: str) -> str:
         return quote(f"{self.options.azure_container}/{key}", safe=URL_SAFE)

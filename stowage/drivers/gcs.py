@@ -39,7 +39,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlsplit
@@ -891,18 +891,73 @@ class GCSDriver(Driver[GCSOptions]):
 
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy on the service with the rewrite API, in as many calls as it asks."""
+        return self._rewrite(src, dst, if_absent=False)
+
+    def copy_new(self, src: str, dst: str) -> None:
+        """Copy ``src`` to ``dst`` only if ``dst`` is free (``ifGenerationMatch=0``)."""
+        self._rewrite(src, dst, if_absent=True)
+
+    def _rewrite(self, src: str, dst: str, *, if_absent: bool) -> ObjectInfo:
         bucket = self.bucket
         source, target = bucket.blob(src), bucket.blob(dst)
         what = self._what("copying", src)
         token = None
-        with translate(what, _mapper(what, bucket=self._bucket_name)):
+        with translate(what, _mapper(what, bucket=self._bucket_name, creating=if_absent)):
             while True:
                 token, _, _ = target.rewrite(
-                    source, token=token, timeout=self.options.timeout, retry=self._retry
+                    source,
+                    token=token,
+                    if_generation_match=0 if if_absent else None,
+                    timeout=self.options.timeout,
+                    retry=self._retry,
                 )
                 if token is None:
                     break
         return self._info(target, size=self._plain_size(target))
+
+    # -- for direct uploads -------------------------------------------------------
+
+    def start_resumable_upload(
+        self, key: str, *, content_type: str, size: int, origin: str | None
+    ) -> str:
+        """Start a resumable upload session for ``key``; return its session URI.
+
+        The service is told the Content-Type and the size
+        (``X-Upload-Content-Type``, ``X-Upload-Content-Length``) and, with
+        ``origin``, the page origin that may PUT to the session from a browser.
+        """
+        what = self._what("starting an upload to", key)
+        with translate(what, _mapper(what, bucket=self._bucket_name, reading=False)):
+            uri: str = self.bucket.blob(key).create_resumable_upload_session(
+                content_type=content_type,
+                size=size,
+                origin=origin,
+                checksum=None,
+                timeout=self.options.timeout,
+                retry=self._retry,
+            )
+        return uri
+
+    def cors(self) -> Sequence[dict[str, Any]]:
+        """Return the bucket's CORS rules (its ``cors`` metadata)."""
+        what = f"reading the CORS rules of bucket {self._bucket_name!r}"
+        bucket = self._own_bucket()
+        with translate(what, _mapper(what, bucket=self._bucket_name, reading=False)):
+            bucket.reload(timeout=self.options.timeout, retry=self._retry)
+        return [dict(rule) for rule in bucket.cors or []]
+
+    def set_cors(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the bucket's CORS rules with ``rules`` (a PATCH of its metadata)."""
+        what = f"setting the CORS rules of bucket {self._bucket_name!r}"
+        bucket = self._own_bucket()
+        bucket.cors = [dict(rule) for rule in rules]
+        with translate(what, _mapper(what, bucket=self._bucket_name, reading=False)):
+            bucket.patch(timeout=self.options.timeout, retry=self._retry)
+
+    def _own_bucket(self) -> Any:
+        """Return a bucket object of its own, whose metadata may be loaded and changed."""
+        self.bucket  # noqa: B018 - creates the client
+        return self._client.bucket(self._bucket_name)
 
     # -- by capability ----------------------------------------------------------
 

@@ -405,11 +405,6 @@ class S3Driver(ObstoreDriver[S3Options]):
         obstore.copy(self.store, staged, key, overwrite=False)
         obstore.copy(self.store, staged, key, overwrite=True)
 
-    def copy_new(self, src: str, dst: str) -> None:
-        """Copy ``src`` to ``dst`` only if ``dst`` is free (atomic); else raise AlreadyExists."""
-        with translate(f"copying {src!r} to {dst!r}", map_error):
-            self._finish_create(src, dst)
-
     # -- the client ------------------------------------------------------------------
 
     def _make_store(self) -> S3Store:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,66 +10,33 @@ from django.core.files.storage import storages
 
 from stowage.exceptions import ConfigurationError
 from stowage.uploads.config import upload_settings
-from stowage.uploads.sessions import Leftover, S3Session, TusSession, session_for
+from stowage.uploads.sessions import CloudSession, Leftover, UploadSession, session_for
 
-__all__ = ["apply_cors", "cors_rules", "cors_xml", "find_leftovers", "remove_leftover"]
+__all__ = ["apply_cors", "cors_document", "find_leftovers", "remove_leftover"]
 
 
-def cors_rules(origins: list[str]) -> list[dict[str, Any]]:
-    """Return the bucket CORS rules the widget needs: PUT of parts from ``origins``."""
-    if not origins:
+def _session(alias: str) -> UploadSession:
+    return session_for(storages[alias], alias, upload_settings())
+
+
+def _cloud_session(alias: str) -> CloudSession:
+    session = _session(alias)
+    if not isinstance(session, CloudSession):
         raise ConfigurationError(
-            "Name the site's origins: --origin https://example.com, or "
-            "STOWAGE_DIRECT_UPLOADS['CORS_ORIGINS']."
+            f"Storage {alias!r} takes uploads through Django (tus): it needs no CORS rules."
         )
-    bad = [o for o in origins if "://" not in o or o.rstrip("/").count("/") > 2]
-    if bad:
-        raise ConfigurationError(f"Origins are scheme://host[:port] only, not {bad}.")
-    return [
-        {
-            "AllowedOrigins": [o.rstrip("/") for o in origins],
-            "AllowedMethods": ["PUT"],
-            "AllowedHeaders": ["Content-Type"],
-            "ExposeHeaders": ["ETag"],
-            "MaxAgeSeconds": 3600,
-        }
-    ]
-
-
-def cors_xml(rules: list[dict[str, Any]]) -> bytes:
-    """Return ``rules`` as the XML body of S3's PutBucketCors."""
-    root = ET.Element("CORSConfiguration")
-    singular = {
-        "AllowedOrigins": "AllowedOrigin",
-        "AllowedMethods": "AllowedMethod",
-        "AllowedHeaders": "AllowedHeader",
-        "ExposeHeaders": "ExposeHeader",
-    }
-    for rule in rules:
-        element = ET.SubElement(root, "CORSRule")
-        for key, values in rule.items():
-            if key in singular:
-                for value in values:
-                    ET.SubElement(element, singular[key]).text = value
-            else:
-                ET.SubElement(element, key).text = str(values)
-    return bytes(ET.tostring(root, xml_declaration=True, encoding="UTF-8"))
-
-
-def _session(alias: str) -> S3Session | TusSession:
-    session = session_for(storages[alias], alias, upload_settings())
-    assert isinstance(session, S3Session | TusSession)
     return session
 
 
-def apply_cors(alias: str, rules: list[dict[str, Any]]) -> None:
-    """Set ``rules`` on the bucket of storage ``alias`` (S3 only)."""
-    session = _session(alias)
-    if not isinstance(session, S3Session):
-        raise ConfigurationError(
-            f"Storage {alias!r} is not on S3: its uploads go through Django and need no CORS."
-        )
-    session.client.put_cors(cors_xml(rules))
+def cors_document(alias: str, origins: list[str]) -> dict[str, Any]:
+    """Return the CORS rule uploads from ``origins`` to ``alias`` need, as its service writes it."""
+    session = _cloud_session(alias)
+    return session.cors_document([session.cors_rule(origins)])
+
+
+def apply_cors(alias: str, origins: list[str]) -> bool:
+    """Add that rule to the service's CORS rules; return False if they allowed it already."""
+    return _cloud_session(alias).set_cors(origins)
 
 
 def find_leftovers(alias: str, older_than: dt.timedelta) -> Iterator[tuple[Leftover, bool]]:

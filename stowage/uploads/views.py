@@ -106,6 +106,11 @@ def _ticket(request: HttpRequest, token: Any) -> tuple[Ticket, UploadSession]:
     return ticket, session_of_kind(ticket.kind, storages[ticket.alias], ticket.alias, options)
 
 
+def _origin(request: HttpRequest) -> str:
+    """Return the page's origin: CSRF protection has checked the Origin header, if sent."""
+    return request.headers.get("Origin") or f"{request.scheme}://{request.get_host()}"
+
+
 def _type_allowed(content_type: str, patterns: list[str]) -> bool:
     return not patterns or any(fnmatchcase(content_type, p) for p in patterns)
 
@@ -147,7 +152,7 @@ def _new_ticket(
         user,
         limits["m"],
     )
-    return session.start(ticket), session, options
+    return session.start(ticket, _origin(request)), session, options
 
 
 def _token(ticket: Ticket) -> str:

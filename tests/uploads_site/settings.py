@@ -2,7 +2,8 @@
 
 ``STOWAGE_UPLOADS_BACKEND`` and ``STOWAGE_UPLOADS_OPTIONS`` (JSON) choose the
 default storage; ``STOWAGE_UPLOADS_DATA`` is where the database and the tus
-staging folder go.
+staging folder go. ``STOWAGE_UPLOADS_MAX_SIZE`` is the form's limit (default
+40 MiB) and ``STOWAGE_UPLOADS_PART_SIZE`` the part size (default 5 MiB).
 """
 
 import json
@@ -58,9 +59,10 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+UPLOADS_SITE_MAX_SIZE = int(os.environ.get("STOWAGE_UPLOADS_MAX_SIZE") or 40 * 1024 * 1024)
 STOWAGE_DIRECT_UPLOADS = {
     "PERMISSION": "uploads_site.add_document",
-    "PART_SIZE": 5 * 1024 * 1024,
+    "PART_SIZE": int(os.environ.get("STOWAGE_UPLOADS_PART_SIZE") or 5 * 1024 * 1024),
     "CHUNK_SIZE": 1024 * 1024,
     "TEMP_DIR": str(DATA / "tus"),
 }

@@ -146,9 +146,11 @@ class Command(BaseCommand):
         )
         cors = commands.add_parser(
             "cors",
-            help="print (or --apply) the bucket CORS rules that direct uploads need",
-            description="Print the S3 bucket CORS rules that let the direct-upload widget "
-            "PUT parts from the site's origins, as JSON; --apply sets them on the bucket.",
+            help="print (or --apply) the CORS rule that direct uploads need",
+            description="Print, as JSON in the service's own terms, the CORS rule that lets "
+            "the direct-upload widget send files from the site's origins to the storage's "
+            "service (S3 bucket, GCS bucket, Azure blob service); --apply adds it to the "
+            "rules the service has, unless they allow these uploads already.",
         )
         cors.add_argument("alias", nargs="?", default="default", metavar="ALIAS")
         cors.add_argument(
@@ -158,7 +160,7 @@ class Command(BaseCommand):
             help="an origin of the site (repeatable; default: STOWAGE_DIRECT_UPLOADS"
             "['CORS_ORIGINS'])",
         )
-        cors.add_argument("--apply", action="store_true", help="set the rules on the bucket")
+        cors.add_argument("--apply", action="store_true", help="add the rule to the service's")
         uploads = commands.add_parser(
             "uploads",
             help="list (or --clean) unfinished and unsubmitted direct uploads",
@@ -203,20 +205,24 @@ class Command(BaseCommand):
             self.transfer(**options)
 
     def cors(self, alias: str, origins: list[str], *, apply: bool) -> None:
-        """Print the CORS rules direct uploads need; set them with ``apply``."""
+        """Print the CORS rule direct uploads need; add it to the service's with ``apply``."""
         import json
 
         from stowage.exceptions import StowageError
         from stowage.uploads.config import upload_settings
-        from stowage.uploads.maintenance import apply_cors, cors_rules
+        from stowage.uploads.maintenance import apply_cors, cors_document
 
         self._known_alias(alias)
+        origins = origins or list(upload_settings().CORS_ORIGINS)
         try:
-            rules = cors_rules(origins or list(upload_settings().CORS_ORIGINS))
-            self.stdout.write(json.dumps({"CORSRules": rules}, indent=2))
+            self.stdout.write(json.dumps(cors_document(alias, origins), indent=2))
             if apply:
-                apply_cors(alias, rules)
-                self.stdout.write(f"Set on the bucket of {alias!r}.")
+                added = apply_cors(alias, origins)
+                self.stdout.write(
+                    f"Added to the CORS rules of {alias!r}."
+                    if added
+                    else f"The CORS rules of {alias!r} already allow these uploads."
+                )
         except StowageError as exc:
             raise CommandError(str(exc)) from exc
 

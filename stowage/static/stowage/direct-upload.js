@@ -2,11 +2,14 @@
  *
  * Each <div data-stowage-upload> holds a file input and a hidden input. When a
  * file is chosen the script asks the server (data-endpoint) to authorise it,
- * sends it (S3: presigned multipart parts in parallel; otherwise tus 1.0
- * chunks), puts the signed reference in the hidden input and takes the file
- * input out of the form, so only the reference is submitted. An upload is
- * remembered in localStorage and resumes after a reload or a cut connection.
- * Events: "stowage:progress" {loaded, total}, "stowage:done", "stowage:error".
+ * sends it with the sender the server names (S3: presigned multipart parts in
+ * parallel; Azure: blocks in parallel under a SAS; GCS: chunks in order to a
+ * resumable session; otherwise tus 1.0 chunks to Django), puts the signed
+ * reference in the hidden input and takes the file input out of the form, so
+ * only the reference is submitted. An upload is remembered in localStorage
+ * and resumes after a reload or a cut connection.
+ * Events: "stowage:progress" {loaded, total}, "stowage:part" {number},
+ * "stowage:done", "stowage:error", "stowage:cancelled".
  * No build step, no dependencies.
  */
 (function () {
@@ -65,6 +68,8 @@
   };
 
   Upload.prototype.show = function (loaded) {
+    // Parts still in flight when another failed must not hide the error.
+    if (this.failed) return;
     var total = this.file.size, percent = total ? Math.floor(loaded * 100 / total) : 100;
     this.progress.value = percent;
     this.say(formatBytes(loaded) + " of " + formatBytes(total) + " (" + percent + "%)");
@@ -97,7 +102,20 @@
       f.size + ":" + f.lastModified;
   };
 
-  Upload.prototype.send = function (method, url, body, headers, onProgress) {
+  // What is remembered of an upload: {token}, and for GCS its plan and the offset
+  // the session last confirmed, so a resumed upload goes on from there.
+  Upload.prototype.recall = function () {
+    var saved = localStorage.getItem(this.memoryKey());
+    if (!saved) return null;
+    try { return JSON.parse(saved); } catch (e) { return { token: saved }; }
+  };
+
+  Upload.prototype.remember = function (record) {
+    localStorage.setItem(this.memoryKey(), JSON.stringify(record));
+  };
+
+  // Send one request to the storage; 2xx and the statuses in `accept` resolve.
+  Upload.prototype.send = function (method, url, body, headers, onProgress, accept) {
     var self = this;
     return new Promise(function (resolve, reject) {
       var xhr = new XMLHttpRequest();
@@ -106,8 +124,13 @@
       xhr.upload.onprogress = function (event) { onProgress(event.loaded); };
       xhr.onload = function () {
         remove();
-        if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
-        else reject(new Error("The storage answered HTTP " + xhr.status + "."));
+        if ((xhr.status >= 200 && xhr.status < 300) || (accept || []).indexOf(xhr.status) >= 0) {
+          resolve(xhr);
+          return;
+        }
+        var error = new Error("The storage answered HTTP " + xhr.status + ".");
+        error.storageStatus = xhr.status;
+        reject(error);
       };
       xhr.onerror = function () { remove(); reject(new Error("The connection failed.")); };
       xhr.onabort = function () { remove(); reject(new Error("Cancelled.")); };
@@ -121,27 +144,27 @@
     var self = this;
     this.file = file;
     this.cancelled = false;
+    this.failed = false;
     this.cancelButton.hidden = false;
     this.hidden.value = "";
     this.show(0);
-    var saved = localStorage.getItem(this.memoryKey());
-    var begin = saved
-      ? this.call("status/", { token: saved }).then(function (plan) {
-          plan.token = saved;
-          return plan;
-        }, function () { return null; })
-      : Promise.resolve(null);
+    var saved = this.recall(), begin = Promise.resolve(null);
+    if (saved && saved.plan) {
+      begin = Promise.resolve(Object.assign({}, saved.plan, { token: saved.token }));
+    } else if (saved) {
+      begin = this.askStatus(saved.token).catch(function () { return null; });
+    }
     return begin.then(function (plan) {
       if (plan) return plan;
       return self.call("", {
         policy: self.box.dataset.policy, name: file.name, size: file.size, type: file.type
       }).then(function (created) {
-        localStorage.setItem(self.memoryKey(), created.token);
+        self.remember({ token: created.token });
         return created;
       });
     }).then(function (plan) {
       self.token = plan.token;
-      return plan.kind === "s3" ? self.sendParts(plan) : self.sendChunks(plan);
+      return SENDERS[plan.kind].call(self, plan);
     }).then(function () {
       return self.call("complete/", { token: self.token });
     }).then(function (done) {
@@ -156,40 +179,42 @@
       self.emit("done", done);
     }).catch(function (error) {
       if (self.cancelled) return;
-      if (error.status === 404 || error.status === 403) localStorage.removeItem(self.memoryKey());
+      var gone = error.status === 404 || error.status === 403 || error.storageStatus === 404;
+      if (gone) localStorage.removeItem(self.memoryKey());
+      self.failed = true;
       self.say(error.message, true);
       self.emit("error", { message: error.message });
     });
   };
 
-  Upload.prototype.sendParts = function (plan) {
+  // Ask the server what the upload stored; the answer is a plan, as at the start.
+  Upload.prototype.askStatus = function (token) {
+    return this.call("status/", { token: token }).then(function (plan) {
+      plan.token = token;
+      return plan;
+    });
+  };
+
+  // Send numbered parts, PARALLEL at a time, skipping those stored; urlFor(n) gives
+  // a promise of the URL to PUT part n to.
+  Upload.prototype.sendParts = function (plan, urlFor) {
     var self = this, size = this.file.size, partSize = plan.part_size;
-    var stored = {}, loaded = {}, urls = {};
+    var stored = {}, loaded = {}, queue = [];
     (plan.stored || []).forEach(function (part) {
       stored[part.number] = true;
       loaded[part.number] = part.size;
     });
-    var count = Math.max(1, Math.ceil(size / partSize)), queue = [];
-    for (var n = 1; n <= count; n++) if (!stored[n]) queue.push(n);
+    for (var n = 1; n <= plan.part_count; n++) if (!stored[n]) queue.push(n);
     function total() {
       return Object.keys(loaded).reduce(function (sum, k) { return sum + loaded[k]; }, 0);
     }
     self.show(total());
-    function urlFor(number) {
-      if (urls[number]) return Promise.resolve(urls[number]);
-      var batch = queue.slice(0, PARALLEL * 2).concat([number]);
-      return self.call("sign/", { token: self.token, parts: batch }).then(function (signed) {
-        Object.keys(signed.urls).forEach(function (k) { urls[k] = signed.urls[k]; });
-        return urls[number];
-      });
-    }
     function worker() {
       if (self.cancelled) return Promise.reject(new Error("Cancelled."));
       var number = queue.shift();
       if (number === undefined) return Promise.resolve();
       var blob = self.file.slice((number - 1) * partSize, Math.min(number * partSize, size));
-      return urlFor(number).then(function (url) {
-        delete urls[number];
+      return urlFor(number, queue).then(function (url) {
         return self.send("PUT", url, blob, {}, function (bytes) {
           loaded[number] = bytes;
           self.show(total());
@@ -206,7 +231,78 @@
     return Promise.all(workers);
   };
 
-  Upload.prototype.sendChunks = function (plan) {
+  // S3: part URLs presigned by the server, in batches ahead of the workers.
+  function sendToS3(plan) {
+    var self = this, urls = {};
+    function take(number) {
+      var url = urls[number];
+      delete urls[number];
+      return url;
+    }
+    return this.sendParts(plan, function (number, queue) {
+      if (urls[number]) return Promise.resolve(take(number));
+      var batch = queue.slice(0, PARALLEL * 2).concat([number]);
+      return self.call("sign/", { token: self.token, parts: batch }).then(function (signed) {
+        Object.keys(signed.urls).forEach(function (k) { urls[k] = signed.urls[k]; });
+        return take(number);
+      });
+    });
+  }
+
+  // Azure: Put Block under the blob's SAS URL, renewed (status/) before it expires.
+  function sendToAzure(plan) {
+    var self = this, current = plan, renewAt = Date.now() + (plan.expires_in - 60) * 1000;
+    function sasUrl() {
+      if (Date.now() < renewAt) return Promise.resolve(current.url);
+      return self.askStatus(self.token).then(function (fresh) {
+        current = fresh;
+        renewAt = Date.now() + (fresh.expires_in - 60) * 1000;
+        return fresh.url;
+      });
+    }
+    return this.sendParts(plan, function (number) {
+      // Block ids: base64 of the part number's six digits, as the server expects.
+      var id = btoa(String(number).padStart(6, "0"));
+      return sasUrl().then(function (url) {
+        return url + "&comp=block&blockid=" + encodeURIComponent(id);
+      });
+    });
+  }
+
+  // GCS: chunks PUT in order to the resumable session. A 308 answer says what the
+  // session stored (its Range header, where the CORS rules expose it; else the
+  // whole chunk); that offset is remembered, so a resumed upload starts there.
+  // A chunk the session refuses makes the server ask the session, once.
+  function sendToGCS(plan) {
+    var self = this, size = this.file.size, chunk = plan.chunk_size, resynced = -1;
+    var session = { kind: plan.kind, url: plan.url, chunk_size: chunk };
+    function step(offset) {
+      self.show(offset);
+      if (self.cancelled) return Promise.reject(new Error("Cancelled."));
+      self.remember({ token: self.token, plan: Object.assign({ offset: offset }, session) });
+      var end = Math.min(offset + chunk, size);
+      // An empty file, or every byte stored: an empty PUT naming the size finishes it.
+      var range = end > offset ? "bytes " + offset + "-" + (end - 1) + "/" + size : "bytes */" + size;
+      return self.send("PUT", plan.url, self.file.slice(offset, end), { "Content-Range": range },
+        function (bytes) { self.show(offset + bytes); }, [308]
+      ).then(function (xhr) {
+        if (xhr.status !== 308) return undefined;
+        var stored = /^bytes=0-(\d+)$/.exec(xhr.getResponseHeader("Range") || "");
+        return step(stored ? parseInt(stored[1], 10) + 1 : end);
+      }, function (error) {
+        var refused = error.storageStatus >= 400 && error.storageStatus < 500;
+        if (!refused || error.storageStatus === 404 || resynced === offset) throw error;
+        resynced = offset;
+        return self.askStatus(self.token).then(function (answer) {
+          return answer.complete ? undefined : step(answer.offset);
+        });
+      });
+    }
+    return step(plan.offset || 0);
+  }
+
+  // Any other storage: tus 1.0 PATCH requests to Django.
+  function sendToTus(plan) {
     var self = this, size = this.file.size, chunk = plan.chunk_size;
     var location = plan.location || (this.endpoint + "tus/" + encodeURIComponent(this.token));
     var headers = { "Tus-Resumable": "1.0.0", "X-CSRFToken": csrfToken(this.box) };
@@ -225,7 +321,10 @@
       });
     }
     return step(plan.offset || 0);
-  };
+  }
+
+  // The sender of each kind of upload session the server names.
+  var SENDERS = { s3: sendToS3, azure: sendToAzure, gcs: sendToGCS, tus: sendToTus };
 
   Upload.prototype.cancel = function () {
     this.cancelled = true;

@@ -1,0 +1,305 @@
+"""Describe an upload (the ticket) and what every kind of upload session does.
+
+:class:`UploadSession` is the interface the views, the form field and the
+management commands use; :class:`CloudSession` is the part the sessions
+that send the browser straight to a cloud service (S3, GCS, Azure) share:
+the check by HEAD, the move to a free name by a server-side copy, the
+listing of staged objects and the CORS rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.core.files.storage import Storage as DjangoStorage
+from django.utils.crypto import salted_hmac
+from django.utils.text import get_valid_filename
+
+from stowage.drivers.base import Capability, ObjectInfo
+from stowage.exceptions import AlreadyExists, NotFound, StowageError
+from stowage.uploads.config import UploadSettings
+from stowage.uploads.cors import CorsRule, check_origins, gaps
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "CloudSession",
+    "Leftover",
+    "RefusedUpload",
+    "Ticket",
+    "UploadSession",
+    "user_folder",
+]
+
+#: How many names an atomic create tries before giving up (as saves do).
+MAX_ATTEMPTS = 100
+
+
+class RefusedUpload(Exception):
+    """Refuse an upload request; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Describe one upload: signed into the token the browser carries between calls."""
+
+    alias: str
+    kind: str
+    key: str
+    upload_id: str
+    name: str
+    size: int
+    content_type: str
+    user: str
+    max_size: int
+
+    def dump(self) -> dict[str, Any]:
+        """Return the ticket as a short dict for signing."""
+        return {
+            "a": self.alias,
+            "k": self.kind,
+            "key": self.key,
+            "id": self.upload_id,
+            "n": self.name,
+            "s": self.size,
+            "t": self.content_type,
+            "u": self.user,
+            "m": self.max_size,
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Ticket:
+        """Rebuild a ticket from :meth:`dump`'s dict."""
+        return cls(
+            data["a"],
+            data["k"],
+            data["key"],
+            data["id"],
+            data["n"],
+            int(data["s"]),
+            data["t"],
+            data["u"],
+            int(data["m"]),
+        )
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """An upload started and never finished or never submitted."""
+
+    kind: str
+    key: str
+    upload_id: str
+    started: dt.datetime | None
+
+
+def user_folder(user_pk: str) -> str:
+    """Return the staging folder of a user: a keyed hash, so ids are not exposed."""
+    return salted_hmac("stowage.uploads.user", user_pk).hexdigest()[:20]
+
+
+def _staging_file_name(name: str) -> str:
+    base = get_valid_filename(name.replace("\\", "/").rsplit("/", 1)[-1]) or "file"
+    return base[-100:]
+
+
+class UploadSession:
+    """Run uploads of one kind of backend; subclasses name the kind."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, storage: DjangoStorage, alias: str, options: UploadSettings) -> None:
+        self.storage = storage
+        self.alias = alias
+        self.options = options
+
+    @classmethod
+    def supports(cls, storage: DjangoStorage) -> bool:
+        """Tell whether this kind of session can upload to ``storage``."""
+        raise NotImplementedError
+
+    def staging_key(self, user_pk: str, name: str) -> str:
+        """Return a fresh staging key for ``name``: per user, unguessable."""
+        return (
+            f"{self.options.STAGING_PREFIX}/{user_folder(user_pk)}/"
+            f"{secrets.token_hex(12)}/{_staging_file_name(name)}"
+        )
+
+    def start(self, ticket: Ticket, origin: str | None = None) -> Ticket:
+        """Start the upload of ``ticket`` on the service; return it with its upload id.
+
+        ``origin`` is the page's origin, for services that admit a browser
+        per upload session rather than by their CORS rules alone.
+        """
+        raise NotImplementedError
+
+    def plan(self, ticket: Ticket) -> dict[str, Any]:
+        """Return what the browser needs to send the file (kind, part or chunk size)."""
+        raise NotImplementedError
+
+    def stored(self, ticket: Ticket) -> dict[str, Any]:
+        """Return what is stored already, for the browser to resume."""
+        raise NotImplementedError
+
+    def finish(self, ticket: Ticket) -> None:
+        """Join what was sent and verify it, or raise :class:`RefusedUpload`."""
+        raise NotImplementedError
+
+    def abort(self, ticket: Ticket) -> None:
+        """Drop the upload and whatever of it is stored."""
+        raise NotImplementedError
+
+    def verify(self, ticket: Ticket) -> None:
+        """Check the staged file still has the size and type accepted at :meth:`finish`."""
+        raise NotImplementedError
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Yield the unfinished uploads and unsubmitted staged files."""
+        raise NotImplementedError
+
+    def remove(self, leftover: Leftover) -> None:
+        """Abort or delete ``leftover``."""
+        raise NotImplementedError
+
+    def commit(
+        self, ticket: Ticket, storage: DjangoStorage, name: str, max_length: int | None
+    ) -> str | None:
+        """Move the staged file to ``name`` (or a free alternative) on the service.
+
+        Return the name used, or None when the staged file must be streamed
+        through the storage's own ``save`` (the default).
+        """
+        return None
+
+
+class CloudSession(UploadSession):
+    """Send the browser straight to a cloud service; verify, move and clean up there.
+
+    Subclasses start, report and finish their service's kind of upload and
+    translate :class:`~stowage.uploads.cors.CorsRule` to and from their
+    service's CORS document.
+    """
+
+    #: Request headers the browser's uploads send, which the CORS rules must allow.
+    cors_request_headers: ClassVar[tuple[str, ...]] = ()
+    #: Response headers the script reads, which the CORS rules must expose.
+    cors_exposed_headers: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def driver(self) -> Any:
+        """Return the storage's driver."""
+        return self.storage.driver  # type: ignore[attr-defined]
+
+    def key(self, name: str) -> str:
+        """Return the service key of the storage name ``name``."""
+        return str(self.storage.key(name))  # type: ignore[attr-defined]
+
+    def ticket_with(self, ticket: Ticket, upload_id: str) -> Ticket:
+        """Return ``ticket`` carrying the service's ``upload_id``."""
+        return Ticket(**{**ticket.__dict__, "upload_id": upload_id})
+
+    def verify(self, ticket: Ticket) -> None:
+        """HEAD the staged object: its size and Content-Type must be the ones accepted."""
+        key = self.key(ticket.key)
+        try:
+            info = self.driver.head(key)
+        except NotFound as exc:
+            raise RefusedUpload("The uploaded file is gone; upload it again.", 404) from exc
+        if info.size != ticket.size or info.size > ticket.max_size:
+            self.driver.delete(key)
+            raise RefusedUpload(f"The stored file has {info.size} bytes, not {ticket.size}.", 413)
+        stored_type = (info.content_type or "").split(";")[0].strip()
+        if stored_type != ticket.content_type:
+            self.driver.delete(key)
+            raise RefusedUpload(
+                f"The stored file has type {stored_type!r}, not {ticket.content_type!r}."
+            )
+
+    def commit(
+        self, ticket: Ticket, storage: DjangoStorage, name: str, max_length: int | None
+    ) -> str | None:
+        """Copy the staged object to a free name on the service itself, then drop it.
+
+        The copy is an atomic create (``copy_new``) unless the storage
+        overwrites; a driver without server-side copies returns None, and
+        the staged object is streamed through ``storage.save``.
+        """
+        driver = self.driver
+        overwrite = bool(self.storage.options.file_overwrite)  # type: ignore[attr-defined]
+        copy = driver.copy if overwrite else getattr(driver, "copy_new", None)
+        if storage is not self.storage or copy is None:
+            return None
+        if Capability.SERVER_COPY not in driver.capabilities:
+            return None
+        source = self.key(ticket.key)
+        for _ in range(MAX_ATTEMPTS):
+            chosen = self.storage.get_available_name(name, max_length=max_length)
+            try:
+                copy(source, self.key(chosen))
+            except AlreadyExists:
+                continue
+            driver.delete(source)
+            return chosen
+        raise AlreadyExists(f"No free name like {name!r} after {MAX_ATTEMPTS} attempts.")
+
+    def staged(self) -> Iterator[Leftover]:
+        """Yield the staged objects under the staging prefix."""
+        prefix = self.key(self.options.STAGING_PREFIX)
+        for info in self.driver.list(prefix, recursive=True):
+            if isinstance(info, ObjectInfo):
+                yield Leftover(self.kind, info.key, "", info.modified)
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Yield the staged objects; unfinished uploads expire on the service."""
+        return self.staged()
+
+    def remove(self, leftover: Leftover) -> None:
+        """Delete the staged object."""
+        self.driver.delete(leftover.key)
+
+    # -- CORS ---------------------------------------------------------------------------
+
+    def cors_rule(self, origins: list[str]) -> CorsRule:
+        """Return the rule that lets the browser upload from ``origins``."""
+        return CorsRule(
+            check_origins(origins),
+            allowed_headers=self.cors_request_headers,
+            exposed_headers=self.cors_exposed_headers,
+        )
+
+    def cors_document(self, rules: list[CorsRule]) -> dict[str, Any]:
+        """Return ``rules`` as the service's CORS document, to print as JSON."""
+        raise NotImplementedError
+
+    def read_cors(self) -> list[CorsRule]:
+        """Return the CORS rules the service has now."""
+        raise NotImplementedError
+
+    def write_cors(self, rules: list[CorsRule]) -> None:
+        """Replace the service's CORS rules with ``rules``."""
+        raise NotImplementedError
+
+    def set_cors(self, origins: list[str]) -> bool:
+        """Add the rule uploads from ``origins`` need to the service's; False if none was needed."""
+        needed = self.cors_rule(origins)
+        rules = self.read_cors()
+        if not gaps(needed, rules):
+            return False
+        self.write_cors([*rules, needed])
+        return True
+
+    def cors_gaps(self, origins: list[str]) -> list[str] | None:
+        """Return what the service's rules lack for uploads from ``origins``; None if unreadable."""
+        needed = self.cors_rule(origins)
+        try:
+            rules = self.read_cors()
+        except StowageError:
+            return None
+        return gaps(needed, rules)

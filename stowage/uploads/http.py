@@ -1,0 +1,76 @@
+"""Send the server's own upload calls to a service with the standard library.
+
+The multipart, resumable and block-list calls of direct uploads are a few
+small requests to URLs the drivers sign; no SDK is needed for them. Errors
+become stowage's exceptions, chained to the cause; statuses a protocol
+uses as answers (a GCS ``308``, an Azure ``404`` …) are returned instead.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from email.message import Message
+
+from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable
+
+__all__ = ["Answer", "send", "tls_context"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response: its status, headers and body."""
+
+    status: int
+    headers: Message
+    body: bytes
+
+
+def tls_context(verify: bool | str | None) -> ssl.SSLContext | None:
+    """Return the TLS context of a driver's ``verify`` option (None: the default one)."""
+    if verify is False:
+        return ssl._create_unverified_context()
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return None
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    what: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    context: ssl.SSLContext | None = None,
+    accept: Collection[int] = (),
+) -> Answer:
+    """Send one request; return the answer if it is 2xx or in ``accept``, else raise.
+
+    ``what`` names the operation for error messages; it never holds a URL,
+    which may carry a signature.
+    """
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(  # the URL is the configured endpoint, signed
+            request, timeout=timeout, context=context
+        ) as response:
+            return Answer(response.status, response.headers, bytes(response.read()))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()
+        if exc.code in accept:
+            return Answer(exc.code, exc.headers, detail)
+        text = detail[:500].decode(errors="replace")
+        if exc.code == 404:
+            raise NotFound(f"{what}: {text}") from exc
+        if exc.code in (401, 403):
+            raise AccessDenied(f"{what}: {text}") from exc
+        if exc.code >= 500:
+            raise ServiceUnavailable(f"{what}: HTTP {exc.code} {text}") from exc
+        raise ServiceError(f"{what}: HTTP {exc.code} {text}") from exc
+    except OSError as exc:
+        raise ServiceUnavailable(f"{what}: {exc}") from exc
