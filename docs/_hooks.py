@@ -228,7 +228,8 @@ def options_table(backend: str) -> str:
 
 def static_options_table() -> str:
     """Return the table of the options the static storages add to their driver's."""
-    from stowage.static import ManifestOptions, StaticOptions
+    from stowage.static import StaticOptions
+    from stowage.static_manifest import ManifestOptions
 
     rows = _option_rows((StaticOptions, ManifestOptions), {}, {})
     return _table(_OPTION_HEAD, rows)

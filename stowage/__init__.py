@@ -24,7 +24,8 @@ from stowage.backends import (
 from stowage.storage import Storage
 
 if TYPE_CHECKING:
-    from stowage.static import ManifestStaticStorage, StaticStorage
+    from stowage.static import StaticStorage
+    from stowage.static_manifest import ManifestStaticStorage
 
 __all__ = [
     "AzureStorage",
@@ -46,8 +47,12 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> object:
     # The static storages pull in django.contrib.staticfiles: load them on demand.
-    if name in ("StaticStorage", "ManifestStaticStorage"):
-        from stowage import static
+    if name == "StaticStorage":
+        from stowage.static import StaticStorage
 
-        return getattr(static, name)
+        return StaticStorage
+    if name == "ManifestStaticStorage":
+        from stowage.static_manifest import ManifestStaticStorage
+
+        return ManifestStaticStorage
     raise AttributeError(f"module 'stowage' has no attribute {name!r}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import mimetypes
 import os
 import pathlib
 import threading
@@ -31,13 +30,8 @@ from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.utils import validate_file_name
 
 from stowage import names
-from stowage.config import (
-    StorageOptions,
-    build_options,
-    secret_names,
-    unknown_options,
-)
-from stowage.django_storages import names_for
+from stowage.config import StorageOptions
+from stowage.content_types import content_type_for
 from stowage.driver_calls import Steps, arun, call, run
 from stowage.drivers.base import (
     Capability,
@@ -48,17 +42,13 @@ from stowage.drivers.base import (
     Readable,
     in_thread,
 )
-from stowage.exceptions import (
-    AlreadyExists,
-    ConfigurationError,
-    NotFound,
-    UnsupportedOperation,
-)
+from stowage.exceptions import AlreadyExists, NotFound, UnsupportedOperation
 from stowage.files import StorageFile
+from stowage.option_resolution import resolve_options
 from stowage.registry import load_driver
 from stowage.saving import MAX_ATTEMPTS, SavePlan
 from stowage.secrecy import SecretSafePickling, deconstructible_without_secrets
-from stowage.subclassing import NAME_HOOKS, class_options, option_attributes, overrides
+from stowage.subclassing import NAME_HOOKS, overrides
 from stowage.urls import UrlPolicy, storage_url
 
 if TYPE_CHECKING:
@@ -74,29 +64,6 @@ def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], l
         base = entry.key.rsplit("/", 1)[-1]
         (dirs if isinstance(entry, Prefix) else files).append(base)
     return dirs, files
-
-
-#: Content-Type of a name whose last extension is a compression (mimetypes' encodings).
-def _check_claims(driver_class: type[Driver[Any]]) -> None:
-    """Refuse a driver whose options declare an adapter option it does not claim."""
-    declared = {f.name for f in dataclasses.fields(driver_class.options_class)}
-    adapter = {f.name for f in dataclasses.fields(StorageOptions)}
-    shadowed = (declared & adapter) - driver_class.claimed_options
-    if shadowed:
-        raise ConfigurationError(
-            f"{driver_class.__name__}'s options declare {sorted(shadowed)}, which the adapter "
-            "owns: rename them, or list them in the driver's claimed_options to take them over."
-        )
-
-
-_ARCHIVE_TYPES = {
-    "gzip": "application/gzip",
-    "br": "application/x-brotli",
-    "bzip2": "application/x-bzip2",
-    "xz": "application/x-xz",
-    "compress": "application/x-compress",
-    "zstd": "application/zstd",
-}
 
 
 @deconstructible_without_secrets
@@ -123,49 +90,19 @@ class Storage(SecretSafePickling, DjangoStorage):
     def __init__(self, *, driver: str | None = None, **options: Any) -> None:
         self._driver_name = driver or self.driver_name
         driver_class = load_driver(self._driver_name)
-        # django-storages' names: the driver's table plus what the class declares.
-        compat = names_for(driver_class)
-        classes = (driver_class.options_class, StorageOptions, *self.extra_options_classes)
-        # Class attributes of a subclass configure it (django-storages' idiom);
-        # OPTIONS and keywords win over them.
-        from_class = class_options(type(self), classes, compat.option_aliases, options)
-        options = {**from_class, **options}
-        fallbacks = compat.setting_fallbacks(self.setting_fallbacks)
-        # A django-storages name stowage does not take fails here, saying what to use.
-        options = compat.accept(options, fallbacks)
-        for alias, target in compat.option_aliases.items():
-            if alias in options:
-                if target in options:
-                    raise ConfigurationError(
-                        f"Options {alias!r} and {target!r} mean the same; give only one."
-                    )
-                options[target] = options.pop(alias)
-        unknown_options(options, *classes)
-        _check_claims(driver_class)
-        # Each option goes to the first class declaring it: a driver that
-        # declares ``location`` (the local filesystem root) owns it; for the
-        # others it is the key prefix the adapter adds.
-        built: list[Any] = []
-        for cls in classes:
-            fields = {f.name for f in dataclasses.fields(cls)}
-            mine = {k: v for k, v in options.items() if k in fields}
-            built.append(build_options(cls, mine, setting_fallbacks=fallbacks))
-            options = {k: v for k, v in options.items() if k not in fields}
-        self.driver_options: DriverOptions = built[0]
-        self.options: StorageOptions = built[1]
-        self.extra_options: tuple[Any, ...] = tuple(built[2:])
+        resolved = resolve_options(type(self), driver_class, options)
+        self.driver_options: DriverOptions = resolved.driver
+        self.options: StorageOptions = resolved.storage
+        self.extra_options: tuple[Any, ...] = resolved.extra
         self._driver_class = driver_class
         driver_has_location = "location" in driver_class.claimed_options
         self._location = "" if driver_has_location else names.clean_location(self.options.location)
-        secret = secret_names(*classes)
-        # A secret given under a django-storages spelling is as secret.
-        aliases = {a for a, target in compat.option_aliases.items() if target in secret}
-        self._secrets = secret | aliases
+        self._secrets = resolved.secrets
         self._driver: Driver[Any] | None = None
         self._url_policy: UrlPolicy | None = None
         self._lock = threading.Lock()
         # A class attribute that OPTIONS overrode must not show its stale value.
-        for name in option_attributes(type(self), classes, compat.option_aliases):
+        for name in resolved.class_attributes:
             if name not in self._secrets:
                 self.__dict__[name] = getattr(self._option_owner(name), name)
 
@@ -388,20 +325,12 @@ class Storage(SecretSafePickling, DjangoStorage):
         return {"object_parameters": self.get_object_parameters(name)}
 
     def content_type_for(self, name: str, content: Any) -> str:
-        """Return the Content-Type to store ``content`` under ``name`` with."""
-        # The name decides first: a client-sent type (an upload's Content-Type)
-        # must not turn "x.png" into text/html served from the site's origin.
-        guessed, encoding = mimetypes.guess_type(name)
-        if encoding is not None:
-            # "x.css.gz" is a gzip file, not CSS sent compressed: stored as an
-            # archive it downloads as what its name says and is never compressed twice.
-            guessed = _ARCHIVE_TYPES.get(encoding, "application/octet-stream")
-        given = getattr(content, "content_type", None)
-        return (
-            guessed
-            or (given if isinstance(given, str) and given else None)
-            or (self.options.default_content_type)
-        )
+        """Return the Content-Type to store ``content`` under ``name`` with.
+
+        The name decides, then the content's own ``content_type``, then the
+        ``default_content_type`` option (see :mod:`stowage.content_types`).
+        """
+        return content_type_for(name, content, self.options.default_content_type)
 
     def upload(self, name: str, stream: Readable, *, size: int | None = None) -> ObjectInfo:
         """Write ``stream`` to ``name``, replacing what is there (``open(name, "wb")``)."""

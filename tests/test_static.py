@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.template import Context, Template
 from django.test import override_settings
 
-from stowage.static import INDEX_NAME, ManifestStaticStorage, StaticStorage
+from stowage.static import INDEX_NAME, StaticStorage
+from stowage.static_manifest import ManifestStaticStorage
 from tests.unit.recording import RecordingDriver
 
 RECORDING = "tests.unit.recording:RecordingDriver"
