@@ -23,18 +23,13 @@ import pytest
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import InMemoryUploadedFile, TemporaryUploadedFile
 
+from stowage.testing.contract_helpers import read_back
 from stowage.testing.report import CHECKED, REFUSED, record
 
 __all__ = ["StorageEdgesContract"]
 
 #: Seconds between two writes whose modified times must differ (services keep whole seconds).
 _TICK = 1.1
-
-
-def _read(storage: Any, name: str) -> bytes:
-    with storage.open(name, "rb") as handle:
-        data: bytes = handle.read()
-    return data
 
 
 def _failure(call: Callable[[], object]) -> OSError:
@@ -144,7 +139,7 @@ class StorageEdgesContract:
         finally:
             upload.close()
         assert name == "uploads/upload.bin"
-        assert _read(storage, name) == data
+        assert read_back(storage, name) == data
         assert storage.size(name) == len(data)
         record(self, "save input kinds", CHECKED, "TemporaryUploadedFile")
 
@@ -155,7 +150,7 @@ class StorageEdgesContract:
             io.BytesIO(data), "file", "memory.txt", "text/plain", len(data), "utf-8"
         )
         name = storage.save("uploads/memory.txt", upload)
-        assert _read(storage, name) == data
+        assert read_back(storage, name) == data
         assert storage.size(name) == len(data)
         record(self, "save input kinds", CHECKED, "InMemoryUploadedFile")
 
@@ -164,7 +159,7 @@ class StorageEdgesContract:
         parts = [os.urandom(70_000) for _ in range(5)]
         content = File(io.BufferedReader(_GeneratorStream(iter(parts))), name="gen.bin")
         name = storage.save("streams/gen.bin", content)
-        assert _read(storage, name) == b"".join(parts)
+        assert read_back(storage, name) == b"".join(parts)
         assert storage.size(name) == sum(map(len, parts))
         record(self, "save input kinds", CHECKED, "generator stream")
 
@@ -185,7 +180,7 @@ class StorageEdgesContract:
                 name = storage.save("streams/pipe.bin", File(reader, name="pipe.bin"))
         finally:
             feeder.join()
-        assert _read(storage, name) == data
+        assert read_back(storage, name) == data
         assert storage.size(name) == len(data)
         record(self, "save input kinds", CHECKED, "pipe")
 
@@ -241,20 +236,20 @@ class StorageEdgesContract:
         else:
             assert re.fullmatch(r"a_[A-Za-z0-9]{7}", name), name
             detail = "alternative name"
-        assert _read(storage, name) == b"file"
-        assert _read(storage, "a/inner.txt") == b"inner"
+        assert read_back(storage, name) == b"file"
+        assert read_back(storage, "a/inner.txt") == b"inner"
         if overwrite_storage is None:
             record(self, behaviour, CHECKED, f"{detail}; no overwrite mode")
         elif self._coexist(storage):
             assert overwrite_storage.save("a", ContentFile(b"over")) == "a"
-            assert _read(storage, "a") == b"over"
-            assert _read(storage, "a/inner.txt") == b"inner"
+            assert read_back(storage, "a") == b"over"
+            assert read_back(storage, "a/inner.txt") == b"inner"
             record(self, behaviour, CHECKED, f"{detail}; overwrite keeps both")
         else:
             with pytest.raises(OSError, match=r"(?i)directory") as refused:
                 overwrite_storage.save("a", ContentFile(b"over"))
             self._refused_for_a_directory(refused.value)
-            assert _read(storage, "a/inner.txt") == b"inner"
+            assert read_back(storage, "a/inner.txt") == b"inner"
             record(self, behaviour, REFUSED, f"{detail}; overwrite: {refused.type.__name__}")
 
     def test_directory_where_a_file_is(self, storage: Any) -> None:
@@ -263,8 +258,8 @@ class StorageEdgesContract:
         storage.save("a", ContentFile(b"file"))
         if self._coexist(storage):
             assert storage.save("a/b", ContentFile(b"below")) == "a/b"
-            assert _read(storage, "a") == b"file"
-            assert _read(storage, "a/b") == b"below"
+            assert read_back(storage, "a") == b"file"
+            assert read_back(storage, "a/b") == b"below"
             dirs, files = storage.listdir("")
             assert ("a" in dirs, "a" in files) == (True, True), (dirs, files)
             record(self, behaviour, CHECKED, "both kept")
@@ -272,7 +267,7 @@ class StorageEdgesContract:
             with pytest.raises(OSError, match=r"(?i)not a directory") as refused:
                 storage.save("a/b", ContentFile(b"below"))
             self._refused_for_a_directory(refused.value)
-            assert _read(storage, "a") == b"file"
+            assert read_back(storage, "a") == b"file"
             assert storage.listdir("")[1] == ["a"]
             record(self, behaviour, REFUSED, refused.type.__name__)
 
@@ -293,7 +288,7 @@ class StorageEdgesContract:
             detail = f"delete refused: {type(refused).__name__}"
         else:
             detail = "delete leaves it"
-        assert _read(storage, "d/sub/file.txt") == b"kept"
+        assert read_back(storage, "d/sub/file.txt") == b"kept"
         assert storage.exists("d")
         record(self, "directory names", CHECKED, detail)
 
@@ -306,11 +301,11 @@ class StorageEdgesContract:
             # One name to the backend: the second save must not overwrite the first.
             assert saved != second, saved
             assert storage.exists(second)
-            assert _read(storage, second) == b"first"
+            assert read_back(storage, second) == b"first"
             return "one name"
         assert saved == second, saved
-        assert _read(storage, first) == b"first"
-        assert _read(storage, second) == b"second"
+        assert read_back(storage, first) == b"first"
+        assert read_back(storage, second) == b"second"
         assert sorted(storage.listdir("")[1]) == sorted([first, second])
         return "distinct names"
 
@@ -341,7 +336,7 @@ class StorageEdgesContract:
             handle.close()
         assert storage.exists("pending/new.bin")
         assert storage.listdir("pending")[1] == ["new.bin"]
-        assert _read(storage, "pending/new.bin") == b"pending"
+        assert read_back(storage, "pending/new.bin") == b"pending"
         record(self, "name hidden until close()", CHECKED)
 
     # -- 10. exists() on a failing service ----------------------------------------------------
@@ -410,6 +405,6 @@ class StorageEdgesContract:
         second = storage.save(name, ContentFile(b"2"), max_length=limit)
         assert len(second) <= limit, second
         assert re.fullmatch(r"dir/x{12}_[A-Za-z0-9]{7}\.txt", second), second
-        assert _read(storage, name) == b"1"
-        assert _read(storage, second) == b"2"
+        assert read_back(storage, name) == b"1"
+        assert read_back(storage, second) == b"2"
         record(self, "max_length with a collision", CHECKED)

@@ -23,6 +23,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db.models import FileField
 
+from stowage.testing.contract_helpers import read_back
+
 __all__ = ["ClassAttributesContract", "SubclassContract"]
 
 
@@ -38,12 +40,6 @@ def _subclass(storage: Any, attributes: dict[str, Any], **changes: Any) -> Any:
     namespace = {"__module__": "project.storages", **attributes}
     cls = type(f"Project{type(storage).__name__}", (type(storage),), namespace)
     return cls(*args, **kwargs)
-
-
-def _read(storage: Any, name: str) -> bytes:
-    with storage.open(name, "rb") as handle:
-        data: bytes = handle.read()
-    return data
 
 
 class SubclassContract:
@@ -62,7 +58,7 @@ class SubclassContract:
         first = custom.save("recipe/a.txt", ContentFile(b"first"))
         second = custom.save("recipe/a.txt", ContentFile(b"second"))
         assert first == second == "recipe/a.txt"
-        assert _read(custom, "recipe/a.txt") == b"second"
+        assert read_back(custom, "recipe/a.txt") == b"second"
         assert custom.listdir("recipe")[1] == ["a.txt"]
 
     def test_get_alternative_name_decides_alternatives(self, storage: Any) -> None:
@@ -77,8 +73,8 @@ class SubclassContract:
         assert first == "alt/a.txt"
         assert second.startswith("alt/a-v")
         assert second.endswith(".txt")
-        assert _read(custom, first) == b"1"
-        assert _read(custom, second) == b"2"
+        assert read_back(custom, first) == b"1"
+        assert read_back(custom, second) == b"2"
 
     def test_save_and_open_call_the_subclass_hooks(self, storage: Any) -> None:
         """save() goes through _save and open() through _open, as in Django."""
@@ -97,7 +93,7 @@ class SubclassContract:
         first = custom.save("hooks/a.txt", ContentFile(b"1"))
         second = custom.save("hooks/a.txt", ContentFile(b"2"))
         assert first != second
-        assert _read(custom, second) == b"2"
+        assert read_back(custom, second) == b"2"
         assert calls == [("_save", first), ("_save", second), ("_open", second)]
 
     def test_get_valid_name_and_generate_filename_reach_the_field(self, storage: Any) -> None:
@@ -118,7 +114,7 @@ class SubclassContract:
         field_file = field.attr_class(instance, field, None)
         field_file.save("report.txt", ContentFile(b"field"), save=False)
         assert field_file.name == "field/ada/REPORT.TXT"
-        assert _read(custom, "field/ada/REPORT.TXT") == b"field"
+        assert read_back(custom, "field/ada/REPORT.TXT") == b"field"
         assert instance.document == "field/ada/REPORT.TXT"
 
 
@@ -153,7 +149,7 @@ class ClassAttributesContract:
             with custom.open("params/b.txt", "wb") as handle:
                 handle.write(b"b")
             assert asked == [saved, "params/b.txt"]
-            assert _read(custom, "params/b.txt") == b"b"
+            assert read_back(custom, "params/b.txt") == b"b"
 
     def test_class_attributes_configure_the_storage(self, storage: Any) -> None:
         """location and file_overwrite as class attributes configure a subclass."""
@@ -168,7 +164,7 @@ class ClassAttributesContract:
         )
         assert custom.save("a.txt", ContentFile(b"one")) == "a.txt"
         assert custom.save("a.txt", ContentFile(b"two")) == "a.txt"
-        assert _read(storage, "media/a.txt") == b"two"
+        assert read_back(storage, "media/a.txt") == b"two"
         assert storage.listdir("media")[1] == ["a.txt"]
 
     def test_options_win_over_class_attributes(self, storage: Any) -> None:
