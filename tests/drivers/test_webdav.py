@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 
 from stowage import WebDAVStorage
+from stowage.drivers.base import ObjectInfo
 from stowage.drivers.webdav import WebDAVDriver, WebDAVOptions
 from stowage.exceptions import (
     AccessDenied,
@@ -324,6 +325,27 @@ def test_truncated_read_without_retries_is_an_error(
     proxy.inject(Fault("truncate", after=100_000))
     with pytest.raises(IncompleteRead):
         _read_all(driver, "big.bin", twin)
+
+
+def _put(driver: WebDAVDriver, key: str, data: bytes, twin: str) -> ObjectInfo:
+    """Store ``data`` under ``key`` with ``put`` ("sync") or ``aput`` ("async")."""
+    if twin == "sync":
+        return driver.put(key, io.BytesIO(data))
+    return asyncio.run(driver.aput(key, io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_a_refused_upload_leaves_nothing_on_its_connection(
+    anonymous: dict[str, Any], twin: str
+) -> None:
+    """wsgidav refuses a PUT below a file without reading its chunked body, which cheroot
+    then takes for the next request on that connection (400 Bad Request), now and then."""
+    driver = WebDAVDriver(WebDAVOptions(**anonymous))
+    driver.put("a", io.BytesIO(b"file"))
+    for _ in range(100):
+        with pytest.raises(ServiceError, match="not a directory"):
+            _put(driver, "a/b", b"below", twin)
+    assert driver.head("a").size == 4
 
 
 # -- reads from a server that ignores Range ----------------------------------------------

@@ -62,11 +62,17 @@ def _settle(step: Call, response: httpx.Response) -> Literal["stream", "read", "
     """Say what becomes of the body of ``response``, the answer to ``step``.
 
     A download's 200 or 206 streams to its flow. Any other answer to a
-    download is used for its status alone: it is dropped, closed unread.
-    Any other answer is read whole.
+    download is used for its status alone, and so is an error answering an
+    upload, which the server may send before it has read the whole upload:
+    wsgidav on cheroot then leaves a chunked body unread on the connection,
+    and takes it for the start of the next request there (400 Bad Request).
+    Such answers are dropped: closed unread, which closes their connection
+    instead of handing it back to the pool. Any other answer is read whole.
     """
     if step.download:
         return "stream" if response.status_code in (200, 206) else "drop"
+    if step.body is not None and not response.is_success:
+        return "drop"
     return "read"
 
 
