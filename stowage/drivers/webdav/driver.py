@@ -132,7 +132,7 @@ class WebDAVDriver(Driver[WebDAVOptions]):
 
     # -- async twins: the same flows on the async runner ------------------------------
 
-    async def aput(  # Driver.aput still takes **kwargs
+    async def aput(
         self,
         key: str,
         stream: Readable,
