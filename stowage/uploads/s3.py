@@ -114,13 +114,20 @@ class MultipartClient:
             raise ServiceError(f"starting an upload to {key!r}: no UploadId in the answer")
         return upload_id
 
-    def sign_part(self, key: str, upload_id: str, number: int, expires: dt.timedelta) -> str:
-        """Return a presigned URL to PUT part ``number`` of the upload."""
+    def sign_part(
+        self, key: str, upload_id: str, number: int, size: int, expires: dt.timedelta
+    ) -> str:
+        """Return a presigned URL to PUT part ``number`` of the upload, of exactly ``size`` bytes.
+
+        The Content-Length is signed, so the service refuses a part of any
+        other size: a browser cannot store more than the size it declared.
+        """
         return self.driver.sign(
             key,
             method="PUT",
             expires=expires,
             parameters={"partNumber": str(number), "uploadId": upload_id},
+            headers={"Content-Length": str(size)},
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]:

@@ -222,14 +222,22 @@ class S3Session(UploadSession):
         }
 
     def sign_parts(self, ticket: Ticket, numbers: list[int]) -> dict[int, str]:
-        """Return presigned PUT URLs for the parts ``numbers``, valid for URL_EXPIRE."""
+        """Return presigned PUT URLs for the parts ``numbers``, valid for URL_EXPIRE.
+
+        Each URL signs its part's planned Content-Length (the last part is the rest).
+        """
         count = self.part_count(ticket)
         bad = [n for n in numbers if not 1 <= n <= count]
         if bad or not numbers or len(numbers) > 100:
             raise RefusedUpload(f"Part numbers must be 1 to {count}, at most 100 at a time.")
         expires = dt.timedelta(seconds=self.options.URL_EXPIRE)
-        key, client = self._key(ticket.key), self.client
-        return {n: client.sign_part(key, ticket.upload_id, n, expires) for n in numbers}
+        key, client, part = self._key(ticket.key), self.client, self.options.PART_SIZE
+        return {
+            n: client.sign_part(
+                key, ticket.upload_id, n, min(part, ticket.size - (n - 1) * part), expires
+            )
+            for n in numbers
+        }
 
     def stored(self, ticket: Ticket) -> dict[str, Any]:
         """List the parts stored (ListParts, by the server)."""

@@ -309,13 +309,59 @@ def test_s3_presigned_part_url_matches_botocore_and_expires_in_minutes(
                 "Key": ticket["key"],
                 "UploadId": ticket["id"],
                 "PartNumber": 1,
+                "ContentLength": 10,
             },
             ExpiresIn=600,
         )
     signature = ours.rsplit("X-Amz-Signature=", 1)[1]
     assert f"X-Amz-Signature={signature}" in theirs
     assert "X-Amz-Expires=600" in ours
+    assert "X-Amz-SignedHeaders=content-length%3Bhost" in ours
     assert "stowage-test-secret" not in ours
+
+
+def test_s3_part_urls_sign_each_parts_planned_length(
+    on_s3: str, uploader: Client, s3_server: MotoServer
+) -> None:
+    """A part larger than planned does not match the signature, so S3 refuses it.
+
+    moto checks no presigned signature, so this is shown at the signature
+    level, botocore being the oracle: the URL's signature is the one of a PUT
+    of exactly the planned Content-Length, and not the one of a larger part.
+    """
+    import botocore.auth
+
+    size = 2 * PART + 7
+    created = start(uploader, "a.bin", size).json()
+    ticket = ticket_of(created["token"])
+    instant = dt.datetime(2026, 12, 3, 8, 0, 0)
+
+    def botocore_signature(number: int, length: int) -> str:
+        url = sigv4_client(s3_server).generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": on_s3,
+                "Key": ticket["key"],
+                "UploadId": ticket["id"],
+                "PartNumber": number,
+                "ContentLength": length,
+            },
+            ExpiresIn=600,
+        )
+        return str(url.rsplit("X-Amz-Signature=", 1)[1])
+
+    with (
+        mock.patch("stowage.drivers._sigv4._timestamp", return_value="20261203T080000Z"),
+        mock.patch.object(botocore.auth, "get_current_datetime", return_value=instant),
+    ):
+        urls = post(uploader, "/uploads/sign/", {"token": created["token"], "parts": [1, 3]})
+        ours = {
+            int(n): url.rsplit("X-Amz-Signature=", 1)[1] for n, url in urls.json()["urls"].items()
+        }
+        assert ours[1] == botocore_signature(1, PART)
+        assert ours[3] == botocore_signature(3, 7)  # the last part is the rest
+        assert ours[1] != botocore_signature(1, PART + 1)  # a tampered, larger part
+        assert ours[3] != botocore_signature(3, PART)
 
 
 def test_s3_sign_refuses_part_numbers_past_the_declared_size(on_s3: str, uploader: Client) -> None:
