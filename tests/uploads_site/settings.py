@@ -2,7 +2,8 @@
 
 ``STOWAGE_UPLOADS_BACKEND`` and ``STOWAGE_UPLOADS_OPTIONS`` (JSON) choose the
 default storage; ``STOWAGE_UPLOADS_DATA`` is where the database and the tus
-staging folder go.
+staging folder go; ``STOWAGE_UPLOADS_MAX_SIZE`` is the form's limit in bytes
+(40 MiB unless told).
 """
 
 import json
@@ -58,6 +59,8 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+#: The largest file the document form takes.
+DOCUMENT_MAX_SIZE = int(os.environ.get("STOWAGE_UPLOADS_MAX_SIZE") or 40 * 1024 * 1024)
 STOWAGE_DIRECT_UPLOADS = {
     "PERMISSION": "uploads_site.add_document",
     "PART_SIZE": 5 * 1024 * 1024,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,11 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from stowage.forms import DirectUploadField
 from tests.uploads_site.models import Document
 
-MiB = 1024 * 1024
-
 
 class DocumentForm(forms.ModelForm):  # type: ignore[type-arg]
-    """Title and file; at most 40 MiB of binary or text."""
+    """Title and file; binary or text, at most ``settings.DOCUMENT_MAX_SIZE`` bytes."""
 
     class Meta:
         model = Document
@@ -28,7 +27,7 @@ class DocumentForm(forms.ModelForm):  # type: ignore[type-arg]
         field = self.fields["file"]
         # The limits go to the widget's signed policy too.
         self.fields["file"] = DirectUploadField(
-            max_size=40 * MiB,
+            max_size=settings.DOCUMENT_MAX_SIZE,
             content_types=["application/octet-stream", "text/*"],
             max_length=field.max_length,  # type: ignore[attr-defined]
         )

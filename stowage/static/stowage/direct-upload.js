@@ -6,7 +6,8 @@
  * chunks), puts the signed reference in the hidden input and takes the file
  * input out of the form, so only the reference is submitted. An upload is
  * remembered in localStorage and resumes after a reload or a cut connection.
- * Events: "stowage:progress" {loaded, total}, "stowage:done", "stowage:error".
+ * Events: "stowage:progress" {loaded, total}, "stowage:done", "stowage:error",
+ * "stowage:retry" {attempt, delay, part or offset}.
  * No build step, no dependencies.
  */
 (function () {
@@ -106,8 +107,10 @@
       xhr.upload.onprogress = function (event) { onProgress(event.loaded); };
       xhr.onload = function () {
         remove();
-        if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
-        else reject(new Error("The storage answered HTTP " + xhr.status + "."));
+        if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr);
+        var error = new Error("The storage answered HTTP " + xhr.status + ".");
+        error.status = xhr.status;
+        reject(error);
       };
       xhr.onerror = function () { remove(); reject(new Error("The connection failed.")); };
       xhr.onabort = function () { remove(); reject(new Error("Cancelled.")); };
@@ -190,9 +193,11 @@
       var blob = self.file.slice((number - 1) * partSize, Math.min(number * partSize, size));
       return urlFor(number).then(function (url) {
         delete urls[number];
-        return self.send("PUT", url, blob, {}, function (bytes) {
-          loaded[number] = bytes;
-          self.show(total());
+        return self.retrying({ part: number }, function () {
+          return self.send("PUT", url, blob, {}, function (bytes) {
+            loaded[number] = bytes;
+            self.show(total());
+          });
         });
       }).then(function () {
         loaded[number] = blob.size;
@@ -210,21 +215,57 @@
     var self = this, size = this.file.size, chunk = plan.chunk_size;
     var location = plan.location || (this.endpoint + "tus/" + encodeURIComponent(this.token));
     var headers = { "Tus-Resumable": "1.0.0", "X-CSRFToken": csrfToken(this.box) };
+    function reached(xhr) { return parseInt(xhr.getResponseHeader("Upload-Offset"), 10); }
+    function patch(offset) {
+      var blob = self.file.slice(offset, Math.min(offset + chunk, size));
+      var patchHeaders = Object.assign({
+        "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream"
+      }, headers);
+      return self.send("PATCH", location, blob, patchHeaders, function (bytes) {
+        self.show(offset + bytes);
+      }).then(reached);
+    }
     function step(offset) {
       self.show(offset);
       if (offset >= size) return Promise.resolve();
       if (self.cancelled) return Promise.reject(new Error("Cancelled."));
-      var blob = self.file.slice(offset, Math.min(offset + chunk, size));
-      var patch = Object.assign({
-        "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream"
-      }, headers);
-      return self.send("PATCH", location, blob, patch, function (bytes) {
-        self.show(offset + bytes);
-      }).then(function (xhr) {
-        return step(parseInt(xhr.getResponseHeader("Upload-Offset"), 10));
-      });
+      return self.retrying({ offset: offset }, function (attempt) {
+        if (!attempt) return patch(offset);
+        // After a failure, ask how much arrived and send only the rest.
+        return self.send("HEAD", location, null, headers, function () {}).then(reached).then(patch);
+      }).then(step);
     }
     return step(plan.offset || 0);
+  };
+
+  // -- Retries ------------------------------------------------------------------------
+  // A part or chunk whose connection failed, or that the storage answered with a
+  // 5xx or a 409, is sent again after each of these pauses (milliseconds); then
+  // the upload stops with an error, and choosing the file again (after a reload
+  // too) resumes it from what the storage holds.
+  var RETRY_DELAYS = [500, 1000, 2000, 4000];
+
+  function retryable(error) {
+    return !error.status || error.status === 409 || error.status >= 500;
+  }
+
+  // Run attempt(0), attempt(1)… until one succeeds, a failure is not retryable,
+  // the delays run out or the upload is cancelled; "detail" goes in the events.
+  Upload.prototype.retrying = function (detail, attempt) {
+    var self = this;
+    function run(n) {
+      return attempt(n).catch(function (error) {
+        if (self.cancelled || n >= RETRY_DELAYS.length || !retryable(error)) throw error;
+        self.say(error.message + " Trying again…", true);
+        self.emit("retry", Object.assign({ attempt: n + 1, delay: RETRY_DELAYS[n] }, detail));
+        return new Promise(function (resolve) { setTimeout(resolve, RETRY_DELAYS[n]); })
+          .then(function () {
+            if (self.cancelled) throw new Error("Cancelled.");
+            return run(n + 1);
+          });
+      });
+    }
+    return run(0);
   };
 
   Upload.prototype.cancel = function () {
