@@ -593,9 +593,10 @@ def test_s3_parts_cut_mid_upload_are_retried_and_stored_parts_not_sent_again(
     sent = _parts_sent(page)
     _sign_in(page, s3_proxied_site)
     page.fill("#id_title", "Cut")
-    # Four parts of 5 MiB go at a time: after 22 MiB at least one part is whole, and the
-    # connections of those in flight are reset in the middle of their bodies.
-    proxy.cut_after(22 * MiB)
+    # At most four parts are on their way at a time, so when 30 MiB have been sent at
+    # least two parts of 5 MiB are stored and answered; the cut resets the connections
+    # of those in flight, in the middle of their bodies (or before their answer).
+    proxy.cut_after(30 * MiB)
     page.set_input_files("#id_file", str(path))
     _wait_event(page, "done")
     shots("uploaded-after-the-cut")
@@ -622,7 +623,7 @@ def test_s3_upload_cut_until_it_fails_resumes_after_a_reload_from_the_stored_par
     sha256 = _large_random_file(path, 40 * MiB)
     _sign_in(page, s3_proxied_site)
     before = {u["UploadId"] for u in _pending_uploads(s3_proxied_site)}
-    proxy.cut_after(22 * MiB)
+    proxy.cut_after(30 * MiB)  # some parts stored and some not, as above
     _down_after_the_cut(page, proxy, PART_URL)
     page.set_input_files("#id_file", str(path))
     _wait_event(page, "error")
