@@ -63,6 +63,7 @@ def _versions() -> list[str]:
         "azure-storage-blob",
         "paramiko",
         "asyncssh",
+        "playwright",
     ):
         try:
             found.append(f"{dist} {version(dist)}")

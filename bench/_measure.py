@@ -255,20 +255,22 @@ def small_operations(
 # -- fresh processes: memory and cold imports ------------------------------------------------
 
 
-def peak_rss_mib() -> float:
-    """Return this process's peak resident memory in MiB.
+def peak_rss_mib(pid: int | None = None) -> float:
+    """Return this process's (or process ``pid``'s) peak resident memory in MiB.
 
     Read from /proc (VmHWM) where there is one: getrusage's ``ru_maxrss``
     carries over the parent's peak into a process it started, so a child
     started by a large benchmark process would report the parent's size.
+    Another process's peak can only be read from /proc.
     """
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid or 'self'}/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
     except OSError:
-        pass
+        if pid is not None:
+            raise
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -56,3 +56,11 @@ STORAGES = {
     "default": {"BACKEND": _BACKEND, "OPTIONS": _OPTIONS},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The gallery's attachments go straight from the browser to the storage, with a
+# progress bar (on S3 in presigned parts, elsewhere in tus chunks to Django).
+STOWAGE_DIRECT_UPLOADS = {
+    # The demo lets every visitor upload; a real site names a PERMISSION instead.
+    "CHECK": "gallery.views.anyone_may_upload",
+    "TEMP_DIR": str(DATA / "uploads"),
+}

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve
 from gallery import views
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("download/<int:pk>/", views.download, name="download"),
     path("stream/<int:pk>/", views.stream, name="stream"),
     path("api/upload/", views.api_upload, name="api-upload"),
+    # The direct-upload views the attachment's widget talks to.
+    path("uploads/", include("stowage.uploads.urls")),
     # Backends without HTTP URLs of their own (SFTP) set base_url to this view.
     re_path(r"^files/(?P<path>.+)$", views.serve_stored, name="stored-file"),
     path("admin/", admin.site.urls),

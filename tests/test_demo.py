@@ -66,6 +66,11 @@ def test_upload_an_image_and_see_its_thumbnail(site: str) -> None:
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
     page = opener.open(f"{site}/").read().decode()
+    # The attachment's field is stowage's direct-upload widget, with its script.
+    assert re.search(
+        r'<div[^>]*data-stowage-upload[^>]*>\s*<input type="file" name="attachment"', page
+    )
+    assert "stowage/direct-upload.js" in page
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token is not None
     body = _multipart(

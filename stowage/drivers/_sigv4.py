@@ -116,6 +116,7 @@ def _fixed_query(
     expires: int,
     session_token: str | None,
     dialect: Dialect,
+    signed_headers: str = "host",
 ) -> str:
     """Return the quoted canonical query of the signing parameters (same for a whole second)."""
     prefix = dialect.query_prefix
@@ -124,7 +125,7 @@ def _fixed_query(
         f"{prefix}Credential": f"{access_key}/{scope}",
         f"{prefix}Date": amz_date,
         f"{prefix}Expires": str(expires),
-        f"{prefix}SignedHeaders": "host",
+        f"{prefix}SignedHeaders": signed_headers,
     }
     if session_token:
         query[f"{prefix}Security-Token"] = session_token
@@ -143,6 +144,15 @@ def _canonical_host(scheme: str, host: str) -> str:
     if default_port and host.endswith(default_port):
         host = host[: -len(default_port)]
     return host
+
+
+def _signed_headers(host: str, headers: Mapping[str, str] | None) -> tuple[str, str]:
+    """Return the signed header names and their canonical block (Host alone is the usual)."""
+    if not headers:
+        return "host", f"host:{host}\n"
+    signed = {"host": host, **{k.lower(): " ".join(v.split()) for k, v in headers.items()}}
+    names = sorted(signed)
+    return ";".join(names), "".join(f"{name}:{signed[name]}\n" for name in names)
 
 
 def _timestamp(now: dt.datetime | None) -> str:
@@ -173,12 +183,15 @@ def presign(
     now: dt.datetime | None = None,
     dialect: Dialect = AWS4,
     renames: Mapping[str, str] = RESPONSE_PARAMETERS,
+    headers: Mapping[str, str] | None = None,
 ) -> str:
     """Return a presigned URL for ``method`` on ``scheme://host/path``.
 
     ``path`` is the unencoded object path ("/bucket/key" or "/key");
     ``parameters`` are response overrides by the names in ``renames``
     (boto3's by default) or raw query parameters, signed with the rest.
+    ``headers`` are signed beside Host: the request must carry them with
+    exactly these values (``Content-Length`` bounds an upload's size).
     ``dialect`` chooses the service's names (:data:`AWS4` or :data:`GOOG4`).
     """
     signed_seconds(expires)
@@ -186,7 +199,10 @@ def presign(
     day = amz_date[:8]
     scope = f"{day}/{region}/{dialect.service}/{dialect.request_type}"
     host = _canonical_host(scheme, host)
-    canonical_query = _fixed_query(access_key, scope, amz_date, expires, session_token, dialect)
+    names, canonical_headers = _signed_headers(host, headers)
+    canonical_query = _fixed_query(
+        access_key, scope, amz_date, expires, session_token, dialect, names
+    )
     if parameters:
         extra = {renames.get(k, k): v for k, v in parameters.items()}
         if min(extra) > f"{dialect.query_prefix}SignedHeaders":
@@ -200,7 +216,8 @@ def presign(
             canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
     canonical_path = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/-_.~")
     canonical_request = (
-        f"{method}\n{canonical_path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+        f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
+        "UNSIGNED-PAYLOAD"
     )
     to_sign = (
         f"{dialect.algorithm}\n{amz_date}\n{scope}\n"

@@ -567,12 +567,14 @@ class S3Driver(ObstoreDriver[S3Options]):
         expires: dt.timedelta,
         parameters: Mapping[str, str] | None = None,
         domain: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         """Presign ``method`` on ``key`` (response overrides through ``parameters``).
 
         With ``domain`` (custom-domain signing) the URL is signed for that host,
         with the key as its whole path: by CloudFront's rules when a CloudFront
-        key is configured (GET only, no overrides), else by S3's.
+        key is configured (GET only, no overrides), else by S3's. ``headers``
+        are signed too, so the request must carry exactly those values.
         """
         if domain is not None and self._cloudfront is not None:
             if method != "GET" or parameters:
@@ -599,6 +601,7 @@ class S3Driver(ObstoreDriver[S3Options]):
                 session_token=token,
                 expires=expires.days * 86400 + expires.seconds,
                 parameters=parameters,
+                headers=headers,
             )
         except ValueError as exc:
             raise UnsupportedOperation(str(exc)) from exc

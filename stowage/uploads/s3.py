@@ -107,13 +107,20 @@ class MultipartClient:
             raise ServiceError(f"starting an upload to {key!r}: no UploadId in the answer")
         return upload_id
 
-    def sign_part(self, key: str, upload_id: str, number: int, expires: dt.timedelta) -> str:
-        """Return a presigned URL to PUT part ``number`` of the upload."""
+    def sign_part(
+        self, key: str, upload_id: str, number: int, size: int, expires: dt.timedelta
+    ) -> str:
+        """Return a presigned URL to PUT part ``number`` of the upload, of exactly ``size`` bytes.
+
+        The Content-Length is signed, so the service refuses a part of any
+        other size: a browser cannot store more than the size it declared.
+        """
         return self.driver.sign(
             key,
             method="PUT",
             expires=expires,
             parameters={"partNumber": str(number), "uploadId": upload_id},
+            headers={"Content-Length": str(size)},
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]:
@@ -300,14 +307,22 @@ class S3Session(CloudSession):
         }
 
     def sign_parts(self, ticket: Ticket, numbers: list[int]) -> dict[int, str]:
-        """Return presigned PUT URLs for the parts ``numbers``, valid for URL_EXPIRE."""
+        """Return presigned PUT URLs for the parts ``numbers``, valid for URL_EXPIRE.
+
+        Each URL signs its part's planned Content-Length (the last part is the rest).
+        """
         count = self.part_count(ticket)
         bad = [n for n in numbers if not 1 <= n <= count]
         if bad or not numbers or len(numbers) > 100:
             raise RefusedUpload(f"Part numbers must be 1 to {count}, at most 100 at a time.")
         expires = dt.timedelta(seconds=self.options.URL_EXPIRE)
-        key, client = self.key(ticket.key), self.client
-        return {n: client.sign_part(key, ticket.upload_id, n, expires) for n in numbers}
+        key, client, part = self.key(ticket.key), self.client, self.options.PART_SIZE
+        return {
+            n: client.sign_part(
+                key, ticket.upload_id, n, min(part, ticket.size - (n - 1) * part), expires
+            )
+            for n in numbers
+        }
 
     def stored(self, ticket: Ticket) -> dict[str, Any]:
         """List the parts stored (ListParts, by the server)."""

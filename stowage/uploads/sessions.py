@@ -13,11 +13,14 @@ browser straight to the service: :class:`~stowage.uploads.s3.S3Session`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.core.files.storage import Storage as DjangoStorage
 
@@ -50,6 +53,42 @@ __all__ = [
     "session_of_kind",
     "user_folder",
 ]
+
+
+_WRITING: set[str] = set()
+_WRITING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _writing_alone(handle: IO[bytes]) -> Iterator[None]:
+    """Hold the staged file for one request; another one writing it gets a 409.
+
+    An exclusive ``flock`` where the system has it (it covers every worker
+    process on the machine sharing TEMP_DIR, and ends with the process),
+    else a lock of this process.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        name = os.path.realpath(handle.name)
+        with _WRITING_LOCK:
+            if name in _WRITING:
+                raise RefusedUpload("Another request is writing this upload.", 409) from None
+            _WRITING.add(name)
+        try:
+            yield
+        finally:
+            with _WRITING_LOCK:
+                _WRITING.discard(name)
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RefusedUpload("Another request is writing this upload.", 409) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class TusSession(UploadSession):
@@ -99,10 +138,15 @@ class TusSession(UploadSession):
 
     def append(self, ticket: Ticket, offset: int, chunks: Iterator[bytes]) -> int:
         """Append ``chunks`` at ``offset`` (which must be the current size); return the new one."""
-        if offset != self.offset(ticket):
-            raise RefusedUpload("Upload-Offset does not match the stored size.", 409)
+        path = self.path(ticket)
+        if not path.exists():
+            raise RefusedUpload("This upload is gone; start again.", 404)
         written = offset
-        with self.path(ticket).open("ab") as handle:
+        with path.open("ab") as handle, _writing_alone(handle):
+            # Checked under the lock: two requests sending the same chunk (a browser
+            # resending one it thinks lost) must not both append it.
+            if offset != os.fstat(handle.fileno()).st_size:
+                raise RefusedUpload("Upload-Offset does not match the stored size.", 409)
             for chunk in chunks:
                 written += len(chunk)
                 if written > ticket.size:

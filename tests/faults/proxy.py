@@ -13,6 +13,8 @@ faults; when it is empty connections pass through untouched):
 
 ``latency`` delays every response by that many seconds, as a network would
 (the benchmarks use it to stand for the round trip to a real service).
+``cut_after(count)`` resets every open connection once clients have sent
+``count`` more bytes, wherever that falls: a network dropping mid-upload.
 
 Only 127.0.0.1 is ever bound or connected to.
 """
@@ -55,6 +57,8 @@ class FaultProxy:
         self.port: int = self._listener.getsockname()[1]
         self.connections = 0
         self.injected: list[str] = []
+        self._clients: set[socket.socket] = set()
+        self._cut_budget: int | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -98,6 +102,30 @@ class FaultProxy:
             sock.shutdown(socket.SHUT_RD)
         sock.close()
 
+    def cut_after(self, count: int) -> None:
+        """Reset every open connection once clients have sent ``count`` more bytes.
+
+        The bytes are counted over all connections, so the cut lands in the
+        middle of whatever is being sent then; later connections pass.
+        """
+        with self._lock:
+            self._cut_budget = count
+
+    def _count_sent(self, size: int) -> bool:
+        """Count ``size`` bytes sent by a client; cut and return True when the budget is spent."""
+        with self._lock:
+            if self._cut_budget is None:
+                return False
+            self._cut_budget -= size
+            if self._cut_budget > 0:
+                return False
+            self._cut_budget = None
+            self.injected.append("cut")
+            clients = list(self._clients)
+        for client in clients:
+            self._reset(client)
+        return True
+
     def clear(self) -> None:
         """Drop the faults no connection has taken."""
         with self._lock:
@@ -127,18 +155,27 @@ class FaultProxy:
         except OSError:
             self._reset(client)
             return
+        with self._lock:
+            self._clients.add(client)
         threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
         if fault is None and self.latency:
             fault = Fault("stall", seconds=self.latency)
-        self._pipe(upstream, client, fault)
+        try:
+            self._pipe(upstream, client, fault)
+        finally:
+            with self._lock:
+                self._clients.discard(client)
 
     def _pipe(self, source: socket.socket, target: socket.socket, fault: Fault | None) -> None:
         passed = 0
         try:
+            sending = target.getpeername()[1] == self.target_port  # client to server
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if sending and self._cut_budget is not None and self._count_sent(len(data)):
+                    return
                 if fault is not None and fault.kind == "stall":
                     time.sleep(fault.seconds)
                     fault = None

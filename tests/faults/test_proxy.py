@@ -21,6 +21,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(BODY)
 
+    def do_PUT(self) -> None:
+        received = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(received)))
+        self.end_headers()
+        self.wfile.write(received)
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -42,6 +49,15 @@ def fetch(proxy: FaultProxy) -> tuple[int, bytes]:
         conn.request("GET", "/")
         response = conn.getresponse()
         return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def put(proxy: FaultProxy, body: bytes) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    try:
+        conn.request("PUT", "/", body=body)
+        return conn.getresponse().read()
     finally:
         conn.close()
 
@@ -74,3 +90,11 @@ def test_resets_a_connection(proxy: FaultProxy) -> None:
 def test_stalls_then_delivers(proxy: FaultProxy) -> None:
     proxy.inject(Fault("stall", seconds=0.3))
     assert fetch(proxy) == (200, BODY)
+
+
+def test_cuts_every_connection_after_some_bytes_sent(proxy: FaultProxy) -> None:
+    proxy.cut_after(len(BODY) // 2)
+    with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+        put(proxy, BODY * 4)
+    assert proxy.injected == ["cut"]
+    assert fetch(proxy) == (200, BODY)  # later connections pass

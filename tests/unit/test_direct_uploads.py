@@ -7,11 +7,14 @@ client plays the browser and PUTs parts to the presigned URLs itself.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import dataclasses
 import datetime as dt
 import json
 import os
+import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -309,13 +312,59 @@ def test_s3_presigned_part_url_matches_botocore_and_expires_in_minutes(
                 "Key": ticket["key"],
                 "UploadId": ticket["id"],
                 "PartNumber": 1,
+                "ContentLength": 10,
             },
             ExpiresIn=600,
         )
     signature = ours.rsplit("X-Amz-Signature=", 1)[1]
     assert f"X-Amz-Signature={signature}" in theirs
     assert "X-Amz-Expires=600" in ours
+    assert "X-Amz-SignedHeaders=content-length%3Bhost" in ours
     assert "stowage-test-secret" not in ours
+
+
+def test_s3_part_urls_sign_each_parts_planned_length(
+    on_s3: str, uploader: Client, s3_server: MotoServer
+) -> None:
+    """A part larger than planned does not match the signature, so S3 refuses it.
+
+    moto checks no presigned signature, so this is shown at the signature
+    level, botocore being the oracle: the URL's signature is the one of a PUT
+    of exactly the planned Content-Length, and not the one of a larger part.
+    """
+    import botocore.auth
+
+    size = 2 * PART + 7
+    created = start(uploader, "a.bin", size).json()
+    ticket = ticket_of(created["token"])
+    instant = dt.datetime(2026, 12, 3, 8, 0, 0)
+
+    def botocore_signature(number: int, length: int) -> str:
+        url = sigv4_client(s3_server).generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": on_s3,
+                "Key": ticket["key"],
+                "UploadId": ticket["id"],
+                "PartNumber": number,
+                "ContentLength": length,
+            },
+            ExpiresIn=600,
+        )
+        return str(url.rsplit("X-Amz-Signature=", 1)[1])
+
+    with (
+        mock.patch("stowage.drivers._sigv4._timestamp", return_value="20261203T080000Z"),
+        mock.patch.object(botocore.auth, "get_current_datetime", return_value=instant),
+    ):
+        urls = post(uploader, "/uploads/sign/", {"token": created["token"], "parts": [1, 3]})
+        ours = {
+            int(n): url.rsplit("X-Amz-Signature=", 1)[1] for n, url in urls.json()["urls"].items()
+        }
+        assert ours[1] == botocore_signature(1, PART)
+        assert ours[3] == botocore_signature(3, 7)  # the last part is the rest
+        assert ours[1] != botocore_signature(1, PART + 1)  # a tampered, larger part
+        assert ours[3] != botocore_signature(3, PART)
 
 
 def test_s3_sign_refuses_part_numbers_past_the_declared_size(on_s3: str, uploader: Client) -> None:
@@ -467,6 +516,36 @@ def test_tus_protocol_on_memory_storage(on_memory: None, uploader: Client) -> No
         with storages["default"].open(name) as handle:
             assert handle.read() == b"0123456789"
     assert not os.path.exists(staged_path)  # the staged file is gone once saved
+
+
+def test_tus_chunk_sent_twice_at_once_is_appended_once(tmp_path: Any) -> None:
+    """A browser resending a chunk it thinks lost must not get it stored twice."""
+    from stowage import MemoryStorage
+    from stowage.uploads.sessions import Ticket, TusSession
+
+    options = dataclasses.replace(upload_settings(), TEMP_DIR=str(tmp_path))
+    session = TusSession(MemoryStorage(), "default", options)
+    key = session.staging_key("1", "t.bin")
+    ticket = session.start(Ticket("default", "tus", key, "", "t.bin", 10, "x/y", "1", 10))
+    first_in, go_on = threading.Event(), threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield b"aaa"
+        first_in.set()
+        go_on.wait(10)
+        yield b"aa"
+
+    writer = concurrent.futures.ThreadPoolExecutor(1).submit(session.append, ticket, 0, slow_body())
+    assert first_in.wait(10)
+    with pytest.raises(RefusedUpload) as second:
+        session.append(ticket, 0, iter([b"bbbbb"]))
+    assert second.value.status == 409
+    go_on.set()
+    assert writer.result(10) == 5
+    assert session.path(ticket).read_bytes() == b"aaaaa"
+    with pytest.raises(RefusedUpload, match="does not match"):
+        session.append(ticket, 0, iter([b"bbbbb"]))
+    assert session.append(ticket, 5, iter([b"ccccc"])) == 10
 
 
 def upload_tus(client: Client, data: bytes) -> str:

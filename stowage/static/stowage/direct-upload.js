@@ -6,10 +6,12 @@
  * parallel; Azure: blocks in parallel under a SAS; GCS: chunks in order to a
  * resumable session; otherwise tus 1.0 chunks to Django), puts the signed
  * reference in the hidden input and takes the file input out of the form, so
- * only the reference is submitted. An upload is remembered in localStorage
- * and resumes after a reload or a cut connection.
+ * only the reference is submitted. A part or chunk cut off is sent again after
+ * growing pauses; an upload is remembered in localStorage and resumes after a
+ * reload or a cut connection.
  * Events: "stowage:progress" {loaded, total}, "stowage:part" {number},
- * "stowage:done", "stowage:error", "stowage:cancelled".
+ * "stowage:retry" {attempt, delay, part or offset}, "stowage:done",
+ * "stowage:error", "stowage:cancelled".
  * No build step, no dependencies.
  */
 (function () {
@@ -129,7 +131,7 @@
           return;
         }
         var error = new Error("The storage answered HTTP " + xhr.status + ".");
-        error.storageStatus = xhr.status;
+        error.status = xhr.status;
         reject(error);
       };
       xhr.onerror = function () { remove(); reject(new Error("The connection failed.")); };
@@ -179,7 +181,7 @@
       self.emit("done", done);
     }).catch(function (error) {
       if (self.cancelled) return;
-      var gone = error.status === 404 || error.status === 403 || error.storageStatus === 404;
+      var gone = error.status === 404 || error.status === 403;
       if (gone) localStorage.removeItem(self.memoryKey());
       self.failed = true;
       self.say(error.message, true);
@@ -215,9 +217,11 @@
       if (number === undefined) return Promise.resolve();
       var blob = self.file.slice((number - 1) * partSize, Math.min(number * partSize, size));
       return urlFor(number, queue).then(function (url) {
-        return self.send("PUT", url, blob, {}, function (bytes) {
-          loaded[number] = bytes;
-          self.show(total());
+        return self.retrying({ part: number }, function () {
+          return self.send("PUT", url, blob, {}, function (bytes) {
+            loaded[number] = bytes;
+            self.show(total());
+          });
         });
       }).then(function () {
         loaded[number] = blob.size;
@@ -283,15 +287,16 @@
       var end = Math.min(offset + chunk, size);
       // An empty file, or every byte stored: an empty PUT naming the size finishes it.
       var range = end > offset ? "bytes " + offset + "-" + (end - 1) + "/" + size : "bytes */" + size;
-      return self.send("PUT", plan.url, self.file.slice(offset, end), { "Content-Range": range },
-        function (bytes) { self.show(offset + bytes); }, [308]
-      ).then(function (xhr) {
+      return self.retrying({ offset: offset }, function () {
+        return self.send("PUT", plan.url, self.file.slice(offset, end), { "Content-Range": range },
+          function (bytes) { self.show(offset + bytes); }, [308]);
+      }).then(function (xhr) {
         if (xhr.status !== 308) return undefined;
         var stored = /^bytes=0-(\d+)$/.exec(xhr.getResponseHeader("Range") || "");
         return step(stored ? parseInt(stored[1], 10) + 1 : end);
       }, function (error) {
-        var refused = error.storageStatus >= 400 && error.storageStatus < 500;
-        if (!refused || error.storageStatus === 404 || resynced === offset) throw error;
+        var refused = error.status >= 400 && error.status < 500;
+        if (!refused || error.status === 404 || resynced === offset) throw error;
         resynced = offset;
         return self.askStatus(self.token).then(function (answer) {
           return answer.complete ? undefined : step(answer.offset);
@@ -306,25 +311,61 @@
     var self = this, size = this.file.size, chunk = plan.chunk_size;
     var location = plan.location || (this.endpoint + "tus/" + encodeURIComponent(this.token));
     var headers = { "Tus-Resumable": "1.0.0", "X-CSRFToken": csrfToken(this.box) };
+    function reached(xhr) { return parseInt(xhr.getResponseHeader("Upload-Offset"), 10); }
+    function patch(offset) {
+      var blob = self.file.slice(offset, Math.min(offset + chunk, size));
+      var patchHeaders = Object.assign({
+        "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream"
+      }, headers);
+      return self.send("PATCH", location, blob, patchHeaders, function (bytes) {
+        self.show(offset + bytes);
+      }).then(reached);
+    }
     function step(offset) {
       self.show(offset);
       if (offset >= size) return Promise.resolve();
       if (self.cancelled) return Promise.reject(new Error("Cancelled."));
-      var blob = self.file.slice(offset, Math.min(offset + chunk, size));
-      var patch = Object.assign({
-        "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream"
-      }, headers);
-      return self.send("PATCH", location, blob, patch, function (bytes) {
-        self.show(offset + bytes);
-      }).then(function (xhr) {
-        return step(parseInt(xhr.getResponseHeader("Upload-Offset"), 10));
-      });
+      return self.retrying({ offset: offset }, function (attempt) {
+        if (!attempt) return patch(offset);
+        // After a failure, ask how much arrived and send only the rest.
+        return self.send("HEAD", location, null, headers, function () {}).then(reached).then(patch);
+      }).then(step);
     }
     return step(plan.offset || 0);
   }
 
   // The sender of each kind of upload session the server names.
   var SENDERS = { s3: sendToS3, azure: sendToAzure, gcs: sendToGCS, tus: sendToTus };
+
+  // -- Retries ------------------------------------------------------------------------
+  // A part or chunk whose connection failed, or that the storage answered with a
+  // 5xx or a 409, is sent again after each of these pauses (milliseconds); then
+  // the upload stops with an error, and choosing the file again (after a reload
+  // too) resumes it from what the storage holds.
+  var RETRY_DELAYS = [500, 1000, 2000, 4000];
+
+  function retryable(error) {
+    return !error.status || error.status === 409 || error.status >= 500;
+  }
+
+  // Run attempt(0), attempt(1)… until one succeeds, a failure is not retryable,
+  // the delays run out or the upload is cancelled; "detail" goes in the events.
+  Upload.prototype.retrying = function (detail, attempt) {
+    var self = this;
+    function run(n) {
+      return attempt(n).catch(function (error) {
+        if (self.cancelled || n >= RETRY_DELAYS.length || !retryable(error)) throw error;
+        self.say(error.message + " Trying again…", true);
+        self.emit("retry", Object.assign({ attempt: n + 1, delay: RETRY_DELAYS[n] }, detail));
+        return new Promise(function (resolve) { setTimeout(resolve, RETRY_DELAYS[n]); })
+          .then(function () {
+            if (self.cancelled) throw new Error("Cancelled.");
+            return run(n + 1);
+          });
+      });
+    }
+    return run(0);
+  };
 
   Upload.prototype.cancel = function () {
     this.cancelled = true;
