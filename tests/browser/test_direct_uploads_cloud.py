@@ -52,9 +52,8 @@ def _start_site(
     """Run the site on ``backend``, then add the CORS rule its origin needs."""
     log = server_logs / f"uploads-site-{name}.log"
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("STOWAGE_UPLOADS_MAX_SIZE", str(LIMIT))
         env.setenv("STOWAGE_UPLOADS_PART_SIZE", str(PART))
-        process, url = _run_site(backend, options, data, log)
+        process, url = _run_site(backend, options, data, log, max_size=LIMIT)
     storages = {
         "default": {"BACKEND": backend, "OPTIONS": options},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

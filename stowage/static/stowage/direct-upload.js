@@ -183,7 +183,10 @@
       if (self.cancelled) return;
       var gone = error.status === 404 || error.status === 403;
       if (gone) localStorage.removeItem(self.memoryKey());
+      // Stop the other parts: none starts or retries after the error is shown, so
+      // what is stored is what the next attempt resumes from.
       self.failed = true;
+      self.requests.slice().forEach(function (xhr) { xhr.abort(); });
       self.say(error.message, true);
       self.emit("error", { message: error.message });
     });
@@ -212,7 +215,7 @@
     }
     self.show(total());
     function worker() {
-      if (self.cancelled) return Promise.reject(new Error("Cancelled."));
+      if (self.cancelled || self.failed) return Promise.reject(new Error("Cancelled."));
       var number = queue.shift();
       if (number === undefined) return Promise.resolve();
       var blob = self.file.slice((number - 1) * partSize, Math.min(number * partSize, size));
@@ -354,12 +357,13 @@
     var self = this;
     function run(n) {
       return attempt(n).catch(function (error) {
-        if (self.cancelled || n >= RETRY_DELAYS.length || !retryable(error)) throw error;
+        var over = self.cancelled || self.failed || n >= RETRY_DELAYS.length;
+        if (over || !retryable(error)) throw error;
         self.say(error.message + " Trying again…", true);
         self.emit("retry", Object.assign({ attempt: n + 1, delay: RETRY_DELAYS[n] }, detail));
         return new Promise(function (resolve) { setTimeout(resolve, RETRY_DELAYS[n]); })
           .then(function () {
-            if (self.cancelled) throw new Error("Cancelled.");
+            if (self.cancelled || self.failed) throw new Error("Cancelled.");
             return run(n + 1);
           });
       });
