@@ -220,8 +220,8 @@ class Uploader:
     def _holding(self, key: str, body: IO[bytes]) -> Any | None:
         """Return the object at ``key`` if it holds ``body`` (the same MD5), else None.
 
-        A writer that stored the same bytes under the same name, between a
-        lost answer and its retry, is taken for this call: both report a create.
+        Only asked after a failed try. Another writer's object of the same
+        bytes under the name is then taken for this call's: both report a create.
         """
         try:
             stored = self._reader.metadata(key)
