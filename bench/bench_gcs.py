@@ -80,7 +80,7 @@ def _theirs(bucket: str, credentials: Any = None) -> Any:
 
 def _transport(storage: Any) -> Any:
     """Return the HTTP transport under a storage's client, to count requests."""
-    client = storage.driver._client if hasattr(storage, "driver") else storage.client
+    client = storage.driver._connection.client if hasattr(storage, "driver") else storage.client
     return client._http
 
 

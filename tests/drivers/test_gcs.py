@@ -30,7 +30,8 @@ from google.cloud import storage as gcs  # type: ignore[import-untyped]
 
 from stowage import GCSStorage
 from stowage.drivers.base import Capability
-from stowage.drivers.gcs import GCSDriver, GCSOptions, _UploadSource
+from stowage.drivers.gcs import GCSDriver, GCSOptions
+from stowage.drivers.gcs.uploads import UploadSource
 from stowage.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -295,7 +296,7 @@ def test_ranged_reads_take_one_or_two_requests(options: dict[str, Any]) -> None:
     driver = GCSDriver(GCSOptions(**options))
     driver.put("small.txt", io.BytesIO(b"0123456789"), content_type="text/plain")
     requests: list[str] = []
-    transport = driver._client._http
+    transport = driver._connection.client._http
     transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
 
     download = driver.get("small.txt", start=2, end=64 * 1024)
@@ -668,7 +669,7 @@ def test_stream_errors_propagate_unchanged(options: dict[str, Any]) -> None:
 
 
 def test_upload_source_serves_read_ahead_bytes_again() -> None:
-    source = _UploadSource(io.BytesIO(b"abcdefghij"))
+    source = UploadSource(io.BytesIO(b"abcdefghij"))
     head = source.read(4)
     assert head == b"abcd"
     source.unread(head)
@@ -976,7 +977,7 @@ def test_hmac_signing_needs_no_client_and_beats_the_rsa_key(
     storage = GCSStorage(**hmac_options)
     url = storage.url("a.txt")
     assert "X-Goog-Algorithm=GOOG4-HMAC-SHA256&" in url
-    assert storage.driver._client is None  # type: ignore[attr-defined]
+    assert storage.driver._connection.client is None  # type: ignore[attr-defined]
     # Anonymous, with no RSA key at all: the HMAC key alone signs.
     keyless = {k: v for k, v in hmac_options.items() if k != "credentials"}
     assert "X-Goog-Signature=" in GCSStorage(**keyless).url("a.txt")

@@ -189,10 +189,10 @@ def backend_gcs(fake_gcs: FakeGCS, gcs_bucket: str, gcs_service_account: dict[st
         make,
         port=fake_gcs.process.port,
         endpoint=lambda port: f"http://127.0.0.1:{port}",
-        retrying={"retry_timeout": 15.0, "timeout": 1.0},
+        retrying={"max_retries": 3, "timeout": 1.0},
+        # retry_timeout 0 turns retries off, whatever max_retries says.
         no_retries={"retry_timeout": 0.0, "timeout": 1.0},
-        # The client's first pause is up to 1 s: 3 s leaves room for a retry.
-        few_retries={"retry_timeout": 3.0, "timeout": 1.0},
+        few_retries={"max_retries": 1, "timeout": 1.0},
         # The client's single-request limit is fixed at 8 MiB.
         multipart={"blob_chunk_size": 1 * _MiB},
         multipart_size=9 * _MiB,

@@ -1,0 +1,293 @@
+"""Answer the driver contract for one Google Cloud Storage bucket.
+
+Reads, writes and signing live in their own modules; this one lists,
+deletes and copies (the rewrite API, in as many calls as the service asks),
+and serves direct uploads: a resumable upload session started for the
+browser, and the bucket's CORS rules. Every request runs under the retry
+policy through the :class:`~stowage.drivers.gcs.connection.Connection`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from stowage.drivers.base import (
+    URL_SAFE,
+    Capability,
+    Download,
+    Driver,
+    ObjectInfo,
+    Prefix,
+    Readable,
+    signed_seconds,
+)
+from stowage.drivers.gcs.connection import Connection
+from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
+from stowage.drivers.gcs.reading import Reader, object_info
+from stowage.drivers.gcs.signing import Signer
+from stowage.drivers.gcs.uploads import Uploader
+from stowage.exceptions import NotFound
+
+__all__ = ["GCSDriver"]
+
+#: One page of a listing: its objects, its "directories", the next page's token.
+_Page = tuple[list[Any], tuple[str, ...], str | None]
+
+
+def _list_page(
+    bucket: Any, prefix: str, delimiter: str | None, token: str | None, timeout: float
+) -> _Page:
+    """Fetch one page of a listing, from ``token`` (None: the first page)."""
+    iterator = bucket.list_blobs(
+        prefix=prefix, delimiter=delimiter, page_token=token, timeout=timeout, retry=None
+    )
+    page = next(iterator.pages, None)
+    if page is None:
+        return [], (), None
+    return list(page), tuple(page.prefixes), iterator.next_page_token
+
+
+class GCSDriver(Driver[GCSOptions]):
+    """Keep each key as an object in one Google Cloud Storage bucket."""
+
+    options_class = GCSOptions
+    capabilities = frozenset(
+        {
+            Capability.ATOMIC_CREATE,
+            Capability.SIGN,
+            Capability.SIGN_CUSTOM_DOMAIN,
+            Capability.PUBLIC_URL,
+            Capability.SERVER_COPY,
+            Capability.CREATED_TIME,
+            Capability.OBJECT_PARAMETERS,
+        }
+    )
+    max_key_bytes = 1024
+
+    def __init__(self, options: GCSOptions) -> None:
+        super().__init__(options)
+        self._connection = Connection(options)
+        chunk = options.blob_chunk_size or DEFAULT_CHUNK
+        self._reader = Reader(self._connection, chunk)
+        self._uploader = Uploader(self._connection, self._reader, chunk)
+        self._signer = Signer(self._connection)
+
+    def close(self) -> None:
+        """Close the client's HTTP connections; a later call opens new ones."""
+        self._connection.close()
+
+    # -- required -----------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
+    ) -> ObjectInfo:
+        """Upload ``stream`` in one request or, past 8 MiB, in resumable chunks."""
+        return self._uploader.put(
+            key,
+            stream,
+            content_type=content_type,
+            if_absent=if_absent,
+            cache_control=cache_control,
+            metadata=metadata,
+            object_parameters=object_parameters,
+        )
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
+        """Read ``key`` with ranged requests, each at most ``blob_chunk_size`` bytes."""
+        return self._reader.get(key, start, end)
+
+    def head(self, key: str) -> ObjectInfo:
+        """Describe the object at ``key`` from its metadata."""
+        blob = self._reader.metadata(key)
+        return object_info(blob, size=self._reader.plain_size(blob))
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; a missing key is not an error."""
+        from google.api_core.exceptions import NotFound as Missing
+
+        conn = self._connection
+        bucket = conn.bucket
+
+        def delete() -> None:
+            # A retry after a delete that landed finds nothing: done all the same.
+            with contextlib.suppress(Missing):
+                bucket.delete_blob(key, timeout=conn.options.timeout, retry=None)
+
+        conn.call(conn.what("deleting", key), delete)
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
+        """List one directory level (delimiter "/") or everything below, page by page."""
+        conn = self._connection
+        base = f"{prefix}/" if prefix else ""
+        what = f"listing {prefix or '/'!r} in bucket {conn.bucket_name!r}"
+        fetch = functools.partial(
+            _list_page, conn.bucket, base, None if recursive else "/", timeout=conn.options.timeout
+        )
+        token = None
+        while True:
+            # Each page is asked for by its token, so a retry asks for that page again.
+            blobs, prefixes, token = conn.call(
+                what, functools.partial(fetch, token=token), reading=False
+            )
+            for blob in blobs:
+                if blob.name == base:
+                    continue  # a "folder" placeholder some tools create, not a file
+                yield object_info(blob)
+            for name in sorted(prefixes):
+                yield Prefix(name.rstrip("/"))
+            if token is None:
+                return
+
+    # -- with defaults ------------------------------------------------------------
+
+    def is_dir(self, key: str) -> bool:
+        """Tell whether any object lies below ``key/``."""
+        conn = self._connection
+        bucket = conn.bucket
+        return conn.call(
+            f"listing {key or '/'!r} in bucket {conn.bucket_name!r}",
+            lambda: any(
+                True
+                for _ in bucket.list_blobs(
+                    prefix=f"{key}/" if key else "",
+                    max_results=1,
+                    timeout=conn.options.timeout,
+                    retry=None,
+                )
+            ),
+            reading=False,
+        )
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy on the service with the rewrite API, in as many calls as it asks."""
+        return self._rewrite(src, dst, if_absent=False)
+
+    def copy_new(self, src: str, dst: str) -> None:
+        """Copy ``src`` to ``dst`` only if ``dst`` is free (``ifGenerationMatch=0``)."""
+        self._rewrite(src, dst, if_absent=True)
+
+    def _rewrite(self, src: str, dst: str, *, if_absent: bool) -> ObjectInfo:
+        conn = self._connection
+        bucket = conn.bucket
+        source, target = bucket.blob(src), bucket.blob(dst)
+        what = conn.what("copying", src)
+
+        def rewrite(token: str | None) -> tuple[str | None, Any]:
+            """Make one rewrite call; return the next one's token (None: done) and the copy."""
+            following, _, _ = target.rewrite(
+                source,
+                token=token,
+                if_generation_match=0 if if_absent else None,
+                timeout=conn.options.timeout,
+                retry=None,
+            )
+            return following, target
+
+        token: str | None = None
+        while True:
+            call = functools.partial(rewrite, token)
+            if if_absent:
+                token, copied = conn.create(what, call, landed=lambda: self._copied(src, dst))
+            else:
+                token, copied = conn.call(what, call)
+            if token is None:
+                return object_info(copied, size=self._reader.plain_size(copied))
+
+    def _copied(self, src: str, dst: str) -> tuple[str | None, Any] | None:
+        """Return a finished rewrite's outcome if ``dst`` holds what ``src`` does, else None."""
+        try:
+            source, copied = self._reader.metadata(src), self._reader.metadata(dst)
+        except NotFound:
+            return None
+        same = (copied.crc32c, copied.md5_hash, copied.size) == (
+            source.crc32c,
+            source.md5_hash,
+            source.size,
+        )
+        return (None, copied) if same and copied.crc32c is not None else None
+
+    # -- for direct uploads -------------------------------------------------------
+
+    def start_resumable_upload(
+        self, key: str, *, content_type: str, size: int, origin: str | None
+    ) -> str:
+        """Start a resumable upload session for ``key``; return its session URI.
+
+        The service is told the Content-Type and the size
+        (``X-Upload-Content-Type``, ``X-Upload-Content-Length``) and, with
+        ``origin``, the page origin that may PUT to the session from a browser.
+        A retry starts another session; one left unused expires on the service.
+        """
+        conn = self._connection
+        blob = conn.bucket.blob(key)
+        uri: str = conn.call(
+            conn.what("starting an upload to", key),
+            lambda: blob.create_resumable_upload_session(
+                content_type=content_type,
+                size=size,
+                origin=origin,
+                checksum=None,
+                timeout=conn.options.timeout,
+                retry=None,
+            ),
+            reading=False,
+        )
+        return uri
+
+    def cors(self) -> Sequence[dict[str, Any]]:
+        """Return the bucket's CORS rules (its ``cors`` metadata)."""
+        conn = self._connection
+        bucket = conn.own_bucket()
+        conn.call(
+            f"reading the CORS rules of bucket {conn.bucket_name!r}",
+            lambda: bucket.reload(timeout=conn.options.timeout, retry=None),
+            reading=False,
+        )
+        return [dict(rule) for rule in bucket.cors or []]
+
+    def set_cors(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the bucket's CORS rules with ``rules`` (a PATCH of its metadata)."""
+        conn = self._connection
+        bucket = conn.own_bucket()
+        bucket.cors = [dict(rule) for rule in rules]
+        conn.call(
+            f"setting the CORS rules of bucket {conn.bucket_name!r}",
+            lambda: bucket.patch(timeout=conn.options.timeout, retry=None),
+            reading=False,
+        )
+
+    # -- by capability ----------------------------------------------------------
+
+    def sign(
+        self,
+        key: str,
+        *,
+        method: str = "GET",
+        expires: dt.timedelta,
+        parameters: Mapping[str, str] | None = None,
+        domain: str | None = None,
+    ) -> str:
+        """Return a V4 signed URL, on ``domain`` (a bucket-bound host) when given."""
+        seconds = signed_seconds(expires, "A GCS signed URL")
+        return self._signer.sign(
+            key, method=method.upper(), seconds=seconds, parameters=parameters, domain=domain
+        )
+
+    def public_url(self, key: str) -> str:
+        """Return the object's unsigned URL (readable if the object is public)."""
+        conn = self._connection
+        return f"{conn.base_url}/{conn.bucket_name}/{quote(key, safe=URL_SAFE)}"

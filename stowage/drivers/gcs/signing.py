@@ -1,0 +1,180 @@
+"""Sign V4 URLs for objects, with an HMAC key, an RSA key, or the IAM signBlob API.
+
+An HMAC key (``hmac_access_id`` and ``hmac_secret``) signs locally with
+``GOOG4-HMAC-SHA256``: a few microseconds a URL, no request, no client. A
+service-account key (from ``credentials`` or Application Default
+Credentials) gives an RSA signature, a few hundred microseconds. Where no
+key is at hand (workload identity, the metadata server), ``iam_sign_blob``
+signs through the IAM ``signBlob`` API, one request per URL. Without any,
+signing raises :class:`~stowage.exceptions.UnsupportedOperation` saying which
+to configure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from stowage.drivers import _sigv4
+from stowage.drivers.gcs.connection import Connection
+from stowage.exceptions import ConfigurationError, UnsupportedOperation
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+__all__ = ["Signer"]
+
+#: Response-header overrides a signed URL may carry, by the names callers use.
+_RESPONSE_OVERRIDES: Final = {
+    "ResponseContentDisposition": "response_disposition",
+    "response-content-disposition": "response_disposition",
+    "response_disposition": "response_disposition",
+    "ResponseContentType": "response_type",
+    "response-content-type": "response_type",
+    "response_type": "response_type",
+}
+#: The same overrides by their query names, for URLs this driver signs itself.
+_HMAC_OVERRIDES: Final = {
+    name: ("response-content-type" if kind == "response_type" else "response-content-disposition")
+    for name, kind in _RESPONSE_OVERRIDES.items()
+}
+_SIGNING_HELP: Final = (
+    "Give options 'hmac_access_id' and 'hmac_secret' an HMAC key of a service account, or "
+    "option 'credentials' a service-account key (a JSON file path or its dict); or, "
+    "under workload identity or the metadata server, set 'iam_sign_blob' (and 'sa_email' "
+    "if the credentials do not name their service account) to sign through the IAM "
+    "signBlob API, one request per URL, with roles/iam.serviceAccountTokenCreator on that "
+    "account; or set 'querystring_auth' to False for public, unsigned URLs."
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _url_parts(base: str) -> tuple[str, str, str]:
+    """Return the scheme, host and path (no trailing slash) of a base URL."""
+    parts = urlsplit(base)
+    return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+class Signer:
+    """Sign URLs for the objects of one bucket, as the options say."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def sign(
+        self,
+        key: str,
+        *,
+        method: str,
+        seconds: int,
+        parameters: Mapping[str, str] | None,
+        domain: str | None,
+    ) -> str:
+        """Return a V4 signed URL valid ``seconds``, on ``domain`` (a bucket-bound host)."""
+        conn = self._conn
+        if conn.options.hmac_access_id is not None:
+            return self._sign_with_hmac(key, method, seconds, parameters, domain)
+        credentials = self._credentials()
+        arguments: dict[str, Any] = {
+            "expiration": dt.timedelta(seconds=seconds),
+            "method": method,
+            "version": "v4",
+        }
+        query: dict[str, str] = {}
+        for name, value in (parameters or {}).items():
+            if name in _RESPONSE_OVERRIDES:
+                arguments[_RESPONSE_OVERRIDES[name]] = value
+            else:
+                query[name] = value
+        if query:
+            arguments["query_parameters"] = query
+        if domain is not None:
+            arguments["bucket_bound_hostname"] = domain
+        else:
+            arguments["api_access_endpoint"] = conn.base_url
+        blob = conn.bucket.blob(key)
+
+        def sign_once() -> str:
+            if conn.options.iam_sign_blob:
+                arguments.update(self._iam_arguments(credentials))
+            else:
+                arguments["credentials"] = credentials
+            url: str = blob.generate_signed_url(**arguments)
+            return url
+
+        # Only signBlob makes requests (a token refresh, the signature): safe to repeat.
+        return conn.call(conn.what("signing", key), sign_once)
+
+    def _credentials(self) -> Credentials:
+        conn = self._conn
+        conn.bucket  # noqa: B018 - loads the credentials with the client
+        signer = conn.signer
+        if signer is not None and (conn.options.iam_sign_blob or hasattr(signer, "sign_bytes")):
+            return signer
+        held = (
+            f"the {type(signer).__name__} credentials in use hold none"
+            if signer is not None
+            else "requests are anonymous"
+        )
+        raise UnsupportedOperation(
+            f"Signing Google Cloud Storage URLs needs a private key, and {held}. {_SIGNING_HELP}"
+        )
+
+    def _iam_arguments(self, credentials: Credentials) -> dict[str, str]:
+        from google.auth.transport.requests import Request as AuthRequest
+
+        conn = self._conn
+        with conn.lock:
+            if not credentials.valid:
+                credentials.refresh(AuthRequest())  # type: ignore[no-untyped-call]
+        email = conn.options.sa_email or getattr(credentials, "service_account_email", None)
+        if not email or email == "default":
+            raise ConfigurationError(
+                "Option 'iam_sign_blob' needs the signing service account: set 'sa_email'."
+            )
+        return {"service_account_email": email, "access_token": str(credentials.token)}
+
+    def _sign_with_hmac(
+        self,
+        key: str,
+        method: str,
+        seconds: int,
+        parameters: Mapping[str, str] | None,
+        domain: str | None,
+    ) -> str:
+        """Sign with the HMAC key: GCS's V4 process, as for RSA keys but for the names.
+
+        Local computation only: no request, no credentials object.
+        """
+        conn = self._conn
+        access_id, secret = conn.options.hmac_access_id, conn.options.hmac_secret
+        if not access_id or not secret:
+            # A storage unpickled in another process gets secrets back from settings only.
+            raise ConfigurationError(
+                "Option 'hmac_access_id' is set but 'hmac_secret' is not: give it in OPTIONS "
+                "or the GS_HMAC_SECRET setting (a storage unpickled in another process reads "
+                "its secrets from settings)."
+            )
+        if domain is None:
+            scheme, host, base = _url_parts(conn.base_url)
+            path = f"{base}/{conn.bucket_name}/{key}"
+        else:
+            scheme, host, base = _url_parts(domain)
+            path = f"{base}/{key}"
+        return _sigv4.presign(
+            method=method,
+            scheme=scheme,
+            host=host,
+            path=path,
+            region="auto",
+            access_key=access_id,
+            secret_key=secret,
+            session_token=None,
+            expires=seconds,
+            parameters=parameters,
+            dialect=_sigv4.GOOG4,
+            renames=_HMAC_OVERRIDES,
+        )

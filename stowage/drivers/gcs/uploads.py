@@ -1,0 +1,235 @@
+"""Write objects: one request for a small body, a resumable upload for a large one.
+
+A body of at most 8 MiB goes up in one multipart request; a larger one in a
+resumable upload sent ``blob_chunk_size`` bytes at a time, so memory stays
+bounded whatever the size. ``if_absent`` adds ``ifGenerationMatch=0``, an
+atomic create. A stream that fails midway leaves its resumable upload
+unfinished, and an unfinished upload never becomes an object.
+
+Retries: a small body is in hand, so its request is sent again as a whole
+under the retry policy; a create that finds the name taken on a retry
+compares the object there with the body, since the first attempt may have
+stored it before its answer was lost. A large body is read from its stream
+once: the upload is never started again, and each of its requests (the
+session's start, each chunk) is retried on its own, with the chunk in hand.
+
+With ``gzip``, bodies of the ``gzip_content_types`` are stored
+gzip-compressed (``Content-Encoding: gzip``, served decompressed to clients
+that do not accept gzip), their original size kept in the object's metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import io
+from collections.abc import Callable, Mapping
+from typing import IO, Any, Final
+
+from stowage.drivers import _gzip
+from stowage.drivers.base import MiB, ObjectInfo, Readable
+from stowage.drivers.gcs import errors
+from stowage.drivers.gcs.connection import Connection
+from stowage.drivers.gcs.options import check_object_parameters
+from stowage.drivers.gcs.reading import Reader, object_info
+from stowage.exceptions import AlreadyExists, NotFound, translate
+
+__all__ = ["UploadSource", "Uploader"]
+
+#: Bodies up to this size go up in one request (the client's own multipart limit).
+_MULTIPART_LIMIT: Final = 8 * MiB
+#: What a reader that is not a file object is asked for at a time.
+_READ_BLOCK: Final = 1 * MiB
+
+
+class UploadSource:
+    """Give the client a caller's stream as it needs it: full reads and ``tell()``.
+
+    The client expects ``read(n)`` to return ``n`` bytes unless the stream
+    ended. Bytes read ahead to choose the upload method are served again
+    first (the same object, no copy). An error raised by the caller's stream
+    is remembered so it can propagate unchanged instead of looking like a
+    service failure.
+    """
+
+    def __init__(self, stream: Readable) -> None:
+        self._stream = stream
+        # A file object returns a whole chunk in one read, copied once; other
+        # readers (which may buffer and copy what they return) are asked for
+        # less at a time, so their transient copies stay small.
+        self._block = 64 * MiB if isinstance(stream, io.IOBase) else _READ_BLOCK
+        self._pos = 0
+        self._replay = b""
+        self._ended = False
+        self.error: BaseException | None = None
+
+    def tell(self) -> int:
+        """Return how many bytes the reader consumed."""
+        return self._pos
+
+    def unread(self, data: bytes) -> None:
+        """Serve ``data``, the bytes last read, again before the rest of the stream."""
+        if self._replay or len(data) > self._pos:
+            raise io.UnsupportedOperation("only the last read can be served again")
+        self._replay = data
+        self._pos -= len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Stay where the stream is: a one-pass stream cannot move."""
+        if whence == io.SEEK_SET and offset == self._pos:
+            return offset
+        raise io.UnsupportedOperation(f"cannot seek to {offset}: the stream is read once")
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return ``size`` bytes, fewer only at the end of the stream."""
+        parts: list[bytes] = []
+        want = size if size >= 0 else 1 << 62
+        if self._replay:
+            take = self._replay if want >= len(self._replay) else self._replay[:want]
+            self._replay = self._replay[len(take) :]
+            parts.append(take)
+            want -= len(take)
+        while want > 0 and not self._ended:
+            try:
+                chunk = self._stream.read(min(want, self._block))
+            except BaseException as exc:
+                self.error = exc
+                raise
+            if not chunk:
+                self._ended = True
+                break
+            parts.append(chunk)
+            want -= len(chunk)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._pos += len(data)
+        return data
+
+
+class Uploader:
+    """Write objects of one bucket, ``chunk`` bytes per request of a resumable upload."""
+
+    def __init__(self, connection: Connection, reader: Reader, chunk: int) -> None:
+        self._conn = connection
+        self._reader = reader
+        self._chunk = chunk
+
+    def put(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        content_type: str | None,
+        if_absent: bool,
+        cache_control: str | None,
+        metadata: Mapping[str, str] | None,
+        object_parameters: Mapping[str, Any] | None,
+    ) -> ObjectInfo:
+        """Upload ``stream`` to ``key`` in one request or, past 8 MiB, in resumable chunks."""
+        conn = self._conn
+        options = conn.options
+        params = options.object_parameters
+        if object_parameters is not None:
+            check_object_parameters(object_parameters)
+            params = object_parameters
+        # The configured content type wins over the name-based guess, as in
+        # django-storages; a per-call cache_control or metadata wins over the
+        # configured defaults because it is the more specific.
+        content_type = params.get("content_type") or content_type
+        encoding = params.get("content_encoding")
+        base_type = (content_type or "").split(";", 1)[0].strip().lower()
+        compress = options.gzip and encoding is None and base_type in options.gzip_content_types
+        blob = conn.bucket.blob(key, chunk_size=self._chunk)
+        properties = {
+            "cache_control": cache_control or params.get("cache_control"),
+            "content_disposition": params.get("content_disposition"),
+            "content_language": params.get("content_language"),
+            "storage_class": params.get("storage_class"),
+            "content_encoding": "gzip" if compress else encoding,
+        }
+        for name, value in properties.items():
+            if value is not None:
+                setattr(blob, name, value)
+        user_metadata = {**params.get("metadata", {}), **(metadata or {})}
+        source = UploadSource(stream)
+        what = conn.what("writing", key)
+        spool = None
+        try:
+            if compress:
+                spool, plain_size = _gzip.compress(source)
+                user_metadata[_gzip.PLAIN_SIZE_KEY] = str(plain_size)
+                body: Any = spool
+                body_size: int | None = spool.seek(0, io.SEEK_END)
+                spool.seek(0)
+            else:
+                head = source.read(_MULTIPART_LIMIT)
+                if len(head) < _MULTIPART_LIMIT:
+                    body, body_size = io.BytesIO(head), len(head)
+                else:
+                    # Length unknown from here on: a resumable upload, whose first
+                    # chunk replays the bytes already read.
+                    source.unread(head)
+                    del head  # the source holds it until sent, and no longer
+                    body, body_size = source, None
+            if user_metadata:
+                blob.metadata = user_metadata
+            upload = functools.partial(
+                blob.upload_from_file,
+                body,
+                size=body_size,
+                content_type=content_type,
+                predefined_acl=params.get("acl") or options.default_acl,
+                if_generation_match=0 if if_absent else None,
+                timeout=options.timeout,
+            )
+            if body_size is None or body_size > _MULTIPART_LIMIT:
+                if if_absent and self._reader.exists(key):
+                    # ifGenerationMatch=0 still settles races; this saves sending a
+                    # large body only to have it refused when the upload completes.
+                    raise AlreadyExists(f"{what}: the name is already taken.")
+                upload(retry=conn.per_request)
+            else:
+                blob = self._send_whole(what, blob, body, upload, if_absent=if_absent)
+        except Exception as exc:
+            if source.error is not None and exc is source.error:
+                raise
+            mapper = errors.mapper(what, bucket=conn.bucket_name, creating=if_absent, reading=False)
+            with translate(what, mapper):
+                raise
+        finally:
+            if spool is not None:
+                spool.close()
+        plain = _gzip.plain_size(blob.metadata or {}) if compress else None
+        return object_info(blob, size=plain)
+
+    def _send_whole(
+        self, what: str, blob: Any, body: IO[bytes], upload: Callable[..., None], *, if_absent: bool
+    ) -> Any:
+        """Send a body in hand in one request, from its start at each try; return the blob."""
+
+        def send() -> Any:
+            upload(rewind=True, retry=None)
+            return blob
+
+        if if_absent:
+            return self._conn.create(
+                what, send, landed=lambda: self._holding(blob.name, body), reading=False
+            )
+        return self._conn.call(what, send, reading=False)
+
+    def _holding(self, key: str, body: IO[bytes]) -> Any | None:
+        """Return the object at ``key`` if it holds ``body`` (the same MD5), else None.
+
+        Only asked after a failed try. Another writer's object of the same
+        bytes under the name is then taken for this call's: both report a create.
+        """
+        try:
+            stored = self._reader.metadata(key)
+        except NotFound:
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        body.seek(0)
+        while block := body.read(_READ_BLOCK):
+            digest.update(block)
+        sent = base64.b64encode(digest.digest()).decode("ascii")
+        return stored if stored.md5_hash == sent else None
