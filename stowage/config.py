@@ -36,6 +36,7 @@ __all__ = [
     "secret_names",
     "split_secrets",
     "unknown_options",
+    "with_values",
 ]
 
 T = TypeVar("T")
@@ -145,7 +146,7 @@ def split_secrets(options: T) -> tuple[T, dict[str, Any]]:
         for f in dataclasses.fields(options)  # type: ignore[arg-type]
         if f.metadata.get("secret") and getattr(options, f.name) is not None
     }
-    return _with_values(options, dict.fromkeys(found)), found
+    return with_values(options, dict.fromkeys(found)), found
 
 
 def restore_secrets(
@@ -173,11 +174,11 @@ def restore_secrets(
                 values[f.name] = getattr(settings, setting)
             elif f.metadata.get("env") and os.environ.get(f.metadata["env"]):
                 values[f.name] = os.environ[f.metadata["env"]]
-    return _with_values(options, values)
+    return with_values(options, values)
 
 
-def _with_values(options: T, values: Mapping[str, Any]) -> T:
-    # A copy with fields replaced, without running validation again.
+def with_values(options: T, values: Mapping[str, Any]) -> T:
+    """Return a copy of ``options`` with fields replaced, without validating again."""
     copied = copy.copy(options)
     for name, value in values.items():
         object.__setattr__(copied, name, value)

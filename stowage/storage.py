@@ -30,7 +30,7 @@ from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.utils import validate_file_name
 
 from stowage import names
-from stowage.config import StorageOptions
+from stowage.config import StorageOptions, with_values
 from stowage.content_types import content_type_for
 from stowage.driver_calls import Steps, arun, call, run
 from stowage.drivers.base import (
@@ -144,9 +144,23 @@ class Storage(SecretSafePickling, DjangoStorage):
         if driver is None:
             with self._lock:
                 if self._driver is None:
-                    self._driver = self._driver_class(self.driver_options)
+                    self._driver = self._driver_class(self._options_for_driver())
                 driver = self._driver
         return driver
+
+    def _options_for_driver(self) -> DriverOptions:
+        """Return the driver's options, the Django settings it defaults to filled in."""
+        options = self.driver_options
+        missing = {
+            option: getattr(settings, setting)
+            for option, setting in self._driver_class.setting_defaults.items()
+            if getattr(options, option) is None
+        }
+        if not missing:
+            return options
+        if isinstance(missing.get("location"), os.PathLike):
+            missing["location"] = os.fspath(missing["location"])
+        return with_values(options, missing)
 
     def key(self, name: Any, *, allow_empty: bool = False) -> str:
         """Return the driver key for ``name``, refusing any unsafe name."""

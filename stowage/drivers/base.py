@@ -233,6 +233,10 @@ class Driver(Generic[Opts]):
     setting_fallbacks: ClassVar[Mapping[str, str]] = {}
     #: Other names accepted for an option (django-storages spellings), alias -> option.
     option_aliases: ClassVar[Mapping[str, str]] = {}
+    #: Options that, left at None, take a Django setting's value when the adapter
+    #: makes the driver (option -> setting: a local directory defaults to
+    #: MEDIA_ROOT). The adapter reads the settings, so a driver never imports Django.
+    setting_defaults: ClassVar[Mapping[str, str]] = {}
     #: Adapter options (:class:`stowage.config.StorageOptions`) that this driver's
     #: options declare and take over, such as a filesystem's ``location`` (its root).
     #: Declaring an adapter option without claiming it is refused.

@@ -16,8 +16,6 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from stowage.config import option
 from stowage.drivers.base import (
     TEMP_PREFIX,
@@ -66,6 +64,11 @@ class LocalDriver(Driver[LocalOptions]):
 
     options_class = LocalOptions
     claimed_options = frozenset({"location"})
+    setting_defaults = {
+        "location": "MEDIA_ROOT",
+        "file_permissions_mode": "FILE_UPLOAD_PERMISSIONS",
+        "directory_permissions_mode": "FILE_UPLOAD_DIRECTORY_PERMISSIONS",
+    }
     capabilities = frozenset(
         {
             Capability.ATOMIC_CREATE,
@@ -81,7 +84,7 @@ class LocalDriver(Driver[LocalOptions]):
 
     def __init__(self, options: LocalOptions) -> None:
         super().__init__(options)
-        root = settings.MEDIA_ROOT if options.location is None else options.location
+        root = options.location
         if not root:
             raise ConfigurationError(
                 "The local storage has no directory: set its 'location' option "
@@ -89,11 +92,7 @@ class LocalDriver(Driver[LocalOptions]):
             )
         self.root = os.path.abspath(root)
         self.file_mode = options.file_permissions_mode
-        if self.file_mode is None:
-            self.file_mode = settings.FILE_UPLOAD_PERMISSIONS
         self.dir_mode = options.directory_permissions_mode
-        if self.dir_mode is None:
-            self.dir_mode = settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS
 
     def local_path(self, key: str) -> str:
         """Return the absolute path of ``key``."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,14 @@ def test_public_names() -> None:
         assert getattr(stowage, name) is not None
     assert issubclass(stowage.S3Storage, stowage.Storage)
     assert issubclass(stowage.ManifestStaticStorage, stowage.StaticStorage)
+
+
+def test_drivers_know_nothing_of_django() -> None:
+    """The design's layering: Django settings and helpers are the adapter's, not a driver's."""
+    drivers = Path(stowage.__file__).parent / "drivers"
+    offenders = [
+        str(path.relative_to(drivers))
+        for path in sorted(drivers.rglob("*.py"))
+        if re.search(r"^\s*(from|import) django\b", path.read_text(), re.MULTILINE)
+    ]
+    assert offenders == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from urllib.parse import quote
 
 import httpx
-from django.utils.encoding import filepath_to_uri
 
 from stowage.drivers.base import (
+    URL_SAFE,
     AsyncDownload,
     Capability,
     Download,
@@ -128,7 +129,7 @@ class WebDAVDriver(Driver[WebDAVOptions]):
                 "The WebDAV storage has no public URL: set its 'base_url' option to "
                 "the address that serves the 'url' collection to browsers."
             )
-        return self.options.base_url + filepath_to_uri(key)
+        return self.options.base_url + quote(key, safe=URL_SAFE)
 
     # -- async twins: the same flows on the async runner ------------------------------
 
