@@ -32,7 +32,11 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("python,django", COMBINATIONS)
 def tests(session: nox.Session, django: str) -> None:
-    """Run the whole suite, real servers included, on one Python and Django."""
+    """Run the whole suite, real servers included, on one Python and Django.
+
+    Tests marked ``once`` (the browser and the benchmark's quick run: slow, and the
+    same whatever the versions) run on the newest combination only.
+    """
     session.install(
         "-e",
         ".[dev,s3,gcs,azure,sftp,webdav,cloudfront]",
@@ -40,4 +44,5 @@ def tests(session: nox.Session, django: str) -> None:
         "requirements/test.txt",
         f"django~={django}.0",
     )
-    session.run("pytest", *session.posargs)
+    once = [] if (session.python, django) == COMBINATIONS[-1] else ["-m", "not once"]
+    session.run("pytest", *once, *session.posargs)

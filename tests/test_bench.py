@@ -21,6 +21,7 @@ from bench.goals import GOALS, Goal, verdict
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.once  # the benchmark's own Python runs it; `make test` runs it on one combination
 def test_quick_run_writes_every_section_with_a_verdict_per_row(tmp_path: Path) -> None:
     before = DOCS.read_bytes() if DOCS.exists() else None
     page = tmp_path / "benchmarks.md"

@@ -102,6 +102,16 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the browser tests ``once``: they drive the same JavaScript against the same
+    services whatever the Python and Django versions, so `make test` runs them on one
+    combination (see noxfile.py)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.once)
+
+
 @pytest.fixture(scope="package")
 def demo_site(server_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     """Run ``example/run.py --backend s3`` on a free port until this package's tests end."""
