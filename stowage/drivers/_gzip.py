@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Generator, Iterable, Mapping
 from typing import IO, Final
 
-from stowage.drivers.base import Readable
+from stowage.drivers.base import MiB, Readable
 
 __all__ = [
     "DEFAULT_TYPES",
@@ -38,8 +38,8 @@ DEFAULT_TYPES: Final = (
     "image/svg+xml",
 )
 
-_SPOOL_MEMORY: Final = 4 * 1024 * 1024
-_BLOCK: Final = 1024 * 1024
+_SPOOL_MEMORY: Final = 4 * MiB
+_BLOCK: Final = MiB
 
 
 def wants_gzip(content_type: str | None, types: Iterable[str]) -> bool:

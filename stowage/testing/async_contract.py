@@ -14,6 +14,7 @@ import pytest
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 
+from stowage.drivers.base import MiB
 from stowage.testing.report import CHECKED, record
 
 __all__ = ["AsyncStorageContract"]
@@ -49,7 +50,7 @@ class AsyncStorageContract:
     #: promises survive under distinct names (each file is always whole). Required then.
     async_race_survivors_at_least: int | None = None
     #: Bytes of the large-content test.
-    async_large_size: int = 5 * 1024 * 1024
+    async_large_size: int = 5 * MiB
 
     def test_asave_then_aopen(self, storage: Any) -> None:
         async def scenario() -> None:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from stowage.drivers.base import Capability, Driver, ObjectInfo, Prefix
+from stowage.drivers.base import Capability, Driver, MiB, ObjectInfo, Prefix
 from stowage.exceptions import AlreadyExists, NotFound
 from stowage.testing.report import CHECKED, REFUSED, record
 
@@ -39,7 +39,7 @@ class _StrictStream:
         self.digest = hashlib.sha256()
 
     def read(self, size: int = -1, /) -> bytes:
-        if size is None or size < 0 or size > 64 * 1024 * 1024:
+        if size is None or size < 0 or size > 64 * MiB:
             raise AssertionError(f"the driver asked for {size!r} bytes at once")
         if self.fail_at is not None and self.given >= self.fail_at:
             raise OSError("the source broke mid-stream")
@@ -59,7 +59,7 @@ class DriverContract:
     """
 
     #: Bytes for the large-object test (big enough to cross multipart thresholds).
-    large_size: ClassVar[int] = 12 * 1024 * 1024
+    large_size: ClassVar[int] = 12 * MiB
     #: Objects for the pagination test (more than one page of a listing).
     many_keys: ClassVar[int] = 1005
 
@@ -203,20 +203,20 @@ class DriverContract:
         assert digest.hexdigest() == stream.digest.hexdigest()
 
     def test_put_without_size_streams(self, driver: Driver[Any]) -> None:
-        stream = _StrictStream(3 * 1024 * 1024 + 17)
+        stream = _StrictStream(3 * MiB + 17)
         driver.put("unsized.bin", stream)
-        assert driver.head("unsized.bin").size == 3 * 1024 * 1024 + 17
+        assert driver.head("unsized.bin").size == 3 * MiB + 17
 
     def test_failed_put_leaves_nothing(self, driver: Driver[Any]) -> None:
         with pytest.raises(OSError, match="mid-stream"):
-            driver.put("broken.bin", _StrictStream(self.large_size, fail_at=1024 * 1024))
+            driver.put("broken.bin", _StrictStream(self.large_size, fail_at=MiB))
         assert not driver.exists("broken.bin")
         assert [e.key for e in driver.list("", recursive=True)] == []
 
     def test_failed_put_keeps_the_old_object(self, driver: Driver[Any]) -> None:
         _put(driver, "keep.bin", b"old content")
         with pytest.raises(OSError, match="mid-stream"):
-            driver.put("keep.bin", _StrictStream(self.large_size, fail_at=1024 * 1024))
+            driver.put("keep.bin", _StrictStream(self.large_size, fail_at=MiB))
         assert _read(driver, "keep.bin") == b"old content"
 
     def test_copy(self, driver: Driver[Any]) -> None:

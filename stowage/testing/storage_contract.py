@@ -29,6 +29,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile, File
 from django.core.files.images import get_image_dimensions
 
+from stowage.drivers.base import MiB
 from stowage.testing.access_contract import FileAccessContract
 from stowage.testing.contract_helpers import declared, read_back
 from stowage.testing.report import CHECKED, REFUSED, record
@@ -38,7 +39,6 @@ from stowage.testing.url_contract import SignedUrlContract
 __all__ = ["StorageContract", "make_png"]
 
 _ALT = re.compile(r"^(?P<root>.*)_[A-Za-z0-9]{7}(?P<ext>(\.[^./]+)*)$")
-_MiB = 1024 * 1024
 
 
 def make_png(width: int, height: int) -> bytes:
@@ -97,7 +97,7 @@ class StorageContract(FileAccessContract, StorageEdgesContract, SignedUrlContrac
     #: Threads in the concurrency tests.
     threads: ClassVar[int] = 8
     #: Bytes of the large-content test.
-    large_size: ClassVar[int] = 9 * _MiB
+    large_size: ClassVar[int] = 9 * MiB
     #: Tests this backend is known to fail, with the reason: each runs as a strict
     #: xfail, so the deviation stays documented and a fix shows up as a failure.
     known_deviations: ClassVar[dict[str, str]] = {}
@@ -404,7 +404,7 @@ class StorageContract(FileAccessContract, StorageEdgesContract, SignedUrlContrac
 
     def test_failed_save_leaves_nothing(self, storage: Any) -> None:
         """26. A save whose content breaks midway leaves no file behind."""
-        content = File(_BrokenContent(3 * _MiB), name="half.bin")  # type: ignore[arg-type]
+        content = File(_BrokenContent(3 * MiB), name="half.bin")  # type: ignore[arg-type]
         with pytest.raises(OSError, match="mid-stream"):
             storage.save("half.bin", content)
         assert not storage.exists("half.bin")

@@ -12,11 +12,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
+from stowage.drivers.base import MiB
 from stowage.exceptions import ConfigurationError
 
 __all__ = ["UploadSettings", "may_upload", "upload_settings"]
-
-MiB = 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
