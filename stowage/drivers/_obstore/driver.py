@@ -1,29 +1,9 @@
-"""Share what every obstore-based driver does the same way (S3, Azure).
-
-A subclass builds its obstore store (``_make_store``), sets the attributes
-every object gets (``_base_attributes``) and says how a large atomic create
-lands (``_finish_create``); everything else is here: streaming single and
-multipart uploads, ranged streaming reads, delimiter listings, server-side
-copies, error translation and the async twins on obstore's ``*_async``.
-
-Large atomic creates stream to a temporary key under ``.stowage-uploads/``
-(obstore offers no conditional multipart completion) and are then copied
-into place with a conditional server-side copy. Listings never show that
-prefix; a lifecycle rule on it cleans up after crashed processes.
-
-A service that ignores conditional writes (``_creates_atomically`` says so)
-gets a best-effort create instead, whatever the size: the body is staged
-under that same prefix, the target is checked once more just before the
-commit, and the commit is an unconditional server-side copy followed by the
-deletion of the staged object. Two writers can still pass that last check
-together in the one round trip before the copy; the last copy then wins.
-"""
+"""The driver every obstore-backed service shares (see the package's docstring)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
@@ -32,6 +12,13 @@ from typing import Any, ClassVar, Literal, TypeVar
 import obstore
 from obstore import exceptions as obstore_errors
 
+from stowage.drivers._obstore.bodies import (
+    Source,
+    object_info,
+    read_up_to,
+    written,
+)
+from stowage.drivers._obstore.errors import map_error, range_not_satisfiable, retry_delete
 from stowage.drivers.base import (
     UPLOADS_PREFIX,
     AsyncDownload,
@@ -43,194 +30,15 @@ from stowage.drivers.base import (
     Readable,
     in_thread,
 )
-from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.options import ObjectStoreOptions
-from stowage.drivers.retry import DEFAULT_POLICY
 from stowage.exceptions import (
-    AccessDenied,
     AlreadyExists,
     ConfigurationError,
     NotFound,
-    ServiceError,
-    ServiceTimeout,
-    ServiceUnavailable,
-    StowageError,
     translate,
 )
 
-__all__ = [
-    "HEADER_ATTRIBUTES",
-    "UPLOADS_PREFIX",
-    "ObstoreDriver",
-    "map_error",
-    "read_ca_bundle",
-    "retry_config",
-]
-
-#: Attributes obstore maps to HTTP headers; any other attribute is user metadata.
-HEADER_ATTRIBUTES = frozenset(
-    {
-        "Cache-Control",
-        "Content-Disposition",
-        "Content-Encoding",
-        "Content-Language",
-        "Content-Type",
-        "Storage-Class",
-    }
-)
-
-
-def read_ca_bundle(verify: bool | str) -> str | None:
-    """Return the PEM text of the CA bundle option ``verify`` names, or None for True/False."""
-    if not isinstance(verify, str):
-        return None
-    try:
-        with open(verify, encoding="ascii") as bundle:
-            text = bundle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"Option 'verify': cannot read the CA bundle {verify!r}: {exc}"
-        ) from None
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise ConfigurationError(f"Option 'verify': {verify!r} holds no PEM certificate.")
-    return text
-
-
-def _first_line(exc: BaseException) -> str:
-    # obstore's messages carry the whole request debug dump: keep its first line.
-    return str(exc).split("\n", 1)[0][:300]
-
-
-#: The HTTP status in obstore's message ("... status code: 503 Service Unavailable",
-#: "HTTP status server error (503 ...)"): its exceptions carry no status attribute.
-_STATUS = re.compile(
-    r"status code: (?P<code>\d{3})\b"
-    r"|status (?:client|server) error \((?P<http>\d{3})\b"
-    r"|\b(?P<forbidden>403) Forbidden\b"
-)
-
-
-def _status(exc: BaseException) -> int | None:
-    found = _STATUS.search(str(exc))
-    return None if found is None else int(next(code for code in found.groups() if code))
-
-
-def _timed_out(exc: BaseException) -> bool:
-    text = str(exc)
-    return "operation timed out" in text or "TimedOut" in text
-
-
-def _connection_failed(exc: BaseException) -> bool:
-    # Failures before any answer: no status, no class of their own.
-    text = str(exc)
-    return any(
-        marker in text
-        for marker in (
-            "Connection refused",
-            "error sending request",
-            "connection closed",
-            "body error",
-        )
-    )
-
-
-#: What obstore's errors become; the message is the first line of obstore's.
-_ERRORS = ErrorTable(
-    Rule((FileNotFoundError, obstore_errors.NotFoundError), NotFound, "{detail}"),
-    Rule(
-        (FileExistsError, obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError),
-        AlreadyExists,
-        "{detail}",
-    ),
-    Rule(
-        (
-            PermissionError,
-            obstore_errors.PermissionDeniedError,
-            obstore_errors.UnauthenticatedError,
-        ),
-        AccessDenied,
-        "{detail}",
-    ),
-    Rule(403, AccessDenied, "{detail}"),
-    Rule(_timed_out, ServiceTimeout, "{detail}"),
-    Rule(_connection_failed, ServiceUnavailable, "{detail}"),
-    Rule(range(500, 600), ServiceUnavailable, "{detail}"),
-    Rule(obstore_errors.BaseError, ServiceError, "{detail}"),
-    status=_status,
-    detail=_first_line,
-)
-
-
-def map_error(exc: BaseException) -> StowageError | None:
-    """Translate an obstore error into stowage's tree (None: not one of obstore's)."""
-    return _ERRORS.lookup(exc, "")
-
-
-_RETRIED = re.compile(r"after \d+ retries")
-
-
-def _retry_delete(exc: BaseException) -> bool:
-    """Tell whether a failed delete is worth sending again.
-
-    obstore sends a delete as a bulk request (S3 DeleteObjects, an Azure
-    batch): a POST, which it retries after a 5xx reply ("after N retries" in
-    the first line of its message) but not when the connection failed
-    before any reply.
-    Deleting is idempotent, so that case is retried here, with backoff.
-    """
-    transient = isinstance(exc, (ServiceUnavailable, ServiceTimeout))
-    return transient and not _RETRIED.search(str(exc))
-
-
-def retry_config(max_retries: int, timeout: float) -> dict[str, Any]:
-    """Return obstore's retry settings: the drivers' one backoff, ``max_retries`` times.
-
-    The whole of a request's retries may take as long as its tries could.
-    """
-    return {
-        "max_retries": max_retries,
-        "retry_timeout": dt.timedelta(seconds=max(timeout, 1) * (max_retries + 1)),
-        "backoff": {
-            "init_backoff": dt.timedelta(seconds=DEFAULT_POLICY.base),
-            "max_backoff": dt.timedelta(seconds=DEFAULT_POLICY.cap),
-            "base": 2,
-        },
-    }
-
-
-def _range_not_satisfiable(exc: BaseException) -> bool:
-    text = str(exc)
-    return "416" in text or "Wanted range starting at" in text
-
-
-def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) -> ObjectInfo:
-    attributes = attributes or {}
-    metadata = {
-        k: str(v)
-        for k, v in attributes.items()
-        if k not in HEADER_ATTRIBUTES and k != "Content-Type"
-    }
-    etag = meta.get("e_tag")
-    return ObjectInfo(
-        key=str(meta["path"]),
-        size=int(meta["size"]),
-        modified=meta.get("last_modified"),
-        etag=etag.strip('"') if isinstance(etag, str) else None,
-        content_type=attributes.get("Content-Type"),
-        cache_control=attributes.get("Cache-Control"),
-        metadata=metadata,
-    )
-
-
-def _written(key: str, size: int, result: Any, attributes: Mapping[str, str]) -> ObjectInfo:
-    """Describe an object just written in one PUT, sync or async alike."""
-    return ObjectInfo(
-        key=key,
-        size=size,
-        etag=_etag(result),
-        content_type=attributes.get("Content-Type"),
-        modified=dt.datetime.now(dt.UTC),
-    )
+__all__ = ["ObstoreDriver"]
 
 
 _OO = TypeVar("_OO", bound=ObjectStoreOptions)
@@ -253,7 +61,7 @@ class ObstoreDriver(Driver[_OO]):
         self.multipart_chunksize = options.multipart_chunksize
         #: Parts uploaded at once; each holds one part in memory.
         self.multipart_concurrency = options.multipart_concurrency
-        #: Retries of a delete that got no reply (see :func:`_retry_delete`).
+        #: Retries of a delete that got no reply (see :func:`retry_delete`).
         self._retry = options.retry_policy()
 
     def _make_store(self) -> Any:
@@ -357,12 +165,12 @@ class ObstoreDriver(Driver[_OO]):
         small = size is not None and size <= self.multipart_threshold
         with translate(f"writing {key!r}", map_error):
             if small:
-                body = _read_up_to(stream, self.multipart_threshold)
+                body = read_up_to(stream, self.multipart_threshold)
                 mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
                 result = obstore.put(
                     self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
                 )
-                return _written(key, len(body), result, attributes)
+                return written(key, len(body), result, attributes)
             target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
             self._put_parts(target, stream, size, attributes)
             if if_absent:
@@ -375,7 +183,7 @@ class ObstoreDriver(Driver[_OO]):
     def _put_parts(
         self, target: str, stream: Readable, size: int | None, attributes: dict[str, str]
     ) -> None:
-        source = _Source(stream)
+        source = Source(stream)
         try:
             obstore.put(
                 self.store,
@@ -407,7 +215,7 @@ class ObstoreDriver(Driver[_OO]):
         try:
             with translate(f"writing {key!r}", map_error):
                 if size is not None and size <= self.multipart_threshold:
-                    body = _read_up_to(stream, self.multipart_threshold)
+                    body = read_up_to(stream, self.multipart_threshold)
                     obstore.put(
                         self.store, staged, body, attributes=attributes, use_multipart=False
                     )
@@ -471,11 +279,11 @@ class ObstoreDriver(Driver[_OO]):
             try:
                 result = obstore.get(self.store, key, options=options)  # type: ignore[arg-type]
             except obstore_errors.BaseError as exc:
-                if not _range_not_satisfiable(exc):
+                if not range_not_satisfiable(exc):
                     raise
                 # Past the end (or an empty object): nothing to read.
                 return Download(self.head(key), [])
-        info = _info(result.meta, result.attributes)
+        info = object_info(result.meta, result.attributes)
         stream = result.stream(min_chunk_size=256 * 1024)
 
         def chunks() -> Iterator[bytes]:
@@ -489,7 +297,7 @@ class ObstoreDriver(Driver[_OO]):
         """Describe ``key`` with one HEAD request, headers included."""
         with translate(f"inspecting {key!r}", map_error):
             result = obstore.get(self.store, key, options={"head": True})
-        return _info(result.meta, result.attributes)
+        return object_info(result.meta, result.attributes)
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error (Azure says 404, S3 does not)."""
@@ -498,7 +306,7 @@ class ObstoreDriver(Driver[_OO]):
             with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
                 obstore.delete(self.store, key)
 
-        self._retry.run(once, retryable=_retry_delete)
+        self._retry.run(once, retryable=retry_delete)
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List with a delimiter (one level) or flat (recursive), every page."""
@@ -507,14 +315,14 @@ class ObstoreDriver(Driver[_OO]):
                 for page in obstore.list(self.store, prefix or None, chunk_size=1000):
                     for meta in page:
                         if not meta["path"].startswith(UPLOADS_PREFIX + "/"):
-                            yield _info(meta)
+                            yield object_info(meta)
                 return
             result = obstore.list_with_delimiter(self.store, prefix or None)
         for common in result["common_prefixes"]:
             if common.rstrip("/") != UPLOADS_PREFIX:
                 yield Prefix(common.rstrip("/"))
         for meta in result["objects"]:
-            yield _info(meta)
+            yield object_info(meta)
 
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy on the service, headers and metadata included."""
@@ -531,7 +339,7 @@ class ObstoreDriver(Driver[_OO]):
         """Do :meth:`head` on obstore's async client."""
         with translate(f"inspecting {key!r}", map_error):
             result = await obstore.get_async(self.store, key, options={"head": True})
-        return _info(result.meta, result.attributes)
+        return object_info(result.meta, result.attributes)
 
     async def aexists(self, key: str) -> bool:
         """Tell whether ``key`` is an object or a non-empty directory, asynchronously."""
@@ -550,7 +358,7 @@ class ObstoreDriver(Driver[_OO]):
             with contextlib.suppress(NotFound), translate(f"deleting {key!r}", map_error):
                 await obstore.delete_async(self.store, key)
 
-        await self._retry.arun(once, retryable=_retry_delete)
+        await self._retry.arun(once, retryable=retry_delete)
 
     async def aput(
         self,
@@ -579,13 +387,13 @@ class ObstoreDriver(Driver[_OO]):
                 object_parameters=object_parameters,
             )
         attributes = self._attributes(content_type, cache_control, metadata, object_parameters)
-        body = _read_up_to(stream, self.multipart_threshold)
+        body = read_up_to(stream, self.multipart_threshold)
         mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
         with translate(f"writing {key!r}", map_error):
             result = await obstore.put_async(
                 self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
             )
-        return _written(key, len(body), result, attributes)
+        return written(key, len(body), result, attributes)
 
     async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
         """Do :meth:`get` on obstore's async client, streaming the body."""
@@ -599,7 +407,7 @@ class ObstoreDriver(Driver[_OO]):
             try:
                 result = await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
             except obstore_errors.BaseError as exc:
-                if not _range_not_satisfiable(exc):
+                if not range_not_satisfiable(exc):
                     raise
                 result = None
         if result is None:
@@ -611,39 +419,9 @@ class ObstoreDriver(Driver[_OO]):
                 async for chunk in stream:
                     yield bytes(chunk)
 
-        return AsyncDownload(_info(result.meta, result.attributes), chunks())
-
-
-class _Source:
-    """Iterate a reader's chunks for obstore, keeping the error the reader raised."""
-
-    def __init__(self, stream: Readable) -> None:
-        self._stream = stream
-        self.error: BaseException | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            while chunk := self._stream.read(MiB):
-                yield chunk
-        except Exception as exc:
-            self.error = exc
-            raise
+        return AsyncDownload(object_info(result.meta, result.attributes), chunks())
 
 
 async def _empty() -> Any:
     return
     yield b""  # pragma: no cover - makes this an async generator
-
-
-def _read_up_to(stream: Readable, limit: int) -> bytes:
-    parts = []
-    total = 0
-    while total <= limit and (chunk := stream.read(min(MiB, limit + 1 - total))):
-        parts.append(chunk)
-        total += len(chunk)
-    return b"".join(parts)
-
-
-def _etag(result: Mapping[str, Any]) -> str | None:
-    etag = result.get("e_tag")
-    return etag.strip('"') if isinstance(etag, str) else None
