@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from email.message import Message
 
+from stowage.drivers.options import tls_context
 from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable
 
 __all__ = ["Answer", "send", "tls_context"]
@@ -27,15 +28,6 @@ class Answer:
     status: int
     headers: Message
     body: bytes
-
-
-def tls_context(verify: bool | str | None) -> ssl.SSLContext | None:
-    """Return the TLS context of a driver's ``verify`` option (None: the default one)."""
-    if verify is False:
-        return ssl._create_unverified_context()
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return None
 
 
 def send(

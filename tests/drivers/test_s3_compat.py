@@ -27,9 +27,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from stowage import S3Storage
-from stowage.drivers import s3 as s3_module
 from stowage.drivers.base import Capability
-from stowage.drivers.s3 import S3Driver, S3Options
+from stowage.drivers.s3 import S3Driver, S3Options, conditional
 from stowage.exceptions import ConfigurationError
 from stowage.testing import (
     AsyncStorageContract,
@@ -224,7 +223,7 @@ def test_the_probe_runs_once_per_bucket(options: dict[str, Any], s3rver: S3rver)
         # Another bucket is another answer.
         S3Storage(**s3rver.options(s3rver.create_bucket())).save("z.txt", ContentFile(b"z"))
         assert spy.call_count == 2
-    assert s3_module._CONDITIONAL_WRITES[(s3rver.endpoint, options["bucket_name"])] is False
+    assert conditional.CONDITIONAL_WRITES[(s3rver.endpoint, options["bucket_name"])] is False
 
 
 def test_urls_and_system_checks_do_not_probe(options: dict[str, Any]) -> None:

@@ -763,3 +763,29 @@ def test_header_signatures_match_botocore(
     assert ours["Authorization"] == request.headers["Authorization"]
     assert ours["x-amz-content-sha256"] == request.headers["X-Amz-Content-SHA256"] == payload
     assert ours["x-amz-date"] == NOW.strftime("%Y%m%dT%H%M%SZ")
+
+
+def test_moto_auth_accepts_a_large_create_signed_in_headers(moto_auth: AuthMotoServer) -> None:
+    storage = S3Storage(
+        location=f"mp-{secrets.token_hex(4)}", multipart_threshold=0, **moto_auth.options()
+    )
+    data = b"signed in parts " * 1000
+    name = storage.save("docs/a b é.txt", ContentFile(data))
+    assert storage.open(name).read() == data
+    with pytest.raises(FileExistsError):
+        storage.driver.put(storage.key(name), ContentFile(data), size=len(data), if_absent=True)
+    assert storage.driver.multipart.pending("") == []  # type: ignore[attr-defined]
+
+
+def test_moto_auth_refuses_a_large_create_with_a_wrong_secret(moto_auth: AuthMotoServer) -> None:
+    prefix = f"bad-mp-{secrets.token_hex(4)}"
+    right = S3Storage(location=prefix, **moto_auth.options())
+    right.driver.probe_conditional_writes()  # type: ignore[attr-defined]
+    wrong = S3Storage(
+        location=prefix, multipart_threshold=0, **moto_auth.options(secret_key=WRONG_SECRET)
+    )
+    with pytest.raises(AccessDenied) as caught:
+        wrong.driver.put(wrong.key("new.bin"), ContentFile(b"x" * 100), size=100, if_absent=True)
+    assert WRONG_SECRET not in str(caught.value)
+    keys = moto_auth.boto3().list_objects_v2(Bucket=moto_auth.bucket, Prefix=f"{prefix}/")
+    assert keys.get("Contents", []) == []
