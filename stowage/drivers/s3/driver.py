@@ -46,7 +46,7 @@ from stowage.drivers.s3.conditional import (
     WARNED,
     UnsettledCapabilities,
 )
-from stowage.drivers.s3.creates import create_in_parts, object_headers, read_part
+from stowage.drivers.s3.creates import PartReader, create_in_parts, object_headers
 from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
 from stowage.drivers.s3.rest import RestClient
@@ -280,19 +280,16 @@ class S3Driver(ObstoreDriver[S3Options]):
     def _create_in_parts(
         self, key: str, stream: Readable, size: int | None, attributes: dict[str, str]
     ) -> ObjectInfo:
-        part_size = self.part_size(size)
-        first = read_part(stream, part_size)
-        if len(first) < part_size and len(first) <= self.multipart_threshold:
+        parts = PartReader(stream, self.part_size(size), self.multipart_concurrency)
+        whole = parts.whole(self.multipart_threshold)
+        if whole is not None:
             # A body of unknown size that fits in one request goes in one.
-            body = io.BytesIO(first)
-            return super()._put(key, body, len(first), attributes, if_absent=True)
+            return super()._put(key, io.BytesIO(whole), len(whole), attributes, if_absent=True)
         created = create_in_parts(
             self.multipart,
             key,
-            first,
-            stream,
+            parts,
             headers=object_headers(attributes, self.options),
-            part_size=part_size,
             concurrency=self.multipart_concurrency,
             checksum=self.options.checksum_algorithm == "sha256",
         )
