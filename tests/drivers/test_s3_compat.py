@@ -146,6 +146,21 @@ def test_a_large_create_of_a_taken_key_is_refused_by_the_driver(options: dict[st
     assert [m["path"] for page in obstore.list(driver.store) for m in page] == ["k.bin"]
 
 
+def test_large_creates_stay_staged_where_the_header_is_ignored(options: dict[str, Any]) -> None:
+    driver = S3Driver(S3Options(**options, multipart_threshold=5 * _MiB))
+    assert driver._creates_directly() is False
+    refuse = mock.patch.object(driver.multipart, "create", side_effect=AssertionError("direct"))
+    data = b"s" * (6 * _MiB)
+    with refuse:
+        driver.put("staged.bin", io.BytesIO(data), size=len(data), if_absent=True)
+        driver.put("unsized.bin", io.BytesIO(data), size=None, if_absent=True)
+    assert b"".join(driver.get("staged.bin")) == data
+    assert [m["path"] for page in obstore.list(driver.store) for m in page] == [
+        "staged.bin",
+        "unsized.bin",
+    ]
+
+
 def test_async_saves_fall_back_too(options: dict[str, Any]) -> None:
     storage = S3Storage(multipart_threshold=5 * _MiB, **options)
     small, large = b"small", b"L" * (6 * _MiB)

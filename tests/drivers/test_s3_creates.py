@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -206,14 +207,19 @@ _PARAMETERS = {
 }
 
 
+@pytest.mark.parametrize(
+    "encryption",
+    [
+        {"server_side_encryption": "AES256"},
+        {"server_side_encryption": "aws:kms", "sse_kms_key_id": "key-0123"},
+    ],
+    ids=["sse-s3", "sse-kms"],
+)
 def test_headers_metadata_and_encryption_reach_the_object(
-    options: dict[str, Any], s3_server: MotoServer
+    options: dict[str, Any], s3_server: MotoServer, encryption: dict[str, str]
 ) -> None:
     storage = S3Storage(
-        **options,
-        multipart_threshold=5 * _MiB,
-        object_parameters=_PARAMETERS,
-        server_side_encryption="AES256",
+        **options, multipart_threshold=5 * _MiB, object_parameters=_PARAMETERS, **encryption
     )
     name = storage.save("dir/report.pdf", ContentFile(_body(6 * _MiB)))
     head = s3_server.boto3().head_object(Bucket=options["bucket_name"], Key=name)
@@ -223,7 +229,8 @@ def test_headers_metadata_and_encryption_reach_the_object(
     assert head["ContentLanguage"] == "fr-CA"
     assert head["StorageClass"] == "STANDARD_IA"
     assert head["Metadata"] == {"owner": "docs", "batch": "7"}
-    assert head["ServerSideEncryption"] == "AES256"
+    assert head["ServerSideEncryption"] == encryption["server_side_encryption"]
+    assert encryption.get("sse_kms_key_id", "") in head.get("SSEKMSKeyId", "")
     assert head["ContentLength"] == 6 * _MiB
     info = storage.driver.head(name)
     assert info.metadata == {"owner": "docs", "batch": "7"}
@@ -245,23 +252,24 @@ def test_the_create_sends_every_header_obstores_upload_sends(
     """CreateMultipartUpload carries what obstore's own multipart upload carries."""
     settings = {"object_parameters": _PARAMETERS, **settings}
     storage = _proxied(options, proxy, multipart_threshold=5 * _MiB, **settings)
-    data = ContentFile(b"{}" * (3 * _MiB), name="data.json")
+    # Incompressible, so that gzip, where on, still leaves a body to upload in parts.
+    data = ContentFile(os.urandom(6 * _MiB), name="site.css")
     storage.driver.put(  # obstore's multipart upload (an overwrite)
-        "theirs.json", data, size=None, content_type="application/json", if_absent=False
+        "theirs.css", data, size=None, content_type="text/css", if_absent=False
     )
     data.seek(0)
-    storage.driver.put(
-        "ours.json", data, size=None, content_type="application/json", if_absent=True
-    )
+    storage.driver.put("ours.css", data, size=None, content_type="text/css", if_absent=True)
     starts = [r for r in proxy.recorded if r.method == "POST" and "uploads" in r.query]
-    assert [r.path.rsplit("/", 1)[1] for r in starts] == ["theirs.json", "ours.json"]
+    assert [r.path.rsplit("/", 1)[1] for r in starts] == ["theirs.css", "ours.css"]
     theirs, ours = (_object_headers(r) for r in starts)
     assert ours == theirs
-    assert "content-type" in ours
+    assert ours["content-type"] == "text/css"
+    if settings.get("gzip"):
+        assert ours["content-encoding"] == "gzip"
     parts = [r for r in proxy.recorded if "partNumber" in r.query]
     theirs_parts, ours_parts = (
         [sorted(_object_headers(r)) for r in parts if r.path.endswith(name)]
-        for name in ("theirs.json", "ours.json")
+        for name in ("theirs.css", "ours.css")
     )
     assert ours_parts == theirs_parts
 

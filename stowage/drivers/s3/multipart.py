@@ -18,12 +18,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from stowage.drivers.s3.rest import Body, RestClient, answered, find_all, find_text
+from stowage.drivers.s3.rest import (
+    NAMESPACE,
+    Body,
+    RestClient,
+    answered,
+    find_all,
+    find_text,
+)
 from stowage.exceptions import NotFound, ServiceError
 
 __all__ = ["MultipartClient", "Part", "PendingUpload"]
-
-_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class MultipartClient:
         (``If-None-Match: *``); else AlreadyExists is raised and the upload
         stays pending, for the caller to abort.
         """
-        root = ET.Element("CompleteMultipartUpload", xmlns=_NS)
+        root = ET.Element("CompleteMultipartUpload", xmlns=NAMESPACE)
         for part in parts:
             element = ET.SubElement(root, "Part")
             if part.checksum is not None:

@@ -49,12 +49,13 @@ from stowage.exceptions import (
     UnsupportedOperation,
 )
 
-__all__ = ["Answer", "Body", "RestClient", "answered", "find_all", "find_text"]
+__all__ = ["NAMESPACE", "Answer", "Body", "RestClient", "answered", "find_all", "find_text"]
 
 #: A request body: bytes, or a view of a part's buffer (sent without a copy).
 Body = bytes | bytearray | memoryview
 
-_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+#: The XML namespace of S3's documents.
+NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 #: Idle connections kept for reuse; more threads than this open their own.
 _POOL_SIZE = 16
 #: Failures that, on a reused connection, mean the server had closed it while idle.
@@ -63,7 +64,7 @@ _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 def find_text(element: ET.Element, name: str) -> str:
     """Return the text of ``element``'s child ``name`` (S3's namespace or none), or ""."""
-    found = element.find(f"{_NS}{name}")
+    found = element.find(f"{{{NAMESPACE}}}{name}")
     if found is None:
         found = element.find(name)
     return (found.text or "") if found is not None else ""
@@ -71,7 +72,7 @@ def find_text(element: ET.Element, name: str) -> str:
 
 def find_all(element: ET.Element, name: str) -> list[ET.Element]:
     """Return ``element``'s children named ``name`` (S3's namespace or none)."""
-    return element.findall(f"{_NS}{name}") or element.findall(name)
+    return element.findall(f"{{{NAMESPACE}}}{name}") or element.findall(name)
 
 
 @dataclass(frozen=True)
