@@ -1,7 +1,8 @@
 """Send the server's own upload calls to a service with the standard library.
 
-The multipart, resumable and block-list calls of direct uploads are a few
-small requests to URLs the drivers sign; no SDK is needed for them. Errors
+The resumable and block-list calls of direct uploads (GCS, Azure) are a few
+small requests to URLs the drivers sign; no SDK is needed for them (S3's
+multipart calls go through the S3 driver's own client). Errors
 become stowage's exceptions, chained to the cause; statuses a protocol
 uses as answers (a GCS ``308``, an Azure ``404`` …) are returned instead.
 """
