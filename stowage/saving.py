@@ -9,6 +9,8 @@ try the next name), and the bounded series of candidate names.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, cast
@@ -42,6 +44,15 @@ def encoded_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
 
 
 def _content_size(content: File[Any]) -> int | None:
+    raw = getattr(content, "file", None)
+    fileno = getattr(raw, "fileno", None)
+    if callable(fileno):
+        try:
+            if not stat.S_ISREG(os.fstat(fileno()).st_mode):
+                # A pipe or a socket: Django's size is its st_size, 0, whatever it holds.
+                return None
+        except (OSError, ValueError):
+            pass
     try:
         size = content.size
     except (AttributeError, OSError, TypeError, ValueError):

@@ -1,4 +1,4 @@
-"""Presign requests with AWS Signature Version 4 and its GCS twin, in plain Python.
+"""Sign requests with AWS Signature Version 4 and its GCS twin, in plain Python.
 
 obstore's own ``sign()`` can add neither response-header overrides
 (``response-content-disposition`` …) nor sign for another host, and costs
@@ -9,6 +9,10 @@ Google Cloud Storage signs with HMAC keys by the same process under other
 names (``GOOG4-HMAC-SHA256``, ``X-Goog-*`` parameters, a ``GOOG4`` key
 prefix, the scope ``date/auto/storage/goog4_request``): a :class:`Dialect`
 holds those names, so both services share one signer.
+
+:func:`sign_headers` signs a request in its ``Authorization`` header
+instead, for the calls the S3 driver sends itself (multipart uploads): every
+header given is signed, ``x-amz-*`` ones included, as S3 requires.
 """
 
 from __future__ import annotations
@@ -30,14 +34,19 @@ __all__ = [
     "GOOG4",
     "MAX_EXPIRES",
     "RESPONSE_PARAMETERS",
+    "UNSIGNED_PAYLOAD",
     "Dialect",
     "post_policy_fields",
     "presign",
+    "sign_headers",
     "sign_post_policy",
 ]
 
 #: The longest validity SigV4 allows: seven days.
 MAX_EXPIRES = MAX_SIGNED_SECONDS
+
+#: The payload hash of a request whose body is not signed (S3 takes it over HTTP and HTTPS).
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 #: boto3-style names of the response overrides, and their query parameters.
 RESPONSE_PARAMETERS = {
@@ -214,7 +223,7 @@ def presign(
             pairs = [p.split("=", 1) for p in canonical_query.split("&")]
             pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
             canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-    canonical_path = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/-_.~")
+    canonical_path = _canonical_path(path)
     canonical_request = (
         f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
         "UNSIGNED-PAYLOAD"
@@ -228,6 +237,75 @@ def presign(
         f"{scheme}://{host}{canonical_path}?{canonical_query}"
         f"&{dialect.query_prefix}Signature={signature}"
     )
+
+
+def _canonical_path(path: str) -> str:
+    return path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/-_.~")
+
+
+def sign_headers(
+    *,
+    method: str,
+    scheme: str,
+    host: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    region: str,
+    access_key: str,
+    secret_key: str,
+    session_token: str | None,
+    payload_hash: str = UNSIGNED_PAYLOAD,
+    now: dt.datetime | None = None,
+) -> tuple[str, dict[str, str]]:
+    """Sign a request in its ``Authorization`` header; return its target and headers.
+
+    ``path`` is the unencoded object path and ``query`` the raw query
+    parameters ("uploads": ""). The target is the encoded path and query
+    exactly as signed; the headers are ``headers`` (every one signed) plus
+    ``Host``, ``x-amz-date``, ``x-amz-content-sha256`` (``payload_hash``),
+    the session token if any, and ``Authorization``.
+    """
+    amz_date = _timestamp(now)
+    day = amz_date[:8]
+    scope = f"{day}/{region}/{AWS4.service}/{AWS4.request_type}"
+    sent = {
+        **headers,
+        "Host": _canonical_host(scheme, host),
+        "x-amz-date": amz_date,
+        "x-amz-content-sha256": payload_hash,
+    }
+    if session_token:
+        sent["x-amz-security-token"] = session_token
+    canonical_headers = sorted(
+        (name.lower(), " ".join(str(value).split())) for name, value in sent.items()
+    )
+    signed = ";".join(name for name, _ in canonical_headers)
+    canonical_query = "&".join(
+        f"{k}={v}" for k, v in sorted((_quote(k), _quote(v)) for k, v in query.items())
+    )
+    canonical_path = _canonical_path(path)
+    canonical_request = "\n".join(
+        [
+            method,
+            canonical_path,
+            canonical_query,
+            "".join(f"{name}:{value}\n" for name, value in canonical_headers),
+            signed,
+            payload_hash,
+        ]
+    )
+    to_sign = (
+        f"{AWS4.algorithm}\n{amz_date}\n{scope}\n"
+        + hashlib.sha256(canonical_request.encode()).hexdigest()
+    )
+    signature = _hmac_hex(secret_key, day, region, AWS4, to_sign.encode())
+    sent["Authorization"] = (
+        f"{AWS4.algorithm} Credential={access_key}/{scope}, "
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
+    target = f"{canonical_path}?{canonical_query}" if canonical_query else canonical_path
+    return target, sent
 
 
 def post_policy_fields(

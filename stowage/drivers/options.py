@@ -11,6 +11,7 @@ default; its checks live in the base's ``__post_init__``.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +20,27 @@ from stowage.drivers.base import DriverOptions, MiB
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import ConfigurationError
 
-__all__ = ["NetworkOptions", "ObjectStoreOptions", "ServerOptions"]
+__all__ = ["NetworkOptions", "ObjectStoreOptions", "ServerOptions", "tls_context"]
 
 #: The ``verify`` option's documentation, for the drivers that speak TLS.
 VERIFY_DOC = (
     "Verify the service's TLS certificate: True, False (trusted networks only), or the "
     "path of a PEM CA bundle trusted besides the public roots (a private CA)."
 )
+
+
+def tls_context(verify: bool | str | None) -> ssl.SSLContext | None:
+    """Return the TLS context the ``verify`` option asks for (None: the default one).
+
+    A CA bundle is trusted besides the public roots, as :data:`VERIFY_DOC` says.
+    """
+    if verify is False:
+        return ssl._create_unverified_context()
+    if isinstance(verify, str):
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=verify)
+        return context
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Send the server's own upload calls to a service with the standard library.
 
-The multipart, resumable and block-list calls of direct uploads are a few
-small requests to URLs the drivers sign; no SDK is needed for them. Errors
+The resumable and block-list calls of direct uploads (GCS, Azure) are a few
+small requests to URLs the drivers sign; no SDK is needed for them (S3's
+multipart calls go through the S3 driver's own client). Errors
 become stowage's exceptions, chained to the cause; statuses a protocol
 uses as answers (a GCS ``308``, an Azure ``404`` …) are returned instead.
 """
@@ -15,6 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from email.message import Message
 
+from stowage.drivers.options import tls_context
 from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable
 
 __all__ = ["Answer", "send", "tls_context"]
@@ -27,15 +29,6 @@ class Answer:
     status: int
     headers: Message
     body: bytes
-
-
-def tls_context(verify: bool | str | None) -> ssl.SSLContext | None:
-    """Return the TLS context of a driver's ``verify`` option (None: the default one)."""
-    if verify is False:
-        return ssl._create_unverified_context()
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return None
 
 
 def send(

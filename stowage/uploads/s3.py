@@ -1,221 +1,34 @@
-"""Upload to S3 with presigned multipart URLs: :class:`S3Session` and its S3 calls.
+"""Upload to S3 with presigned multipart URLs: :class:`S3Session`.
 
-obstore does not expose multipart uploads under a key and id of our
-choosing, so each call is a URL presigned by stowage's own SigV4 signer
-(:meth:`stowage.drivers.s3.S3Driver.sign`, valid for a minute) and sent
-with the standard library. No credential leaves the server: the browser
-only ever receives presigned ``UploadPart`` URLs.
+The server's own calls (CreateMultipartUpload, ListParts, Complete, Abort,
+ListMultipartUploads, the bucket's CORS rules) go through the S3 driver's
+:class:`~stowage.drivers.s3.multipart.MultipartClient` and its signed
+client, the ones the driver's large creates use. The browser only ever
+receives presigned ``UploadPart`` URLs (stowage's own SigV4 signer,
+:meth:`stowage.drivers.s3.S3Driver.sign`): no credential leaves the server.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.storage import Storage as DjangoStorage
 
-from stowage.exceptions import NotFound, ServiceError
+from stowage.exceptions import NotFound
 from stowage.uploads.base import CloudSession, Leftover, RefusedUpload, Ticket
 from stowage.uploads.cors import CorsRule
-from stowage.uploads.http import send, tls_context
 
 if TYPE_CHECKING:
     from stowage.drivers.s3 import S3Driver
+    from stowage.drivers.s3.multipart import MultipartClient
 
-__all__ = ["MultipartClient", "Part", "PendingUpload", "S3Session", "cors_xml"]
-
-_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-_CALL_EXPIRES = dt.timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class Part:
-    """One stored part of a multipart upload."""
-
-    number: int
-    size: int
-    etag: str
-
-
-@dataclass(frozen=True)
-class PendingUpload:
-    """One multipart upload not yet completed or aborted."""
-
-    key: str
-    upload_id: str
-    initiated: dt.datetime | None
-
-
-def _text(element: ET.Element, name: str) -> str:
-    found = element.find(f"{_NS}{name}")
-    if found is None:
-        found = element.find(name)
-    return (found.text or "") if found is not None else ""
-
-
-def _children(element: ET.Element, name: str) -> list[ET.Element]:
-    return element.findall(f"{_NS}{name}") or element.findall(name)
-
-
-class MultipartClient:
-    """Call S3's multipart API for one driver, each request presigned for a minute."""
-
-    def __init__(self, driver: S3Driver) -> None:
-        self.driver = driver
-        self._context = tls_context(driver.options.verify)
-
-    def _call(
-        self,
-        method: str,
-        key: str,
-        parameters: dict[str, str],
-        *,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        what: str,
-    ) -> bytes:
-        url = self.driver.sign(key, method=method, expires=_CALL_EXPIRES, parameters=parameters)
-        answer = send(
-            method,
-            url,
-            what=what,
-            body=body,
-            headers=headers,
-            timeout=self.driver.options.timeout,
-            context=self._context,
-        )
-        return answer.body
-
-    def create(self, key: str, content_type: str) -> str:
-        """Start a multipart upload to ``key``; return its upload id."""
-        body = self._call(
-            "POST",
-            key,
-            {"uploads": ""},
-            headers={"Content-Type": content_type},
-            what=f"starting an upload to {key!r}",
-        )
-        upload_id = _text(ET.fromstring(body), "UploadId")
-        if not upload_id:
-            raise ServiceError(f"starting an upload to {key!r}: no UploadId in the answer")
-        return upload_id
-
-    def sign_part(
-        self, key: str, upload_id: str, number: int, size: int, expires: dt.timedelta
-    ) -> str:
-        """Return a presigned URL to PUT part ``number`` of the upload, of exactly ``size`` bytes.
-
-        The Content-Length is signed, so the service refuses a part of any
-        other size: a browser cannot store more than the size it declared.
-        """
-        return self.driver.sign(
-            key,
-            method="PUT",
-            expires=expires,
-            parameters={"partNumber": str(number), "uploadId": upload_id},
-            headers={"Content-Length": str(size)},
-        )
-
-    def list_parts(self, key: str, upload_id: str) -> list[Part]:
-        """Return the parts stored so far, by number (ListParts, every page)."""
-        parts: list[Part] = []
-        marker = ""
-        while True:
-            parameters = {"uploadId": upload_id, "max-parts": "1000"}
-            if marker:
-                parameters["part-number-marker"] = marker
-            root = ET.fromstring(
-                self._call("GET", key, parameters, what=f"listing the parts of {key!r}")
-            )
-            for element in _children(root, "Part"):
-                parts.append(
-                    Part(
-                        int(_text(element, "PartNumber")),
-                        int(_text(element, "Size")),
-                        _text(element, "ETag"),
-                    )
-                )
-            if _text(root, "IsTruncated") != "true":
-                return sorted(parts, key=lambda part: part.number)
-            marker = _text(root, "NextPartNumberMarker")
-
-    def complete(self, key: str, upload_id: str, parts: list[Part]) -> None:
-        """Join ``parts`` into the object ``key``."""
-        root = ET.Element("CompleteMultipartUpload", xmlns=_NS[1:-1])
-        for part in parts:
-            element = ET.SubElement(root, "Part")
-            ET.SubElement(element, "PartNumber").text = str(part.number)
-            ET.SubElement(element, "ETag").text = part.etag
-        answer = self._call(
-            "POST",
-            key,
-            {"uploadId": upload_id},
-            body=ET.tostring(root),
-            headers={"Content-Type": "application/xml"},
-            what=f"completing the upload to {key!r}",
-        )
-        # S3 can answer 200 with an error document when the join fails late.
-        if answer and ET.fromstring(answer).tag.endswith("Error"):
-            raise ServiceError(f"completing the upload to {key!r}: {answer[:300]!r}")
-
-    def abort(self, key: str, upload_id: str) -> None:
-        """Abort the upload and drop its parts (already gone: not an error)."""
-        with contextlib.suppress(NotFound):
-            self._call("DELETE", key, {"uploadId": upload_id}, what=f"aborting {key!r}")
-
-    def pending(self, prefix: str) -> list[PendingUpload]:
-        """Return the multipart uploads under ``prefix`` not yet completed or aborted."""
-        found: list[PendingUpload] = []
-        key_marker = id_marker = ""
-        while True:
-            parameters = {"uploads": "", "prefix": prefix}
-            if key_marker:
-                parameters["key-marker"] = key_marker
-                parameters["upload-id-marker"] = id_marker
-            root = ET.fromstring(
-                self._call("GET", "", parameters, what=f"listing uploads under {prefix!r}")
-            )
-            for element in _children(root, "Upload"):
-                initiated = _text(element, "Initiated")
-                found.append(
-                    PendingUpload(
-                        _text(element, "Key"),
-                        _text(element, "UploadId"),
-                        dt.datetime.fromisoformat(initiated.replace("Z", "+00:00"))
-                        if initiated
-                        else None,
-                    )
-                )
-            if _text(root, "IsTruncated") != "true":
-                return found
-            key_marker = _text(root, "NextKeyMarker")
-            id_marker = _text(root, "NextUploadIdMarker")
-
-    def get_cors(self) -> bytes:
-        """Return the bucket's CORS rules as XML (GetBucketCors; none: an empty document)."""
-        try:
-            return self._call("GET", "", {"cors": ""}, what="reading the bucket's CORS rules")
-        except NotFound:
-            return b"<CORSConfiguration/>"
-
-    def put_cors(self, rules_xml: bytes) -> None:
-        """Replace the bucket's CORS rules with ``rules_xml`` (PutBucketCors)."""
-        digest = base64.b64encode(hashlib.md5(rules_xml).digest()).decode()
-        self._call(
-            "PUT",
-            "",
-            {"cors": ""},
-            body=rules_xml,
-            headers={"Content-MD5": digest, "Content-Type": "application/xml"},
-            what="setting the bucket's CORS rules",
-        )
+__all__ = ["S3Session", "cors_xml"]
 
 
 #: S3's names of a CORS rule's lists: one element per value in the XML.
@@ -252,13 +65,15 @@ def cors_xml(rules: list[CorsRule]) -> bytes:
 
 
 def _parse_cors(document: bytes) -> list[CorsRule]:
+    from stowage.drivers.s3.rest import find_all, find_text
+
     rules = []
-    for element in _children(ET.fromstring(document), "CORSRule"):
+    for element in find_all(ET.fromstring(document), "CORSRule"):
 
         def values(name: str, rule: ET.Element = element) -> tuple[str, ...]:
-            return tuple((e.text or "") for e in _children(rule, name))
+            return tuple((e.text or "") for e in find_all(rule, name))
 
-        age = _text(element, "MaxAgeSeconds")
+        age = find_text(element, "MaxAgeSeconds")
         rules.append(
             CorsRule(
                 values("AllowedOrigin"),
@@ -285,9 +100,15 @@ class S3Session(CloudSession):
         return getattr(storage, "driver_name", None) == "s3"
 
     @property
+    def s3(self) -> S3Driver:
+        """Return the storage's S3 driver."""
+        driver: S3Driver = self.driver
+        return driver
+
+    @property
     def client(self) -> MultipartClient:
         """Return the multipart client of the storage's driver."""
-        return MultipartClient(self.driver)
+        return self.s3.multipart
 
     def part_count(self, ticket: Ticket) -> int:
         """Return how many parts the declared size makes."""
@@ -295,7 +116,7 @@ class S3Session(CloudSession):
 
     def start(self, ticket: Ticket, origin: str | None = None) -> Ticket:
         """Create the multipart upload, its Content-Type fixed by the server."""
-        upload_id = self.client.create(self.key(ticket.key), ticket.content_type)
+        upload_id = self.client.create(self.key(ticket.key), {"Content-Type": ticket.content_type})
         return self.ticket_with(ticket, upload_id)
 
     def plan(self, ticket: Ticket) -> dict[str, Any]:
@@ -316,10 +137,14 @@ class S3Session(CloudSession):
         if bad or not numbers or len(numbers) > 100:
             raise RefusedUpload(f"Part numbers must be 1 to {count}, at most 100 at a time.")
         expires = dt.timedelta(seconds=self.options.URL_EXPIRE)
-        key, client, part = self.key(ticket.key), self.client, self.options.PART_SIZE
+        key, part = self.key(ticket.key), self.options.PART_SIZE
         return {
-            n: client.sign_part(
-                key, ticket.upload_id, n, min(part, ticket.size - (n - 1) * part), expires
+            n: self.s3.sign(
+                key,
+                method="PUT",
+                expires=expires,
+                parameters={"partNumber": str(n), "uploadId": ticket.upload_id},
+                headers={"Content-Length": str(min(part, ticket.size - (n - 1) * part))},
             )
             for n in numbers
         }
@@ -378,8 +203,23 @@ class S3Session(CloudSession):
 
     def read_cors(self) -> list[CorsRule]:
         """Read the bucket's CORS rules (GetBucketCors)."""
-        return _parse_cors(self.client.get_cors())
+        try:
+            answer = self.s3.rest.call(
+                "GET", "", {"cors": ""}, what="reading the bucket's CORS rules"
+            )
+        except NotFound:
+            return []
+        return _parse_cors(answer.body)
 
     def write_cors(self, rules: list[CorsRule]) -> None:
         """Set the bucket's CORS rules (PutBucketCors)."""
-        self.client.put_cors(cors_xml(rules))
+        document = cors_xml(rules)
+        digest = base64.b64encode(hashlib.md5(document).digest()).decode()
+        self.s3.rest.call(
+            "PUT",
+            "",
+            {"cors": ""},
+            body=document,
+            headers={"Content-MD5": digest, "Content-Type": "application/xml"},
+            what="setting the bucket's CORS rules",
+        )

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import http.client
 import ipaddress
 import socket
 import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,56 +22,8 @@ from django.core.files.base import ContentFile
 
 from stowage import S3Storage
 from stowage.exceptions import ServiceError
+from tests.faults.http_proxy import CountingProxy
 from tests.servers.moto import MotoServer
-
-
-class CountingProxy:
-    """A forward HTTP proxy on loopback that counts what passes through it."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        #: Lower-cased names of the headers of each request, in order.
-        self.headers: list[set[str]] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                target = urllib.parse.urlsplit(self.path)
-                assert target.hostname == "127.0.0.1", "the proxy only forwards to loopback"
-                proxy.requests.append(f"{self.command} {target.path}")
-                proxy.headers.append({key.lower() for key in self.headers})
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                upstream = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
-                path = target.path + (f"?{target.query}" if target.query else "")
-                upstream.request(self.command, path, body=body, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                upstream.close()
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _private_ca(directory: Path) -> tuple[Path, ssl.SSLContext]:
@@ -236,3 +186,57 @@ def test_additional_checksums_are_sent_only_when_asked(
     }
     assert sent["plain.txt"] is False
     assert sent["summed.txt"] is True
+
+
+# -- stowage's own calls (large creates) take the same ways ------------------------------------
+
+
+def test_large_creates_go_through_the_proxy_too(
+    s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy
+) -> None:
+    options = {**s3_server.options(s3_bucket), "proxies": {"http": proxy.url}}
+    storage = S3Storage(**options, multipart_threshold=0)
+    name = storage.save("parts.txt", ContentFile(b"in parts"))
+    assert storage.open(name).read() == b"in parts"
+    path = f"/{s3_bucket}/parts.txt"
+    calls = [sorted(r.query) for r in proxy.recorded if r.method != "GET" and r.path == path]
+    assert calls == [["uploads"], ["partNumber", "uploadId"], ["uploadId"]]
+
+
+def test_a_large_create_tunnels_through_the_proxy_to_a_private_ca(
+    s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy, tmp_path: Path
+) -> None:
+    ca_pem, context = _private_ca(tmp_path)
+    port = int(urllib.parse.urlsplit(s3_server.endpoint).port or 0)
+    front = TlsFront(port, context)
+    try:
+        options = {
+            **s3_server.options(s3_bucket),
+            "endpoint_url": f"https://127.0.0.1:{front.port}",
+            "proxies": {"https": proxy.url},
+        }
+        storage = S3Storage(**options, verify=str(ca_pem), multipart_threshold=0, max_retries=0)
+        name = storage.save("tunnelled.txt", ContentFile(b"through a tunnel"))
+        assert storage.open(name).read() == b"through a tunnel"
+        assert storage.driver.multipart.pending("") == []  # type: ignore[attr-defined]
+        assert set(proxy.tunnels) == {f"127.0.0.1:{front.port}"}
+        assert proxy.recorded == []  # every request went through a tunnel, encrypted
+        # The public roots alone do not know this CA: stowage's own client refuses it too.
+        untrusting = S3Storage(**options, max_retries=0)
+        with pytest.raises(ServiceError, match="certificate"):
+            untrusting.driver.multipart.pending("")  # type: ignore[attr-defined]
+    finally:
+        front.close()
+
+
+def test_a_proxy_stowage_cannot_use_keeps_large_creates_on_obstore(
+    s3_server: MotoServer, s3_bucket: str
+) -> None:
+    from stowage.exceptions import UnsupportedOperation
+
+    options = {**s3_server.options(s3_bucket), "proxies": {"http": "socks5://127.0.0.1:9"}}
+    driver = S3Storage(**options).driver
+    assert driver.rest.reachable is False  # type: ignore[attr-defined]
+    assert driver._creates_directly() is False  # type: ignore[attr-defined]
+    with pytest.raises(UnsupportedOperation, match="socks5"):
+        driver.multipart.pending("")  # type: ignore[attr-defined]

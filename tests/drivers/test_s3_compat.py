@@ -27,9 +27,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from stowage import S3Storage
-from stowage.drivers import s3 as s3_module
 from stowage.drivers.base import Capability
-from stowage.drivers.s3 import S3Driver, S3Options
+from stowage.drivers.s3 import S3Driver, S3Options, conditional
 from stowage.exceptions import ConfigurationError
 from stowage.testing import (
     AsyncStorageContract,
@@ -154,6 +153,21 @@ def test_a_large_create_of_a_taken_key_is_refused_by_the_driver(options: dict[st
     assert [m["path"] for page in obstore.list(driver.store) for m in page] == ["k.bin"]
 
 
+def test_large_creates_stay_staged_where_the_header_is_ignored(options: dict[str, Any]) -> None:
+    driver = S3Driver(S3Options(**options, multipart_threshold=5 * _MiB))
+    assert driver._creates_directly() is False
+    refuse = mock.patch.object(driver.multipart, "create", side_effect=AssertionError("direct"))
+    data = b"s" * (6 * _MiB)
+    with refuse:
+        driver.put("staged.bin", io.BytesIO(data), size=len(data), if_absent=True)
+        driver.put("unsized.bin", io.BytesIO(data), size=None, if_absent=True)
+    assert b"".join(driver.get("staged.bin")) == data
+    assert [m["path"] for page in obstore.list(driver.store) for m in page] == [
+        "staged.bin",
+        "unsized.bin",
+    ]
+
+
 def test_async_saves_fall_back_too(options: dict[str, Any]) -> None:
     storage = S3Storage(multipart_threshold=5 * _MiB, **options)
     small, large = b"small", b"L" * (6 * _MiB)
@@ -231,7 +245,7 @@ def test_the_probe_runs_once_per_bucket(options: dict[str, Any], s3rver: S3rver)
         # Another bucket is another answer.
         S3Storage(**s3rver.options(s3rver.create_bucket())).save("z.txt", ContentFile(b"z"))
         assert spy.call_count == 2
-    assert s3_module._CONDITIONAL_WRITES[(s3rver.endpoint, options["bucket_name"])] is False
+    assert conditional.CONDITIONAL_WRITES[(s3rver.endpoint, options["bucket_name"])] is False
 
 
 def test_urls_and_system_checks_do_not_probe(options: dict[str, Any]) -> None:

@@ -703,3 +703,89 @@ def test_moto_auth_refuses_a_wrong_secret(moto_auth: AuthMotoServer, operation: 
     # Nothing changed: the seed is still there and nothing new was written.
     keys = moto_auth.boto3().list_objects_v2(Bucket=moto_auth.bucket, Prefix=f"{prefix}/")
     assert [o["Key"] for o in keys.get("Contents", [])] == [f"{prefix}/seed.txt"]
+
+
+# -- requests signed in their headers (stowage's own multipart calls) -------------------------
+
+#: (method, query, headers, body) of the calls a large create makes.
+HEADER_SIGNED = [
+    ("POST", {"uploads": ""}, {"Content-Type": "text/plain", "x-amz-meta-owner": " a  b "}, b""),
+    ("PUT", {"partNumber": "3", "uploadId": "id/with+chars=="}, {}, b"part bytes"),
+    (
+        "POST",
+        {"uploadId": "abc"},
+        {"If-None-Match": "*", "Content-Type": "application/xml"},
+        b"<x/>",
+    ),
+    ("DELETE", {"uploadId": "abc"}, {}, b""),
+    ("GET", {"uploads": "", "prefix": "a b/é", "key-marker": "k~1"}, {}, b""),
+]
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["keys", "token"])
+@pytest.mark.parametrize(("method", "query", "headers", "body"), HEADER_SIGNED)
+@pytest.mark.parametrize("name", NAMES[:2] + NAMES[4:])
+def test_header_signatures_match_botocore(
+    name: str,
+    method: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    token: str | None,
+) -> None:
+    import hashlib
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    payload = hashlib.sha256(body).hexdigest()
+    target, ours = _sigv4.sign_headers(
+        method=method,
+        scheme="http",
+        host="127.0.0.1:9000",
+        path=f"/{BUCKET}/{name}",
+        query=query,
+        headers=headers,
+        region="eu-west-1",
+        access_key=ACCESS,
+        secret_key=SECRET,
+        session_token=token,
+        payload_hash=payload,
+        now=NOW,
+    )
+    request = AWSRequest(
+        method=method, url=f"http://127.0.0.1:9000{target}", headers=headers, data=body
+    )
+    with frozen_clocks():
+        S3SigV4Auth(Credentials(ACCESS, SECRET, token), "s3", "eu-west-1").add_auth(request)
+    assert urlsplit(request.url).path == urlsplit(f"http://x{target}").path
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours["x-amz-content-sha256"] == request.headers["X-Amz-Content-SHA256"] == payload
+    assert ours["x-amz-date"] == NOW.strftime("%Y%m%dT%H%M%SZ")
+
+
+def test_moto_auth_accepts_a_large_create_signed_in_headers(moto_auth: AuthMotoServer) -> None:
+    storage = S3Storage(
+        location=f"mp-{secrets.token_hex(4)}", multipart_threshold=0, **moto_auth.options()
+    )
+    data = b"signed in parts " * 1000
+    name = storage.save("docs/a b é.txt", ContentFile(data))
+    assert storage.open(name).read() == data
+    with pytest.raises(FileExistsError):
+        storage.driver.put(storage.key(name), ContentFile(data), size=len(data), if_absent=True)
+    assert storage.driver.multipart.pending("") == []  # type: ignore[attr-defined]
+
+
+def test_moto_auth_refuses_a_large_create_with_a_wrong_secret(moto_auth: AuthMotoServer) -> None:
+    prefix = f"bad-mp-{secrets.token_hex(4)}"
+    right = S3Storage(location=prefix, **moto_auth.options())
+    right.driver.probe_conditional_writes()  # type: ignore[attr-defined]
+    wrong = S3Storage(
+        location=prefix, multipart_threshold=0, **moto_auth.options(secret_key=WRONG_SECRET)
+    )
+    with pytest.raises(AccessDenied) as caught:
+        wrong.driver.put(wrong.key("new.bin"), ContentFile(b"x" * 100), size=100, if_absent=True)
+    assert WRONG_SECRET not in str(caught.value)
+    keys = moto_auth.boto3().list_objects_v2(Bucket=moto_auth.bucket, Prefix=f"{prefix}/")
+    assert keys.get("Contents", []) == []

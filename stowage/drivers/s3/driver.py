@@ -1,36 +1,7 @@
-"""Store objects in Amazon S3 or an S3-compatible service, on obstore.
+"""The S3 driver: obstore for most calls, stowage's own multipart client for large creates.
 
-Reads, writes, listings and copies are :class:`~stowage.drivers._obstore.ObstoreDriver`'s.
-Atomic create is a PUT with ``If-None-Match: *``; a large one is staged and
-copied into place with S3's conditional multipart copy, then copied once
-more onto itself because a multipart copy drops the content headers (objects
-over 5 GiB keep S3's defaults).
-
-Conditional writes (option ``conditional_writes``): some S3-compatible
-servers ignore ``If-None-Match: *`` and overwrite. In ``"auto"`` mode the
-driver finds out once per endpoint and bucket in each process, with a probe
-object under ``.stowage-uploads/`` created twice (the second create must be
-refused) and then deleted; the answer is kept in a module-level cache. Amazon
-S3 itself (no ``endpoint_url``) honours the header and is not probed. Where
-the header is ignored, the driver no longer declares ``ATOMIC_CREATE`` and
-creates take the best-effort path of
-:class:`~stowage.drivers._obstore.ObstoreDriver` (staged upload, one last
-check, unconditional copy), small and large bodies alike, with one warning
-on the ``stowage.s3`` logger. ``"require"`` refuses to save on such a server;
-``"off"`` never sends the header.
-
-When the probe runs: the adapter plans a save by asking whether
-``ATOMIC_CREATE`` is in ``capabilities``, so that answer must be settled
-first. Until the probe has run, ``capabilities`` is a set whose membership
-test for ``ATOMIC_CREATE`` alone runs the probe; every other question
-(``SIGN`` for URLs, ``PUBLIC_URL`` for system checks) is answered without
-I/O, and iterating the set lists only what is known without it. A save
-therefore probes just before its first create, and ``manage.py check`` or
-``url()`` never write to the bucket. The async twins probe on a worker thread.
-
-URLs: presigned with our own SigV4 signer (response-header overrides,
-uploads with ``method="PUT"``, browser POST forms, and signing on a custom
-domain for S3-compatible CDNs), or public (path- or virtual-hosted style).
+See :mod:`stowage.drivers.s3` for how creates work, the conditional-write
+probe and URLs.
 """
 
 from __future__ import annotations
@@ -38,19 +9,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import io
 import logging
 import os
 import secrets
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import obstore
 from obstore.store import S3Store
 
-from stowage.config import option
 from stowage.drivers import _gzip, _sigv4
 from stowage.drivers._aws_credentials import CredentialChain
 from stowage.drivers._obstore import (
@@ -66,12 +35,21 @@ from stowage.drivers.base import (
     Capability,
     Download,
     Driver,
-    MiB,
     ObjectInfo,
     Readable,
     in_thread,
 )
-from stowage.drivers.options import ObjectStoreOptions
+from stowage.drivers.s3.address import Address
+from stowage.drivers.s3.conditional import (
+    CONDITIONAL_WRITES,
+    PROBE_LOCK,
+    WARNED,
+    UnsettledCapabilities,
+)
+from stowage.drivers.s3.creates import PartReader, create_in_parts, object_headers
+from stowage.drivers.s3.multipart import MultipartClient
+from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
+from stowage.drivers.s3.rest import RestClient
 from stowage.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -83,140 +61,9 @@ from stowage.exceptions import (
 if TYPE_CHECKING:
     from stowage.drivers._cloudfront import CloudFrontSigner
 
-__all__ = ["S3Driver", "S3Options"]
-
+__all__ = ["S3Driver"]
 
 logger = logging.getLogger("stowage.s3")
-
-#: Whether each (endpoint, bucket) honours ``If-None-Match: *``, as probed by this process.
-_CONDITIONAL_WRITES: dict[tuple[str, str], bool] = {}
-#: The (endpoint, bucket) pairs whose best-effort fallback was already logged.
-_WARNED: set[tuple[str, str]] = set()
-#: Held while probing, so concurrent first saves probe once.
-_PROBE_LOCK = threading.Lock()
-
-#: object_parameters keys and the attribute each becomes.
-_HEADERS = {
-    "CacheControl": "Cache-Control",
-    "ContentDisposition": "Content-Disposition",
-    "ContentEncoding": "Content-Encoding",
-    "ContentLanguage": "Content-Language",
-    "ContentType": "Content-Type",
-    "StorageClass": "Storage-Class",
-}
-
-
-@dataclass(frozen=True)
-class S3Options(ObjectStoreOptions):
-    """Options of the S3 driver (django-storages' names where the meaning is the same)."""
-
-    bucket_name: str = option("", doc="The bucket.")
-    region_name: str = option("us-east-1", doc="The bucket's region.", env="AWS_DEFAULT_REGION")
-    endpoint_url: str | None = option(
-        None, doc="Endpoint of an S3-compatible service (MinIO, R2, Ceph, Spaces…)."
-    )
-    access_key: str | None = option(
-        None, doc="Access key id (else the environment and instance roles).", secret=True
-    )
-    secret_key: str | None = option(None, doc="Secret access key.", secret=True)
-    session_token: str | None = option(
-        None, doc="Session token of temporary credentials.", secret=True
-    )
-    addressing_style: Literal["auto", "path", "virtual"] = option(
-        "auto", doc="Path-style or virtual-hosted URLs; auto is path-style with endpoint_url."
-    )
-    object_parameters: dict[str, Any] = option(
-        default_factory=dict,
-        doc="Headers and metadata for every object: CacheControl, ContentDisposition, "
-        "ContentEncoding, ContentLanguage, ContentType, StorageClass, Metadata. A large "
-        "file saved under a new name is staged and copied into place, and lands in the "
-        "bucket's default storage class (a lifecycle rule can move it).",
-    )
-    gzip: bool = option(
-        False, doc="Store bodies of the gzip_content_types gzip-compressed (Content-Encoding)."
-    )
-    gzip_content_types: tuple[str, ...] = option(
-        _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
-    )
-    server_side_encryption: str | None = option(
-        None, doc="Server-side encryption: AES256, aws:kms or aws:kms:dsse."
-    )
-    sse_kms_key_id: str | None = option(None, doc="KMS key for aws:kms encryption.")
-    default_acl: str | None = option(
-        None, doc="Only None or 'private': grant public access with a bucket policy instead."
-    )
-    proxies: dict[str, str] = option(
-        default_factory=dict,
-        doc="Proxy by URL scheme, as botocore takes them ({'https': 'http://proxy:3128'}); "
-        "the endpoint's scheme picks one. HTTPS_PROXY, HTTP_PROXY and NO_PROXY in the "
-        "environment work too.",
-    )
-    profile: str | None = option(
-        None,
-        doc="Named profile of the shared AWS files (~/.aws/credentials, ~/.aws/config) to "
-        "take the keys from, when access_key and secret_key are not given.",
-        env="AWS_PROFILE",
-    )
-    checksum_algorithm: Literal["sha256", "crc64nvme"] | None = option(
-        None,
-        doc="Send this additional checksum with every upload, as newer AWS SDKs do by "
-        "default. Off by default: several S3-compatible services reject such headers.",
-    )
-    multipart_chunksize: int = option(
-        8 * MiB,
-        doc="Size of each uploaded part; larger for a body that would need over 10,000 parts.",
-    )
-    sign_custom_domain: bool = option(
-        False,
-        doc="Sign URLs on custom_domain itself (S3-compatible CDNs such as R2, Spaces or "
-        "B2 that check S3 signatures on their own domain, the bucket implied by it).",
-    )
-    conditional_writes: Literal["auto", "require", "off"] = option(
-        "auto",
-        doc="Atomic create with If-None-Match: *. 'auto' probes the endpoint once per "
-        "process (Amazon S3 is trusted) and falls back to a best-effort create, with a "
-        "warning, where the server ignores the header; 'require' refuses to save on such "
-        "a server; 'off' never sends it (best effort always).",
-    )
-
-    cloudfront_key_id: str | None = option(
-        None, doc="CloudFront key pair id: with cloudfront_key, custom_domain URLs are signed."
-    )
-    cloudfront_key: str | None = option(
-        None,
-        doc="CloudFront private key (PEM text or the path of a PEM file), extra 'cloudfront'.",
-        secret=True,
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if bool(self.cloudfront_key_id) != bool(self.cloudfront_key):
-            raise ConfigurationError(
-                "Options 'cloudfront_key_id' and 'cloudfront_key' go together: give both or none."
-            )
-        if self.cloudfront_key and self.sign_custom_domain:
-            raise ConfigurationError(
-                "Options 'cloudfront_key' and 'sign_custom_domain' both sign custom_domain URLs "
-                "(CloudFront or S3 signatures): choose one."
-            )
-        if self.cloudfront_key_id and self.cloudfront_key:
-            from stowage.drivers._cloudfront import CloudFrontSigner
-
-            CloudFrontSigner(self.cloudfront_key_id, self.cloudfront_key)  # fails early if bad
-        if self.default_acl not in (None, "private"):
-            raise ConfigurationError(
-                f"Option 'default_acl'={self.default_acl!r} is not supported: S3 object ACLs "
-                "are disabled on new buckets and ignored by most S3-compatible services. Make "
-                "objects public with a bucket policy and set querystring_auth=False."
-            )
-        unknown = set(self.object_parameters) - set(_HEADERS) - {"Metadata"}
-        if unknown:
-            raise ConfigurationError(
-                f"Option 'object_parameters' has unsupported keys {sorted(unknown)}; "
-                f"valid: {[*sorted(_HEADERS), 'Metadata']}."
-            )
-        if self.multipart_chunksize < 5 * MiB:
-            raise ConfigurationError("Option 'multipart_chunksize' must be at least 5 MiB.")
 
 
 class S3Driver(ObstoreDriver[S3Options]):
@@ -233,7 +80,7 @@ class S3Driver(ObstoreDriver[S3Options]):
         }
     )
     native_async = True
-    parameter_headers = _HEADERS
+    parameter_headers = PARAMETER_HEADERS
     metadata_parameter = "Metadata"
 
     @property
@@ -255,13 +102,13 @@ class S3Driver(ObstoreDriver[S3Options]):
         if mode == "require" or atomic:
             return caps
         caps = caps - {Capability.ATOMIC_CREATE}
-        return caps if atomic is False else _UnsettledCapabilities(caps, self._creates_atomically)
+        return caps if atomic is False else UnsettledCapabilities(caps, self._creates_atomically)
 
     # -- conditional writes -------------------------------------------------------------
 
     @property
     def _conditional_key(self) -> tuple[str, str]:
-        endpoint = (self.options.endpoint_url or f"{self._scheme}://{self._host}").rstrip("/")
+        endpoint = (self.options.endpoint_url or self.address.origin).rstrip("/")
         return endpoint, self.options.bucket_name
 
     def conditional_writes_honoured(self) -> bool | None:
@@ -274,7 +121,7 @@ class S3Driver(ObstoreDriver[S3Options]):
         """
         if not self.options.endpoint_url:
             return True
-        return _CONDITIONAL_WRITES.get(self._conditional_key)
+        return CONDITIONAL_WRITES.get(self._conditional_key)
 
     def probe_conditional_writes(self) -> bool:
         """Find out whether the server honours ``If-None-Match: *`` (cached per process).
@@ -286,11 +133,11 @@ class S3Driver(ObstoreDriver[S3Options]):
         known = self.conditional_writes_honoured()
         if known is not None:
             return known
-        with _PROBE_LOCK:
+        with PROBE_LOCK:
             known = self.conditional_writes_honoured()
             if known is None:
                 known = self._probe()
-                _CONDITIONAL_WRITES[self._conditional_key] = known
+                CONDITIONAL_WRITES[self._conditional_key] = known
         return known
 
     def _probe(self) -> bool:
@@ -338,9 +185,9 @@ class S3Driver(ObstoreDriver[S3Options]):
                 "conditional_writes='auto' to accept a best-effort create (checked just "
                 "before it commits)."
             )
-        with _PROBE_LOCK:
-            first = self._conditional_key not in _WARNED
-            _WARNED.add(self._conditional_key)
+        with PROBE_LOCK:
+            first = self._conditional_key not in WARNED
+            WARNED.add(self._conditional_key)
         if first:
             logger.warning(
                 "The S3 server at %s ignores If-None-Match: * on bucket %r: saves use a "
@@ -364,22 +211,8 @@ class S3Driver(ObstoreDriver[S3Options]):
             raise ConfigurationError(
                 "S3 storage needs 'bucket_name' (OPTIONS or AWS_STORAGE_BUCKET_NAME)."
             )
-        endpoint = options.endpoint_url
-        path_style = options.addressing_style == "path" or (
-            options.addressing_style == "auto" and endpoint is not None
-        )
-        #: An endpoint's own path ("https://example.com/s3"): obstore keeps it, so URLs do.
-        self._base_path = ""
-        if endpoint:
-            parts = urlsplit(endpoint)
-            self._scheme, self._host = parts.scheme or "https", parts.netloc
-            self._base_path = parts.path.rstrip("/")
-        elif path_style:
-            self._scheme, self._host = "https", f"s3.{options.region_name}.amazonaws.com"
-        else:
-            self._scheme = "https"
-            self._host = f"{options.bucket_name}.s3.{options.region_name}.amazonaws.com"
-        self._path_style = path_style
+        #: Where the bucket is: an endpoint's own path included, as obstore keeps it.
+        self.address = Address.of(options)
         # Without a static key pair, one chain finds the keys (environment,
         # profile, web identity, container, instance) for requests and URLs alike.
         self._chain: CredentialChain | None = None
@@ -391,13 +224,82 @@ class S3Driver(ObstoreDriver[S3Options]):
                 profile=options.profile, region=options.region_name, timeout=options.connect_timeout
             )
         self._root_certificate = read_ca_bundle(options.verify)
-        self._proxy = _proxy_for(options.proxies, self._scheme)
+        self._proxy = proxy_for(options.proxies, self.address.scheme)
         self._cloudfront: CloudFrontSigner | None = None
         if options.cloudfront_key_id and options.cloudfront_key:
             from stowage.drivers._cloudfront import CloudFrontSigner
 
             self._cloudfront = CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
         self._base_attributes = self.object_attributes(options.object_parameters)
+        #: Stowage's own signed S3 calls, beside obstore's (multipart creates, CORS).
+        self.rest = RestClient(
+            self.address,
+            region=options.region_name,
+            keys=self._keys,
+            verify=options.verify,
+            connect_timeout=options.connect_timeout,
+            timeout=options.timeout,
+            proxy=self._proxy,
+            retry=self._retry,
+        )
+        #: The multipart API: large creates here, and direct uploads from browsers.
+        self.multipart = MultipartClient(self.rest)
+
+    def close(self) -> None:
+        """Drop the obstore client and close the idle connections of stowage's own calls."""
+        super().close()
+        self.rest.close()
+
+    # -- creates --------------------------------------------------------------------
+
+    def _put(
+        self,
+        key: str,
+        stream: Readable,
+        size: int | None,
+        attributes: dict[str, str],
+        *,
+        if_absent: bool,
+    ) -> ObjectInfo:
+        large = size is None or size > self.multipart_threshold
+        if if_absent and large and self._creates_directly():
+            return self._create_in_parts(key, stream, size, attributes)
+        return super()._put(key, stream, size, attributes, if_absent=if_absent)
+
+    def _creates_directly(self) -> bool:
+        """Tell whether a large create can be one multipart upload completed if the key is free.
+
+        Not where the server ignores ``If-None-Match: *``, nor where stowage's
+        own client cannot follow the configuration: a proxy it cannot use, or
+        CRC64-NVME checksums, which Python does not compute fast enough.
+        """
+        if self.options.checksum_algorithm == "crc64nvme" or not self.rest.reachable:
+            return False
+        return self._creates_atomically()
+
+    def _create_in_parts(
+        self, key: str, stream: Readable, size: int | None, attributes: dict[str, str]
+    ) -> ObjectInfo:
+        parts = PartReader(stream, self.part_size(size), self.multipart_concurrency)
+        whole = parts.whole(self.multipart_threshold)
+        if whole is not None:
+            # A body of unknown size that fits in one request goes in one.
+            return super()._put(key, io.BytesIO(whole), len(whole), attributes, if_absent=True)
+        created = create_in_parts(
+            self.multipart,
+            key,
+            parts,
+            headers=object_headers(attributes, self.options),
+            concurrency=self.multipart_concurrency,
+            checksum=self.options.checksum_algorithm == "sha256",
+        )
+        return ObjectInfo(
+            key=key,
+            size=created.size,
+            etag=created.etag,
+            content_type=attributes.get("Content-Type"),
+            modified=dt.datetime.now(dt.UTC),
+        )
 
     def _finish_create(self, staged: str, key: str) -> None:
         # S3's conditional copy is a multipart copy, which drops the content
@@ -411,7 +313,7 @@ class S3Driver(ObstoreDriver[S3Options]):
         o = self.options
         config: dict[str, Any] = {
             "region": o.region_name,
-            "virtual_hosted_style_request": not self._path_style,
+            "virtual_hosted_style_request": not self.address.path_style,
             "copy_if_not_exists": "multipart",
             "conditional_put": "etag",
         }
@@ -549,15 +451,11 @@ class S3Driver(ObstoreDriver[S3Options]):
 
     # -- URLs -------------------------------------------------------------------------------
 
-    def _url_path(self, key: str) -> str:
-        path = f"/{self.options.bucket_name}/{key}" if self._path_style else f"/{key}"
-        return self._base_path + path
-
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key``."""
         # Quoted as Django quotes file URLs, which S3 decodes the same way.
-        path = quote(self._url_path(key), safe=URL_SAFE)
-        return f"{self._scheme}://{self._host}{path}"
+        path = quote(self.address.path(key), safe=URL_SAFE)
+        return f"{self.address.origin}{path}"
 
     def sign(
         self,
@@ -584,7 +482,7 @@ class S3Driver(ObstoreDriver[S3Options]):
                 )
             return self._cloudfront.sign(f"{domain}/{quote(key, safe=URL_SAFE)}", expires)
         access, secret, token = self._keys()
-        scheme, host, path = self._scheme, self._host, self._url_path(key)
+        scheme, host, path = self.address.scheme, self.address.host, self.address.path(key)
         if domain is not None:
             parts = urlsplit(domain)
             scheme, host = parts.scheme, parts.netloc
@@ -633,9 +531,7 @@ class S3Driver(ObstoreDriver[S3Options]):
         if max_size is not None:
             conditions.append(["content-length-range", 0, max_size])
         fields.update(_sigv4.sign_post_policy(conditions, expires, secret, fields))
-        base = f"{self._scheme}://{self._host}{self._base_path}"
-        url = f"{base}/{self.options.bucket_name}" if self._path_style else base
-        return {"url": url, "fields": fields}
+        return {"url": self.address.bucket_url(), "fields": fields}
 
     def _keys(self) -> tuple[str, str, str | None]:
         """Return the access key, secret and token that sign requests and URLs now."""
@@ -644,45 +540,6 @@ class S3Driver(ObstoreDriver[S3Options]):
         assert self._chain is not None
         found = self._chain.get()
         return found.access_key, found.secret_key, found.token
-
-    # -- async ---------------------------------------------------------------------------
-
-
-class _UnsettledCapabilities(frozenset[Capability]):
-    """Capabilities whose ``ATOMIC_CREATE`` is settled (by a probe) only when asked for.
-
-    The set holds what is known without I/O; ``Capability.ATOMIC_CREATE in
-    caps`` calls ``settle`` and answers with its result.
-    """
-
-    _settle: Callable[[], bool]
-
-    def __new__(
-        cls, known: frozenset[Capability], settle: Callable[[], bool]
-    ) -> _UnsettledCapabilities:
-        """Hold ``known`` and the function that settles ``ATOMIC_CREATE``."""
-        caps = super().__new__(cls, known)
-        caps._settle = settle
-        return caps
-
-    def __contains__(self, item: object) -> bool:
-        """Answer from the set, except for ``ATOMIC_CREATE``, which ``settle`` decides."""
-        if item is Capability.ATOMIC_CREATE:
-            return self._settle()
-        return super().__contains__(item)
-
-
-def _proxy_for(proxies: Mapping[str, str], scheme: str) -> str | None:
-    """Return the proxy botocore would use for ``scheme`` from ``proxies``, as a URL."""
-    proxy = proxies.get(scheme) or proxies.get(f"{scheme}://") or None
-    if proxy is None:
-        unknown = set(proxies) - {"http", "https", "http://", "https://"}
-        if unknown:
-            raise ConfigurationError(
-                f"Option 'proxies' has keys {sorted(unknown)}; use 'http' and 'https'."
-            )
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def _plain_info(info: ObjectInfo, plain: int) -> ObjectInfo:

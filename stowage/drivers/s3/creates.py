@@ -1,0 +1,202 @@
+"""Create a large object with one multipart upload straight to its key, only if the key is free.
+
+:func:`create_in_parts` starts a multipart upload on the key itself, with
+every header the object gets (:func:`object_headers`), uploads the body's
+parts and completes the upload with ``If-None-Match: *``: S3 refuses the
+completion (412, or 409 while another conditional write is in flight) when
+the key is taken, and the object appears whole or not at all.
+
+A :class:`PartReader` reads the parts from the stream in order, on the
+calling thread, into ``concurrency`` buffers it reuses; up to that many
+parts go up at once on worker threads, and reading waits for a buffer to
+come back, so memory holds ``concurrency`` parts at most. A failed part is
+sent again from its buffer on the driver's retry policy. Whatever fails (a
+part, the completion, or the stream itself) the upload is aborted before the
+error propagates: the source's own error stays the one raised, a failed
+abort noted on it.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from stowage.drivers._obstore import HEADER_ATTRIBUTES
+from stowage.drivers.base import MiB, Readable
+from stowage.drivers.s3.multipart import MultipartClient, Part
+from stowage.drivers.s3.options import S3Options
+
+__all__ = ["Created", "PartReader", "create_in_parts", "object_headers"]
+
+
+def object_headers(attributes: Mapping[str, str], options: S3Options) -> dict[str, str]:
+    """Return the headers of a new object with ``attributes``, as obstore sends them.
+
+    Content headers as they are, ``Storage-Class`` as ``x-amz-storage-class``,
+    any other attribute as user metadata (``x-amz-meta-*``), then the
+    options' server-side encryption and additional checksum algorithm.
+    """
+    headers = {}
+    for name, value in attributes.items():
+        if name == "Storage-Class":
+            headers["x-amz-storage-class"] = value
+        elif name in HEADER_ATTRIBUTES:
+            headers[name] = value
+        else:
+            headers[f"x-amz-meta-{name}"] = value
+    if options.server_side_encryption:
+        headers["x-amz-server-side-encryption"] = options.server_side_encryption
+        if options.sse_kms_key_id and options.server_side_encryption.startswith("aws:kms"):
+            headers["x-amz-server-side-encryption-aws-kms-key-id"] = options.sse_kms_key_id
+    if options.checksum_algorithm == "sha256":
+        headers["x-amz-checksum-algorithm"] = "SHA256"
+    return headers
+
+
+class PartReader:
+    """Read a body part by part into at most ``buffers`` reused buffers of ``part_size``.
+
+    The first part is read at once, to tell a body that fits in one request
+    from a large one (:meth:`whole`). :meth:`take` returns each part in
+    turn, waiting while every buffer holds a part not yet given back with
+    :meth:`give_back`.
+    """
+
+    def __init__(self, stream: Readable, part_size: int, buffers: int) -> None:
+        self.part_size = part_size
+        self._stream = stream
+        # Files and spools fill a buffer themselves; other readers hand over chunks.
+        self._readinto = (
+            getattr(stream, "readinto", None) if isinstance(stream, io.IOBase) else None
+        )
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._unmade = buffers
+        self._ended = False
+        self._ahead: memoryview | None = self._read()
+
+    def whole(self, limit: int) -> bytes | None:
+        """Return the body if it ended within the first part, in at most ``limit`` bytes."""
+        ahead = self._ahead
+        if ahead is None or not self._ended or len(ahead) > limit:
+            return None
+        return bytes(ahead)
+
+    def take(self) -> memoryview | None:
+        """Return the next part (a view of one buffer), or None past the end of the body."""
+        if self._ahead is not None:
+            part, self._ahead = self._ahead, None
+            return part
+        if self._ended:
+            return None
+        part = self._read()
+        if len(part) == 0:
+            self.give_back(part)
+            return None
+        return part
+
+    def give_back(self, part: memoryview) -> None:
+        """Let the buffer of ``part``, uploaded, hold a later part."""
+        buffer = part.obj
+        assert isinstance(buffer, bytearray)
+        self._free.put(buffer)
+
+    def _read(self) -> memoryview:
+        if self._unmade:
+            self._unmade -= 1
+            buffer = bytearray(self.part_size)
+        else:
+            buffer = self._free.get()
+        view = memoryview(buffer)
+        filled = 0
+        while filled < self.part_size:
+            if self._readinto is not None:
+                count = self._readinto(view[filled:])
+            else:
+                chunk = self._stream.read(min(MiB, self.part_size - filled))
+                count = len(chunk)
+                view[filled : filled + count] = chunk
+            if not count:
+                self._ended = True
+                break
+            filled += count
+        return view[:filled]
+
+
+@dataclass(frozen=True)
+class Created:
+    """The object a multipart create made: its ETag (if the service said) and size."""
+
+    etag: str | None
+    size: int
+
+
+def create_in_parts(
+    client: MultipartClient,
+    key: str,
+    parts: PartReader,
+    *,
+    headers: Mapping[str, str],
+    concurrency: int,
+    checksum: bool,
+) -> Created:
+    """Upload the body ``parts`` reads to ``key``, created only if ``key`` is free.
+
+    Raises AlreadyExists when ``key`` is taken; leaves no pending upload
+    behind, whatever fails.
+    """
+    upload_id = client.create(key, headers)
+    try:
+        sent = _PartSender(client, key, upload_id, concurrency, checksum).send(parts)
+        etag = client.complete(key, upload_id, sent, if_absent=True)
+    except BaseException as exc:
+        try:
+            client.abort(key, upload_id)
+        except Exception as failure:
+            exc.add_note(f"Aborting the multipart upload failed too: {str(failure)[:200]}")
+        raise
+    return Created(etag, sum(part.size for part in sent))
+
+
+class _PartSender:
+    """Upload one body's parts on ``concurrency`` worker threads."""
+
+    def __init__(
+        self, client: MultipartClient, key: str, upload_id: str, concurrency: int, checksum: bool
+    ) -> None:
+        self._client = client
+        self._key = key
+        self._upload_id = upload_id
+        self._concurrency = concurrency
+        self._checksum = checksum
+        self._failed = threading.Event()
+
+    def send(self, parts: PartReader) -> list[Part]:
+        """Upload every part ``parts`` reads; return them all, in order."""
+        futures: list[Future[Part]] = []
+        pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="stowage-s3-part")
+        try:
+            while not self._failed.is_set() and (body := parts.take()) is not None:
+                futures.append(pool.submit(self._upload, parts, len(futures) + 1, body))
+                del body  # its buffer is the upload's until it is given back
+        except BaseException:
+            self._failed.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        # The first failed part, if any, raises here.
+        return [future.result() for future in futures]
+
+    def _upload(self, parts: PartReader, number: int, body: memoryview) -> Part:
+        try:
+            return self._client.upload_part(
+                self._key, self._upload_id, number, body, checksum=self._checksum
+            )
+        except BaseException:
+            self._failed.set()
+            raise
+        finally:
+            parts.give_back(body)

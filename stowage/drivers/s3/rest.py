@@ -1,0 +1,357 @@
+"""Send the S3 calls obstore does not offer, signed, with the standard library's HTTP.
+
+Multipart uploads under a key and id of stowage's choosing (large creates,
+direct uploads from browsers) and bucket settings (CORS) are plain S3 REST
+calls. :class:`RestClient` signs each in its ``Authorization`` header
+(:func:`~stowage.drivers._sigv4.sign_headers`, the driver's current keys)
+and sends it on a kept-alive ``http.client`` connection from a small pool:
+each thread sending at a time holds one.
+
+It honours the driver's endpoint and addressing style, ``verify`` (False, or
+a CA bundle trusted besides the public roots), ``connect_timeout``,
+``timeout``, and a plain ``http://`` proxy (the ``proxies`` option, else
+``HTTPS_PROXY`` / ``HTTP_PROXY`` and ``NO_PROXY``), tunnelling through it
+with ``CONNECT`` to an ``https`` endpoint. It cannot reach a service through
+an ``https://`` or SOCKS proxy: :attr:`RestClient.reachable` says so, and
+the driver then keeps to obstore.
+
+Failures become stowage's errors, named after S3's error code. A call is
+retried on the driver's :class:`~stowage.drivers.retry.RetryPolicy` when its
+``retryable`` predicate accepts the failure (transient ones by default); a
+request on a kept-alive connection the server had already closed is sent
+again once, on a new connection, before anything counts as a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ssl
+import threading
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from stowage.drivers import _sigv4
+from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.options import tls_context
+from stowage.drivers.retry import RetryPolicy, transient
+from stowage.drivers.s3.address import Address
+from stowage.exceptions import (
+    AccessDenied,
+    AlreadyExists,
+    NotFound,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    UnsupportedOperation,
+)
+
+__all__ = ["NAMESPACE", "Answer", "Body", "RestClient", "answered", "find_all", "find_text"]
+
+#: A request body: bytes, or a view of a part's buffer (sent without a copy).
+Body = bytes | bytearray | memoryview
+
+#: The XML namespace of S3's documents.
+NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+#: Idle connections kept for reuse; more threads than this open their own.
+_POOL_SIZE = 16
+#: Failures that, on a reused connection, mean the server had closed it while idle.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+def find_text(element: ET.Element, name: str) -> str:
+    """Return the text of ``element``'s child ``name`` (S3's namespace or none), or ""."""
+    found = element.find(f"{{{NAMESPACE}}}{name}")
+    if found is None:
+        found = element.find(name)
+    return (found.text or "") if found is not None else ""
+
+
+def find_all(element: ET.Element, name: str) -> list[ET.Element]:
+    """Return ``element``'s children named ``name`` (S3's namespace or none)."""
+    return element.findall(f"{{{NAMESPACE}}}{name}") or element.findall(name)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One successful response: its status, headers and body."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+class _Refused(Exception):
+    """An S3 error answer, before translation: its status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        name = code or f"HTTP {status}"
+        super().__init__(f"{name}: {message}" if message else name)
+        self.status = status
+        self.code = code
+
+    @classmethod
+    def parse(cls, status: int, body: bytes) -> _Refused:
+        """Read S3's ``<Error>`` document (a HEAD or a proxy may answer without one)."""
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            return cls(status, "", body[:200].decode(errors="replace").strip())
+        return cls(status, find_text(root, "Code"), find_text(root, "Message")[:300])
+
+
+class _Untrusted(Exception):
+    """The service's TLS certificate was refused."""
+
+
+def _late_error(body: bytes) -> bool:
+    """Tell whether a 2xx body is S3's ``<Error>`` document."""
+    head = body[:256].lstrip()
+    if head.startswith(b"<?xml"):
+        head = head[head.find(b"?>") + 2 :].lstrip()
+    return head.startswith(b"<Error>")
+
+
+def _status(exc: BaseException) -> int | None:
+    return exc.status if isinstance(exc, _Refused) else None
+
+
+def _code(*codes: str) -> Callable[[BaseException], bool]:
+    return lambda exc: isinstance(exc, _Refused) and exc.code in codes
+
+
+def _detail(exc: BaseException) -> str:
+    return str(exc)[:300] or type(exc).__name__
+
+
+_TAKEN = "{what}: the name is taken ({detail})"
+
+#: What each failure becomes; ``{detail}`` is S3's code and message, or the error's text.
+_ERRORS = ErrorTable(
+    # 412: If-None-Match lost; 409: another conditional write to the key was in progress.
+    Rule(412, AlreadyExists, _TAKEN),
+    Rule(_code("ConditionalRequestConflict"), AlreadyExists, _TAKEN),
+    Rule(404, NotFound),
+    Rule(401, AccessDenied),
+    Rule(403, AccessDenied),
+    Rule(_code("RequestTimeout"), ServiceTimeout),
+    Rule(range(500, 600), ServiceUnavailable),
+    Rule(_Refused, ServiceError),
+    Rule(_Untrusted, ServiceError, "{what}: TLS certificate refused: {detail}"),
+    Rule(TimeoutError, ServiceTimeout, "{what}: timed out"),
+    Rule((OSError, http.client.HTTPException), ServiceUnavailable),
+    status=_status,
+    detail=_detail,
+)
+
+
+def answered(exc: BaseException) -> bool:
+    """Tell whether a failure is the service's own 5xx answer, not a lost connection.
+
+    A request that changes state is sent again only then: after a lost
+    connection it may have taken effect.
+    """
+    return isinstance(exc, ServiceUnavailable) and isinstance(exc.__cause__, _Refused)
+
+
+def _environment_proxy(address: Address) -> str | None:
+    """Return the proxy the environment names for ``address``, unless NO_PROXY exempts it."""
+    found = urllib.request.getproxies_environment().get(address.scheme)
+    if not found or urllib.request.proxy_bypass(address.host):
+        return None
+    return found if "://" in found else f"http://{found}"
+
+
+class RestClient:
+    """Send signed S3 REST calls for one bucket, on a pool of kept-alive connections."""
+
+    def __init__(
+        self,
+        address: Address,
+        *,
+        region: str,
+        keys: Callable[[], tuple[str, str, str | None]],
+        verify: bool | str,
+        connect_timeout: float,
+        timeout: float,
+        proxy: str | None,
+        retry: RetryPolicy,
+    ) -> None:
+        self.address = address
+        self._region = region
+        self._keys = keys
+        self._verify = verify
+        self._connect_timeout = connect_timeout
+        self._timeout = timeout
+        self._retry = retry
+        #: The proxy requests go through: the option's, else the environment's.
+        self.proxy = proxy or _environment_proxy(address)
+        self._context: ssl.SSLContext | None = None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    @property
+    def reachable(self) -> bool:
+        """Tell whether this client can reach the service: directly, or by an http:// proxy."""
+        return self.proxy is None or urlsplit(self.proxy).scheme == "http"
+
+    def call(
+        self,
+        method: str,
+        key: str,
+        query: Mapping[str, str] | None = None,
+        *,
+        what: str,
+        body: Body | None = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: Callable[[BaseException], bool] = transient,
+    ) -> Answer:
+        """Send ``method`` on ``key`` ("" for the bucket); return the 2xx answer, or raise.
+
+        ``what`` names the operation in error messages; ``retryable`` says
+        which failures to send again (transient ones by default).
+        """
+        if not self.reachable:
+            raise UnsupportedOperation(
+                f"{what}: stowage's own S3 calls go directly or through an http:// proxy, "
+                f"not through {urlsplit(self.proxy or '').scheme}:// proxies."
+            )
+
+        def once() -> Answer:
+            with _ERRORS.translate(what):
+                try:
+                    return self._send(method, key, dict(query or {}), body, dict(headers or {}))
+                except ssl.SSLCertVerificationError as exc:
+                    # Also a ValueError, which translate() passes on as a programming error.
+                    raise _Untrusted(str(exc)) from exc
+
+        return self._retry.run(once, retryable=retryable)
+
+    def close(self) -> None:
+        """Close the idle connections; a later call opens new ones."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    # -- one request ------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        key: str,
+        query: dict[str, str],
+        body: Body | None,
+        headers: dict[str, str],
+    ) -> Answer:
+        access, secret, token = self._keys()
+        address = self.address
+        target, signed = _sigv4.sign_headers(
+            method=method,
+            scheme=address.scheme,
+            host=address.host,
+            path=address.path(key),
+            query=query,
+            headers=headers,
+            region=self._region,
+            access_key=access,
+            secret_key=secret,
+            session_token=token,
+        )
+        if self._forwarded:
+            # A plain-HTTP proxy takes the whole URL in the request line.
+            target = address.origin + target
+            signed.update(self._proxy_authorization())
+        connection, reused = self._checkout()
+        try:
+            try:
+                response = self._exchange(connection, method, target, body, signed)
+            except _STALE:
+                if not reused:
+                    raise
+                connection.close()
+                connection = self._connect()
+                response = self._exchange(connection, method, target, body, signed)
+            data = response.read()
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._checkin(connection)
+        if response.status >= 300:
+            raise _Refused.parse(response.status, data)
+        if _late_error(data):
+            # A 200 whose body reports a failure that came late (CompleteMultipartUpload
+            # does this): S3 says to send the request again, as after a 500.
+            raise _Refused.parse(500, data)
+        return Answer(response.status, response.headers, data)
+
+    @staticmethod
+    def _exchange(
+        connection: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        body: Body | None,
+        headers: dict[str, str],
+    ) -> http.client.HTTPResponse:
+        connection.request(method, target, body=body, headers=headers)
+        return connection.getresponse()
+
+    # -- connections --------------------------------------------------------------------------
+
+    @property
+    def _forwarded(self) -> bool:
+        """Tell whether requests go to an HTTP proxy in full (http endpoint, http proxy)."""
+        return self.proxy is not None and self.address.scheme == "http"
+
+    def _proxy_authorization(self) -> dict[str, str]:
+        parts = urlsplit(self.proxy or "")
+        if not parts.username:
+            return {}
+        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        return {"Proxy-Authorization": f"Basic {base64.b64encode(login.encode()).decode()}"}
+
+    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._connect(), False
+
+    def _checkin(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < _POOL_SIZE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        """Open a connection: to the endpoint, or through the proxy."""
+        address, timeout = self.address, self._connect_timeout
+        proxy = urlsplit(self.proxy).netloc.rpartition("@")[2] if self.proxy else None
+        connection: http.client.HTTPConnection
+        if address.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                proxy or address.host, timeout=timeout, context=self._tls()
+            )
+            if proxy:
+                connection.set_tunnel(address.host, headers=self._proxy_authorization())
+        else:
+            connection = http.client.HTTPConnection(proxy or address.host, timeout=timeout)
+        try:
+            connection.connect()
+        except BaseException:
+            connection.close()
+            raise
+        assert connection.sock is not None
+        connection.sock.settimeout(self._timeout)
+        return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = tls_context(self._verify) or ssl.create_default_context()
+        return self._context
