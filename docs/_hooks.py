@@ -164,8 +164,17 @@ def _table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
 
 
 def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any]]:
+    """Return the options of ``cls``, the driver's own first, then those of its bases."""
     hints = typing.get_type_hints(cls)
-    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+    fields = dataclasses.fields(cls)
+    own = {
+        name
+        for klass in cls.__mro__
+        if klass.__module__ == cls.__module__
+        for name in vars(klass).get("__annotations__", {})
+    }
+    ordered = [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
+    return [(f, hints[f.name]) for f in ordered]
 
 
 def _option_rows(

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from stowage.config import option
+from stowage.drivers import _gzip
 from stowage.drivers.base import DriverOptions, MiB
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import ConfigurationError
 
-__all__ = ["NetworkOptions", "ObjectStoreOptions", "ServerOptions", "tls_context"]
+__all__ = ["GzipOptions", "NetworkOptions", "ObjectStoreOptions", "ServerOptions", "tls_context"]
 
 #: The ``verify`` option's documentation, for the drivers that speak TLS.
 VERIFY_DOC = (
@@ -41,6 +42,18 @@ def tls_context(verify: bool | str | None) -> ssl.SSLContext | None:
         context.load_verify_locations(cafile=verify)
         return context
     return None
+
+
+@dataclass(frozen=True)
+class GzipOptions(DriverOptions):
+    """Options of the object stores that can keep bodies gzip-compressed (S3, GCS)."""
+
+    gzip: bool = option(
+        False, doc="Store bodies of the gzip_content_types gzip-compressed (Content-Encoding)."
+    )
+    gzip_content_types: tuple[str, ...] = option(
+        _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
+    )
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from stowage.config import option
-from stowage.drivers import _gzip
 from stowage.drivers.base import MiB
-from stowage.drivers.options import NetworkOptions
+from stowage.drivers.options import GzipOptions, NetworkOptions
 from stowage.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ _TEXT_PARAMETERS: Final = frozenset(
 
 
 @dataclass(frozen=True)
-class GCSOptions(NetworkOptions):
+class GCSOptions(NetworkOptions, GzipOptions):
     """Configure the Google Cloud Storage driver (option names as in django-storages)."""
 
     bucket_name: str | None = option(None, doc="Bucket holding the files (required).")
@@ -97,12 +96,6 @@ class GCSOptions(NetworkOptions):
         doc="Properties given to every new object: cache_control, content_disposition, "
         "content_encoding, content_language, content_type, storage_class, metadata "
         "(a dict) and acl (a predefined ACL).",
-    )
-    gzip: bool = option(
-        False, doc="Store bodies of the gzip_content_types gzip-compressed (Content-Encoding)."
-    )
-    gzip_content_types: tuple[str, ...] = option(
-        _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
     )
     blob_chunk_size: int | None = option(
         None,

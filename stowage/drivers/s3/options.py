@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from stowage.config import option
-from stowage.drivers import _gzip
 from stowage.drivers.base import MiB
-from stowage.drivers.options import ObjectStoreOptions
+from stowage.drivers.options import GzipOptions, ObjectStoreOptions
 from stowage.exceptions import ConfigurationError
 
 __all__ = ["PARAMETER_HEADERS", "S3Options", "proxy_for"]
@@ -26,7 +25,7 @@ PARAMETER_HEADERS = {
 
 
 @dataclass(frozen=True)
-class S3Options(ObjectStoreOptions):
+class S3Options(ObjectStoreOptions, GzipOptions):
     """Options of the S3 driver (django-storages' names where the meaning is the same)."""
 
     bucket_name: str = option("", doc="The bucket.")
@@ -50,12 +49,6 @@ class S3Options(ObjectStoreOptions):
         "ContentEncoding, ContentLanguage, ContentType, StorageClass, Metadata. A large "
         "file saved under a new name where creates are staged (see the S3 page) lands in "
         "the bucket's default storage class (a lifecycle rule can move it).",
-    )
-    gzip: bool = option(
-        False, doc="Store bodies of the gzip_content_types gzip-compressed (Content-Encoding)."
-    )
-    gzip_content_types: tuple[str, ...] = option(
-        _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
     )
     server_side_encryption: str | None = option(
         None, doc="Server-side encryption: AES256, aws:kms or aws:kms:dsse."
