@@ -44,20 +44,25 @@ def encoded_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
 
 
 def _content_size(content: File[Any]) -> int | None:
-    raw = getattr(content, "file", None)
-    fileno = getattr(raw, "fileno", None)
-    if callable(fileno):
-        try:
-            if not stat.S_ISREG(os.fstat(fileno()).st_mode):
-                # A pipe or a socket: Django's size is its st_size, 0, whatever it holds.
-                return None
-        except (OSError, ValueError):
-            pass
     try:
         size = content.size
     except (AttributeError, OSError, TypeError, ValueError):
         return None
-    return size if isinstance(size, int) else None
+    if not isinstance(size, int):
+        return None
+    if size == 0 and not _regular_file(content):
+        return None  # a pipe or a socket: Django's size is its st_size, 0, whatever it holds
+    return size
+
+
+def _regular_file(content: File[Any]) -> bool:
+    fileno = getattr(getattr(content, "file", None), "fileno", None)
+    if not callable(fileno):
+        return True
+    try:
+        return stat.S_ISREG(os.fstat(fileno()).st_mode)
+    except (OSError, ValueError):
+        return True
 
 
 def _temporary_path(content: File[Any]) -> str | None:

@@ -288,9 +288,10 @@ class Storage(SecretSafePickling, DjangoStorage):
         the file is gone once saved either way.
         """
         path = plan.temporary_path if self.consume_temporary_uploads else None
-        adopt = call("adopt", self.key(name), path, if_absent=if_absent)
-        if path is not None and (yield adopt) is not None:
-            return
+        if path is not None:
+            adopted = yield call("adopt", self.key(name), path, if_absent=if_absent)
+            if adopted is not None:
+                return
         yield from self._put_steps(name, plan.reader(), **plan.put_kwargs(if_absent))
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
