@@ -7,15 +7,12 @@ before the moto server; the driver reaches moto only through them.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import socket
 import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
@@ -23,54 +20,15 @@ from django.core.files.base import ContentFile
 from stowage import S3Storage
 from stowage.exceptions import ServiceError
 from tests.faults.http_proxy import CountingProxy
+from tests.servers.azurite import self_signed_certificate
 from tests.servers.moto import MotoServer
 
 
 def _private_ca(directory: Path) -> tuple[Path, ssl.SSLContext]:
     """Make a CA and a certificate for 127.0.0.1 it signed; return the CA and a TLS context."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def build(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool) -> Any:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stowage test CA")])
-    ca = build("stowage test CA", ca_key, ca_name, ca_key, ca=True)
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = build("127.0.0.1", leaf_key, ca_name, ca_key, ca=False)
-    ca_pem = directory / "ca.pem"
-    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    chain = directory / "server.pem"
-    chain.write_bytes(
-        leaf.public_bytes(serialization.Encoding.PEM)
-        + leaf_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    ca_pem, cert, key = self_signed_certificate(directory)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(chain)
+    context.load_cert_chain(cert, key)
     return ca_pem, context
 
 
