@@ -13,6 +13,7 @@ attributes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import posixpath
 import types
@@ -148,8 +149,10 @@ class ClassAttributesContract:
             saved = custom.save("params/a.txt", ContentFile(b"a"))
             with custom.open("params/b.txt", "wb") as handle:
                 handle.write(b"b")
-            assert asked == [saved, "params/b.txt"]
+            saved_async = asyncio.run(custom.asave("params/c.txt", ContentFile(b"c")))
+            assert asked == [saved, "params/b.txt", saved_async]
             assert read_back(custom, "params/b.txt") == b"b"
+            assert read_back(custom, saved_async) == b"c"
 
     def test_class_attributes_configure_the_storage(self, storage: Any) -> None:
         """location and file_overwrite as class attributes configure a subclass."""

@@ -24,6 +24,7 @@ from stowage.drivers.base import (
     ObjectInfo,
     Prefix,
     Readable,
+    in_thread,
     signed_seconds,
 )
 from stowage.drivers.gcs.connection import Connection
@@ -99,6 +100,31 @@ class GCSDriver(Driver[GCSOptions]):
         return self._uploader.put(
             key,
             stream,
+            content_type=content_type,
+            if_absent=if_absent,
+            cache_control=cache_control,
+            metadata=metadata,
+            object_parameters=object_parameters,
+        )
+
+    async def aput(
+        self,
+        key: str,
+        stream: Readable,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        object_parameters: Mapping[str, Any] | None = None,
+    ) -> ObjectInfo:
+        """Do :meth:`put` on a worker thread, per-file ``object_parameters`` included."""
+        return await in_thread(
+            self.put,
+            key,
+            stream,
+            size=size,
             content_type=content_type,
             if_absent=if_absent,
             cache_control=cache_control,
