@@ -72,6 +72,18 @@ def _versions() -> list[str]:
     return found
 
 
+def _commit() -> str:
+    """Return the commit the run measured, marked when the tree had changes."""
+    import subprocess
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{commit} (with uncommitted changes)" if git("status", "--porcelain") else commit
+
+
 def _header(args: argparse.Namespace, sections: list[Section], seconds: float) -> str:
     rows = [row.judged() for section in sections for row in section.rows]
     met = sum(1 for row in rows if row["met"])
@@ -90,6 +102,7 @@ def _header(args: argparse.Namespace, sections: list[Section], seconds: float) -
         "row is held at least to parity (≥ 1×), and whether it is met is computed from the "
         f"measured ratio. This run: {met} of {len(rows)} rows meet their goal.\n"
         f"- Run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {seconds / 60:.0f} minutes\n"
+        f"- Commit: {_commit()}\n"
         f"- Machine: {platform.machine()}, {platform.system()} {platform.release()}, "
         f"{os.cpu_count() or 1} CPUs\n"
         f"- Versions: {', '.join(_versions())}\n"
