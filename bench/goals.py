@@ -39,6 +39,8 @@ GOALS: dict[str, Goal] = {
     "s3-upload-memory": Goal(1.0, max_peak_mib=100),
     "s3-listdir": Goal(2.0),
     "s3-import": Goal(5.0),
+    # Native async against a thread pool running the sync API.
+    "async-threads": Goal(2.0),
     # Direct uploads: the widget keeps the bytes out of the Django process.
     "uploads-django-cpu": Goal(5.0),
     "uploads-django-memory": Goal(1.0, max_peak_mib=100),

@@ -1,0 +1,149 @@
+"""A minimal S3 endpoint that answers every request after a fixed delay.
+
+The async benchmark asks how many saves a client keeps in flight, not how
+fast a server stores them. moto answers one request at a time in Python, a
+few milliseconds of its own CPU each, so against moto the server is the limit
+whatever the client does. AWS S3 answers many requests at once, each a
+network round trip away. This server plays that part: it keeps connections
+open, holds each response for ``latency`` seconds without blocking the others,
+and honours just what the benchmark's saves send (PUT, with ``If-None-Match:
+*`` refused for a key it holds; HEAD; DELETE, one key or a batch). It keeps
+the size of each key, not its bytes.
+
+Run as ``python -m bench.latency_s3 PORT LATENCY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.servers.moto import MotoServer
+
+__all__ = ["allow_open_files", "serve", "start"]
+
+_PRECONDITION_FAILED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code>'
+    b"<Message>At least one of the pre-conditions you specified did not hold</Message></Error>"
+)
+
+
+class _Endpoint:
+    """The keys written so far (and their sizes), and how to answer a request."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.sizes: dict[str, int] = {}
+        self.etags = itertools.count(1)
+
+    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bytes:
+        key, _, query = target.partition("?")
+        if method == "POST" and query == "delete":
+            deleted = []
+            for name in re.findall(rb"<Key>(.*?)</Key>", body):
+                self.sizes.pop(f"{key}/{name.decode()}", None)
+                deleted.append(b"<Deleted><Key>" + name + b"</Key></Deleted>")
+            result = b"<DeleteResult>" + b"".join(deleted) + b"</DeleteResult>"
+            return _response(200, {"Content-Type": "application/xml"}, result)
+        if method == "PUT":
+            if headers.get("if-none-match") == "*" and key in self.sizes:
+                return _response(412, {"Content-Type": "application/xml"}, _PRECONDITION_FAILED)
+            self.sizes[key] = len(body)
+            return _response(200, {"ETag": f'"{next(self.etags):032x}"'})
+        if method == "DELETE":
+            self.sizes.pop(key, None)
+            return _response(204)
+        if method == "HEAD":
+            if key not in self.sizes:
+                return _response(404)
+            return _response(200, {"Content-Length": str(self.sizes[key]), "ETag": '"0"'})
+        return _response(501)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                line, *fields = head.decode("latin-1").split("\r\n")
+                method, target, _ = line.split(" ", 2)
+                headers = {}
+                for field in filter(None, fields):
+                    name, _, value = field.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await _read_body(reader, headers)
+                await asyncio.sleep(self.latency)
+                writer.write(self.answer(method, target, headers, body))
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            length = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunks.append((await reader.readexactly(length + 2))[:length])
+            if not length:
+                return b"".join(chunks)
+    return await reader.readexactly(int(headers.get("content-length", "0")))
+
+
+def _response(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    reasons = {200: "OK", 204: "No Content", 404: "Not Found", 412: "Precondition Failed"}
+    lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Not Implemented')}"]
+    fields = {"Content-Length": str(len(body)), **(headers or {})}
+    lines += [f"{name}: {value}" for name, value in fields.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def allow_open_files(wanted: int = 8192) -> None:
+    """Raise this process's open-file limit towards ``wanted`` (one socket per connection)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def serve(port: int, latency: float) -> None:
+    """Serve on 127.0.0.1:``port`` until terminated, answering after ``latency`` seconds."""
+    allow_open_files()
+
+    async def main() -> None:
+        endpoint = _Endpoint(latency)
+        server = await asyncio.start_server(endpoint.serve, "127.0.0.1", port, backlog=4096)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def start(log_dir: Path, latency: float) -> MotoServer:
+    """Start the server in a child process; return a server object the S3 options come from."""
+    from tests.servers._process import ServerProcess, free_port
+    from tests.servers.moto import MotoServer
+
+    port = free_port()
+    process = ServerProcess(
+        "latency-s3",
+        [sys.executable, "-m", "bench.latency_s3", str(port), str(latency)],
+        port=port,
+        log_dir=log_dir,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    process.wait_ready()
+    return MotoServer(process, f"http://127.0.0.1:{port}")
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), float(sys.argv[2]))
