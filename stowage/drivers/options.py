@@ -21,7 +21,14 @@ from stowage.drivers.base import DriverOptions, MiB
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import ConfigurationError
 
-__all__ = ["GzipOptions", "NetworkOptions", "ObjectStoreOptions", "ServerOptions", "tls_context"]
+__all__ = [
+    "GzipOptions",
+    "ListingOptions",
+    "NetworkOptions",
+    "ObjectStoreOptions",
+    "ServerOptions",
+    "tls_context",
+]
 
 #: The ``verify`` option's documentation, for the drivers that speak TLS.
 VERIFY_DOC = (
@@ -53,6 +60,20 @@ class GzipOptions(DriverOptions):
     )
     gzip_content_types: tuple[str, ...] = option(
         _gzip.DEFAULT_TYPES, doc="Content types compressed when 'gzip' is on."
+    )
+
+
+@dataclass(frozen=True)
+class ListingOptions(DriverOptions):
+    """Options of the object stores whose exists() can ask a single listing (S3, GCS)."""
+
+    exists_by_listing: bool = option(
+        True,
+        doc="Answer exists() with one listing of the name's prefix (delimiter '/'), which "
+        "finds a file and a directory alike in one request. False asks for the object first "
+        "and lists below the name only when it is missing: for a file one request that "
+        "services bill at a lower rate, for a missing name two in a row. Turn it off on a "
+        "server whose delimited listings miss nested directories (s3rver does).",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
@@ -132,6 +133,21 @@ class DriverContract:
         assert driver.is_dir("x/y")
         assert not driver.is_dir("x/y/z.txt")
         assert not driver.exists("x/nope")
+
+    def test_exists_among_siblings(self, driver: Driver[Any]) -> None:
+        """A name is not found through siblings that share its first characters."""
+        for key in ("s/name-2.txt", "s/name.bak", "s/name 2", "s/namez/inner.txt", "s/a+b c"):
+            _put(driver, key, b"x")
+        assert not driver.exists("s/name")
+        assert not asyncio.run(driver.aexists("s/name"))
+        assert driver.exists("s/a+b c")
+        assert asyncio.run(driver.aexists("s/a+b c"))
+        _put(driver, "s/name", b"x")
+        assert driver.exists("s/name")
+        for key in ("s/dir-2.txt", "s/dir.bak", "s/dir/inner.txt"):
+            _put(driver, key, b"x")
+        assert driver.exists("s/dir")
+        assert asyncio.run(driver.aexists("s/dir"))
 
     def test_create_if_absent(self, driver: Driver[Any]) -> None:
         """Refuse a taken key with ``if_absent``: atomically, or by a last look before commit."""

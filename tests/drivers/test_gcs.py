@@ -317,6 +317,28 @@ def test_ranged_reads_take_one_or_two_requests(options: dict[str, Any]) -> None:
     assert _read(driver, "small.txt", start=3) == b"3456789"
 
 
+@pytest.mark.parametrize("by_listing", [True, False])
+def test_exists_either_way(options: dict[str, Any], by_listing: bool) -> None:
+    """One listing, or the metadata then a listing of key/: the same answers."""
+    driver = GCSDriver(GCSOptions(**options, exists_by_listing=by_listing))
+    for key in ("d/sub/f.txt", "d/name-2", "d/name.bak", "d/name"):
+        driver.put(key, io.BytesIO(b"x"))
+    for key, expected in (("d", True), ("d/sub", True), ("d/name", True), ("d/nam", False)):
+        assert driver.exists(key) is expected, key
+
+
+def test_exists_takes_one_request(options: dict[str, Any]) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    driver.put("d/f.txt", io.BytesIO(b"x"))
+    requests: list[str] = []
+    transport = driver._connection.client._http
+    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    for key in ("d", "d/f.txt", "d/missing"):
+        requests.clear()
+        driver.exists(key)
+        assert len(requests) == 1, requests
+
+
 # -- gzip ---------------------------------------------------------------------------------
 
 

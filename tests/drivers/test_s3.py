@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import io
@@ -530,3 +531,32 @@ def test_cloudfront_settings_fallbacks(options: dict[str, Any], cloudfront_pem: 
     ):
         storage = S3Storage(**options)
     assert "Key-Pair-Id=K9" in storage.url("a.txt")
+
+
+@pytest.mark.parametrize("by_listing", [True, False])
+def test_exists_either_way(options: dict[str, Any], by_listing: bool) -> None:
+    """One listing, or HEAD then a listing of key/: the same answers."""
+    driver = S3Driver(S3Options(**options, exists_by_listing=by_listing))
+    for key in ("d/sub/f.txt", "d/name-2", "d/name.bak", "d/name"):
+        driver.put(key, io.BytesIO(b"x"), size=1)
+    for key, expected in (("d", True), ("d/sub", True), ("d/name", True), ("d/nam", False)):
+        assert driver.exists(key) is expected, key
+        assert asyncio.run(driver.aexists(key)) is expected, key
+
+
+def test_exists_takes_one_request(options: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = S3Driver(S3Options(**options))
+    driver.put("d/f.txt", io.BytesIO(b"x"), size=1)
+    sent: list[str] = []
+    send = driver.rest.call
+
+    def counted(method: str, key: str, query: Any = None, **kwargs: Any) -> Any:
+        sent.append(f"{method} {dict(query or {}).get('prefix')}")
+        return send(method, key, query, **kwargs)
+
+    monkeypatch.setattr(driver.rest, "call", counted)
+    monkeypatch.setattr(obstore, "head", None)  # a HEAD through obstore would fail
+    for key in ("d", "d/f.txt", "d/missing"):
+        sent.clear()
+        driver.exists(key)
+        assert sent == [f"GET {key}"]

@@ -32,6 +32,7 @@ from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
 from stowage.drivers.gcs.reading import Reader, object_info
 from stowage.drivers.gcs.signing import Signer
 from stowage.drivers.gcs.uploads import Uploader
+from stowage.drivers.lookup import settles_exists
 from stowage.exceptions import NotFound
 
 __all__ = ["GCSDriver"]
@@ -41,11 +42,24 @@ _Page = tuple[list[Any], tuple[str, ...], str | None]
 
 
 def _list_page(
-    bucket: Any, prefix: str, delimiter: str | None, token: str | None, timeout: float
+    bucket: Any,
+    prefix: str,
+    delimiter: str | None,
+    token: str | None,
+    timeout: float,
+    fields: str | None = None,
 ) -> _Page:
-    """Fetch one page of a listing, from ``token`` (None: the first page)."""
+    """Fetch one page of a listing, from ``token`` (None: the first page).
+
+    ``fields`` narrows what the service sends (a partial response).
+    """
     iterator = bucket.list_blobs(
-        prefix=prefix, delimiter=delimiter, page_token=token, timeout=timeout, retry=None
+        prefix=prefix,
+        delimiter=delimiter,
+        page_token=token,
+        timeout=timeout,
+        retry=None,
+        fields=fields,
     )
     page = next(iterator.pages, None)
     if page is None:
@@ -197,6 +211,33 @@ class GCSDriver(Driver[GCSOptions]):
             ),
             reading=False,
         )
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` is an object or a directory, with one listing.
+
+        With ``exists_by_listing`` off, the object's metadata answers, then a
+        listing of ``key/`` for a missing object.
+        """
+        if not key or not self.options.exists_by_listing:
+            return super().exists(key)
+        conn = self._connection
+        fetch = functools.partial(
+            _list_page,
+            conn.bucket,
+            key,
+            "/",
+            timeout=conn.options.timeout,
+            fields="items(name),prefixes,nextPageToken",
+        )
+        what = f"checking whether {key!r} exists in bucket {conn.bucket_name!r}"
+        token = None
+        while True:
+            blobs, prefixes, token = conn.call(
+                what, functools.partial(fetch, token=token), reading=False
+            )
+            found = settles_exists(key, (blob.name for blob in blobs), prefixes)
+            if found is not None or token is None:
+                return bool(found)
 
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy on the service with the rewrite API, in as many calls as it asks."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from stowage.config import option
 from stowage.drivers.base import MiB
-from stowage.drivers.options import GzipOptions, NetworkOptions
+from stowage.drivers.options import GzipOptions, ListingOptions, NetworkOptions
 from stowage.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ _TEXT_PARAMETERS: Final = frozenset(
 
 
 @dataclass(frozen=True)
-class GCSOptions(NetworkOptions, GzipOptions):
+class GCSOptions(NetworkOptions, GzipOptions, ListingOptions):
     """Configure the Google Cloud Storage driver (option names as in django-storages)."""
 
     bucket_name: str | None = option(None, doc="Bucket holding the files (required).")

@@ -47,6 +47,7 @@ from stowage.drivers.s3.conditional import (
     UnsettledCapabilities,
 )
 from stowage.drivers.s3.creates import PartReader, create_in_parts, object_headers
+from stowage.drivers.s3.lookup import listed
 from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
 from stowage.drivers.s3.rest import RestClient
@@ -448,6 +449,26 @@ class S3Driver(ObstoreDriver[S3Options]):
         info = await super().ahead(key)
         plain = _gzip.plain_size(info.metadata)
         return info if plain is None else _plain_info(info, plain)
+
+    def _lists_for_exists(self, key: str) -> bool:
+        return bool(key) and self.options.exists_by_listing and self.rest.reachable
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` is an object or a directory, with one listing.
+
+        With ``exists_by_listing`` off, or where stowage's own calls cannot
+        reach the bucket, a HEAD answers, then a listing of ``key/`` for a
+        missing object.
+        """
+        if self._lists_for_exists(key):
+            return listed(self.rest, key)
+        return super().exists(key)
+
+    async def aexists(self, key: str) -> bool:
+        """Do :meth:`exists` without blocking the event loop."""
+        if self._lists_for_exists(key):
+            return await in_thread(listed, self.rest, key)
+        return await super().aexists(key)
 
     # -- URLs -------------------------------------------------------------------------------
 

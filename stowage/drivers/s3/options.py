@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from stowage.config import option
 from stowage.drivers.base import MiB
-from stowage.drivers.options import GzipOptions, ObjectStoreOptions
+from stowage.drivers.options import GzipOptions, ListingOptions, ObjectStoreOptions
 from stowage.exceptions import ConfigurationError
 
 __all__ = ["PARAMETER_HEADERS", "S3Options", "proxy_for"]
@@ -25,7 +25,7 @@ PARAMETER_HEADERS = {
 
 
 @dataclass(frozen=True)
-class S3Options(ObjectStoreOptions, GzipOptions):
+class S3Options(ObjectStoreOptions, GzipOptions, ListingOptions):
     """Options of the S3 driver (django-storages' names where the meaning is the same)."""
 
     bucket_name: str = option("", doc="The bucket.")

@@ -63,16 +63,17 @@ _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 def find_text(element: ET.Element, name: str) -> str:
-    """Return the text of ``element``'s child ``name`` (S3's namespace or none), or ""."""
-    found = element.find(f"{{{NAMESPACE}}}{name}")
-    if found is None:
-        found = element.find(name)
+    """Return the text of ``element``'s child ``name`` (in any namespace, or none), or ""."""
+    found = element.find(f"{{*}}{name}")
     return (found.text or "") if found is not None else ""
 
 
 def find_all(element: ET.Element, name: str) -> list[ET.Element]:
-    """Return ``element``'s children named ``name`` (S3's namespace or none)."""
-    return element.findall(f"{{{NAMESPACE}}}{name}") or element.findall(name)
+    """Return ``element``'s children named ``name`` (in any namespace, or none).
+
+    S3 answers in its namespace; some compatible servers use another, or none.
+    """
+    return element.findall(f"{{*}}{name}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,44 @@
+"""Answer ``exists()`` on an object store with one listing instead of two requests.
+
+A name exists when an object is stored under it or when it is a directory
+(objects lie below ``name/``). Asked one after the other (a HEAD, then a
+listing of ``name/``), a missing name costs two round trips. One listing of
+the prefix ``name`` with the delimiter ``/`` answers both: the object
+``name`` is the first entry if it exists (every longer name sorts after it),
+and the directory shows as the common prefix ``name/``. Between them come
+only siblings whose next character sorts before ``/`` (``name-2``,
+``name.bak``, each directory of them rolled up into one prefix); once a page
+reaches past ``name/`` nothing later can match, so a long run of such
+siblings costs more pages only until then.
+
+Services list keys in the byte order of their UTF-8 encoding, which is the
+order of Python's ``str`` comparison. The ``exists_by_listing`` option
+(:class:`~stowage.drivers.options.ListingOptions`) turns this off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["settles_exists"]
+
+
+def settles_exists(key: str, names: Iterable[str], prefixes: Iterable[str]) -> bool | None:
+    """Read one page of the listing of ``key`` (delimiter ``/``) for ``exists()``.
+
+    Return True when the page shows the object ``key`` or the directory
+    ``key/``; False when it shows an entry sorting after ``key/``, so no
+    later page can; None when only the next page can tell (on the last
+    page: the name is missing).
+    """
+    directory = f"{key}/"
+    beyond = False
+    for name in names:
+        if name == key:
+            return True
+        beyond = beyond or name > directory
+    for prefix in prefixes:
+        if prefix == directory:
+            return True
+        beyond = beyond or prefix > directory
+    return False if beyond else None
