@@ -294,8 +294,9 @@ stowage reads a large object by ranges and uploads it in resumable 8 MiB chunks;
 django-storages downloads the whole object on first read and uploads in one 100 MiB
 chunk. fake-gcs-server reassembles a resumable upload in memory at each chunk and at
 completion where real GCS costs about a round trip per chunk, so the upload's wall time
-here favours the single request. `exists()` of a missing name costs stowage a second
-request because it also answers true for directories (Django's contract). Declaring a
+here favours the single request. stowage's `exists()` is one listing of the name's
+prefix, which also answers true for a directory (Django's contract); django-storages reads
+the object's metadata. Declaring a
 stowage storage does not import google-cloud-storage; the first request does. The
 emulator shares the CPUs with the client.
 """
