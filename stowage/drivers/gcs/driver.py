@@ -29,7 +29,7 @@ from stowage.drivers.base import (
 )
 from stowage.drivers.gcs.connection import Connection
 from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
-from stowage.drivers.gcs.reading import Reader, object_info
+from stowage.drivers.gcs.reading import Reader, object_info, resource_info
 from stowage.drivers.gcs.signing import Signer
 from stowage.drivers.gcs.uploads import Uploader
 from stowage.drivers.lookup import settles_exists
@@ -37,8 +37,14 @@ from stowage.exceptions import NotFound
 
 __all__ = ["GCSDriver"]
 
-#: One page of a listing: its objects, its "directories", the next page's token.
-_Page = tuple[list[Any], tuple[str, ...], str | None]
+#: What a listing asks of each object: what ObjectInfo holds, not links, ids or checksums.
+_LISTED_FIELDS = (
+    "items(name,size,updated,timeCreated,etag,contentType,contentEncoding,cacheControl,"
+    "metadata),prefixes,nextPageToken"
+)
+
+#: One page of a listing: its objects' resources, its "directories", the next page's token.
+_Page = tuple[list[dict[str, Any]], list[str], str | None]
 
 
 def _list_page(
@@ -51,20 +57,24 @@ def _list_page(
 ) -> _Page:
     """Fetch one page of a listing, from ``token`` (None: the first page).
 
-    ``fields`` narrows what the service sends (a partial response).
+    The JSON answer is read as it comes: the client's own listing makes a
+    ``Blob`` of every object, with its ACL helpers, which cost more than the
+    request itself for a page of a thousand. ``fields`` narrows what the
+    service sends (a partial response).
     """
-    iterator = bucket.list_blobs(
-        prefix=prefix,
-        delimiter=delimiter,
-        page_token=token,
-        timeout=timeout,
-        retry=None,
-        fields=fields,
+    query: dict[str, str] = {"prefix": prefix, "projection": "noAcl"}
+    if delimiter:
+        query["delimiter"] = delimiter
+    if token:
+        query["pageToken"] = token
+    if fields:
+        query["fields"] = fields
+    if bucket.user_project:
+        query["userProject"] = bucket.user_project
+    page = bucket.client._get_resource(
+        f"{bucket.path}/o", query_params=query, timeout=timeout, retry=None
     )
-    page = next(iterator.pages, None)
-    if page is None:
-        return [], (), None
-    return list(page), tuple(page.prefixes), iterator.next_page_token
+    return page.get("items", []), page.get("prefixes", []), page.get("nextPageToken")
 
 
 class GCSDriver(Driver[GCSOptions]):
@@ -175,18 +185,23 @@ class GCSDriver(Driver[GCSOptions]):
         base = f"{prefix}/" if prefix else ""
         what = f"listing {prefix or '/'!r} in bucket {conn.bucket_name!r}"
         fetch = functools.partial(
-            _list_page, conn.bucket, base, None if recursive else "/", timeout=conn.options.timeout
+            _list_page,
+            conn.bucket,
+            base,
+            None if recursive else "/",
+            timeout=conn.options.timeout,
+            fields=_LISTED_FIELDS,
         )
         token = None
         while True:
             # Each page is asked for by its token, so a retry asks for that page again.
-            blobs, prefixes, token = conn.call(
+            items, prefixes, token = conn.call(
                 what, functools.partial(fetch, token=token), reading=False
             )
-            for blob in blobs:
-                if blob.name == base:
+            for item in items:
+                if item["name"] == base:
                     continue  # a "folder" placeholder some tools create, not a file
-                yield object_info(blob)
+                yield resource_info(item)
             for name in sorted(prefixes):
                 yield Prefix(name.rstrip("/"))
             if token is None:
@@ -232,10 +247,10 @@ class GCSDriver(Driver[GCSOptions]):
         what = f"checking whether {key!r} exists in bucket {conn.bucket_name!r}"
         token = None
         while True:
-            blobs, prefixes, token = conn.call(
+            items, prefixes, token = conn.call(
                 what, functools.partial(fetch, token=token), reading=False
             )
-            found = settles_exists(key, (blob.name for blob in blobs), prefixes)
+            found = settles_exists(key, (item["name"] for item in items), prefixes)
             if found is not None or token is None:
                 return bool(found)
 

@@ -23,14 +23,18 @@ from stowage.drivers.base import Download, ObjectInfo
 from stowage.drivers.gcs.connection import Connection
 from stowage.exceptions import NotFound, ServiceError
 
-__all__ = ["Reader", "object_info"]
+__all__ = ["Reader", "object_info", "resource_info"]
 
 
 def object_info(blob: Any, *, size: int | None = None) -> ObjectInfo:
     """Describe ``blob`` from the resource the client holds; ``size`` if known better."""
     # The resource dict the client keeps; its own datetime properties parse
     # with strptime, which made listing a thousand objects cost 100 ms.
-    resource: dict[str, Any] = blob._properties
+    return resource_info(blob._properties, size=size)
+
+
+def resource_info(resource: dict[str, Any], *, size: int | None = None) -> ObjectInfo:
+    """Describe an object from its JSON API resource; ``size`` if known better."""
     metadata = dict(resource.get("metadata") or {})
     plain = metadata.pop(_gzip.PLAIN_SIZE_KEY, None)
     if size is None:
@@ -38,7 +42,7 @@ def object_info(blob: Any, *, size: int | None = None) -> ObjectInfo:
         known = plain if gzipped and isinstance(plain, str) and plain.isdigit() else None
         size = int(known or resource.get("size") or 0)
     return ObjectInfo(
-        key=blob.name,
+        key=resource["name"],
         size=size,
         modified=_timestamp(resource.get("updated")),
         etag=resource.get("etag"),
