@@ -221,6 +221,71 @@ def test_large_upload_is_resumable_and_intact(options: dict[str, Any], official:
     assert _read(driver, "big.bin", start=len(data) - 5) == data[-5:]
 
 
+def test_a_large_body_of_known_size_goes_up_in_one_streamed_request(
+    options: dict[str, Any], official: Any
+) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    data = bytes(range(256)) * (9 * 4096 + 17)  # past the 8 MiB single-request limit
+    driver.put("warm-up", io.BytesIO(b"x"))
+    requests: list[str] = []
+    transport = driver._connection.client._http
+    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    info = driver.put(
+        "streamed.bin",
+        io.BytesIO(data),
+        size=len(data),
+        content_type="application/x-test",
+        cache_control="max-age=60",
+        metadata={"origin": "test"},
+    )
+    assert len(requests) == 2, requests  # the session's start, then the whole body
+    assert info.size == len(data)
+    blob = official.get_blob("streamed.bin")
+    assert (blob.content_type, blob.cache_control) == ("application/x-test", "max-age=60")
+    assert blob.metadata == {"origin": "test"}
+    assert hashlib.sha256(blob.download_as_bytes()).digest() == hashlib.sha256(data).digest()
+    with pytest.raises(AlreadyExists):
+        driver.put("streamed.bin", io.BytesIO(data), size=len(data), if_absent=True)
+
+
+def test_a_streamed_upload_holds_little_memory(options: dict[str, Any]) -> None:
+    import tracemalloc
+
+    class SeekableZeros(io.RawIOBase):
+        def __init__(self, size: int) -> None:
+            self.size, self.position = size, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+            self.position = offset if whence == io.SEEK_SET else self.size + offset
+            return self.position
+
+        def tell(self) -> int:
+            return self.position
+
+        def readinto(self, buffer: Any) -> int:
+            count = min(len(buffer), self.size - self.position)
+            buffer[:count] = bytes(count)
+            self.position += count
+            return count
+
+    driver = GCSDriver(GCSOptions(**options))
+    driver.put("warm-up", io.BytesIO(b"x"))
+    tracemalloc.start()
+    try:
+        driver.put("zeros.bin", SeekableZeros(64 * _MiB), size=64 * _MiB)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert driver.head("zeros.bin").size == 64 * _MiB
+    assert peak < 4 * _MiB, peak
+
+
 def test_large_atomic_create_refuses_a_taken_name(options: dict[str, Any]) -> None:
     driver = GCSDriver(GCSOptions(**options))
     body = b"x" * (9 * _MiB)

@@ -103,3 +103,29 @@ class TestGCSFaults(FaultContract):
         assert raised is None, f"{raised!r} from {raised.__cause__!r}" if raised else ""
         assert proxy.injected == [FAULTS[fault].kind]
         assert _read(direct, "faults/large.bin") == b"p" * backend.multipart_size
+
+    @pytest.mark.parametrize("fault", FAULTS)
+    def test_streamed_upload_survives_a_fault(
+        self, backend: Backend, direct: Storage, proxy: FaultProxy, fault: str
+    ) -> None:
+        """A large body of known size goes up in one request; a failed try resumes."""
+        storage = backend.through(proxy, **backend.retrying)
+        proxy.inject(FAULTS[fault])
+        key = storage.key("faults/streamed.bin")
+        data = bytes(range(256)) * (backend.multipart_size // 256)
+        raised = bounded(lambda: storage.driver.put(key, io.BytesIO(data), size=len(data)))
+        assert raised is None, f"{raised!r} from {raised.__cause__!r}" if raised else ""
+        assert proxy.injected == [FAULTS[fault].kind]
+        assert _read(direct, "faults/streamed.bin") == data
+
+    def test_streamed_upload_resumes_after_a_cut_mid_body(
+        self, backend: Backend, direct: Storage, proxy: FaultProxy
+    ) -> None:
+        storage = backend.through(proxy, **backend.retrying)
+        key = storage.key("faults/streamed.bin")
+        data = bytes(range(256)) * (backend.multipart_size // 256)
+        proxy.cut_after(len(data) // 2)
+        raised = bounded(lambda: storage.driver.put(key, io.BytesIO(data), size=len(data)))
+        assert raised is None, f"{raised!r} from {raised.__cause__!r}" if raised else ""
+        assert proxy.injected == ["cut"]
+        assert _read(direct, "faults/streamed.bin") == data

@@ -124,6 +124,7 @@ class GCSDriver(Driver[GCSOptions]):
         return self._uploader.put(
             key,
             stream,
+            size=size,
             content_type=content_type,
             if_absent=if_absent,
             cache_control=cache_control,

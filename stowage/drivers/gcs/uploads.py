@@ -1,10 +1,12 @@
 """Write objects: one request for a small body, a resumable upload for a large one.
 
 A body of at most 8 MiB goes up in one multipart request; a larger one in a
-resumable upload sent ``blob_chunk_size`` bytes at a time, so memory stays
-bounded whatever the size. ``if_absent`` adds ``ifGenerationMatch=0``, an
-atomic create. A stream that fails midway leaves its resumable upload
-unfinished, and an unfinished upload never becomes an object.
+resumable upload: streamed in one request when its size is known and its
+stream can seek (:mod:`~stowage.drivers.gcs.streaming`), else sent
+``blob_chunk_size`` bytes at a time, so memory stays bounded whatever the
+size. ``if_absent`` adds ``ifGenerationMatch=0``, an atomic create. A stream
+that fails midway leaves its resumable upload unfinished, and an unfinished
+upload never becomes an object.
 
 Retries: a small body is in hand, so its request is sent again as a whole
 under the retry policy; a create that finds the name taken on a retry
@@ -32,7 +34,8 @@ from stowage.drivers.base import MiB, ObjectInfo, Readable
 from stowage.drivers.gcs import errors
 from stowage.drivers.gcs.connection import Connection
 from stowage.drivers.gcs.options import check_object_parameters
-from stowage.drivers.gcs.reading import Reader, object_info
+from stowage.drivers.gcs.reading import Reader, object_info, resource_info
+from stowage.drivers.gcs.streaming import can_stream, put_streamed
 from stowage.exceptions import AlreadyExists, NotFound, translate
 
 __all__ = ["UploadSource", "Uploader"]
@@ -119,13 +122,18 @@ class Uploader:
         key: str,
         stream: Readable,
         *,
+        size: int | None,
         content_type: str | None,
         if_absent: bool,
         cache_control: str | None,
         metadata: Mapping[str, str] | None,
         object_parameters: Mapping[str, Any] | None,
     ) -> ObjectInfo:
-        """Upload ``stream`` to ``key`` in one request or, past 8 MiB, in resumable chunks."""
+        """Upload ``stream`` to ``key``: in one request, or past 8 MiB in a resumable upload.
+
+        A large body of known ``size`` that can seek goes up in one streamed
+        request (:mod:`~stowage.drivers.gcs.streaming`); any other in chunks.
+        """
         conn = self._conn
         options = conn.options
         params = options.object_parameters
@@ -150,9 +158,26 @@ class Uploader:
         for name, value in properties.items():
             if value is not None:
                 setattr(blob, name, value)
-        user_metadata = {**params.get("metadata", {}), **(metadata or {})}
-        source = UploadSource(stream)
+        if user_metadata := {**params.get("metadata", {}), **(metadata or {})}:
+            blob.metadata = user_metadata
         what = conn.what("writing", key)
+        acl = params.get("acl") or options.default_acl
+        if not compress and size is not None and size > _MULTIPART_LIMIT and can_stream(stream):
+            if if_absent and self._reader.exists(key):
+                raise AlreadyExists(f"{what}: the name is already taken.")
+            resource = put_streamed(
+                conn,
+                what,
+                blob,
+                stream,
+                size,
+                content_type=content_type,
+                predefined_acl=acl,
+                if_absent=if_absent,
+                landed=functools.partial(self._holding_resource, key, stream, stream.tell()),
+            )
+            return resource_info(resource)
+        source = UploadSource(stream)
         spool = None
         try:
             if compress:
@@ -171,14 +196,14 @@ class Uploader:
                     source.unread(head)
                     del head  # the source holds it until sent, and no longer
                     body, body_size = source, None
-            if user_metadata:
+            if compress:
                 blob.metadata = user_metadata
             upload = functools.partial(
                 blob.upload_from_file,
                 body,
                 size=body_size,
                 content_type=content_type,
-                predefined_acl=params.get("acl") or options.default_acl,
+                predefined_acl=acl,
                 if_generation_match=0 if if_absent else None,
                 timeout=options.timeout,
             )
@@ -217,7 +242,12 @@ class Uploader:
             )
         return self._conn.call(what, send, reading=False)
 
-    def _holding(self, key: str, body: IO[bytes]) -> Any | None:
+    def _holding_resource(self, key: str, body: Any, start: int) -> dict[str, Any] | None:
+        """Return the resource of the object at ``key`` if it holds ``body`` from ``start``."""
+        found = self._holding(key, body, start)
+        return None if found is None else dict(found._properties)
+
+    def _holding(self, key: str, body: IO[bytes], start: int = 0) -> Any | None:
         """Return the object at ``key`` if it holds ``body`` (the same MD5), else None.
 
         Only asked after a failed try. Another writer's object of the same
@@ -228,7 +258,7 @@ class Uploader:
         except NotFound:
             return None
         digest = hashlib.md5(usedforsecurity=False)
-        body.seek(0)
+        body.seek(start)
         while block := body.read(_READ_BLOCK):
             digest.update(block)
         sent = base64.b64encode(digest.digest()).decode("ascii")
