@@ -227,7 +227,11 @@ def run(args: argparse.Namespace) -> Section:
             timed(lambda: theirs.exists("missing.txt"), number),
             runs,
         )
-        rows.append(timing_row("exists of a missing name (stowage: one listing, django-storages: HEAD)", pair))
+        rows.append(
+            timing_row(
+                "exists of a missing name (stowage: one listing, django-storages: HEAD)", pair
+            )
+        )
         rows += _with_reused_connections(logs, args)
 
         big = (2 if quick else 200) * _MiB
