@@ -39,6 +39,9 @@ GOALS: dict[str, Goal] = {
     "s3-upload-memory": Goal(1.0, max_peak_mib=100),
     "s3-listdir": Goal(2.0),
     "s3-import": Goal(5.0),
+    # GCS, from the performance issue.
+    "gcs-hmac-url": Goal(10.0),
+    "gcs-listdir": Goal(1.5),
     # Native async against a thread pool running the sync API.
     "async-threads": Goal(2.0),
     # Direct uploads: the widget keeps the bytes out of the Django process.
