@@ -107,6 +107,11 @@ class AzureOptions(ObjectStoreOptions):
         8 * MiB,
         doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
     )
+    multipart_concurrency: int = option(
+        2,
+        doc="Blocks uploaded at once, each held in memory: 2, as django-storages' "
+        "upload_max_conn; raise it where the link to the account is slow but wide.",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
