@@ -225,8 +225,9 @@ def run(args: argparse.Namespace) -> Section:
             "widget's: above 1 favours the widget. Each run starts a fresh `runserver` "
             "process; its peak RSS is its VmHWM after the save, idle is the same after "
             "serving the empty form, and its CPU is what it spent from choosing the file to "
-            "the saved page. A large file ends, on both sides, with a copy to its final name "
-            "on moto (from the widget's staged object, or from the temporary key of a large "
-            "save), which moto makes by copying the bytes in Python."
+            "the saved page. The widget's file ends with a server-side copy from its staged "
+            "object to its final name, which moto makes by copying the bytes in Python; the "
+            "form post's save is one multipart upload straight to its name. Django first "
+            "spools the posted file to a temporary file on the server's disk."
         ),
     )
