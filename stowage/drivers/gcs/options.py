@@ -99,8 +99,9 @@ class GCSOptions(NetworkOptions, GzipOptions, ListingOptions):
     )
     blob_chunk_size: int | None = option(
         None,
-        doc="Bytes per request of resumable uploads and of streamed reads, a multiple of "
-        "256 KiB (default 8 MiB); the memory one transfer holds.",
+        doc="Bytes per request of chunked resumable uploads (a body of unknown size, or "
+        "one that cannot seek) and of streamed reads, a multiple of 256 KiB (default "
+        "8 MiB); the memory one transfer holds.",
     )
     iam_sign_blob: bool = option(
         False,
