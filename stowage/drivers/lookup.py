@@ -13,14 +13,19 @@ siblings costs more pages only until then.
 
 Services list keys in the byte order of their UTF-8 encoding, which is the
 order of Python's ``str`` comparison. The ``exists_by_listing`` option
-(:class:`~stowage.drivers.options.ListingOptions`) turns this off.
+(:class:`~stowage.drivers.options.ListingOptions`) turns this off; a bucket
+that refuses listings (a policy granting reads but not listing) turns it off
+for the driver, with a warning, after the first refusal.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
-__all__ = ["settles_exists"]
+__all__ = ["listing_refused", "settles_exists"]
+
+logger = logging.getLogger("stowage")
 
 
 def settles_exists(key: str, names: Iterable[str], prefixes: Iterable[str]) -> bool | None:
@@ -42,3 +47,13 @@ def settles_exists(key: str, names: Iterable[str], prefixes: Iterable[str]) -> b
             return True
         beyond = beyond or prefix > directory
     return False if beyond else None
+
+
+def listing_refused(where: str) -> None:
+    """Warn that ``where`` refused the listing of ``exists()``, which now asks for the object."""
+    logger.warning(
+        "%s refused a listing: exists() asks for the object first from now on (for a "
+        "missing name it then lists below it, which may be refused too). Allow listing the "
+        "bucket, or set exists_by_listing=False to skip the refused request.",
+        where,
+    )

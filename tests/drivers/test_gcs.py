@@ -33,6 +33,7 @@ from stowage.drivers.base import Capability
 from stowage.drivers.gcs import GCSDriver, GCSOptions
 from stowage.drivers.gcs.uploads import UploadSource
 from stowage.exceptions import (
+    AccessDenied,
     AlreadyExists,
     ConfigurationError,
     NotFound,
@@ -390,6 +391,30 @@ def test_exists_either_way(options: dict[str, Any], by_listing: bool) -> None:
         driver.put(key, io.BytesIO(b"x"))
     for key, expected in (("d", True), ("d/sub", True), ("d/name", True), ("d/nam", False)):
         assert driver.exists(key) is expected, key
+
+
+def test_exists_reads_metadata_once_the_bucket_refuses_listings(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stowage.drivers.gcs import driver as gcs_driver
+
+    driver = GCSDriver(GCSOptions(**options))
+    driver.put("d/f.txt", io.BytesIO(b"x"))
+    refusals: list[str] = []
+    list_page = gcs_driver._list_page
+
+    def refused(bucket: Any, prefix: str, *args: Any, **kwargs: Any) -> Any:
+        if prefix == "d/f.txt":
+            refusals.append(prefix)
+            raise AccessDenied("listing refused")
+        return list_page(bucket, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(gcs_driver, "_list_page", refused)
+    assert driver.exists("d/f.txt")
+    assert driver.exists("d/f.txt")
+    assert not driver.exists("d/missing")
+    assert refusals == ["d/f.txt"]  # refused once, then the metadata
+    assert "exists_by_listing=False" in caplog.text
 
 
 def test_exists_takes_one_request(options: dict[str, Any]) -> None:

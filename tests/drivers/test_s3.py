@@ -560,3 +560,27 @@ def test_exists_takes_one_request(options: dict[str, Any], monkeypatch: pytest.M
         sent.clear()
         driver.exists(key)
         assert sent == [f"GET {key}"]
+
+
+def test_exists_heads_once_the_bucket_refuses_listings(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A policy granting reads but not s3:ListBucket: exists() still answers, and says why."""
+    from stowage.drivers.s3 import driver as s3_driver
+    from stowage.exceptions import AccessDenied
+
+    driver = S3Driver(S3Options(**options))
+    driver.put("d/f.txt", io.BytesIO(b"x"), size=1)
+    refusals: list[str] = []
+
+    def refused(rest: Any, key: str) -> bool:
+        refusals.append(key)
+        raise AccessDenied("AccessDenied: listing refused")
+
+    monkeypatch.setattr(s3_driver, "listed", refused)
+    assert driver.exists("d/f.txt")
+    assert asyncio.run(driver.aexists("d/f.txt"))
+    assert driver.exists("d")
+    assert not driver.exists("d/missing")
+    assert refusals == ["d/f.txt"]  # refused once, then HEAD (and a listing of key/)
+    assert "exists_by_listing=False" in caplog.text

@@ -32,8 +32,8 @@ from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
 from stowage.drivers.gcs.reading import Reader, object_info, resource_info
 from stowage.drivers.gcs.signing import Signer
 from stowage.drivers.gcs.uploads import Uploader
-from stowage.drivers.lookup import settles_exists
-from stowage.exceptions import NotFound
+from stowage.drivers.lookup import listing_refused, settles_exists
+from stowage.exceptions import AccessDenied, NotFound
 
 __all__ = ["GCSDriver"]
 
@@ -101,6 +101,8 @@ class GCSDriver(Driver[GCSOptions]):
         self._reader = Reader(self._connection, chunk)
         self._uploader = Uploader(self._connection, self._reader, chunk)
         self._signer = Signer(self._connection)
+        #: Set once the bucket refused the listing of exists() (no storage.objects.list).
+        self._listing_refused = False
 
     def close(self) -> None:
         """Close the client's HTTP connections; a later call opens new ones."""
@@ -234,7 +236,7 @@ class GCSDriver(Driver[GCSOptions]):
         With ``exists_by_listing`` off, the object's metadata answers, then a
         listing of ``key/`` for a missing object.
         """
-        if not key or not self.options.exists_by_listing:
+        if not key or not self.options.exists_by_listing or self._listing_refused:
             return super().exists(key)
         conn = self._connection
         fetch = functools.partial(
@@ -247,13 +249,18 @@ class GCSDriver(Driver[GCSOptions]):
         )
         what = f"checking whether {key!r} exists in bucket {conn.bucket_name!r}"
         token = None
-        while True:
-            items, prefixes, token = conn.call(
-                what, functools.partial(fetch, token=token), reading=False
-            )
-            found = settles_exists(key, (item["name"] for item in items), prefixes)
-            if found is not None or token is None:
-                return bool(found)
+        try:
+            while True:
+                items, prefixes, token = conn.call(
+                    what, functools.partial(fetch, token=token), reading=False
+                )
+                found = settles_exists(key, (item["name"] for item in items), prefixes)
+                if found is not None or token is None:
+                    return bool(found)
+        except AccessDenied:
+            self._listing_refused = True
+            listing_refused(f"GCS bucket {conn.bucket_name!r}")
+        return super().exists(key)
 
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy on the service with the rewrite API, in as many calls as it asks."""

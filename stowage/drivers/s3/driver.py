@@ -39,6 +39,7 @@ from stowage.drivers.base import (
     Readable,
     in_thread,
 )
+from stowage.drivers.lookup import listing_refused
 from stowage.drivers.s3.address import Address
 from stowage.drivers.s3.conditional import (
     CONDITIONAL_WRITES,
@@ -52,6 +53,7 @@ from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
 from stowage.drivers.s3.rest import RestClient
 from stowage.exceptions import (
+    AccessDenied,
     AlreadyExists,
     ConfigurationError,
     StowageError,
@@ -245,6 +247,8 @@ class S3Driver(ObstoreDriver[S3Options]):
         )
         #: The multipart API: large creates here, and direct uploads from browsers.
         self.multipart = MultipartClient(self.rest)
+        #: Set once the bucket refused the listing of exists() (no s3:ListBucket).
+        self._listing_refused = False
 
     def close(self) -> None:
         """Drop the obstore client and close the idle connections of stowage's own calls."""
@@ -451,23 +455,32 @@ class S3Driver(ObstoreDriver[S3Options]):
         return info if plain is None else _plain_info(info, plain)
 
     def _lists_for_exists(self, key: str) -> bool:
-        return bool(key) and self.options.exists_by_listing and self.rest.reachable
+        return (
+            bool(key)
+            and self.options.exists_by_listing
+            and not self._listing_refused
+            and self.rest.reachable
+        )
 
     def exists(self, key: str) -> bool:
         """Tell whether ``key`` is an object or a directory, with one listing.
 
-        With ``exists_by_listing`` off, or where stowage's own calls cannot
-        reach the bucket, a HEAD answers, then a listing of ``key/`` for a
-        missing object.
+        With ``exists_by_listing`` off, where stowage's own calls cannot reach
+        the bucket, or once the bucket refused a listing, a HEAD answers, then
+        a listing of ``key/`` for a missing object.
         """
         if self._lists_for_exists(key):
-            return listed(self.rest, key)
+            try:
+                return listed(self.rest, key)
+            except AccessDenied:
+                self._listing_refused = True
+                listing_refused(f"S3 bucket {self.options.bucket_name!r}")
         return super().exists(key)
 
     async def aexists(self, key: str) -> bool:
         """Do :meth:`exists` without blocking the event loop."""
         if self._lists_for_exists(key):
-            return await in_thread(listed, self.rest, key)
+            return await in_thread(self.exists, key)
         return await super().aexists(key)
 
     # -- URLs -------------------------------------------------------------------------------
