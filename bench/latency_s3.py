@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench._servers import start_s3_module
+
 if TYPE_CHECKING:
     from tests.servers.moto import MotoServer
 
@@ -130,19 +132,7 @@ def serve(port: int, latency: float) -> None:
 
 def start(log_dir: Path, latency: float) -> MotoServer:
     """Start the server in a child process; return a server object the S3 options come from."""
-    from tests.servers._process import ServerProcess, free_port
-    from tests.servers.moto import MotoServer
-
-    port = free_port()
-    process = ServerProcess(
-        "latency-s3",
-        [sys.executable, "-m", "bench.latency_s3", str(port), str(latency)],
-        port=port,
-        log_dir=log_dir,
-        cwd=str(Path(__file__).resolve().parent.parent),
-    )
-    process.wait_ready()
-    return MotoServer(process, f"http://127.0.0.1:{port}")
+    return start_s3_module("latency_s3", log_dir, str(latency))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench._servers import start_s3_module
+
 if TYPE_CHECKING:
     from tests.servers.moto import MotoServer
 
@@ -39,19 +41,7 @@ def serve(port: int) -> None:
 
 def start(log_dir: Path) -> MotoServer:
     """Start the server in a child process; return a ``MotoServer`` for it."""
-    from tests.servers._process import ServerProcess, free_port
-    from tests.servers.moto import MotoServer
-
-    port = free_port()
-    process = ServerProcess(
-        "moto-keepalive",
-        [sys.executable, "-m", "bench.moto_keepalive", str(port)],
-        port=port,
-        log_dir=log_dir,
-        cwd=str(Path(__file__).resolve().parent.parent),
-    )
-    process.wait_ready()
-    return MotoServer(process, f"http://127.0.0.1:{port}")
+    return start_s3_module("moto_keepalive", log_dir)
 
 
 if __name__ == "__main__":
