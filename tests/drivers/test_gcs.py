@@ -249,6 +249,14 @@ def test_a_large_body_of_known_size_goes_up_in_one_streamed_request(
         driver.put("streamed.bin", io.BytesIO(data), size=len(data), if_absent=True)
 
 
+def test_a_stream_shorter_than_its_size_is_refused_as_such(options: dict[str, Any]) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    with pytest.raises(ValueError, match="ended after"):
+        driver.put("short.bin", io.BytesIO(b"a" * 9 * _MiB), size=10 * _MiB)
+    with pytest.raises(NotFound):
+        driver.head("short.bin")
+
+
 def test_a_streamed_upload_holds_little_memory(options: dict[str, Any]) -> None:
     import tracemalloc
 

@@ -1,4 +1,4 @@
-"""Send a large body of known size in one streamed request, resuming where a cut left it.
+"""Send a large body of known size in one streamed request of a resumable session.
 
 The client's resumable upload sends ``blob_chunk_size`` bytes per request,
 each read into memory first: a 64 MiB body is eight requests. When the size
@@ -37,12 +37,18 @@ def can_stream(stream: Readable) -> TypeGuard[IO[bytes]]:
 
 
 class _Window(io.RawIOBase):
-    """``size`` bytes of a stream from where it stands, for requests to send."""
+    """``size`` bytes of a stream from where it stands, for requests to send.
+
+    A failure of the caller's stream, or its end before ``size`` bytes, is
+    kept in :attr:`error`: the HTTP client would report it as a broken
+    connection, so the upload raises it as it is instead.
+    """
 
     def __init__(self, stream: Any, size: int) -> None:
         self._stream = stream
         self._size = size
         self._left = size
+        self.error: BaseException | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -56,9 +62,16 @@ class _Window(io.RawIOBase):
 
     def read(self, size: int = -1, /) -> bytes:
         want = self._left if size < 0 else min(size, self._left, _BLOCK)
-        data: bytes = self._stream.read(want) if want else b""
-        if want and not data:
-            raise ServiceError("the stream ended before the size it was saved with")
+        try:
+            data: bytes = self._stream.read(want) if want else b""
+            if want and not data:
+                raise ValueError(
+                    f"the stream ended after {self._size - self._left} of the {self._size} "
+                    "bytes it was saved with"
+                )
+        except BaseException as exc:
+            self.error = exc
+            raise
         self._left -= len(data)
         return data
 
@@ -98,9 +111,13 @@ def put_streamed(
         headers = {"Content-Length": str(size)}
         if content_type:
             headers["Content-Type"] = content_type
-        response = conn.client._http.put(
-            session, data=_Window(stream, size), headers=headers, timeout=timeout
-        )
+        window = _Window(stream, size)
+        try:
+            response = conn.client._http.put(session, data=window, headers=headers, timeout=timeout)
+        except Exception:
+            if window.error is not None:
+                raise window.error from None
+            raise
         if response.status_code not in (200, 201):
             from google.api_core import exceptions
 
