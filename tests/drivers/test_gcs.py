@@ -12,6 +12,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -435,6 +436,20 @@ def test_exists_takes_one_request(options: dict[str, Any]) -> None:
         requests.clear()
         driver.exists(key)
         assert len(requests) == 1, requests
+
+
+def test_no_request_is_made_but_those_asked_for(options: dict[str, Any]) -> None:
+    # google-cloud-storage 3.17 looks a bucket up in a background thread, for
+    # tracing labels, at a client's first call; with tracing off it must not.
+    driver = GCSDriver(GCSOptions(**options))
+    driver._connection.bucket  # noqa: B018 - makes the client, without a request
+    requests: list[str] = []
+    transport = driver._connection.client._http
+    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    driver.put("f.txt", io.BytesIO(b"x"))
+    driver.exists("f.txt")
+    time.sleep(0.5)  # a background lookup would land within this time
+    assert len(requests) == 2, requests
 
 
 # -- gzip ---------------------------------------------------------------------------------

@@ -64,6 +64,26 @@ class PerRequest:
         return functools.partial(self._policy.run, request, retryable=errors.transient_failure)
 
 
+def _stop_untraced_bucket_lookups(client: Any) -> None:
+    """Keep ``client`` from looking its bucket up in the background when no trace records it.
+
+    From google-cloud-storage 3.17 a client's first call on a bucket starts a
+    thread that GETs the bucket's metadata, to label OpenTelemetry spans. With
+    the client's tracing off nothing reads those labels: the request is only a
+    cost, and a 403 for credentials without ``storage.buckets.get``.
+    """
+    try:
+        from google.cloud.storage import (  # type: ignore[import-untyped]
+            _opentelemetry_tracing as tracing,
+        )
+    except ImportError:
+        return
+    if not getattr(tracing, "enable_otel_traces", False) and getattr(
+        client, "_bucket_metadata_cache", None
+    ):
+        client._bucket_metadata_cache = None
+
+
 class Connection:
     """Hold one driver's client and bucket, made on first use, and run calls on them."""
 
@@ -205,11 +225,13 @@ class Connection:
         elif not options.anonymous:
             self.signer = api_credentials
         client_options = {"api_endpoint": self.endpoint} if self.endpoint else None
-        return storage.Client(
+        client = storage.Client(
             project=options.project_id or project,
             credentials=api_credentials,
             client_options=client_options,
         )
+        _stop_untraced_bucket_lookups(client)
+        return client
 
     def _load_credentials(self) -> tuple[Credentials | None, str | None]:
         import google.auth.exceptions
