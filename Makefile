@@ -60,7 +60,8 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
 # The whole benchmarks page (docs/benchmarks.md and .json) in one run, five runs per
-# pair; ARGS="--quick" or a section name (ARGS=s3) write to test-artifacts/ instead.
+# pair; ARGS="s3 --publish" measures one section again and replaces it on the page;
+# ARGS="--quick" or a section name (ARGS=s3) write to test-artifacts/ instead.
 bench: $(STAMP) node-deps system-deps
 	python -m bench $(ARGS)
 

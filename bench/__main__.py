@@ -7,9 +7,12 @@ returns its rows, each judged against its goal (``bench/goals.py``).
 
 ``python -m bench`` runs every module and rewrites docs/benchmarks.md, with
 the figures as JSON in docs/benchmarks.json; nothing of an earlier run is
-kept. ``--quick`` (tiny sizes, two runs per pair) and a selection of modules
-(``python -m bench s3 gcs``) write to test-artifacts/ instead, so only a
-complete full run ever reaches the docs.
+kept. ``python -m bench static --publish`` runs the named modules at full
+size and replaces their sections on the page, keeping the others: a whole
+run takes hours, and each section names the run (date, commit, minutes)
+that measured it. ``--quick`` (tiny sizes, two runs per pair) and a
+selection without ``--publish`` (``python -m bench s3 gcs``) write to
+test-artifacts/ instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import bench
 from bench._measure import ROOT, Section
@@ -84,29 +88,83 @@ def _commit() -> str:
     return f"{commit} (with uncommitted changes)" if git("status", "--porcelain") else commit
 
 
-def _header(args: argparse.Namespace, sections: list[Section], seconds: float) -> str:
+def _run(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    """Describe the run that measured a section: when, at which commit, on what."""
+    return {
+        "date": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}",
+        "commit": _commit(),
+        "minutes": round(seconds / 60, 1),
+        "runs": args.runs,
+        "machine": (
+            f"{platform.machine()}, {platform.system()} {platform.release()}, "
+            f"{os.cpu_count() or 1} CPUs"
+        ),
+        "versions": _versions(),
+    }
+
+
+def _header(quick: bool, sections: list[Section]) -> str:
     rows = [row.judged() for section in sections for row in section.rows]
     met = sum(1 for row in rows if row["met"])
-    mode = " (quick mode: tiny sizes, not for quoting)" if args.quick else ""
-    return (
-        f"# Benchmarks{mode}\n\n"
-        "stowage and django-storages measured side by side on the same local servers, in one "
-        "run of `make bench`, which writes this whole page. Ratios are django-storages' "
-        "median over stowage's: above 1 favours stowage.\n\n"
-        f"- Method: each pair runs {args.runs} times, the side going first alternating "
-        "from run to run; figures are medians with the spread (lowest to highest) in brackets. "
-        "django-storages runs with its own defaults; a row with another setting says so. "
-        "Peak memory is measured in fresh processes, above each library's own idle process "
-        "(Django and that library imported, nothing else).\n"
+    mode = " (quick mode: tiny sizes, not for quoting)" if quick else ""
+    runs = [section.run for section in sections]
+    commits = sorted({run["commit"] for run in runs})
+    missing = [name for name in modules([]) if name not in {s.name for s in sections}]
+    lines = [
+        f"# Benchmarks{mode}",
+        "",
+        "stowage and django-storages measured side by side on the same local servers; "
+        "this page is written by `make bench` from its runs. Ratios are django-storages' "
+        "median over stowage's: above 1 favours stowage.",
+        "",
+        f"- Method: each pair runs at least {min(run['runs'] for run in runs)} times, the "
+        "side going first alternating from run to run; figures are medians with the spread "
+        "(lowest to highest) in brackets. django-storages runs with its own defaults; a row "
+        "with another setting says so. Peak memory is measured in fresh processes, above "
+        "each library's own idle process (Django and that library imported, nothing else).",
         "- Goals: from the project's performance issues, kept in `bench/goals.py`; every "
         "row is held at least to parity (≥ 1×), and whether it is met is computed from the "
-        f"measured ratio. This run: {met} of {len(rows)} rows meet their goal.\n"
-        f"- Run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {seconds / 60:.0f} minutes\n"
-        f"- Commit: {_commit()}\n"
-        f"- Machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-        f"{os.cpu_count() or 1} CPUs\n"
-        f"- Versions: {', '.join(_versions())}\n"
-    )
+        f"measured ratio. On this page: {met} of {len(rows)} rows meet their goal.",
+        "- Runs: `make bench` measures every section in one run; "
+        '`make bench ARGS="static --publish"` measures one section again and replaces it '
+        "here. Each section ends with the run that measured it. "
+        + ("Commit: " if len(commits) == 1 else "Commits: ")
+        + ", ".join(commits)
+        + ".",
+    ]
+    if missing:
+        lines.append(
+            f"- Not yet measured in a published run: {', '.join(missing)} "
+            '(`make bench ARGS="NAME --publish"`).'
+        )
+    for label, key in (("Machine", "machine"), ("Versions", "versions")):
+        values = {json.dumps(run[key]) for run in runs}
+        if len(values) == 1:
+            value = runs[0][key]
+            lines.append(f"- {label}: {', '.join(value) if isinstance(value, list) else value}")
+        else:
+            lines.append(f"- {label}: differ between runs; see each section's run in the JSON.")
+    return "\n".join(lines) + "\n"
+
+
+def write_page(output: Path, quick: bool, sections: list[Section]) -> None:
+    """Write the page and its JSON record from ``sections``, in the modules' order."""
+    order = {name: index for index, name in enumerate(modules([]))}
+    sections = sorted(sections, key=lambda section: order.get(section.name, len(order)))
+    body = "\n".join(section.markdown() for section in sections)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(_header(quick, sections) + "\n" + body)
+    record = {"quick": quick, "sections": [section.record() for section in sections]}
+    output.with_suffix(".json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+
+
+def published(output: Path) -> list[Section]:
+    """Return the sections of the page at ``output``, read from its JSON record."""
+    path = output.with_suffix(".json")
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text())
+    return [Section.from_record(section) for section in record["sections"]]
 
 
 def _output(args: argparse.Namespace) -> Path:
@@ -114,7 +172,7 @@ def _output(args: argparse.Namespace) -> Path:
         return Path(args.output)
     if args.quick:
         return ARTIFACTS / "benchmarks-quick.md"
-    if args.names:
+    if args.names and not args.publish:
         return ARTIFACTS / f"benchmarks-{'-'.join(args.names)}.md"
     return DOCS
 
@@ -127,15 +185,25 @@ def main(argv: list[str] | None = None) -> Path:
         "--quick", action="store_true", help="tiny sizes and two runs per pair (a smoke test)"
     )
     parser.add_argument("--runs", type=int, help=f"runs per pair (default {MIN_RUNS}; quick 2)")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="replace the named sections on the page, keeping the others",
+    )
     parser.add_argument("--output", help="where to write the page (default: see above)")
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 2 if args.quick else MIN_RUNS
     output = _output(args)
-    if output.resolve() == DOCS and (args.quick or args.names or args.runs < MIN_RUNS):
+    if args.publish and (args.quick or not args.names):
+        parser.error("--publish replaces named sections of a full-size page: give their names")
+    if output.resolve() == DOCS and (
+        args.quick or (args.names and not args.publish) or args.runs < MIN_RUNS
+    ):
         parser.error(
-            f"{DOCS.name} is written only by a full run of every module with at least "
-            f"{MIN_RUNS} runs per pair; give --output for anything else"
+            f"{DOCS.name} is written only by full-size runs with at least {MIN_RUNS} runs "
+            "per pair, of every module or of the modules named with --publish; give --output "
+            "for anything else"
         )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
@@ -146,21 +214,16 @@ def main(argv: list[str] | None = None) -> Path:
     for name in modules(args.names):
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== {module.TITLE}", flush=True)
+        began = time.monotonic()
         section: Section = module.run(args)
+        section.run = _run(args, time.monotonic() - began)
         sections.append(section)
         print(section.markdown(), flush=True)
-    seconds = time.monotonic() - started
-    body = "\n".join(section.markdown() for section in sections)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(_header(args, sections, seconds) + "\n" + body)
-    record = {
-        "quick": args.quick,
-        "runs": args.runs,
-        "seconds": round(seconds, 1),
-        "sections": [section.record() for section in sections],
-    }
-    output.with_suffix(".json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    print(f"wrote {output} in {seconds:.0f} s")
+    if args.publish:
+        measured = {section.name for section in sections}
+        sections += [s for s in published(output) if s.name not in measured]
+    write_page(output, args.quick, sections)
+    print(f"wrote {output} in {time.monotonic() - started:.0f} s")
     return output
 
 

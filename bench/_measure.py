@@ -145,6 +145,21 @@ class Row:
             **({"figures": self.figures} if self.figures else {}),
         }
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Row:
+        """Return the row a JSON record (:meth:`judged`) was made from."""
+        ratio = record["ratio"]
+        return cls(
+            record["label"],
+            record["stowage"],
+            record["django-storages"],
+            float("inf") if ratio is None else float(ratio),
+            record["goal_key"],
+            record["basis"],
+            record["peak_mib"],
+            dict(record.get("figures", {})),
+        )
+
 
 @dataclass
 class Section:
@@ -155,15 +170,32 @@ class Section:
     rows: list[Row]
     notes: str = ""
     header: tuple[str, str, str] = ("measure", "stowage", "django-storages")
+    #: The run that measured the section: when, at which commit, how long, how.
+    run: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         """Return the section as recorded in the JSON beside the page."""
         return {
             "name": self.name,
             "title": self.title,
+            "header": list(self.header),
             "rows": [row.judged() for row in self.rows],
             "notes": self.notes.strip(),
+            "run": self.run,
         }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Section:
+        """Return the section a JSON record (:meth:`record`) was made from."""
+        first, second, third = record["header"]
+        return cls(
+            record["name"],
+            record["title"],
+            [Row.from_record(row) for row in record["rows"]],
+            record["notes"],
+            (first, second, third),
+            dict(record["run"]),
+        )
 
     def markdown(self) -> str:
         """Return the section as Markdown: a table with each row's goal and verdict."""
@@ -179,6 +211,13 @@ class Section:
             lines.append("| " + " | ".join(cells) + " |")
         if self.notes.strip():
             lines += ["", " ".join(self.notes.split())]
+        if self.run:
+            run = self.run
+            lines += [
+                "",
+                f"Measured {run['date']} UTC at commit {run['commit']}, in "
+                f"{run['minutes']:.0f} minutes, {run['runs']} runs per pair.",
+            ]
         return "\n".join(lines) + "\n"
 
 

@@ -12,10 +12,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from bench.__main__ import DOCS, main, modules
+import bench.__main__ as bench_main
+from bench.__main__ import DOCS, main, modules, write_page
+from bench._measure import Row, Section
 from bench.goals import GOALS, Goal, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +62,8 @@ def test_quick_run_writes_every_section_with_a_verdict_per_row(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "argv",
-    [["--quick"], ["s3"], ["--runs", "3"]],
-    ids=["quick", "one-section", "few-runs"],
+    [["--quick"], ["s3"], ["--runs", "3"], ["--publish"], ["s3", "--publish", "--runs", "3"]],
+    ids=["quick", "one-section", "few-runs", "publish-nothing", "publish-few-runs"],
 )
 def test_only_a_full_run_may_write_the_docs_page(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as raised:
@@ -72,3 +76,43 @@ def test_verdict_checks_ratio_and_memory_ceiling() -> None:
     assert verdict(Goal(4.0), 3.9)[0] is False
     assert verdict(Goal(1.0, max_peak_mib=64), 2.0, 70.0) == (False, "peak RSS 70 MiB")
     assert verdict(Goal(1.0, max_peak_mib=64), 2.0, None)[0] is False
+
+
+def _section(name: str, label: str, *, run: dict[str, Any] | None = None) -> Section:
+    return Section(name, f"{name} title", [Row(label, "1 ms", "2 ms", 2.0)], "notes", run=run or {})
+
+
+def test_publish_replaces_the_named_sections_and_keeps_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = tmp_path / "benchmarks.md"
+    earlier = {
+        "date": "2026-01-02 03:04",
+        "commit": "abc1234",
+        "minutes": 12.0,
+        "runs": 5,
+        "machine": "x86_64",
+        "versions": ["Python 3"],
+    }
+    write_page(
+        page,
+        False,
+        [_section("s3", "old s3 row", run=earlier), _section("gcs", "gcs row", run=earlier)],
+    )
+    fresh = SimpleNamespace(TITLE="s3", run=lambda args: _section("s3", "new s3 row"))
+    monkeypatch.setattr(bench_main, "importlib", SimpleNamespace(import_module=lambda name: fresh))
+    main(["s3", "--publish", "--output", str(page)])
+    record = json.loads(page.with_suffix(".json").read_text())
+    assert [section["name"] for section in record["sections"]] == ["gcs", "s3"]  # modules' order
+    gcs, s3 = record["sections"]
+    assert gcs["run"] == earlier
+    assert [row["label"] for row in s3["rows"]] == ["new s3 row"]
+    assert s3["run"]["commit"] != "abc1234"
+    assert s3["run"]["runs"] == 5
+    text = page.read_text()
+    assert "old s3 row" not in text
+    assert "| new s3 row |" in text
+    assert "| gcs row |" in text
+    assert "Measured 2026-01-02 03:04 UTC at commit abc1234" in text
+    assert "- Not yet measured in a published run: async, azure, ftp, sftp, static" in text
+    assert "differ between runs" in text  # the new run's versions are not the fabricated ones
