@@ -21,9 +21,13 @@ for the driver, with a warning, after the first refusal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-__all__ = ["listing_refused", "settles_exists"]
+__all__ = ["Page", "exists_by_listing", "listing_refused", "settles_exists"]
+
+#: One page of a delimited listing: its object names, its common prefixes and
+#: the token of the next page (None on the last).
+Page = tuple[Iterable[str], Iterable[str], str | None]
 
 logger = logging.getLogger("stowage")
 
@@ -47,6 +51,20 @@ def settles_exists(key: str, names: Iterable[str], prefixes: Iterable[str]) -> b
             return True
         beyond = beyond or prefix > directory
     return False if beyond else None
+
+
+def exists_by_listing(key: str, fetch: Callable[[str | None], Page]) -> bool:
+    """Tell whether ``key`` exists, reading pages from ``fetch(token)`` until one settles it.
+
+    ``fetch`` lists the prefix ``key`` with the delimiter ``/``, from the
+    page ``token`` names (None: the first).
+    """
+    token = None
+    while True:
+        names, prefixes, token = fetch(token)
+        found = settles_exists(key, names, prefixes)
+        if found is not None or token is None:
+            return bool(found)
 
 
 def listing_refused(where: str) -> None:

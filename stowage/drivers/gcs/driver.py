@@ -32,7 +32,7 @@ from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
 from stowage.drivers.gcs.reading import Reader, object_info, resource_info
 from stowage.drivers.gcs.signing import Signer
 from stowage.drivers.gcs.uploads import Uploader
-from stowage.drivers.lookup import listing_refused, settles_exists
+from stowage.drivers.lookup import Page, exists_by_listing, listing_refused
 from stowage.exceptions import AccessDenied, NotFound
 
 __all__ = ["GCSDriver"]
@@ -248,15 +248,15 @@ class GCSDriver(Driver[GCSOptions]):
             fields="items(name),prefixes,nextPageToken",
         )
         what = f"checking whether {key!r} exists in bucket {conn.bucket_name!r}"
-        token = None
+
+        def page(token: str | None) -> Page:
+            items, prefixes, following = conn.call(
+                what, functools.partial(fetch, token=token), reading=False
+            )
+            return [item["name"] for item in items], prefixes, following
+
         try:
-            while True:
-                items, prefixes, token = conn.call(
-                    what, functools.partial(fetch, token=token), reading=False
-                )
-                found = settles_exists(key, (item["name"] for item in items), prefixes)
-                if found is not None or token is None:
-                    return bool(found)
+            return exists_by_listing(key, page)
         except AccessDenied:
             self._listing_refused = True
             listing_refused(f"GCS bucket {conn.bucket_name!r}")

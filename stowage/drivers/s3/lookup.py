@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from urllib.parse import unquote_plus
 
-from stowage.drivers.lookup import settles_exists
+from stowage.drivers.lookup import Page, exists_by_listing
 from stowage.drivers.s3.rest import RestClient, find_all, find_text
 
 __all__ = ["listed"]
@@ -21,15 +21,16 @@ def listed(rest: RestClient, key: str) -> bool:
     """
     query = {"list-type": "2", "prefix": key, "delimiter": "/", "encoding-type": "url"}
     what = f"checking whether {key!r} exists"
-    while True:
-        root = ET.fromstring(rest.call("GET", "", query, what=what).body)
+
+    def fetch(token: str | None) -> Page:
+        page = dict(query, **({"continuation-token": token} if token else {}))
+        root = ET.fromstring(rest.call("GET", "", page, what=what).body)
         decode = unquote_plus if find_text(root, "EncodingType") == "url" else str
-        found = settles_exists(
-            key,
-            (decode(find_text(entry, "Key")) for entry in find_all(root, "Contents")),
-            (decode(find_text(entry, "Prefix")) for entry in find_all(root, "CommonPrefixes")),
+        following = find_text(root, "NextContinuationToken")
+        return (
+            [decode(find_text(entry, "Key")) for entry in find_all(root, "Contents")],
+            [decode(find_text(entry, "Prefix")) for entry in find_all(root, "CommonPrefixes")],
+            following if find_text(root, "IsTruncated") == "true" and following else None,
         )
-        token = find_text(root, "NextContinuationToken")
-        if found is not None or find_text(root, "IsTruncated") != "true" or not token:
-            return bool(found)
-        query["continuation-token"] = token
+
+    return exists_by_listing(key, fetch)
