@@ -274,6 +274,107 @@ def test_the_create_sends_every_header_obstores_upload_sends(
     assert ours_parts == theirs_parts
 
 
+# -- conditional copies -------------------------------------------------------------------
+
+
+def _copy_requests(proxy: CountingProxy, bucket: str, key: str) -> list[tuple[str, str, str]]:
+    """Say what each request did: its method, its key and what kind of call it was."""
+    calls = []
+    for r in proxy.recorded:
+        kind = (
+            "copy part"
+            if "x-amz-copy-source" in r.headers
+            else "complete"
+            if "uploadId" in r.query and r.method == "POST"
+            else "create"
+            if "uploads" in r.query
+            else "head"
+            if r.method == "HEAD"
+            else f"{r.method} {sorted(r.query)}"
+        )
+        calls.append((kind, r.path.removeprefix(f"/{bucket}/"), r.headers.get("if-none-match", "")))
+    return calls
+
+
+def test_a_conditional_copy_is_one_multipart_copy_carrying_the_sources_headers(
+    options: dict[str, Any], s3_server: MotoServer, proxy: CountingProxy
+) -> None:
+    storage = _proxied(options, proxy, object_parameters=_PARAMETERS)
+    data = _body(3 * _MiB)
+    storage.save("staged/report.pdf", ContentFile(data))
+    proxy.recorded.clear()
+    storage.driver.copy_new("staged/report.pdf", "final/report.pdf")  # type: ignore[attr-defined]
+    bucket = options["bucket_name"]
+    assert _copy_requests(proxy, bucket, "final/report.pdf") == [
+        ("head", "staged/report.pdf", ""),
+        ("create", "final/report.pdf", ""),
+        ("copy part", "final/report.pdf", ""),
+        ("complete", "final/report.pdf", "*"),
+    ]
+    copied = next(r for r in proxy.recorded if "x-amz-copy-source" in r.headers)
+    assert copied.headers["x-amz-copy-source"] == f"/{bucket}/staged/report.pdf"
+    assert copied.headers["x-amz-copy-source-range"] == f"bytes=0-{len(data) - 1}"
+    client = s3_server.boto3()
+    source = client.head_object(Bucket=bucket, Key="staged/report.pdf")
+    head = client.head_object(Bucket=bucket, Key="final/report.pdf")
+    for field in ("ContentType", "CacheControl", "ContentDisposition", "ContentLanguage"):
+        assert head[field] == source[field], field
+    assert head["ContentType"] == "application/pdf"
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["Metadata"] == {"owner": "docs", "batch": "7"}
+    assert client.get_object(Bucket=bucket, Key="final/report.pdf")["Body"].read() == data
+    assert _pending(s3_server, bucket) == []
+
+
+def test_a_large_copy_goes_in_equal_ranges_at_once(
+    options: dict[str, Any],
+    s3_server: MotoServer,
+    proxy: CountingProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("stowage.drivers.s3.creates.COPY_PART", 6 * _MiB)
+    storage = _proxied(options, proxy)
+    data = _body(16 * _MiB + 1)
+    storage.save("staged.bin", ContentFile(data))
+    proxy.recorded.clear()
+    storage.driver.copy_new("staged.bin", "final.bin")  # type: ignore[attr-defined]
+    ranges = sorted(
+        (int(r.query["partNumber"]), r.headers["x-amz-copy-source-range"])
+        for r in proxy.recorded
+        if "x-amz-copy-source" in r.headers
+    )
+    third = (16 * _MiB + 1 + 2) // 3
+    assert ranges == [
+        (1, f"bytes=0-{third - 1}"),
+        (2, f"bytes={third}-{2 * third - 1}"),
+        (3, f"bytes={2 * third}-{16 * _MiB}"),
+    ]
+    bucket = options["bucket_name"]
+    assert b"".join(storage.driver.get("final.bin")) == data  # type: ignore[attr-defined]
+    assert _pending(s3_server, bucket) == []
+
+
+def test_an_empty_object_is_copied_whole(options: dict[str, Any], s3_server: MotoServer) -> None:
+    storage = S3Storage(**options)
+    storage.save("empty.txt", ContentFile(b""))
+    storage.driver.copy_new("empty.txt", "copy.txt")  # type: ignore[attr-defined]
+    assert storage.size("copy.txt") == 0
+    assert _pending(s3_server, options["bucket_name"]) == []
+
+
+def test_a_copy_onto_a_taken_name_is_refused_and_aborted(
+    options: dict[str, Any], s3_server: MotoServer
+) -> None:
+    storage = S3Storage(**options)
+    storage.save("first.txt", ContentFile(b"first"))
+    storage.save("second.txt", ContentFile(b"second"))
+    with pytest.raises(AlreadyExists):
+        storage.driver.copy_new("first.txt", "second.txt")  # type: ignore[attr-defined]
+    with storage.open("second.txt") as handle:
+        assert handle.read() == b"second"
+    assert _pending(s3_server, options["bucket_name"]) == []
+
+
 # -- races ------------------------------------------------------------------------------------
 
 

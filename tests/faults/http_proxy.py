@@ -62,10 +62,14 @@ class CountingProxy:
                 answer = upstream.getresponse()
                 data = answer.read()
                 self.send_response(answer.status)
+                # A HEAD answer keeps the length of the body it does not carry.
+                dropped = {"transfer-encoding", "connection"}
+                if self.command != "HEAD":
+                    dropped.add("content-length")
+                    self.send_header("Content-Length", str(len(data)))
                 for key, value in answer.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    if key.lower() not in dropped:
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

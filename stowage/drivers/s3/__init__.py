@@ -9,7 +9,11 @@ completed with ``If-None-Match: *``: S3 refuses the completion when the key
 is taken, and the upload is then aborted (:mod:`~stowage.drivers.s3.creates`).
 obstore offers no conditional completion, so those calls are stowage's own
 (:mod:`~stowage.drivers.s3.rest`, :mod:`~stowage.drivers.s3.multipart`).
-Overwrites stay obstore's multipart uploads.
+Overwrites stay obstore's multipart uploads. A copy under a new name
+(``copy_new``, how a direct upload reaches its final name) is one multipart
+upload too, created with the source's headers, filled by ``UploadPartCopy``
+on the service (parts of up to 1 GiB, several at once) and completed with
+``If-None-Match: *``.
 
 Large creates keep the staged path instead (an upload under
 ``.stowage-uploads/``, copied into place with S3's conditional multipart

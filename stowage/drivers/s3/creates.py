@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -30,7 +30,18 @@ from stowage.drivers.base import MiB, Readable
 from stowage.drivers.s3.multipart import MultipartClient, Part
 from stowage.drivers.s3.options import S3Options
 
-__all__ = ["Created", "PartReader", "create_in_parts", "object_headers"]
+__all__ = [
+    "COPY_PART",
+    "Created",
+    "PartReader",
+    "copy_in_parts",
+    "create_in_parts",
+    "object_attributes",
+    "object_headers",
+]
+
+#: The most one request copies of an object (S3 takes up to 5 GiB); larger copies go in parts.
+COPY_PART = 1024 * MiB
 
 
 def object_headers(attributes: Mapping[str, str], options: S3Options) -> dict[str, str]:
@@ -55,6 +66,28 @@ def object_headers(attributes: Mapping[str, str], options: S3Options) -> dict[st
     if options.checksum_algorithm == "sha256":
         headers["x-amz-checksum-algorithm"] = "SHA256"
     return headers
+
+
+def object_attributes(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the attributes an object's response ``headers`` show: :func:`object_headers` undone.
+
+    Content headers, the storage class (S3 names it only when not STANDARD)
+    and user metadata, whatever the case of the header names.
+    """
+    attributes = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == "x-amz-storage-class":
+            attributes["Storage-Class"] = value
+        elif lowered.startswith("x-amz-meta-"):
+            attributes[lowered.removeprefix("x-amz-meta-")] = value
+        elif lowered in _CONTENT_HEADERS:
+            attributes[_CONTENT_HEADERS[lowered]] = value
+    return attributes
+
+
+#: The content headers among the attributes, by their names in lower case.
+_CONTENT_HEADERS = {name.lower(): name for name in HEADER_ATTRIBUTES if name != "Storage-Class"}
 
 
 class PartReader:
@@ -148,17 +181,68 @@ def create_in_parts(
     Raises AlreadyExists when ``key`` is taken; leaves no pending upload
     behind, whatever fails.
     """
+
+    def send(upload_id: str) -> list[Part]:
+        return _PartSender(client, key, upload_id, concurrency, checksum).send(parts)
+
+    return _complete_if_absent(client, key, headers, send)
+
+
+def copy_in_parts(
+    client: MultipartClient,
+    source: str,
+    key: str,
+    size: int,
+    *,
+    headers: Mapping[str, str],
+    concurrency: int,
+) -> Created:
+    """Copy the object ``source`` (``size`` bytes) to ``key``, created only if ``key`` is free.
+
+    The new object gets ``headers``, not the source's: S3 copies no header
+    into a multipart upload. The bytes are copied on the service, in parts of
+    at most :data:`COPY_PART`, ``concurrency`` at once. Raises AlreadyExists
+    when ``key`` is taken; leaves no pending upload behind, whatever fails.
+    """
+    ranges = [(0, -1)]  # an empty object is copied whole
+    if size:
+        step = -(-size // -(-size // COPY_PART))  # equal parts, as few as COPY_PART allows
+        ranges = [(first, min(first + step, size) - 1) for first in range(0, size, step)]
+
+    def copy(upload_id: str) -> list[Part]:
+        def one(number: int) -> Part:
+            first, last = ranges[number - 1]
+            return client.copy_part(key, upload_id, number, source, first, last)
+
+        if len(ranges) == 1:
+            return [one(1)]
+        with ThreadPoolExecutor(min(concurrency, len(ranges))) as pool:
+            return list(pool.map(one, range(1, len(ranges) + 1)))
+
+    return _complete_if_absent(client, key, headers, copy)
+
+
+def _complete_if_absent(
+    client: MultipartClient,
+    key: str,
+    headers: Mapping[str, str],
+    fill: Callable[[str], list[Part]],
+) -> Created:
+    """Start an upload to ``key``, ``fill`` its parts, complete it if ``key`` is free.
+
+    Whatever fails, the upload is aborted before the error propagates.
+    """
     upload_id = client.create(key, headers)
     try:
-        sent = _PartSender(client, key, upload_id, concurrency, checksum).send(parts)
-        etag = client.complete(key, upload_id, sent, if_absent=True)
+        parts = fill(upload_id)
+        etag = client.complete(key, upload_id, parts, if_absent=True)
     except BaseException as exc:
         try:
             client.abort(key, upload_id)
         except Exception as failure:
             exc.add_note(f"Aborting the multipart upload failed too: {str(failure)[:200]}")
         raise
-    return Created(etag, sum(part.size for part in sent))
+    return Created(etag, sum(part.size for part in parts))
 
 
 class _PartSender:

@@ -17,6 +17,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from stowage.drivers.s3.rest import (
     NAMESPACE,
@@ -88,6 +89,31 @@ class MultipartClient:
         if not etag:
             raise ServiceError(f"uploading part {number} of {key!r}: no ETag in the answer")
         return Part(number, len(body), etag, digest)
+
+    def copy_part(
+        self, key: str, upload_id: str, number: int, source: str, first: int, last: int
+    ) -> Part:
+        """Copy bytes ``first`` to ``last`` (inclusive) of the object ``source`` as part ``number``.
+
+        An empty range (``last < first``) copies the whole object, which must
+        then be empty: S3 takes no byte range of an empty object.
+        """
+        headers = {"x-amz-copy-source": quote(f"/{self.rest.address.bucket}/{source}", safe="/")}
+        if last >= first:
+            headers["x-amz-copy-source-range"] = f"bytes={first}-{last}"
+        answer = self.rest.call(
+            "PUT",
+            key,
+            {"partNumber": str(number), "uploadId": upload_id},
+            headers=headers,
+            what=f"copying part {number} of {source!r} to {key!r}",
+        )
+        root = ET.fromstring(answer.body)
+        etag = find_text(root, "ETag")
+        if not etag:
+            raise ServiceError(f"copying part {number} of {source!r}: no ETag in the answer")
+        checksum = find_text(root, "ChecksumSHA256") or None
+        return Part(number, max(last - first + 1, 0), etag, checksum)
 
     def complete(
         self, key: str, upload_id: str, parts: Sequence[Part], *, if_absent: bool = False
