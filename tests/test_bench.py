@@ -116,3 +116,32 @@ def test_publish_replaces_the_named_sections_and_keeps_the_others(
     assert "Measured 2026-01-02 03:04 UTC at commit abc1234" in text
     assert "- Not yet measured in a published run: async, azure, ftp, sftp, static" in text
     assert "differ between runs" in text  # the new run's versions are not the fabricated ones
+
+
+def _list(keys: list[str], **query: str) -> tuple[list[str], list[str]]:
+    """Page through a listing of the listing-only server as a client does; return all of it."""
+    from xml.etree import ElementTree as ET
+
+    from bench.listing_s3 import page
+
+    found: list[str] = []
+    prefixes: list[str] = []
+    while True:
+        root = ET.fromstring(page(keys, query))
+        found += [e.text or "" for e in root.iterfind("{*}Contents/{*}Key")]
+        prefixes += [e.text or "" for e in root.iterfind("{*}CommonPrefixes/{*}Prefix")]
+        if root.findtext("{*}IsTruncated") != "true":
+            return found, prefixes
+        if query.get("list-type") == "2":
+            query["continuation-token"] = root.findtext("{*}NextContinuationToken") or ""
+        else:
+            query["marker"] = root.findtext("{*}NextMarker") or ""
+
+
+@pytest.mark.parametrize("version", [{}, {"list-type": "2"}], ids=["v1", "v2"])
+def test_the_listing_server_pages_every_key_once(version: dict[str, str]) -> None:
+    keys = sorted([f"many/{i:06d}" for i in range(2_500)] + ["other/a b", "top.txt"])
+    assert _list(keys, prefix="many/", delimiter="/", **version) == (keys[:2_500], [])
+    assert _list(keys, delimiter="/", **version) == (["top.txt"], ["many/", "other/"])
+    encoded = _list(keys, prefix="other/", **{"encoding-type": "url"}, **version)
+    assert encoded == (["other/a%20b"], [])
