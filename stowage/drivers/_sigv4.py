@@ -84,8 +84,10 @@ GOOG4 = Dialect("GOOG4-HMAC-SHA256", "GOOG4", "storage", "goog4_request", "X-Goo
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 
 
-def _quote(value: str, safe: str = "-_.~") -> str:
-    return quote(value, safe=safe)
+@functools.lru_cache(maxsize=1024)
+def _quote(value: str) -> str:
+    """Quote a query name or value as SigV4 canonicalises it (the same few, over and over)."""
+    return quote(value, safe="-_.~")
 
 
 @functools.lru_cache(maxsize=32)

@@ -189,21 +189,19 @@ def create_in_parts(
 
 
 def copy_in_parts(
-    client: MultipartClient,
-    source: str,
-    key: str,
-    size: int,
-    *,
-    headers: Mapping[str, str],
-    concurrency: int,
+    client: MultipartClient, source: str, key: str, *, options: S3Options, concurrency: int
 ) -> Created:
-    """Copy the object ``source`` (``size`` bytes) to ``key``, created only if ``key`` is free.
+    """Copy the object ``source`` to ``key``, created only if ``key`` is free.
 
-    The new object gets ``headers``, not the source's: S3 copies no header
-    into a multipart upload. The bytes are copied on the service, in parts of
-    at most :data:`COPY_PART`, ``concurrency`` at once. Raises AlreadyExists
-    when ``key`` is taken; leaves no pending upload behind, whatever fails.
+    S3 copies no header into a multipart upload, so the upload is created
+    with the headers a HEAD of ``source`` shows (and the ``options``'
+    encryption). The bytes are copied on the service, in parts of at most
+    :data:`COPY_PART`, ``concurrency`` at once. Raises AlreadyExists when
+    ``key`` is taken; leaves no pending upload behind, whatever fails.
     """
+    found = client.rest.call("HEAD", source, what=f"inspecting {source!r}").headers
+    size = int(found.get("Content-Length", "0"))
+    headers = object_headers(object_attributes(dict(found.items())), options)
     ranges = [(0, -1)]  # an empty object is copied whole
     if size:
         step = -(-size // -(-size // COPY_PART))  # equal parts, as few as COPY_PART allows

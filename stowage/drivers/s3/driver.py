@@ -47,13 +47,7 @@ from stowage.drivers.s3.conditional import (
     WARNED,
     UnsettledCapabilities,
 )
-from stowage.drivers.s3.creates import (
-    PartReader,
-    copy_in_parts,
-    create_in_parts,
-    object_attributes,
-    object_headers,
-)
+from stowage.drivers.s3.creates import PartReader, copy_in_parts, create_in_parts, object_headers
 from stowage.drivers.s3.lookup import listed
 from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
@@ -314,20 +308,14 @@ class S3Driver(ObstoreDriver[S3Options]):
 
     def _finish_create(self, staged: str, key: str) -> None:
         if self._creates_directly():
-            # One multipart copy, created with the staged object's headers and
-            # completed only if the key is free.
-            source = self.rest.call("HEAD", staged, what=f"inspecting {staged!r}").headers
+            # One multipart copy, given the staged object's headers, completed if the key is free.
+            concurrency = self.multipart_concurrency
             copy_in_parts(
-                self.multipart,
-                staged,
-                key,
-                int(source.get("Content-Length", "0")),
-                headers=object_headers(object_attributes(dict(source.items())), self.options),
-                concurrency=self.multipart_concurrency,
+                self.multipart, staged, key, options=self.options, concurrency=concurrency
             )
             return
-        # obstore's conditional copy is a multipart copy, which drops the content
-        # headers; copy the staged object onto the target again to restore them.
+        # Where stowage's own client cannot go: obstore's conditional copy, a multipart
+        # copy that drops the headers, then a copy onto the target to restore them.
         obstore.copy(self.store, staged, key, overwrite=False)
         obstore.copy(self.store, staged, key, overwrite=True)
 

@@ -64,7 +64,9 @@ _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 def find_text(element: ET.Element, name: str) -> str:
     """Return the text of ``element``'s child ``name`` (in any namespace, or none), or ""."""
-    found = element.find(f"{{*}}{name}")
+    found = element.find(_in_namespace_of(element, name))
+    if found is None:
+        found = element.find(f"{{*}}{name}")
     return (found.text or "") if found is not None else ""
 
 
@@ -73,7 +75,17 @@ def find_all(element: ET.Element, name: str) -> list[ET.Element]:
 
     S3 answers in its namespace; some compatible servers use another, or none.
     """
-    return element.findall(f"{{*}}{name}")
+    return element.findall(_in_namespace_of(element, name)) or element.findall(f"{{*}}{name}")
+
+
+def _in_namespace_of(element: ET.Element, name: str) -> str:
+    """Return ``name`` in ``element``'s namespace, where a child of it usually is.
+
+    A plain name is found by ElementTree's C code; a wildcard one goes
+    through its Python path language, several times slower.
+    """
+    tag = element.tag
+    return f"{tag[: tag.index('}') + 1]}{name}" if tag[:1] == "{" else name
 
 
 @dataclass(frozen=True)
