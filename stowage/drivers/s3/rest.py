@@ -4,8 +4,9 @@ Multipart uploads under a key and id of stowage's choosing (large creates,
 direct uploads from browsers) and bucket settings (CORS) are plain S3 REST
 calls. :class:`RestClient` signs each in its ``Authorization`` header
 (:func:`~stowage.drivers._sigv4.sign_headers`, the driver's current keys)
-and sends it on a kept-alive ``http.client`` connection from a small pool:
-each thread sending at a time holds one.
+and sends it on a kept-alive connection from a small pool (each thread
+sending at a time holds one): ``http.client`` opens the connection, and
+:mod:`~stowage.drivers.s3.exchange` writes the request and reads the answer.
 
 It honours the driver's endpoint and addressing style, ``verify`` (False, or
 a CA bundle trusted besides the public roots), ``connect_timeout``,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import ssl
 import threading
 import urllib.request
@@ -39,6 +41,7 @@ from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.options import tls_context
 from stowage.drivers.retry import RetryPolicy, transient
 from stowage.drivers.s3.address import Address
+from stowage.drivers.s3.exchange import Body, Headers, Response, exchange
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -50,9 +53,6 @@ from stowage.exceptions import (
 )
 
 __all__ = ["NAMESPACE", "Answer", "Body", "RestClient", "answered", "find_all", "find_text"]
-
-#: A request body: bytes, or a view of a part's buffer (sent without a copy).
-Body = bytes | bytearray | memoryview
 
 #: The XML namespace of S3's documents.
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -93,7 +93,7 @@ class Answer:
     """One successful response: its status, headers and body."""
 
     status: int
-    headers: http.client.HTTPMessage
+    headers: Headers
     body: bytes
 
 
@@ -288,7 +288,6 @@ class RestClient:
                 connection.close()
                 connection = self._connect()
                 response = self._exchange(connection, method, target, body, signed)
-            data = response.read()
         except BaseException:
             connection.close()
             raise
@@ -297,12 +296,12 @@ class RestClient:
         else:
             self._checkin(connection)
         if response.status >= 300:
-            raise _Refused.parse(response.status, data)
-        if _late_error(data):
+            raise _Refused.parse(response.status, response.body)
+        if _late_error(response.body):
             # A 200 whose body reports a failure that came late (CompleteMultipartUpload
             # does this): S3 says to send the request again, as after a 500.
-            raise _Refused.parse(500, data)
-        return Answer(response.status, response.headers, data)
+            raise _Refused.parse(500, response.body)
+        return Answer(response.status, response.headers, response.body)
 
     @staticmethod
     def _exchange(
@@ -311,9 +310,9 @@ class RestClient:
         target: str,
         body: Body | None,
         headers: dict[str, str],
-    ) -> http.client.HTTPResponse:
-        connection.request(method, target, body=body, headers=headers)
-        return connection.getresponse()
+    ) -> Response:
+        assert connection.sock is not None
+        return exchange(connection.sock, method, target, headers, body)
 
     # -- connections --------------------------------------------------------------------------
 
@@ -362,6 +361,8 @@ class RestClient:
             raise
         assert connection.sock is not None
         connection.sock.settimeout(self._timeout)
+        # A request whose body goes in a second send must not wait for an ACK (Nagle).
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return connection
 
     def _tls(self) -> ssl.SSLContext:
