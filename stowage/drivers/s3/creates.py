@@ -201,7 +201,7 @@ def copy_in_parts(
     """
     found = client.rest.call("HEAD", source, what=f"inspecting {source!r}").headers
     size = int(found.get("Content-Length", "0"))
-    headers = object_headers(object_attributes(dict(found.items())), options)
+    headers = object_headers(object_attributes(found), options)
     ranges = [(0, -1)]  # an empty object is copied whole
     if size:
         step = -(-size // -(-size // COPY_PART))  # equal parts, as few as COPY_PART allows
