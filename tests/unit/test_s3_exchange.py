@@ -113,51 +113,35 @@ def test_the_answer_says_whether_the_connection_stays_open(
     assert exchange(client, "GET", "/b", {}, None).will_close is closes
 
 
-def test_a_connection_closed_before_answering_is_remote_disconnected(
-    pair: tuple[socket.socket, socket.socket],
-) -> None:
-    # What a kept-alive connection the server has dropped looks like: sent again once.
-    client, server = pair
-    server.shutdown(socket.SHUT_WR)
-    with pytest.raises(http.client.RemoteDisconnected):
-        exchange(client, "GET", "/b", {}, None)
-
-
 @pytest.mark.parametrize(
-    "answer",
+    ("answer", "error"),
     [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
-        b"HTTP/1.1 200 OK\r\nContent-",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        # What a kept-alive connection the server had dropped looks like: sent again once.
+        (b"", http.client.RemoteDisconnected),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", http.client.IncompleteRead),
+        (b"HTTP/1.1 200 OK\r\nContent-", http.client.IncompleteRead),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+            http.client.IncompleteRead,
+        ),
+        (b"SPDY/3 200 OK\r\n\r\n", http.client.BadStatusLine),
+        (b"HTTP/1.1 OK\r\n\r\n", http.client.BadStatusLine),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", http.client.HTTPException),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            http.client.HTTPException,
+        ),
     ],
-    ids=["body", "header", "chunk"],
+    ids=["none", "cut-body", "cut-header", "cut-chunk", "protocol", "status", "length", "chunk"],
 )
-def test_a_cut_answer_is_an_incomplete_read(
-    pair: tuple[socket.socket, socket.socket], answer: bytes
+def test_a_cut_or_malformed_answer_is_an_http_client_error(
+    pair: tuple[socket.socket, socket.socket], answer: bytes, error: type[Exception]
 ) -> None:
+    """The errors http.client raises, which the S3 error table already translates."""
     client, server = pair
     server.sendall(answer)
     server.shutdown(socket.SHUT_WR)
-    with pytest.raises(http.client.IncompleteRead):
-        exchange(client, "GET", "/b", {}, None)
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        b"SPDY/3 200 OK\r\n\r\n",
-        b"HTTP/1.1 OK\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-    ],
-    ids=["protocol", "status", "length", "chunk-size"],
-)
-def test_a_malformed_answer_is_an_http_error(
-    pair: tuple[socket.socket, socket.socket], answer: bytes
-) -> None:
-    client, server = pair
-    server.sendall(answer)
-    with pytest.raises(http.client.HTTPException):
+    with pytest.raises(error):
         exchange(client, "GET", "/b", {}, None)
 
 
