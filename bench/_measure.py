@@ -432,6 +432,23 @@ def _import_once(statement: str, env: Mapping[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def import_costs(modules: Sequence[str], runs: int) -> dict[str, float]:
+    """Return each module's cold import in seconds beyond Django's storage module (medians).
+
+    For the floor of an import row: what a library the backend needs costs alone.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base = "import django.core.files.storage"
+    costs = {}
+    for module in modules:
+        _import_once(f"import {module}", env)  # writes the bytecode caches, untimed
+        costs[module] = statistics.median(
+            max(0.0, _import_once(f"import {module}", env) - _import_once(base, env))
+            for _ in range(runs)
+        )
+    return costs
+
+
 def import_row(
     ours: str,
     theirs: str,

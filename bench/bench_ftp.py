@@ -18,6 +18,7 @@ from bench._measure import (
     Row,
     Section,
     Zeros,
+    import_costs,
     import_row,
     paired,
     small_operations,
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> Section:
         theirs.save("small.txt", ContentFile(b"x" * 1024))
         rows += small_operations(ours, theirs, runs=runs, number=5 if quick else 100)
         rows.append(import_row("stowage.drivers.ftp", "storages.backends.ftp", runs=runs))
+        floor = import_costs(["stowage", "ftplib"], runs)
         ours.close()
     finally:
         server.stop()
@@ -122,6 +124,11 @@ def run(args: argparse.Namespace) -> Section:
             "to a temporary name and renames it into place, and reads ranges with REST; "
             "django-storages reads a whole file into memory on open and writes straight to "
             "the final name. FTP has no atomic create: stowage checks a new name, then checks "
-            "again just before the rename; django-storages checks once."
+            "again just before the rename; django-storages checks once. "
+            f"Of stowage's import, its adapter alone (`import stowage`, shared by every "
+            f"backend) takes {floor['stowage'] * 1e3:.0f} ms here and ftplib "
+            f"{floor['ftplib'] * 1e3:.0f} ms; django-storages' FTP backend is one module on "
+            "Django's own Storage class. No backend built on stowage's adapter imports in "
+            "less than the adapter: an adapter that loads its parts at first use would."
         ),
     )
