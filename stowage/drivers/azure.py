@@ -104,7 +104,7 @@ class AzureOptions(ObjectStoreOptions):
         "name is staged and copied into place; the copy may take the account's default tier.",
     )
     multipart_chunksize: int = option(
-        8 * MiB,
+        4 * MiB,
         doc="Size of each uploaded block; larger for a body that would need over 50,000 blocks.",
     )
     multipart_concurrency: int = option(

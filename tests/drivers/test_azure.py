@@ -70,7 +70,7 @@ class TestAzureStorage(
 def test_blocks_grow_to_stay_within_the_block_limit(options: dict[str, Any]) -> None:
     driver = AzureDriver(AzureOptions(**options))
     mib, tib = 1024 * 1024, 1024**4
-    assert driver.part_size(1024 * mib) == 8 * mib
+    assert driver.part_size(1024 * mib) == 4 * mib
     assert driver.part_size(tib) == 21 * mib  # 20.97 MiB needed for 50,000 blocks
 
 
