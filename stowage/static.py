@@ -58,6 +58,7 @@ from stowage.driver_calls import run
 from stowage.drivers.base import ObjectInfo
 from stowage.exceptions import ServiceError
 from stowage.saving import new_spool
+from stowage.static_listing import Listing
 from stowage.storage import Storage
 
 logger = logging.getLogger("stowage.static")
@@ -151,7 +152,7 @@ class StaticStorage(Storage):
     def _reset_state(self) -> None:
         # Every attribute set here is listed in _RUNTIME_STATE.
         self._state_lock = threading.RLock()
-        self._entries: dict[str, ObjectInfo] | None = None
+        self._entries: Listing | None = None
         self._index: dict[str, dict[str, Any]] | None = None
         self._index_dirty = False
         self._index_payload = b""
@@ -178,10 +179,10 @@ class StaticStorage(Storage):
 
     # -- the listing and the index --------------------------------------------------
 
-    def _listing(self) -> dict[str, ObjectInfo]:
+    def _listing(self) -> Listing:
         with self._state_lock:
             if self._entries is None:
-                entries = {}
+                entries = Listing()
                 for entry in self.driver.list(self._location, recursive=True):
                     if isinstance(entry, ObjectInfo):
                         name = names.name_from_key(self._location, entry.key)
@@ -246,10 +247,7 @@ class StaticStorage(Storage):
         if not cleaned:
             return True
         listing = self._listing()
-        if cleaned in listing:
-            return True
-        prefix = cleaned + "/"
-        return any(key.startswith(prefix) for key in listing)
+        return cleaned in listing or listing.holds_directory(cleaned)
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """List ``path`` from the listing, hiding the hash index."""
