@@ -5,9 +5,10 @@ page takes it about 0.2 s, at 100,000 about ten times that, so one listing of
 100,000 keys would take minutes of moto's time, ten of them per row. This
 server answers ListObjects (version 1, which django-storages' ``listdir``
 sends) and ListObjectsV2 (obstore's) for the bucket :data:`BUCKET`, holding
-``KEYS`` keys ``many/000000``, ``many/000001``, … and finding each page's
-start by bisection, so a listing row shows what each client spends. It
-checks no signature. Any other request is answered 501.
+``KEYS`` keys ``many/00000``, ``many/00001``, … (at most 100,000) and
+finding each page's start by bisection, so a listing row shows what each
+client spends; a HEAD of a key answers as for an empty object. It checks no
+signature. Any other request is answered 501.
 
 Run as ``python -m bench.listing_s3 PORT KEYS``.
 """
@@ -32,8 +33,10 @@ __all__ = ["BUCKET", "page", "serve", "start"]
 #: The one bucket the server holds.
 BUCKET = "listing"
 _NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
-_EMPTY_ETAG = "&quot;d41d8cd98f00b204e9800998ecf8427e&quot;"
+_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'
+_EMPTY_ETAG = escape(_ETAG, {'"': "&quot;"})
 _MODIFIED = "2026-01-01T00:00:00.000Z"
+_HTTP_DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
 
 
 def page(keys: list[str], query: dict[str, str]) -> bytes:
@@ -101,6 +104,12 @@ def page(keys: list[str], query: dict[str, str]) -> bytes:
 def _application(keys: list[str]) -> Callable[..., Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "").strip("/")
+        if environ["REQUEST_METHOD"] == "HEAD" and path.startswith(f"{BUCKET}/"):
+            at = bisect.bisect_left(keys, path.removeprefix(f"{BUCKET}/"))
+            found = at < len(keys) and keys[at] == path.removeprefix(f"{BUCKET}/")
+            headers = [("Content-Length", "0"), ("ETag", _ETAG), ("Last-Modified", _HTTP_DATE)]
+            start_response("200 OK" if found else "404 Not Found", headers)
+            return [b""]
         if environ["REQUEST_METHOD"] != "GET" or path != BUCKET:
             start_response("501 Not Implemented", [("Content-Length", "0")])
             return [b""]
@@ -118,7 +127,7 @@ def serve(port: int, count: int) -> None:
     """Serve ``count`` keys on 127.0.0.1:``port`` until terminated."""
     from cheroot import wsgi
 
-    keys = [f"many/{i:06d}" for i in range(count)]
+    keys = [f"many/{i:05d}" for i in range(count)]
     server = wsgi.Server(("127.0.0.1", port), _application(keys), numthreads=4)
     try:
         server.start()
