@@ -105,8 +105,9 @@ def _application(keys: list[str]) -> Callable[..., Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "").strip("/")
         if environ["REQUEST_METHOD"] == "HEAD" and path.startswith(f"{BUCKET}/"):
-            at = bisect.bisect_left(keys, path.removeprefix(f"{BUCKET}/"))
-            found = at < len(keys) and keys[at] == path.removeprefix(f"{BUCKET}/")
+            key = path.removeprefix(f"{BUCKET}/")
+            at = bisect.bisect_left(keys, key)
+            found = at < len(keys) and keys[at] == key
             headers = [("Content-Length", "0"), ("ETag", _ETAG), ("Last-Modified", _HTTP_DATE)]
             start_response("200 OK" if found else "404 Not Found", headers)
             return [b""]
