@@ -185,3 +185,23 @@ def test_headers_look_up_any_case_and_list_names_as_sent() -> None:
     assert "etag" in headers
     assert "Range" not in headers
     assert len(headers) == 2
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    ['xmlns="http://s3.amazonaws.com/doc/2006-03-01/"', 'xmlns="urn:other"', ""],
+    ids=["s3", "other", "none"],
+)
+def test_an_answer_is_read_in_whatever_namespace_it_declares(declaration: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    from stowage.drivers.s3.rest import find_all, find_text
+
+    root = ET.fromstring(
+        f"<ListBucketResult {declaration}><IsTruncated>false</IsTruncated>"
+        "<Contents><Key>a</Key></Contents><Contents><Key>b</Key></Contents></ListBucketResult>"
+    )
+    assert find_text(root, "IsTruncated") == "false"
+    assert find_text(root, "NextContinuationToken") == ""
+    assert [find_text(entry, "Key") for entry in find_all(root, "Contents")] == ["a", "b"]
+    assert find_all(root, "CommonPrefixes") == []
