@@ -20,6 +20,8 @@ from django.test import override_settings
 
 from stowage import S3Storage
 from stowage.drivers import _sigv4
+from stowage.drivers._obstore import ObstoreDriver
+from stowage.drivers.base import UPLOADS_PREFIX, ObjectInfo
 from stowage.drivers.s3 import S3Driver, S3Options
 from stowage.exceptions import AccessDenied, NotFound, ServiceUnavailable, UnsupportedOperation
 from stowage.testing import (
@@ -584,3 +586,31 @@ def test_exists_heads_once_the_bucket_refuses_listings(
     assert not driver.exists("d/missing")
     assert refusals == ["d/f.txt"]  # refused once, then HEAD (and a listing of key/)
     assert "exists_by_listing=False" in caplog.text
+
+
+def test_one_level_lists_as_obstore_does(options: dict[str, Any]) -> None:
+    """stowage's page-at-a-time listing against obstore's on the same bucket."""
+    driver = S3Driver(S3Options(**options))
+    for key in ("d/a b+c.txt", "d/é%20.txt", "d/sub/f.txt", "d/sub2/g.txt", "top.txt"):
+        driver.put(key, io.BytesIO(b"xy"), size=2)
+    driver.put(f"d/{UPLOADS_PREFIX}/x", io.BytesIO(b"x"), size=1)  # not the staging prefix
+    driver.put(f"{UPLOADS_PREFIX}/staged", io.BytesIO(b"x"), size=1)  # the staging prefix
+    for directory in ("", "d", "d/sub", "missing"):
+        ours = list(driver.list(directory))
+        theirs = list(ObstoreDriver.list(driver, directory))
+        assert ours == theirs, directory
+    names = {entry.key: entry for entry in driver.list("d")}
+    assert set(names) == {"d/a b+c.txt", "d/é%20.txt", "d/sub", "d/sub2", f"d/{UPLOADS_PREFIX}"}
+    assert UPLOADS_PREFIX not in {entry.key for entry in driver.list("")}
+    info = names["d/a b+c.txt"]
+    assert isinstance(info, ObjectInfo)
+    assert (info.size, info.modified is not None, bool(info.etag)) == (2, True, True)
+
+
+def test_one_level_leaves_out_a_directory_marker(options: dict[str, Any]) -> None:
+    """A console's empty ``d/`` object is the directory itself, not a file named ""."""
+    driver = S3Driver(S3Options(**options))
+    driver.put("d/f.txt", io.BytesIO(b"x"), size=1)
+    driver.rest.call("PUT", "d/", what="a directory marker", body=b"")
+    assert [entry.key for entry in driver.list("d")] == ["d/f.txt"]
+    assert S3Storage(**options).listdir("d") == ([], ["f.txt"])

@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -36,6 +36,7 @@ from stowage.drivers.base import (
     Download,
     Driver,
     ObjectInfo,
+    Prefix,
     Readable,
     in_thread,
 )
@@ -48,6 +49,7 @@ from stowage.drivers.s3.conditional import (
     UnsettledCapabilities,
 )
 from stowage.drivers.s3.creates import PartReader, copy_in_parts, create_in_parts, object_headers
+from stowage.drivers.s3.listing import list_level
 from stowage.drivers.s3.lookup import listed
 from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
@@ -489,6 +491,12 @@ class S3Driver(ObstoreDriver[S3Options]):
         if self._lists_for_exists(key):
             return await in_thread(self.exists, key)
         return await super().aexists(key)
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
+        """List; one level a page at a time (:mod:`stowage.drivers.s3.listing`) where it can."""
+        if recursive or not self.rest.reachable:
+            return super().list(prefix, recursive=recursive)
+        return list_level(self.rest, prefix, hidden=UPLOADS_PREFIX)
 
     # -- URLs -------------------------------------------------------------------------------
 
