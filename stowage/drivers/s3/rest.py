@@ -1,47 +1,34 @@
 """Send the S3 calls obstore does not offer, signed, with the standard library's HTTP.
 
 Multipart uploads under a key and id of stowage's choosing (large creates,
-direct uploads from browsers) and bucket settings (CORS) are plain S3 REST
-calls. :class:`RestClient` signs each in its ``Authorization`` header
-(:func:`~stowage.drivers._sigv4.sign_headers`, the driver's current keys)
-and sends it on a kept-alive connection from a small pool (each thread
-sending at a time holds one): ``http.client`` opens the connection, and
-:mod:`~stowage.drivers.s3.exchange` writes the request and reads the answer.
-
-It honours the driver's endpoint and addressing style, ``verify`` (False, or
-a CA bundle trusted besides the public roots), ``connect_timeout``,
-``timeout``, and a plain ``http://`` proxy (the ``proxies`` option, else
-``HTTPS_PROXY`` / ``HTTP_PROXY`` and ``NO_PROXY``), tunnelling through it
-with ``CONNECT`` to an ``https`` endpoint. It cannot reach a service through
-an ``https://`` or SOCKS proxy: :attr:`RestClient.reachable` says so, and
-the driver then keeps to obstore.
+direct uploads from browsers), delimited listings and bucket settings
+(CORS) are plain S3 REST calls. :class:`RestClient` signs each in its
+``Authorization`` header (:func:`~stowage.drivers._sigv4.sign_headers`, the
+driver's current keys) and sends it on a kept-alive connection of a
+:class:`~stowage.drivers.http_pool.Pool`, which honours the driver's
+``verify``, timeouts and proxy, and says when it cannot reach the service
+(an ``https://`` or SOCKS proxy): the driver then keeps to obstore.
 
 Failures become stowage's errors, named after S3's error code. A call is
 retried on the driver's :class:`~stowage.drivers.retry.RetryPolicy` when its
-``retryable`` predicate accepts the failure (transient ones by default); a
-request on a kept-alive connection the server had already closed is sent
-again once, on a new connection, before anything counts as a failure.
+``retryable`` predicate accepts the failure (transient ones by default).
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
-import socket
 import ssl
-import threading
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from stowage.drivers import _sigv4
 from stowage.drivers.errors import ErrorTable, Rule
-from stowage.drivers.options import tls_context
+from stowage.drivers.exchange import Body, Headers
+from stowage.drivers.http_pool import Pool
 from stowage.drivers.retry import RetryPolicy, transient
 from stowage.drivers.s3.address import Address
-from stowage.drivers.s3.exchange import Body, Headers, Response, exchange
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
@@ -56,10 +43,6 @@ __all__ = ["NAMESPACE", "Answer", "Body", "RestClient", "answered", "find_all", 
 
 #: The XML namespace of S3's documents.
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
-#: Idle connections kept for reuse; more threads than this open their own.
-_POOL_SIZE = 16
-#: Failures that, on a reused connection, mean the server had closed it while idle.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 def find_text(element: ET.Element, name: str) -> str:
@@ -170,14 +153,6 @@ def answered(exc: BaseException) -> bool:
     return isinstance(exc, ServiceUnavailable) and isinstance(exc.__cause__, _Refused)
 
 
-def _environment_proxy(address: Address) -> str | None:
-    """Return the proxy the environment names for ``address``, unless NO_PROXY exempts it."""
-    found = urllib.request.getproxies_environment().get(address.scheme)
-    if not found or urllib.request.proxy_bypass(address.host):
-        return None
-    return found if "://" in found else f"http://{found}"
-
-
 class RestClient:
     """Send signed S3 REST calls for one bucket, on a pool of kept-alive connections."""
 
@@ -196,20 +171,25 @@ class RestClient:
         self.address = address
         self._region = region
         self._keys = keys
-        self._verify = verify
-        self._connect_timeout = connect_timeout
-        self._timeout = timeout
         self._retry = retry
-        #: The proxy requests go through: the option's, else the environment's.
-        self.proxy = proxy or _environment_proxy(address)
-        self._context: ssl.SSLContext | None = None
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
+        self.pool = Pool(
+            address.scheme,
+            address.host,
+            verify=verify,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            proxy=proxy,
+        )
+
+    @property
+    def proxy(self) -> str | None:
+        """Return the proxy requests go through: the option's, else the environment's."""
+        return self.pool.proxy
 
     @property
     def reachable(self) -> bool:
         """Tell whether this client can reach the service: directly, or by an http:// proxy."""
-        return self.proxy is None or urlsplit(self.proxy).scheme == "http"
+        return self.pool.reachable
 
     def call(
         self,
@@ -245,10 +225,7 @@ class RestClient:
 
     def close(self) -> None:
         """Close the idle connections; a later call opens new ones."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        self.pool.close()
 
     # -- one request ------------------------------------------------------------------------
 
@@ -274,27 +251,7 @@ class RestClient:
             secret_key=secret,
             session_token=token,
         )
-        if self._forwarded:
-            # A plain-HTTP proxy takes the whole URL in the request line.
-            target = address.origin + target
-            signed.update(self._proxy_authorization())
-        connection, reused = self._checkout()
-        try:
-            try:
-                response = self._exchange(connection, method, target, body, signed)
-            except _STALE:
-                if not reused:
-                    raise
-                connection.close()
-                connection = self._connect()
-                response = self._exchange(connection, method, target, body, signed)
-        except BaseException:
-            connection.close()
-            raise
-        if response.will_close:
-            connection.close()
-        else:
-            self._checkin(connection)
+        response = self.pool.send(method, target, signed, body)
         if response.status >= 300:
             raise _Refused.parse(response.status, response.body)
         if _late_error(response.body):
@@ -302,70 +259,3 @@ class RestClient:
             # does this): S3 says to send the request again, as after a 500.
             raise _Refused.parse(500, response.body)
         return Answer(response.status, response.headers, response.body)
-
-    @staticmethod
-    def _exchange(
-        connection: http.client.HTTPConnection,
-        method: str,
-        target: str,
-        body: Body | None,
-        headers: dict[str, str],
-    ) -> Response:
-        assert connection.sock is not None
-        return exchange(connection.sock, method, target, headers, body)
-
-    # -- connections --------------------------------------------------------------------------
-
-    @property
-    def _forwarded(self) -> bool:
-        """Tell whether requests go to an HTTP proxy in full (http endpoint, http proxy)."""
-        return self.proxy is not None and self.address.scheme == "http"
-
-    def _proxy_authorization(self) -> dict[str, str]:
-        parts = urlsplit(self.proxy or "")
-        if not parts.username:
-            return {}
-        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        return {"Proxy-Authorization": f"Basic {base64.b64encode(login.encode()).decode()}"}
-
-    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return self._connect(), False
-
-    def _checkin(self, connection: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if len(self._idle) < _POOL_SIZE:
-                self._idle.append(connection)
-                return
-        connection.close()
-
-    def _connect(self) -> http.client.HTTPConnection:
-        """Open a connection: to the endpoint, or through the proxy."""
-        address, timeout = self.address, self._connect_timeout
-        proxy = urlsplit(self.proxy).netloc.rpartition("@")[2] if self.proxy else None
-        connection: http.client.HTTPConnection
-        if address.scheme == "https":
-            connection = http.client.HTTPSConnection(
-                proxy or address.host, timeout=timeout, context=self._tls()
-            )
-            if proxy:
-                connection.set_tunnel(address.host, headers=self._proxy_authorization())
-        else:
-            connection = http.client.HTTPConnection(proxy or address.host, timeout=timeout)
-        try:
-            connection.connect()
-        except BaseException:
-            connection.close()
-            raise
-        assert connection.sock is not None
-        connection.sock.settimeout(self._timeout)
-        # A request whose body goes in a second send must not wait for an ACK (Nagle).
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection
-
-    def _tls(self) -> ssl.SSLContext:
-        if self._context is None:
-            self._context = tls_context(self._verify) or ssl.create_default_context()
-        return self._context

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stowage.drivers.s3.exchange import Headers, exchange
+from stowage.drivers.exchange import Headers, exchange
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
 """Send one HTTP/1.1 request on an open socket and read its answer.
 
-stowage's own S3 calls (:mod:`~stowage.drivers.s3.rest`) are many and small:
-``exists()`` is one listing. ``http.client`` builds a request header by
-header and parses every answer's headers with the ``email`` package, which
-costs several times the client CPU of the exchange itself. Here a request is
-written in one piece and the answer read straight from the socket, in a
-buffer. ``http.client`` still opens the connections (TLS, proxy tunnels,
-timeouts); its exceptions are raised for the same failures, so the error
-table that translates them is unchanged.
+stowage's own REST calls (S3's :mod:`~stowage.drivers.s3.rest`, GCS's
+listings) are many and small: ``exists()`` is one listing. ``http.client``
+builds a request header by header and parses every answer's headers with
+the ``email`` package, which costs several times the client CPU of the
+exchange itself. Here a request is written in one piece and the answer read
+straight from the socket, in a buffer. ``http.client`` still opens the
+connections (TLS, proxy tunnels, timeouts); its exceptions are raised for
+the same failures, so the error tables that translate them are unchanged.
 
-What is supported is what S3 answers: a body by ``Content-Length``,
+What is supported is what the services answer: a body by ``Content-Length``,
 ``chunked``, or up to the close of the connection; interim 1xx answers
 skipped; no body for HEAD, 204 and 304.
 """
