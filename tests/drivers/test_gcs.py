@@ -426,26 +426,42 @@ def test_exists_reads_metadata_once_the_bucket_refuses_listings(
     assert "exists_by_listing=False" in caplog.text
 
 
-def test_exists_takes_one_request(options: dict[str, Any]) -> None:
-    driver = GCSDriver(GCSOptions(**options))
-    driver.put("d/f.txt", io.BytesIO(b"x"))
+def _record_requests(driver: GCSDriver, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the requests of the client library and of stowage's own JSON reads."""
     requests: list[str] = []
     transport = driver._connection.client._http
     transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    api = driver._connection.json
+    assert api is not None  # the emulator is reached directly: stowage's own reads are on
+    send = api.pool.send
+
+    def sent(method: str, target: str, *args: Any, **kwargs: Any) -> Any:
+        requests.append(f"{method} {target}")
+        return send(method, target, *args, **kwargs)
+
+    monkeypatch.setattr(api.pool, "send", sent)
+    return requests
+
+
+def test_exists_takes_one_request(options: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = GCSDriver(GCSOptions(**options))
+    driver.put("d/f.txt", io.BytesIO(b"x"))
+    requests = _record_requests(driver, monkeypatch)
     for key in ("d", "d/f.txt", "d/missing"):
         requests.clear()
         driver.exists(key)
         assert len(requests) == 1, requests
+        assert requests[0].startswith("GET /storage/v1/b/"), requests
 
 
-def test_no_request_is_made_but_those_asked_for(options: dict[str, Any]) -> None:
+def test_no_request_is_made_but_those_asked_for(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # google-cloud-storage 3.17 looks a bucket up in a background thread, for
     # tracing labels, at a client's first call; with tracing off it must not.
     driver = GCSDriver(GCSOptions(**options))
     driver._connection.bucket  # noqa: B018 - makes the client, without a request
-    requests: list[str] = []
-    transport = driver._connection.client._http
-    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    requests = _record_requests(driver, monkeypatch)
     driver.put("f.txt", io.BytesIO(b"x"))
     driver.exists("f.txt")
     time.sleep(0.5)  # a background lookup would land within this time
@@ -1170,3 +1186,30 @@ def test_bad_hmac_options_name_the_option(
     with pytest.raises(ImproperlyConfigured, match=named) as caught:
         GCSStorage(**{**options, **changes})
     assert _HMAC_SECRET not in str(caught.value)
+
+
+def test_own_reads_carry_the_credentials_headers(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing on stowage's own connections is authorized as the client's requests are."""
+    from google.oauth2.credentials import Credentials
+
+    token = Credentials(token="listing-token", quota_project_id="billed-project")  # type: ignore[no-untyped-call]
+    driver = GCSDriver(GCSOptions(**{**options, "credentials": token, "anonymous": False}))
+    driver.put("d/f.txt", io.BytesIO(b"x"))
+    api = driver._connection.json
+    assert api is not None
+    sent: list[dict[str, str]] = []
+    send = api.pool.send
+
+    def recorded(method: str, target: str, headers: dict[str, str], *args: Any) -> Any:
+        sent.append(dict(headers))
+        return send(method, target, headers, *args)
+
+    monkeypatch.setattr(api.pool, "send", recorded)
+    assert driver.exists("d/f.txt")
+    assert [entry.key for entry in driver.list("d")] == ["d/f.txt"]
+    assert len(sent) == 2
+    for headers in sent:
+        assert headers["authorization"] == "Bearer listing-token"
+        assert headers["x-goog-user-project"] == "billed-project"

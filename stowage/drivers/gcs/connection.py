@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from stowage.drivers.gcs import errors
+from stowage.drivers.gcs.json_api import JsonApi, json_api
 from stowage.drivers.gcs.options import GCSOptions
 from stowage.drivers.retry import RetryPolicy
 from stowage.exceptions import (
@@ -116,6 +117,7 @@ class Connection:
         self.lock = threading.Lock()
         self.client: Any = None
         self._bucket: Any = None
+        self._json: JsonApi | None = None
         #: The credentials that sign URLs, known once the client is made.
         self.signer: Credentials | None = None
 
@@ -134,9 +136,16 @@ class Connection:
                     what = "connecting to Google Cloud Storage"
                     with translate(what, errors.mapper(what, bucket=self.bucket_name)):
                         self.client = self._connect()
+                        self._json = json_api(self.client, self.options.timeout)
                     self._bucket = self.client.bucket(self.bucket_name)
                 bucket = self._bucket
         return bucket
+
+    @property
+    def json(self) -> JsonApi | None:
+        """Return stowage's own sender of JSON API reads, None where the client must send them."""
+        self.bucket  # noqa: B018 - creates the client
+        return self._json
 
     def own_bucket(self) -> Any:
         """Return a bucket object of its own, whose metadata may be loaded and changed."""
@@ -147,8 +156,11 @@ class Connection:
         """Close the client's HTTP connections; a later call opens new ones."""
         with self.lock:
             client, self.client, self._bucket = self.client, None, None
+            api, self._json = self._json, None
         if client is not None:
             client.close()
+        if api is not None:
+            api.close()
 
     def what(self, verb: str, key: str) -> str:
         """Name an operation on ``key`` for messages."""

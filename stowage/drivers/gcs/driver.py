@@ -48,11 +48,10 @@ _Page = tuple[list[dict[str, Any]], list[str], str | None]
 
 
 def _list_page(
-    bucket: Any,
+    conn: Connection,
     prefix: str,
     delimiter: str | None,
     token: str | None,
-    timeout: float,
     fields: str | None = None,
 ) -> _Page:
     """Fetch one page of a listing, from ``token`` (None: the first page).
@@ -60,8 +59,10 @@ def _list_page(
     The JSON answer is read as it comes: the client's own listing makes a
     ``Blob`` of every object, with its ACL helpers, which cost more than the
     request itself for a page of a thousand. ``fields`` narrows what the
-    service sends (a partial response).
+    service sends (a partial response). stowage's own connections send it
+    where they can (:mod:`~stowage.drivers.gcs.json_api`).
     """
+    bucket = conn.bucket
     query: dict[str, str] = {"prefix": prefix, "projection": "noAcl"}
     if delimiter:
         query["delimiter"] = delimiter
@@ -71,9 +72,13 @@ def _list_page(
         query["fields"] = fields
     if bucket.user_project:
         query["userProject"] = bucket.user_project
-    page = bucket.client._get_resource(
-        f"{bucket.path}/o", query_params=query, timeout=timeout, retry=None
-    )
+    api = conn.json
+    if api is not None:
+        page = api.get(f"{bucket.path}/o", query)
+    else:
+        page = bucket.client._get_resource(
+            f"{bucket.path}/o", query_params=query, timeout=conn.options.timeout, retry=None
+        )
     return page.get("items", []), page.get("prefixes", []), page.get("nextPageToken")
 
 
@@ -188,12 +193,7 @@ class GCSDriver(Driver[GCSOptions]):
         base = f"{prefix}/" if prefix else ""
         what = f"listing {prefix or '/'!r} in bucket {conn.bucket_name!r}"
         fetch = functools.partial(
-            _list_page,
-            conn.bucket,
-            base,
-            None if recursive else "/",
-            timeout=conn.options.timeout,
-            fields=_LISTED_FIELDS,
+            _list_page, conn, base, None if recursive else "/", fields=_LISTED_FIELDS
         )
         token = None
         while True:
@@ -240,12 +240,7 @@ class GCSDriver(Driver[GCSOptions]):
             return super().exists(key)
         conn = self._connection
         fetch = functools.partial(
-            _list_page,
-            conn.bucket,
-            key,
-            "/",
-            timeout=conn.options.timeout,
-            fields="items(name),prefixes,nextPageToken",
+            _list_page, conn, key, "/", fields="items(name),prefixes,nextPageToken"
         )
         what = f"checking whether {key!r} exists in bucket {conn.bucket_name!r}"
 

@@ -57,6 +57,7 @@ def _status(exc: BaseException) -> int | None:
 def _table(*, creating: bool, reading: bool) -> ErrorTable:
     """Return what the client's errors become (loaded at the first error: the SDK is optional)."""
     import http.client
+    import socket
 
     import google.auth.exceptions
     import requests
@@ -78,16 +79,17 @@ def _table(*, creating: bool, reading: bool) -> ErrorTable:
             (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError),
             ServiceTimeout,
         ),
-        # A connection refused, reset or cut mid-body, as requests, urllib3 or
-        # http.client report it (media transfers read the raw response).
+        # A connection refused, reset or cut mid-body, or a name that does not
+        # resolve, as requests, urllib3 or http.client report it (media
+        # transfers read the raw response; stowage's own listings use http.client).
         Rule(
             (
                 requests.exceptions.ConnectionError,
                 requests.exceptions.ChunkedEncodingError,
                 urllib3.exceptions.ProtocolError,
-                http.client.IncompleteRead,
-                http.client.BadStatusLine,
+                http.client.HTTPException,
                 ConnectionError,
+                socket.gaierror,
             ),
             ServiceUnavailable,
         ),
