@@ -13,7 +13,6 @@ from stowage.drivers.gcs.json_api import JsonApi, json_api
 from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable, translate
 
 
-
 class _Anonymous:
     def before_request(self, request: Any, method: str, url: str, headers: dict[str, str]) -> None:
         headers["authorization"] = "Bearer t"
