@@ -6,6 +6,8 @@ import asyncio
 import io
 import stat
 import subprocess
+import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -466,3 +468,29 @@ def test_the_server_is_openssh_when_running_as_root(sshd: SSHServer) -> None:
         assert sshd.kind == "asyncssh"
         assert b"AsyncSSH" in banner, banner
         assert sshd.port in STAND_INS
+
+
+def test_declaring_a_storage_does_not_import_asyncssh() -> None:
+    """asyncssh loads at the first connection, not with settings or models."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import django
+        from django.conf import settings
+        settings.configure()
+        django.setup()
+        from stowage import SFTPStorage
+        storage = SFTPStorage(host="127.0.0.1", username="u", password="p", root_path="/srv")
+        storage.driver
+        loaded = [m for m in sys.modules if m.split(".")[0] == "asyncssh"]
+        assert not loaded, loaded
+        from stowage.drivers.sftp._asyncssh import asyncssh
+        assert asyncssh.SFTPClient.__module__ == "asyncssh.sftp"  # the first lookup imports it
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

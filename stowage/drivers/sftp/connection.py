@@ -17,9 +17,7 @@ import functools
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
-
-import asyncssh
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stowage.drivers._server import redact
 from stowage.drivers._ssh_loop import LoopThread, loop_thread
@@ -36,68 +34,92 @@ from stowage.exceptions import (
     ServiceUnavailable,
 )
 
+if TYPE_CHECKING:
+    import asyncssh
+else:
+    from stowage.drivers.sftp._asyncssh import asyncssh
+
 __all__ = ["Connection", "Link"]
 
 _T = TypeVar("_T")
 
-#: asyncssh's ciphers, AES-GCM first: with AES instructions it moves bytes and
-#: answers small requests faster than asyncssh's default, ChaCha20-Poly1305.
-_CIPHERS = sorted(
-    (alg.decode("ascii") for alg in asyncssh.encryption.get_default_encryption_algs()),
-    key=lambda alg: not alg.startswith("aes") or "-gcm" not in alg,
-)
-#: Errors meaning the connection is gone: the request may be retried on a new one.
-_LOST: tuple[type[BaseException], ...] = (
-    asyncssh.SFTPConnectionLost,
-    asyncssh.SFTPNoConnection,
-    asyncssh.ConnectionLost,
-    asyncssh.ChannelOpenError,
-    BrokenPipeError,
-    ConnectionResetError,
-)
-#: Errors after which a request is sent again on a new connection (connecting failed too).
-_RETRYABLE: tuple[type[BaseException], ...] = (*_LOST, ServiceUnavailable)
-#: Those, and timeouts: retried too, unless the request may have landed.
-_RETRIED: tuple[type[BaseException], ...] = (*_RETRYABLE, TimeoutError)
+
+@functools.cache
+def _ciphers() -> list[str]:
+    """Return asyncssh's ciphers, AES-GCM first.
+
+    With AES instructions AES-GCM moves bytes and answers small requests
+    faster than asyncssh's default, ChaCha20-Poly1305.
+    """
+    return sorted(
+        (alg.decode("ascii") for alg in asyncssh.encryption.get_default_encryption_algs()),
+        key=lambda alg: not alg.startswith("aes") or "-gcm" not in alg,
+    )
+
+
+@functools.cache
+def _lost() -> tuple[type[BaseException], ...]:
+    """Return the errors meaning the connection is gone: the request may go again on a new one."""
+    return (
+        asyncssh.SFTPConnectionLost,
+        asyncssh.SFTPNoConnection,
+        asyncssh.ConnectionLost,
+        asyncssh.ChannelOpenError,
+        BrokenPipeError,
+        ConnectionResetError,
+    )
+
+
+@functools.cache
+def _retried() -> tuple[type[BaseException], ...]:
+    """Return the errors sent again: a lost connection, failing to connect, a timeout.
+
+    A timeout is retried unless the request may have landed (see :meth:`Connection.run`).
+    """
+    return (*_lost(), ServiceUnavailable, TimeoutError)
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _RETRIED)
+    return isinstance(exc, _retried())
 
 
 def _detail(secrets: Sequence[str], exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__, secrets)
 
 
-#: What asyncssh's errors become; ``target`` names the server, ``detail`` is redacted.
-_ERROR_RULES = (
-    Rule(
-        (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath), NotFound, "{what} on {target}: {detail}"
-    ),
-    Rule(asyncssh.SFTPFileAlreadyExists, AlreadyExists, "{what} on {target}: {detail}"),
-    Rule(
-        (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect),
-        AccessDenied,
-        "{what} on {target}: {detail}",
-    ),
-    Rule(
-        (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded),
-        ServiceError,
-        "{what} on {target}: {detail} (no space left on the server)",
-    ),
-    Rule(
-        asyncssh.PermissionDenied,
-        AccessDenied,
-        "{what}: {target} refused the login; check the username, password or private key",
-    ),
-    Rule(
-        (*_LOST, asyncssh.DisconnectError),
-        ServiceUnavailable,
-        "{what} on {target}: {detail} (the connection was lost)",
-    ),
-    Rule((asyncssh.SFTPError, asyncssh.Error), ServiceError, "{what} on {target}: {detail}"),
-    Rule(TimeoutError, ServiceTimeout, "{what} on {target}: no answer in time"),
-)
+@functools.cache
+def _error_rules() -> tuple[Rule, ...]:
+    """Return what asyncssh's errors become; ``target`` names the server, ``detail`` is redacted."""
+    return (
+        Rule(
+            (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath),
+            NotFound,
+            "{what} on {target}: {detail}",
+        ),
+        Rule(asyncssh.SFTPFileAlreadyExists, AlreadyExists, "{what} on {target}: {detail}"),
+        Rule(
+            (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect),
+            AccessDenied,
+            "{what} on {target}: {detail}",
+        ),
+        Rule(
+            (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded),
+            ServiceError,
+            "{what} on {target}: {detail} (no space left on the server)",
+        ),
+        Rule(
+            asyncssh.PermissionDenied,
+            AccessDenied,
+            "{what}: {target} refused the login; check the username, password or private key",
+        ),
+        Rule(
+            (*_lost(), asyncssh.DisconnectError),
+            ServiceUnavailable,
+            "{what} on {target}: {detail} (the connection was lost)",
+        ),
+        Rule((asyncssh.SFTPError, asyncssh.Error), ServiceError, "{what} on {target}: {detail}"),
+        Rule(TimeoutError, ServiceTimeout, "{what} on {target}: no answer in time"),
+    )
 
 
 class Link:
@@ -141,9 +163,7 @@ class Connection:
         self.secrets = self.login.secrets()
         self._retry = options.retry_policy()
         # The table holds the secrets, not the connection: no cycle keeps a dropped one alive.
-        self._error_table = ErrorTable(
-            *_ERROR_RULES, detail=functools.partial(_detail, self.secrets)
-        )
+        self._error_table: ErrorTable | None = None
         self._runner: LoopThread | None = None
         self.link = Link()
 
@@ -161,7 +181,12 @@ class Connection:
 
     def errors(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Translate asyncssh's errors raised in the block, naming the server."""
-        return self._error_table.translate(what, target=self.login.target)
+        table = self._error_table
+        if table is None:
+            # Made at the first call: asyncssh's errors are not imported before.
+            detail = functools.partial(_detail, self.secrets)
+            table = self._error_table = ErrorTable(*_error_rules(), detail=detail)
+        return table.translate(what, target=self.login.target)
 
     def run(
         self,
@@ -209,7 +234,7 @@ class Connection:
                 connected = True
                 async with asyncio.timeout(self.login.timeout):
                     return await operation(sftp, *args)
-            except _RETRIED:  # ServiceTimeout too: connecting took too long
+            except _retried():  # ServiceTimeout too: connecting took too long
                 if sftp is not None:
                     self.link.drop(sftp)
                 raise
@@ -217,7 +242,7 @@ class Connection:
         def unsent(exc: BaseException) -> bool:
             # A lost connection is sent again; a request that timed out on a live
             # connection counts as sent.
-            return isinstance(exc, _RETRYABLE) or not connected
+            return isinstance(exc, (*_lost(), ServiceUnavailable)) or not connected
 
         return await self._retry.arun(
             once, retryable=_retryable, idempotent=idempotent, unsent=unsent
@@ -288,7 +313,7 @@ class Connection:
                 connect_timeout=login.timeout,
                 login_timeout=login.timeout,
                 keepalive_interval=60,
-                encryption_algs=_CIPHERS,
+                encryption_algs=_ciphers(),
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             problem = host_keys.problem or "could not be verified"

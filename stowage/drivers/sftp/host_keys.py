@@ -9,10 +9,14 @@ differing from a listed one is always refused.
 from __future__ import annotations
 
 import os
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from stowage.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import asyncssh
+else:
+    from stowage.drivers.sftp._asyncssh import asyncssh
 
 __all__ = ["HostKeys", "read_known_hosts"]
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import stat
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from stowage.drivers.base import TEMP_PREFIX, ObjectInfo
 from stowage.exceptions import NotFound
+
+if TYPE_CHECKING:
+    import asyncssh
+else:
+    from stowage.drivers.sftp._asyncssh import asyncssh
 
 __all__ = [
     "delete",

@@ -13,14 +13,17 @@ import collections
 import concurrent.futures
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import cast
-
-import asyncssh
+from typing import TYPE_CHECKING, cast
 
 from stowage.drivers.base import MiB, ObjectInfo
 from stowage.drivers.sftp.connection import Connection
 from stowage.drivers.sftp.paths import is_file
 from stowage.exceptions import IncompleteRead, NotFound
+
+if TYPE_CHECKING:
+    import asyncssh
+else:
+    from stowage.drivers.sftp._asyncssh import asyncssh
 
 __all__ = ["CHUNK", "READ_AHEAD", "RangeReader", "first_chunk", "open_read"]
 

@@ -13,14 +13,18 @@ import asyncio
 import contextlib
 import posixpath
 from dataclasses import dataclass
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from stowage.drivers._server import temp_name
 from stowage.drivers.base import ObjectInfo
 from stowage.drivers.sftp.connection import Connection
 from stowage.drivers.sftp.paths import info, is_dir, is_directory, stat_or_none
 from stowage.exceptions import AlreadyExists, ServiceError
+
+if TYPE_CHECKING:
+    import asyncssh
+else:
+    from stowage.drivers.sftp._asyncssh import asyncssh
 
 __all__ = ["Upload", "Writer"]
 
