@@ -299,6 +299,36 @@ def test_full_disk_is_a_clear_error(sshd_small_files: SSHServer, tmp_path: Path)
     storage.close()
 
 
+def test_a_small_write_sent_with_the_close_that_fails_leaves_nothing(
+    sshd: SSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file's write goes with the close; if it fails, nothing is renamed into place."""
+    from stowage.drivers.sftp.writing import Writer
+
+    root = sshd.new_root()
+    storage = _storage(**sshd.options(root))
+    storage.save("kept.txt", ContentFile(b"kept"))
+
+    async def refused(self: Writer, upload: Any, data: bytes, offset: int) -> None:
+        await upload.handle.write(data, offset)  # sent, then reported as failed
+        raise ServiceError("the server could not write")
+
+    monkeypatch.setattr(Writer, "write", refused)
+    with pytest.raises(ServiceError, match="could not write"):
+        storage.save("small.txt", ContentFile(b"x" * 1024))
+    with pytest.raises(ServiceError, match="could not write"):
+        storage.save("kept.txt", ContentFile(b"y" * 1024))  # an overwrite alike
+    monkeypatch.undo()
+    assert storage.listdir("") == ([], ["kept.txt"])
+    assert storage.open("kept.txt").read() == b"kept"
+    client, sftp = sshd.paramiko()
+    try:
+        assert sftp.listdir(root) == ["kept.txt"]  # no temporary file left either
+    finally:
+        client.close()
+    storage.close()
+
+
 def test_url_with_base_url(options: dict[str, Any]) -> None:
     storage = _storage(**options, base_url=BASE_URL, location="site")
     assert storage.url("dir/a b#1.txt") == BASE_URL + "site/dir/a%20b%231.txt"

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import posixpath
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from stowage.drivers._server import temp_name
 from stowage.drivers.base import ObjectInfo
@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 else:
     from stowage.drivers.sftp._asyncssh import asyncssh
 
-__all__ = ["Upload", "Writer"]
+__all__ = ["ONE_REQUEST", "Upload", "Writer"]
+
+#: Bytes written in one request: every SFTP server takes packets of 34,000 bytes.
+ONE_REQUEST = 32 * 1024
 
 
 @dataclass
@@ -98,17 +101,23 @@ class Writer:
         else:
             await target.setstat(attrs)
 
-    async def open_temp(self, sftp: asyncssh.SFTPClient, path: str, key: str) -> Upload:
-        """Create a new hidden file beside ``path`` to write ``key``'s content to."""
+    async def open_temp(
+        self, sftp: asyncssh.SFTPClient, path: str, key: str, *, block_size: int = -1
+    ) -> Upload:
+        """Create a new hidden file beside ``path`` to write ``key``'s content to.
+
+        ``block_size`` 0 makes each write one request, of any size (asyncssh's
+        default splits a write into requests sent from tasks of their own).
+        """
         directory = posixpath.dirname(path)
         temp = posixpath.join(directory, temp_name())
         flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
         try:
-            handle = await sftp.open(temp, flags, encoding=None)
+            handle = await sftp.open(temp, flags, encoding=None, block_size=block_size)
         except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPFailure):
             # A plain failure may be a file where the directory should be: mkdirs says so.
             await self.mkdirs(sftp, directory)
-            handle = await sftp.open(temp, flags, encoding=None)
+            handle = await sftp.open(temp, flags, encoding=None, block_size=block_size)
         return Upload(sftp, handle, temp, path, key)
 
     async def write(self, upload: Upload, data: bytes, offset: int) -> None:
@@ -127,12 +136,16 @@ class Writer:
     async def put_whole(
         self, sftp: asyncssh.SFTPClient, path: str, key: str, data: bytes, if_absent: bool
     ) -> ObjectInfo:
-        """Write all of ``data`` in one trip to the loop: temporary file, write, rename."""
-        upload = await self.open_temp(sftp, path, key)
+        """Write all of ``data`` in one trip to the loop: temporary file, write, rename.
+
+        Data that fits in one SFTP request goes with the close, in one round trip.
+        """
+        single = len(data) <= ONE_REQUEST
+        upload = await self.open_temp(sftp, path, key, block_size=0 if single else -1)
         try:
-            if data:
+            if data and not single:
                 await self.write(upload, data, 0)
-            return await self.finish(upload, if_absent)
+            return await self.finish(upload, if_absent, data if single else b"")
         except BaseException:
             await self.discard(upload)
             raise
@@ -142,14 +155,26 @@ class Writer:
         async with upload.sftp.open(source, asyncssh.FXF_READ, encoding=None) as handle:
             await upload.sftp.remote_copy(handle, upload.handle)
 
-    async def finish(self, upload: Upload, if_absent: bool) -> ObjectInfo:
-        """Close the temporary file and rename it into place (refusing a taken name if asked)."""
+    async def finish(self, upload: Upload, if_absent: bool, last: bytes = b"") -> ObjectInfo:
+        """Close the temporary file and rename it into place (refusing a taken name if asked).
+
+        ``last`` is written first, in the same round trip (the handle must make
+        each write one request: see :meth:`open_temp`).
+        """
         async with asyncio.timeout(self.connection.login.timeout):
             sftp, handle = upload.sftp, upload.handle
             await self._set_owner_and_mode(sftp, handle, self.options.file_mode)
             upload.open = False
-            # Sent together: the server answers requests on one handle in order.
-            attrs, _ = await asyncio.gather(handle.stat(), handle.close())
+            # Sent together, in this order: the server handles the requests on one
+            # handle in the order they come. Nothing is renamed unless all succeed.
+            writes = [self.write(upload, last, 0)] if last else []
+            done = await asyncio.gather(
+                *writes, handle.stat(), handle.close(), return_exceptions=True
+            )
+            failed = next((r for r in done if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
+            attrs = cast("asyncssh.SFTPAttrs", done[-2])
             if if_absent:
                 try:
                     # SFTPv3 rename never replaces: it fails when the name is taken.
