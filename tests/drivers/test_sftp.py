@@ -97,6 +97,15 @@ def _storage(**options: Any) -> SFTPStorage:
     return SFTPStorage(**options)
 
 
+def _stored(server: SSHServer, root: str) -> list[str]:
+    """Return the names in ``root`` on the server, as paramiko lists them."""
+    client, sftp = server.paramiko()
+    try:
+        return sorted(sftp.listdir(root))
+    finally:
+        client.close()
+
+
 def test_stowage_writes_paramiko_reads(sshd: SSHServer, options: dict[str, Any]) -> None:
     storage = _storage(**options)
     name = storage.save("docs/report.pdf", ContentFile(b"%PDF" * 1000))
@@ -291,11 +300,7 @@ def test_full_disk_is_a_clear_error(sshd_small_files: SSHServer, tmp_path: Path)
         storage.save("big.bin", ContentFile(b"\0" * (3 * 1024 * 1024)))
     assert server.password not in str(failed.value)
     assert storage.listdir("") == ([], ["small.txt"])
-    client, sftp = server.paramiko()
-    try:
-        assert sftp.listdir(root) == ["small.txt"]  # no temporary file left either
-    finally:
-        client.close()
+    assert _stored(server, root) == ["small.txt"]  # no temporary file left either
     storage.close()
 
 
@@ -321,11 +326,7 @@ def test_a_small_write_sent_with_the_close_that_fails_leaves_nothing(
     monkeypatch.undo()
     assert storage.listdir("") == ([], ["kept.txt"])
     assert storage.open("kept.txt").read() == b"kept"
-    client, sftp = sshd.paramiko()
-    try:
-        assert sftp.listdir(root) == ["kept.txt"]  # no temporary file left either
-    finally:
-        client.close()
+    assert _stored(sshd, root) == ["kept.txt"]  # no temporary file left either
     storage.close()
 
 
