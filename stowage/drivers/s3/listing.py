@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -27,16 +27,25 @@ __all__ = ["ListedPage", "list_level", "list_page"]
 
 @dataclass(frozen=True, slots=True)
 class ListedPage:
-    """One page of a delimited listing: its objects, its common prefixes, the next token."""
+    """One page of a delimited listing: its objects, its common prefixes, the next token.
+
+    ``namespace`` is the answer's ``{namespace}`` prefix of element names ("" for none).
+    """
 
     objects: list[ET.Element]
     prefixes: list[str]
     following: str | None
-    decode: Callable[[str], str]
+    encoded: bool
+    namespace: str
+
+    def decode(self, name: str) -> str:
+        """Return a key or prefix as stored (URL-decoded if the server encoded it)."""
+        return unquote_plus(name) if self.encoded and ("%" in name or "+" in name) else name
 
     def keys(self) -> list[str]:
         """Return the page's object keys."""
-        return [self.decode(find_text(entry, "Key")) for entry in self.objects]
+        tag = f"{self.namespace}Key"
+        return [self.decode(entry.findtext(tag) or "") for entry in self.objects]
 
 
 def list_page(rest: RestClient, prefix: str, token: str | None, *, what: str) -> ListedPage:
@@ -45,14 +54,18 @@ def list_page(rest: RestClient, prefix: str, token: str | None, *, what: str) ->
     if token:
         query["continuation-token"] = token
     root = ET.fromstring(rest.call("GET", "", query, what=what).body)
-    decode = unquote_plus if find_text(root, "EncodingType") == "url" else str
     following = find_text(root, "NextContinuationToken")
-    return ListedPage(
+    page = ListedPage(
         find_all(root, "Contents"),
-        [decode(find_text(entry, "Prefix")) for entry in find_all(root, "CommonPrefixes")],
+        [],
         following if find_text(root, "IsTruncated") == "true" and following else None,
-        decode,
+        find_text(root, "EncodingType") == "url",
+        root.tag[: root.tag.index("}") + 1] if root.tag[:1] == "{" else "",
     )
+    page.prefixes.extend(
+        page.decode(find_text(entry, "Prefix")) for entry in find_all(root, "CommonPrefixes")
+    )
+    return page
 
 
 def list_level(rest: RestClient, directory: str, *, hidden: str) -> Iterator[ObjectInfo | Prefix]:
@@ -69,21 +82,24 @@ def list_level(rest: RestClient, directory: str, *, hidden: str) -> Iterator[Obj
         for name in page.prefixes:
             if name.rstrip("/") != hidden:
                 yield Prefix(name.rstrip("/"))
+        ns = page.namespace
+        tags = (f"{ns}Key", f"{ns}Size", f"{ns}LastModified", f"{ns}ETag")
         for entry in page.objects:
-            key = page.decode(find_text(entry, "Key"))
+            key = page.decode(entry.findtext(tags[0]) or "")
             if key != prefix:
-                yield _object(key, entry)
+                yield _object(key, entry, tags)
         token = page.following
         if token is None:
             return
 
 
-def _object(key: str, entry: ET.Element) -> ObjectInfo:
-    modified = find_text(entry, "LastModified")
-    etag = find_text(entry, "ETag").strip('"')
+def _object(key: str, entry: ET.Element, tags: tuple[str, str, str, str]) -> ObjectInfo:
+    """Describe one ``Contents`` entry; ``tags`` name its Key, Size, LastModified and ETag."""
+    modified = entry.findtext(tags[2])
+    etag = (entry.findtext(tags[3]) or "").strip('"')
     return ObjectInfo(
         key=key,
-        size=int(find_text(entry, "Size") or 0),
+        size=int(entry.findtext(tags[1]) or 0),
         modified=dt.datetime.fromisoformat(modified) if modified else None,
         etag=etag or None,
     )
