@@ -101,8 +101,12 @@ class Leftover:
 
 
 def user_folder(user_pk: str) -> str:
-    """Return the staging folder of a user: a keyed hash, so ids are not exposed."""
-    return salted_hmac("stowage.uploads.user", user_pk).hexdigest()[:20]
+    """Return the staging folder of a user: a keyed hash, so ids are not exposed.
+
+    SHA-1, named: Django's default until it changes, so uploads staged
+    before an upgrade stay in the folder their user is looked up in.
+    """
+    return salted_hmac("stowage.uploads.user", user_pk, algorithm="sha1").hexdigest()[:20]
 
 
 def _staging_file_name(name: str) -> str:
