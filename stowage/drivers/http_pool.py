@@ -28,12 +28,20 @@ from urllib.parse import unquote, urlsplit
 from stowage.drivers.exchange import Body, Response, exchange
 from stowage.drivers.options import tls_context
 
-__all__ = ["POOL_SIZE", "Pool", "environment_proxy"]
+__all__ = ["POOL_SIZE", "Pool", "UntrustedCertificate", "environment_proxy"]
 
 #: Idle connections kept for reuse; more threads than this open their own.
 POOL_SIZE = 16
 #: Failures that, on a reused connection, mean the server had closed it while idle.
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+class UntrustedCertificate(Exception):
+    """The service's TLS certificate was refused.
+
+    ``ssl`` reports it as a ``ValueError`` too, which error translation
+    passes on as a programming error: this one is translated as the service's.
+    """
 
 
 def environment_proxy(scheme: str, host: str) -> str | None:
@@ -154,6 +162,9 @@ class Pool:
             connection = http.client.HTTPConnection(proxy or self.host, timeout=timeout)
         try:
             connection.connect()
+        except ssl.SSLCertVerificationError as exc:
+            connection.close()
+            raise UntrustedCertificate(str(exc)) from exc
         except BaseException:
             connection.close()
             raise

@@ -74,3 +74,20 @@ def test_failures_become_what_the_clients_would(
 def test_an_answer_is_its_json() -> None:
     api = _answering(200, b'{"items": [{"name": "d/f"}], "prefixes": ["d/e/"]}')
     assert api.get("/b/b/o", {}) == {"items": [{"name": "d/f"}], "prefixes": ["d/e/"]}
+
+
+def test_a_refused_certificate_is_the_services_error_not_retried() -> None:
+    from stowage.drivers.http_pool import UntrustedCertificate
+    from stowage.drivers.retry import transient
+
+    api = JsonApi("https://127.0.0.1:9", _Anonymous(), 5)
+
+    def refused(*args: Any, **kwargs: Any) -> Response:
+        raise UntrustedCertificate("certificate verify failed: self-signed certificate")
+
+    api.pool.send = refused  # type: ignore[method-assign]
+    mapper = errors.mapper("listing 'd'", bucket="b", reading=False)
+    refusal = pytest.raises(ServiceError, match="TLS certificate refused")
+    with refusal as caught, translate("listing 'd'", mapper):
+        api.get("/b/b/o", {})
+    assert not transient(caught.value)

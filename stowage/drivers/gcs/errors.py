@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 
 from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.http_pool import UntrustedCertificate
 from stowage.drivers.retry import transient
 from stowage.exceptions import (
     AccessDenied,
@@ -93,6 +94,7 @@ def _table(*, creating: bool, reading: bool) -> ErrorTable:
             ),
             ServiceUnavailable,
         ),
+        Rule(UntrustedCertificate, ServiceError, "{what}: TLS certificate refused: {detail}"),
         Rule(
             google.auth.exceptions.RefreshError,
             AccessDenied,

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from stowage.drivers.http_pool import Pool
-from stowage.exceptions import ServiceError
 
 __all__ = ["JsonApi", "json_api"]
 
@@ -64,13 +62,7 @@ class JsonApi:
         }
         url = f"{self.pool.origin}{target}"
         self._credentials.before_request(self._authorizer(), "GET", url, headers)
-        try:
-            response = self.pool.send("GET", target, headers)
-        except ssl.SSLCertVerificationError as exc:
-            # Also a ValueError, which error translation passes on as a programming error.
-            raise ServiceError(
-                f"The TLS certificate of {self.pool.host} was refused: {exc}"
-            ) from exc
+        response = self.pool.send("GET", target, headers)
         if response.status >= 300:
             message = _message(response.body)
             raise exceptions.from_http_status(response.status, message)  # type: ignore[no-untyped-call]

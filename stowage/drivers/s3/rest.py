@@ -17,7 +17,6 @@ retried on the driver's :class:`~stowage.drivers.retry.RetryPolicy` when its
 from __future__ import annotations
 
 import http.client
-import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit
 from stowage.drivers import _sigv4
 from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.exchange import Body, Headers
-from stowage.drivers.http_pool import Pool
+from stowage.drivers.http_pool import Pool, UntrustedCertificate
 from stowage.drivers.retry import RetryPolicy, transient
 from stowage.drivers.s3.address import Address
 from stowage.exceptions import (
@@ -99,10 +98,6 @@ class _Refused(Exception):
         return cls(status, find_text(root, "Code"), find_text(root, "Message")[:300])
 
 
-class _Untrusted(Exception):
-    """The service's TLS certificate was refused."""
-
-
 def _late_error(body: bytes) -> bool:
     """Tell whether a 2xx body is S3's ``<Error>`` document."""
     head = body[:256].lstrip()
@@ -136,7 +131,7 @@ _ERRORS = ErrorTable(
     Rule(_code("RequestTimeout"), ServiceTimeout),
     Rule(range(500, 600), ServiceUnavailable),
     Rule(_Refused, ServiceError),
-    Rule(_Untrusted, ServiceError, "{what}: TLS certificate refused: {detail}"),
+    Rule(UntrustedCertificate, ServiceError, "{what}: TLS certificate refused: {detail}"),
     Rule(TimeoutError, ServiceTimeout, "{what}: timed out"),
     Rule((OSError, http.client.HTTPException), ServiceUnavailable),
     status=_status,
@@ -215,11 +210,7 @@ class RestClient:
 
         def once() -> Answer:
             with _ERRORS.translate(what):
-                try:
-                    return self._send(method, key, dict(query or {}), body, dict(headers or {}))
-                except ssl.SSLCertVerificationError as exc:
-                    # Also a ValueError, which translate() passes on as a programming error.
-                    raise _Untrusted(str(exc)) from exc
+                return self._send(method, key, dict(query or {}), body, dict(headers or {}))
 
         return self._retry.run(once, retryable=retryable)
 
