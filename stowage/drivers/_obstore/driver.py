@@ -166,11 +166,7 @@ class ObstoreDriver(Driver[_OO]):
         with translate(f"writing {key!r}", map_error):
             if small:
                 body = read_up_to(stream, self.multipart_threshold)
-                mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
-                result = obstore.put(
-                    self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
-                )
-                return written(key, len(body), result, attributes)
+                return self._put_whole(key, body, attributes, if_absent=if_absent)
             target = f"{UPLOADS_PREFIX}/{secrets.token_hex(16)}" if if_absent else key
             self._put_parts(target, stream, size, attributes)
             if if_absent:
@@ -179,6 +175,16 @@ class ObstoreDriver(Driver[_OO]):
                 finally:
                     obstore.delete(self.store, target)
             return self.head(key)
+
+    def _put_whole(
+        self, key: str, body: bytes, attributes: dict[str, str], *, if_absent: bool
+    ) -> ObjectInfo:
+        """Store ``body`` under ``key`` in one PUT (``if_absent``: only if ``key`` is free)."""
+        mode: Literal["create", "overwrite"] = "create" if if_absent else "overwrite"
+        result = obstore.put(
+            self.store, key, body, attributes=attributes, mode=mode, use_multipart=False
+        )
+        return written(key, len(body), result, attributes)
 
     def _put_parts(
         self, target: str, stream: Readable, size: int | None, attributes: dict[str, str]
@@ -216,10 +222,7 @@ class ObstoreDriver(Driver[_OO]):
             with translate(f"writing {key!r}", map_error):
                 if size is not None and size <= self.multipart_threshold:
                     body = read_up_to(stream, self.multipart_threshold)
-                    obstore.put(
-                        self.store, staged, body, attributes=attributes, use_multipart=False
-                    )
-                    stored = len(body)
+                    stored = self._put_whole(staged, body, attributes, if_absent=False).size
                 else:
                     self._put_parts(staged, stream, size, attributes)
                     stored = -1

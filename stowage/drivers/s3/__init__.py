@@ -9,10 +9,12 @@ completed with ``If-None-Match: *``: S3 refuses the completion when the key
 is taken, and the upload is then aborted (:mod:`~stowage.drivers.s3.creates`).
 obstore offers no conditional completion, so those calls are stowage's own
 (:mod:`~stowage.drivers.s3.rest`, :mod:`~stowage.drivers.s3.multipart`).
-Overwrites stay obstore's multipart uploads. A copy under a new name
-(``copy_new``, how a direct upload reaches its final name) is one multipart
-upload too, created with the source's headers, filled by ``UploadPartCopy``
-on the service (parts of up to 1 GiB, several at once) and completed with
+Overwrites stay obstore's multipart uploads, except with
+``checksum_algorithm="crc32"``, which obstore does not send: then every
+upload is stowage's own. A copy under a new name (``copy_new``, how a
+direct upload reaches its final name) is one multipart upload too, created
+with the source's headers, filled by ``UploadPartCopy`` on the service
+(parts of up to 1 GiB, several at once) and completed with
 ``If-None-Match: *``.
 
 Large creates keep the staged path instead (an upload under
@@ -51,10 +53,11 @@ domain for S3-compatible CDNs), or public (path- or virtual-hosted style).
 
 - :mod:`~stowage.drivers.s3.options`: the driver's options;
 - :mod:`~stowage.drivers.s3.address`: the bucket's endpoint and each key's path;
-- :mod:`~stowage.drivers.s3.conditional`: what the probe found, per process;
+- :mod:`~stowage.drivers.s3.conditional`: the conditional-write probe and what it found;
 - :mod:`~stowage.drivers.s3.rest`: stowage's own signed S3 calls;
 - :mod:`~stowage.drivers.s3.multipart`: the multipart upload API;
 - :mod:`~stowage.drivers.s3.creates`: large creates in one multipart upload;
+- :mod:`~stowage.drivers.s3.checksums`: the CRC32 and SHA-256 checksums they send;
 - :mod:`~stowage.drivers.s3.driver`: the driver.
 """
 

@@ -4,7 +4,10 @@
 every header the object gets (:func:`object_headers`), uploads the body's
 parts and completes the upload with ``If-None-Match: *``: S3 refuses the
 completion (412, or 409 while another conditional write is in flight) when
-the key is taken, and the object appears whole or not at all.
+the key is taken, and the object appears whole or not at all. The same
+upload without the condition overwrites, and :func:`put_whole` stores a
+small body in one PUT: with these stowage sends the uploads obstore cannot
+(CRC32 checksums, :mod:`~stowage.drivers.s3.checksums`).
 
 A :class:`PartReader` reads the parts from the stream in order, on the
 calling thread, into ``concurrency`` buffers it reuses; up to that many
@@ -27,8 +30,11 @@ from dataclasses import dataclass
 
 from stowage.drivers._obstore import HEADER_ATTRIBUTES
 from stowage.drivers.base import MiB, Readable
+from stowage.drivers.retry import transient
+from stowage.drivers.s3.checksums import CHECKSUMS, Checksum
 from stowage.drivers.s3.multipart import MultipartClient, Part
 from stowage.drivers.s3.options import S3Options
+from stowage.drivers.s3.rest import answered
 
 __all__ = [
     "COPY_PART",
@@ -38,6 +44,7 @@ __all__ = [
     "create_in_parts",
     "object_attributes",
     "object_headers",
+    "put_whole",
 ]
 
 #: The most one request copies of an object (S3 takes up to 5 GiB); larger copies go in parts.
@@ -63,8 +70,9 @@ def object_headers(attributes: Mapping[str, str], options: S3Options) -> dict[st
         headers["x-amz-server-side-encryption"] = options.server_side_encryption
         if options.sse_kms_key_id and options.server_side_encryption.startswith("aws:kms"):
             headers["x-amz-server-side-encryption-aws-kms-key-id"] = options.sse_kms_key_id
-    if options.checksum_algorithm == "sha256":
-        headers["x-amz-checksum-algorithm"] = "SHA256"
+    checksum = CHECKSUMS.get(options.checksum_algorithm or "")
+    if checksum is not None:
+        headers["x-amz-checksum-algorithm"] = checksum.name
     return headers
 
 
@@ -174,18 +182,54 @@ def create_in_parts(
     *,
     headers: Mapping[str, str],
     concurrency: int,
-    checksum: bool,
+    checksum: Checksum | None,
+    if_absent: bool = True,
 ) -> Created:
     """Upload the body ``parts`` reads to ``key``, created only if ``key`` is free.
 
-    Raises AlreadyExists when ``key`` is taken; leaves no pending upload
-    behind, whatever fails.
+    Raises AlreadyExists when ``key`` is taken; without ``if_absent``
+    replaces what ``key`` holds. Leaves no pending upload behind, whatever
+    fails.
     """
 
     def send(upload_id: str) -> list[Part]:
         return _PartSender(client, key, upload_id, concurrency, checksum).send(parts)
 
-    return _complete_if_absent(client, key, headers, send)
+    return _complete(client, key, headers, send, checksum=checksum, if_absent=if_absent)
+
+
+def put_whole(
+    client: MultipartClient,
+    key: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str],
+    checksum: Checksum | None,
+    if_absent: bool,
+) -> str | None:
+    """Store ``body`` under ``key`` in one PUT; return the object's ETag if the answer gives one.
+
+    For what obstore cannot send (a CRC32 checksum). With ``if_absent``
+    the object is created only if ``key`` is free, else AlreadyExists is
+    raised, and the PUT is sent again only after the service's own 5xx
+    answer: after a lost connection it may have taken effect.
+    """
+    sent = dict(headers)
+    if checksum is not None:
+        # Named twice, as AWS SDKs do: some servers (moto) keep the value only then.
+        sent[checksum.header] = checksum.of(body)
+        sent["x-amz-sdk-checksum-algorithm"] = checksum.name
+    if if_absent:
+        sent["If-None-Match"] = "*"
+    answer = client.rest.call(
+        "PUT",
+        key,
+        body=body,
+        headers=sent,
+        what=f"writing {key!r}",
+        retryable=answered if if_absent else transient,
+    )
+    return answer.headers.get("ETag", "").strip('"') or None
 
 
 def copy_in_parts(
@@ -202,6 +246,7 @@ def copy_in_parts(
     found = client.rest.call("HEAD", source, what=f"inspecting {source!r}").headers
     size = int(found.get("Content-Length", "0"))
     headers = object_headers(object_attributes(found), options)
+    checksum = CHECKSUMS.get(options.checksum_algorithm or "")
     ranges = [(0, -1)]  # an empty object is copied whole
     if size:
         step = -(-size // -(-size // COPY_PART))  # equal parts, as few as COPY_PART allows
@@ -210,30 +255,33 @@ def copy_in_parts(
     def copy(upload_id: str) -> list[Part]:
         def one(number: int) -> Part:
             first, last = ranges[number - 1]
-            return client.copy_part(key, upload_id, number, source, first, last)
+            return client.copy_part(key, upload_id, number, source, first, last, checksum=checksum)
 
         if len(ranges) == 1:
             return [one(1)]
         with ThreadPoolExecutor(min(concurrency, len(ranges))) as pool:
             return list(pool.map(one, range(1, len(ranges) + 1)))
 
-    return _complete_if_absent(client, key, headers, copy)
+    return _complete(client, key, headers, copy, checksum=checksum, if_absent=True)
 
 
-def _complete_if_absent(
+def _complete(
     client: MultipartClient,
     key: str,
     headers: Mapping[str, str],
     fill: Callable[[str], list[Part]],
+    *,
+    checksum: Checksum | None,
+    if_absent: bool,
 ) -> Created:
-    """Start an upload to ``key``, ``fill`` its parts, complete it if ``key`` is free.
+    """Start an upload to ``key``, ``fill`` its parts, complete it (``if_absent``: if free).
 
     Whatever fails, the upload is aborted before the error propagates.
     """
     upload_id = client.create(key, headers)
     try:
         parts = fill(upload_id)
-        etag = client.complete(key, upload_id, parts, if_absent=True)
+        etag = client.complete(key, upload_id, parts, if_absent=if_absent, checksum=checksum)
     except BaseException as exc:
         try:
             client.abort(key, upload_id)
@@ -247,7 +295,12 @@ class _PartSender:
     """Upload one body's parts on ``concurrency`` worker threads."""
 
     def __init__(
-        self, client: MultipartClient, key: str, upload_id: str, concurrency: int, checksum: bool
+        self,
+        client: MultipartClient,
+        key: str,
+        upload_id: str,
+        concurrency: int,
+        checksum: Checksum | None,
     ) -> None:
         self._client = client
         self._key = key

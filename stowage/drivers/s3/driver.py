@@ -6,13 +6,9 @@ probe and URLs.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import io
-import logging
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -42,13 +38,15 @@ from stowage.drivers.base import (
 )
 from stowage.drivers.lookup import listing_refused
 from stowage.drivers.s3.address import Address
-from stowage.drivers.s3.conditional import (
-    CONDITIONAL_WRITES,
-    PROBE_LOCK,
-    WARNED,
-    UnsettledCapabilities,
+from stowage.drivers.s3.checksums import CHECKSUMS
+from stowage.drivers.s3.conditional import ConditionalWrites, UnsettledCapabilities
+from stowage.drivers.s3.creates import (
+    PartReader,
+    copy_in_parts,
+    create_in_parts,
+    object_headers,
+    put_whole,
 )
-from stowage.drivers.s3.creates import PartReader, copy_in_parts, create_in_parts, object_headers
 from stowage.drivers.s3.listing import list_level
 from stowage.drivers.s3.lookup import listed
 from stowage.drivers.s3.multipart import MultipartClient
@@ -56,9 +54,7 @@ from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
 from stowage.drivers.s3.rest import RestClient
 from stowage.exceptions import (
     AccessDenied,
-    AlreadyExists,
     ConfigurationError,
-    StowageError,
     UnsupportedOperation,
     translate,
 )
@@ -68,10 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["S3Driver"]
 
-logger = logging.getLogger("stowage.s3")
 
-
-class S3Driver(ObstoreDriver[S3Options]):
+class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
     """Move bytes to and from one S3 bucket."""
 
     options_class = S3Options
@@ -108,107 +102,6 @@ class S3Driver(ObstoreDriver[S3Options]):
             return caps
         caps = caps - {Capability.ATOMIC_CREATE}
         return caps if atomic is False else UnsettledCapabilities(caps, self._creates_atomically)
-
-    # -- conditional writes -------------------------------------------------------------
-
-    @property
-    def _conditional_key(self) -> tuple[str, str]:
-        endpoint = (self.options.endpoint_url or self.address.origin).rstrip("/")
-        return endpoint, self.options.bucket_name
-
-    def conditional_writes_honoured(self) -> bool | None:
-        """Tell, without I/O, whether the server honours ``If-None-Match: *``.
-
-        None while unknown (not probed yet in this process). Amazon S3 itself
-        (no ``endpoint_url``) honours it. ``conditional_writes="off"`` does
-        not change the answer: it says what the server does, not what the
-        driver sends.
-        """
-        if not self.options.endpoint_url:
-            return True
-        return CONDITIONAL_WRITES.get(self._conditional_key)
-
-    def probe_conditional_writes(self) -> bool:
-        """Find out whether the server honours ``If-None-Match: *`` (cached per process).
-
-        Creates a probe object under ``.stowage-uploads/`` twice, expecting
-        the second create to be refused, then deletes it. Runs once per
-        endpoint and bucket; later calls read the cache.
-        """
-        known = self.conditional_writes_honoured()
-        if known is not None:
-            return known
-        with PROBE_LOCK:
-            known = self.conditional_writes_honoured()
-            if known is None:
-                known = self._probe()
-                CONDITIONAL_WRITES[self._conditional_key] = known
-        return known
-
-    def _probe(self) -> bool:
-        endpoint, bucket = self._conditional_key
-        key = f"{UPLOADS_PREFIX}/conditional-write-probe-{secrets.token_hex(8)}"
-        what = f"probing conditional writes on {endpoint} (bucket {bucket!r})"
-        try:
-            with translate(what, map_error):
-                obstore.put(self.store, key, b"", mode="create", use_multipart=False)
-            try:
-                with translate(what, map_error):
-                    obstore.put(self.store, key, b"", mode="create", use_multipart=False)
-            except AlreadyExists:
-                honoured = True
-            except BaseException:
-                # The failure matters more than a leftover under the hidden prefix.
-                with contextlib.suppress(Exception):
-                    obstore.delete(self.store, key)
-                raise
-            else:
-                honoured = False
-            with translate(what, map_error):
-                obstore.delete(self.store, key)
-        except StowageError as exc:
-            raise type(exc)(
-                f"{exc} (stowage checks once whether the server honours If-None-Match: *, "
-                f"which needs writes under {UPLOADS_PREFIX}/; allow them, or set option "
-                "conditional_writes='off' to skip the check and save by best effort)"
-            ) from exc
-        return honoured
-
-    def _creates_atomically(self) -> bool:
-        """Tell whether a create can rely on ``If-None-Match: *`` here (probing once)."""
-        mode = self.options.conditional_writes
-        if mode == "off":
-            return False
-        if self.probe_conditional_writes():
-            return True
-        endpoint, bucket = self._conditional_key
-        if mode == "require":
-            raise ConfigurationError(
-                f"Option 'conditional_writes'='require': the S3 server at {endpoint} ignores "
-                f"If-None-Match: * on bucket {bucket!r}, so a save could overwrite another "
-                "file. Upgrade the server to one that honours conditional writes, or set "
-                "conditional_writes='auto' to accept a best-effort create (checked just "
-                "before it commits)."
-            )
-        with PROBE_LOCK:
-            first = self._conditional_key not in WARNED
-            WARNED.add(self._conditional_key)
-        if first:
-            logger.warning(
-                "The S3 server at %s ignores If-None-Match: * on bucket %r: saves use a "
-                "best-effort create (checked just before it commits), which two "
-                "simultaneous saves of one name can still race. Set conditional_writes="
-                "'off' to accept this without the probe, or 'require' to refuse it.",
-                endpoint,
-                bucket,
-            )
-        return False
-
-    async def _acreates_atomically(self) -> bool:
-        """Do :meth:`_creates_atomically`; the probe, when still due, runs on a worker thread."""
-        if self.options.conditional_writes != "off" and self.conditional_writes_honoured() is None:
-            return await in_thread(self._creates_atomically)
-        return self._creates_atomically()
 
     def __init__(self, options: S3Options) -> None:
         super().__init__(options)
@@ -249,6 +142,15 @@ class S3Driver(ObstoreDriver[S3Options]):
         )
         #: The multipart API: large creates here, and direct uploads from browsers.
         self.multipart = MultipartClient(self.rest)
+        #: The additional checksum stowage's own uploads send (obstore's: CRC64-NVME).
+        self._checksum = CHECKSUMS.get(options.checksum_algorithm or "")
+        if options.checksum_algorithm == "crc32" and not self.rest.reachable:
+            raise ConfigurationError(
+                "Option 'checksum_algorithm'='crc32': stowage sends CRC32 checksums with "
+                "its own S3 client, which goes directly or through an http:// proxy, not "
+                f"through {urlsplit(self.rest.proxy or '').scheme}://. Use 'sha256' or "
+                "'crc64nvme' behind this proxy."
+            )
         #: Set once the bucket refused the listing of exists() (no s3:ListBucket).
         self._listing_refused = False
 
@@ -270,8 +172,38 @@ class S3Driver(ObstoreDriver[S3Options]):
     ) -> ObjectInfo:
         large = size is None or size > self.multipart_threshold
         if if_absent and large and self._creates_directly():
-            return self._create_in_parts(key, stream, size, attributes)
+            return self._upload_in_parts(key, stream, size, attributes, if_absent=True)
         return super()._put(key, stream, size, attributes, if_absent=if_absent)
+
+    def _put_whole(
+        self, key: str, body: bytes, attributes: dict[str, str], *, if_absent: bool
+    ) -> ObjectInfo:
+        if self._checksum is not CHECKSUMS["crc32"]:
+            return super()._put_whole(key, body, attributes, if_absent=if_absent)
+        # obstore sends no CRC32: stowage's own PUT does.
+        etag = put_whole(
+            self.multipart,
+            key,
+            body,
+            headers=object_headers(attributes, self.options),
+            checksum=self._checksum,
+            if_absent=if_absent,
+        )
+        return ObjectInfo(
+            key=key,
+            size=len(body),
+            etag=etag,
+            content_type=attributes.get("Content-Type"),
+            modified=dt.datetime.now(dt.UTC),
+        )
+
+    def _put_parts(
+        self, target: str, stream: Readable, size: int | None, attributes: dict[str, str]
+    ) -> None:
+        if self._checksum is not CHECKSUMS["crc32"]:
+            super()._put_parts(target, stream, size, attributes)
+            return
+        self._upload_in_parts(target, stream, size, attributes, if_absent=False)
 
     def _creates_directly(self) -> bool:
         """Tell whether a large create can be one multipart upload completed if the key is free.
@@ -284,21 +216,33 @@ class S3Driver(ObstoreDriver[S3Options]):
             return False
         return self._creates_atomically()
 
-    def _create_in_parts(
-        self, key: str, stream: Readable, size: int | None, attributes: dict[str, str]
+    def _upload_in_parts(
+        self,
+        key: str,
+        stream: Readable,
+        size: int | None,
+        attributes: dict[str, str],
+        *,
+        if_absent: bool,
     ) -> ObjectInfo:
+        """Upload ``stream`` to ``key`` in one multipart upload of stowage's own.
+
+        ``if_absent``: completed only if ``key`` is free.
+        """
         parts = PartReader(stream, self.part_size(size), self.multipart_concurrency)
         whole = parts.whole(self.multipart_threshold)
         if whole is not None:
             # A body of unknown size that fits in one request goes in one.
-            return super()._put(key, io.BytesIO(whole), len(whole), attributes, if_absent=True)
+            with translate(f"writing {key!r}", map_error):
+                return self._put_whole(key, whole, attributes, if_absent=if_absent)
         created = create_in_parts(
             self.multipart,
             key,
             parts,
             headers=object_headers(attributes, self.options),
             concurrency=self.multipart_concurrency,
-            checksum=self.options.checksum_algorithm == "sha256",
+            checksum=self._checksum,
+            if_absent=if_absent,
         )
         return ObjectInfo(
             key=key,
@@ -339,7 +283,8 @@ class S3Driver(ObstoreDriver[S3Options]):
             config["secret_access_key"] = secret
             if token:
                 config["session_token"] = token
-        if o.checksum_algorithm:
+        if o.checksum_algorithm and o.checksum_algorithm != "crc32":
+            # obstore has no CRC32: with it, stowage's own client sends every upload.
             config["checksum_algorithm"] = o.checksum_algorithm
         if o.server_side_encryption:
             config["server_side_encryption"] = o.server_side_encryption
@@ -424,7 +369,8 @@ class S3Driver(ObstoreDriver[S3Options]):
             "metadata": metadata,
             "object_parameters": object_parameters,
         }
-        if self.options.gzip:
+        if self.options.gzip or self._checksum is CHECKSUMS["crc32"]:
+            # Compression, and uploads obstore cannot send, run on a worker thread.
             return await in_thread(self.put, key, stream, **kwargs)
         return await super().aput(key, stream, **kwargs)
 

@@ -10,15 +10,14 @@ failures; completion is sent again only after the service's own 5xx answer
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from stowage.drivers.s3.checksums import Checksum
 from stowage.drivers.s3.rest import (
     NAMESPACE,
     Body,
@@ -39,7 +38,7 @@ class Part:
     number: int
     size: int
     etag: str
-    #: The part's SHA-256 in base64, when the upload carries additional checksums.
+    #: The part's additional checksum in base64, when the upload carries them.
     checksum: str | None = None
 
 
@@ -69,14 +68,20 @@ class MultipartClient:
         return upload_id
 
     def upload_part(
-        self, key: str, upload_id: str, number: int, body: Body, *, checksum: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Body,
+        *,
+        checksum: Checksum | None = None,
     ) -> Part:
-        """Upload part ``number`` (from 1); with ``checksum``, send its SHA-256 too."""
+        """Upload part ``number`` (from 1); with ``checksum``, send the part's checksum too."""
         headers = {}
         digest = None
-        if checksum:
-            digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-            headers["x-amz-checksum-sha256"] = digest
+        if checksum is not None:
+            digest = checksum.of(body)
+            headers[checksum.header] = digest
         answer = self.rest.call(
             "PUT",
             key,
@@ -91,12 +96,22 @@ class MultipartClient:
         return Part(number, len(body), etag, digest)
 
     def copy_part(
-        self, key: str, upload_id: str, number: int, source: str, first: int, last: int
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source: str,
+        first: int,
+        last: int,
+        *,
+        checksum: Checksum | None = None,
     ) -> Part:
         """Copy bytes ``first`` to ``last`` (inclusive) of the object ``source`` as part ``number``.
 
         An empty range (``last < first``) copies the whole object, which must
-        then be empty: S3 takes no byte range of an empty object.
+        then be empty: S3 takes no byte range of an empty object. In an
+        upload started with an additional ``checksum``, S3 answers the
+        part's, which the completion must repeat.
         """
         headers = {"x-amz-copy-source": quote(f"/{self.rest.address.bucket}/{source}", safe="/")}
         if last >= first:
@@ -112,23 +127,30 @@ class MultipartClient:
         etag = find_text(root, "ETag")
         if not etag:
             raise ServiceError(f"copying part {number} of {source!r}: no ETag in the answer")
-        checksum = find_text(root, "ChecksumSHA256") or None
-        return Part(number, max(last - first + 1, 0), etag, checksum)
+        digest = (find_text(root, checksum.element) or None) if checksum else None
+        return Part(number, max(last - first + 1, 0), etag, digest)
 
     def complete(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_absent: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        if_absent: bool = False,
+        checksum: Checksum | None = None,
     ) -> str | None:
         """Join ``parts`` into the object ``key``; return its ETag if the answer gives one.
 
         With ``if_absent`` the object is created only if ``key`` is free
         (``If-None-Match: *``); else AlreadyExists is raised and the upload
-        stays pending, for the caller to abort.
+        stays pending, for the caller to abort. ``checksum`` names the
+        algorithm of the parts' checksums, which are sent again.
         """
         root = ET.Element("CompleteMultipartUpload", xmlns=NAMESPACE)
         for part in parts:
             element = ET.SubElement(root, "Part")
-            if part.checksum is not None:
-                ET.SubElement(element, "ChecksumSHA256").text = part.checksum
+            if part.checksum is not None and checksum is not None:
+                ET.SubElement(element, checksum.element).text = part.checksum
             ET.SubElement(element, "ETag").text = part.etag
             ET.SubElement(element, "PartNumber").text = str(part.number)
         headers = {"Content-Type": "application/xml"}

@@ -69,10 +69,11 @@ class S3Options(ObjectStoreOptions, GzipOptions, ListingOptions):
         "take the keys from, when access_key and secret_key are not given.",
         env="AWS_PROFILE",
     )
-    checksum_algorithm: Literal["sha256", "crc64nvme"] | None = option(
+    checksum_algorithm: Literal["crc32", "sha256", "crc64nvme"] | None = option(
         None,
         doc="Send this additional checksum with every upload, as newer AWS SDKs do by "
-        "default. Off by default: several S3-compatible services reject such headers.",
+        "default ('crc32' is theirs). Off by default: several S3-compatible services "
+        "reject such headers.",
     )
     multipart_chunksize: int = option(
         8 * MiB,
