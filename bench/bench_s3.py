@@ -45,8 +45,22 @@ def _stowage(options: dict[str, Any], **extra: Any) -> Any:
 
 
 def _theirs(options: dict[str, Any], **extra: Any) -> Any:
-    """Return django-storages' S3Storage with its defaults, but for ``extra``."""
+    """Return django-storages' S3Storage with its defaults, but for ``extra``.
+
+    ``request_checksum_calculation`` goes into the client's botocore Config,
+    built as django-storages builds its default one.
+    """
     from storages.backends.s3 import S3Storage
+
+    if "request_checksum_calculation" in extra:
+        from botocore.config import Config
+
+        extra["client_config"] = Config(
+            s3={"addressing_style": None},
+            signature_version=None,
+            proxies=None,
+            request_checksum_calculation=extra.pop("request_checksum_calculation"),
+        )
 
     return S3Storage(
         bucket_name=options["bucket_name"],
@@ -184,6 +198,23 @@ _UPLOAD_PAIRINGS = {
         "new name, django-storages with `file_overwrite=False`",
         {"stowage": {}, "theirs": {"file_overwrite": False}},
     ),
+    # boto3 sends a CRC32 of each part by default, stowage no checksum: these two
+    # pairings make the checksums alike, both ways.
+    "new-crc32": (
+        "new name, both sending CRC32 checksums (stowage with `checksum_algorithm='crc32'`; "
+        "django-storages: defaults)",
+        {"stowage": {"checksum_algorithm": "crc32"}, "theirs": {}},
+    ),
+    "new-none": (
+        "new name, neither sending a checksum (django-storages with botocore's "
+        "`request_checksum_calculation='when_required'`)",
+        {"stowage": {}, "theirs": {"request_checksum_calculation": "when_required"}},
+    ),
+    "overwrite-crc32": (
+        "overwrite, both sending CRC32 checksums (stowage with `file_overwrite=True` and "
+        "`checksum_algorithm='crc32'`)",
+        {"stowage": {"file_overwrite": True, "checksum_algorithm": "crc32"}, "theirs": {}},
+    ),
 }
 
 
@@ -191,12 +222,14 @@ def _uploads(options: dict[str, Any], args: argparse.Namespace) -> list[Row]:
     """Large uploads: wall time and peak memory, each in fresh processes.
 
     Saves under a new name run at three sizes, against django-storages on its
-    defaults and in the like-with-like pairing; the overwriting save at the
-    largest size.
+    defaults and in the like-with-like pairing; the overwriting save, and the
+    pairings that make both sides' checksums alike, at the largest size.
     """
     sizes = (10,) if args.quick else (20, 256, 1024)
+    largest = sizes[-1] * _MiB
     cases = [("overwrite", (4 if args.quick else 1024) * _MiB)]
     cases += [(pairing, size * _MiB) for size in sizes for pairing in ("new", "new-fair")]
+    cases += [(pairing, largest) for pairing in ("new-crc32", "new-none", "overwrite-crc32")]
     rows = []
     for pairing, size in cases:
         what, settings = _UPLOAD_PAIRINGS[pairing]
@@ -307,8 +340,10 @@ def run(args: argparse.Namespace) -> Section:
             "key, completed with `If-None-Match: *`; the upload rows' wall time is mostly "
             "moto's, which joins the parts in Python. Where a client names no checksum "
             "algorithm (stowage's default, as several S3-compatible services reject them), "
-            "moto copies the joined object once more to compute a whole-object CRC64-NVME; "
-            "boto3 names CRC32 by default since 1.36. "
+            "moto copies the joined object once more to compute a whole-object CRC64-NVME, "
+            "as AWS S3 computes one on its side; boto3 sends a CRC32 of each part by default "
+            "since 1.36, and moto then combines the parts' checksums. The rows naming "
+            "checksums make them alike on both sides, with CRC32 or with none. "
             "moto answers slowly (it parses and "
             "stores every request in Python), so wall times are dominated by the server and "
             "most ratios compare client CPU. moto reads a whole object to serve any range of "
