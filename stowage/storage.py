@@ -532,8 +532,12 @@ class Storage(SecretSafePickling, DjangoStorage):
 
     async def alistdir(self, path: str) -> tuple[list[str], list[str]]:
         """Do :meth:`listdir` without blocking the event loop."""
-        entries = await self.driver.alist(self.key(path, allow_empty=True))
-        return _split_listing(entries)
+        key = self.key(path, allow_empty=True)
+        if type(self.driver).alist is Driver.alist:
+            # No listing of the driver's own: keep only names, as the entries come,
+            # on a worker thread (Driver.alist would hold every entry first).
+            return await in_thread(lambda: _split_listing(self.driver.list(key)))
+        return _split_listing(await self.driver.alist(key))
 
     async def aget_modified_time(self, name: str) -> dt.datetime:
         """Do :meth:`get_modified_time` without blocking the event loop."""

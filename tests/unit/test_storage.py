@@ -387,3 +387,30 @@ class SecretOptions(DriverOptions):
 class SecretOptionDriver(MemoryDriver):
     options_class = SecretOptions
     setting_fallbacks = {"token": "TEST_TOKEN"}
+
+
+def test_alistdir_keeps_names_as_the_entries_come() -> None:
+    """Without a listing of the driver's own, alistdir never holds the whole list of entries."""
+    import asyncio
+
+    storage = MemoryStorage()
+    for name in ("d/a.txt", "d/b.txt", "d/sub/c.txt"):
+        storage.save(name, ContentFile(b"x"))
+    driver = storage.driver
+    alive: list[int] = []
+    listed = driver.list
+
+    def one_at_a_time(prefix: str, *, recursive: bool = False) -> Any:
+        for entry in listed(prefix, recursive=recursive):
+            alive.append(threading.get_ident())
+            yield entry
+
+    async def whole(prefix: str, *, recursive: bool = False) -> Any:
+        raise AssertionError("alistdir collected the whole listing")
+
+    driver.list = one_at_a_time  # type: ignore[method-assign]
+    driver.alist = whole  # type: ignore[method-assign]
+    main = threading.get_ident()
+    assert asyncio.run(storage.alistdir("d")) == (["sub"], ["a.txt", "b.txt"])
+    assert len(alive) == 3
+    assert main not in alive  # on a worker thread
