@@ -435,6 +435,34 @@ def test_a_file_cut_short_while_read_is_never_complete(
     driver.close()
 
 
+def test_a_small_file_is_read_in_one_request(
+    sshd: SSHServer, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No second READ to find the end: the one answer, shorter than asked, is the whole file."""
+    import asyncssh
+
+    driver = SFTPDriver(SFTPOptions(**options))
+    large = bytes(range(256)) * 12 * 1024  # 3 MiB: the first block, then parallel reads
+    driver.put("small.txt", io.BytesIO(b"s" * 1024))
+    driver.put("large.bin", io.BytesIO(large))
+    reads: list[tuple[int, int]] = []
+    original = asyncssh.sftp.SFTPClientHandler.read
+
+    async def counted(self: Any, handle: bytes, offset: int, length: int) -> Any:
+        reads.append((offset, length))
+        return await original(self, handle, offset, length)
+
+    monkeypatch.setattr(asyncssh.sftp.SFTPClientHandler, "read", counted)
+    assert b"".join(driver.get("small.txt")) == b"s" * 1024
+    assert [offset for offset, _ in reads] == [0]
+    reads.clear()
+    assert b"".join(driver.get("large.bin")) == large
+    assert b"".join(driver.get("large.bin", start=5, end=300_000)) == large[5:300_000]
+    assert reads[0][0] == 0
+    assert len(reads) > 2
+    driver.close()
+
+
 def test_ssh_agent_keys(
     sshd: SSHServer, sftp_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

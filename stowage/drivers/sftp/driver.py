@@ -29,7 +29,7 @@ from stowage.drivers.base import (
 from stowage.drivers.sftp import paths
 from stowage.drivers.sftp.connection import Connection
 from stowage.drivers.sftp.options import SFTPOptions
-from stowage.drivers.sftp.reading import CHUNK, RangeReader, first_chunk, open_read
+from stowage.drivers.sftp.reading import CHUNK, RangeReader, open_read
 from stowage.drivers.sftp.writing import Writer
 from stowage.exceptions import ConfigurationError
 
@@ -206,24 +206,22 @@ class SFTPDriver(Driver[SFTPOptions]):
     def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
         """Open the file and stream the range, one chunk read ahead."""
         what = f"reading {key!r}"
-        first = first_chunk(start, end)
         handle, attrs, data = self._connection.run(
-            what, open_read, self._path(key), key, start, first
+            what, open_read, self._path(key), key, start, end
         )
         reader = RangeReader(
-            self._connection, paths.info(key, attrs), handle, (start, end), (data, first), what
+            self._connection, paths.info(key, attrs), handle, (start, end), data, what
         )
         return Download(reader.info, reader.chunks(), reader.close)
 
     async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
         """Do :meth:`get` on asyncssh without blocking the event loop."""
         what = f"reading {key!r}"
-        first = first_chunk(start, end)
         handle, attrs, data = await self._connection.arun(
-            what, open_read, self._path(key), key, start, first
+            what, open_read, self._path(key), key, start, end
         )
         reader = RangeReader(
-            self._connection, paths.info(key, attrs), handle, (start, end), (data, first), what
+            self._connection, paths.info(key, attrs), handle, (start, end), data, what
         )
 
         async def close() -> None:

@@ -1,7 +1,10 @@
 """Read a range of a remote file, keeping reads in flight while the caller consumes.
 
-The file is opened, its size asked and its first chunk read in one round
-trip; then up to :data:`READ_AHEAD` reads of :data:`CHUNK` bytes stay in
+The file is opened, then its size asked and its first block read in one
+round trip: one READ request of at most the server's largest, so a small
+file is read whole without the second READ that asyncssh sends after a short
+answer to find the end. Then up to :data:`READ_AHEAD` reads of
+:data:`CHUNK` bytes (asyncssh splits each into parallel requests) stay in
 flight on the loop while the caller handles the previous chunk. A file that
 ends before its range does raises :class:`~stowage.exceptions.IncompleteRead`.
 """
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
 else:
     from stowage.drivers.sftp._asyncssh import asyncssh
 
-__all__ = ["CHUNK", "READ_AHEAD", "RangeReader", "first_chunk", "open_read"]
+__all__ = ["CHUNK", "READ_AHEAD", "RangeReader", "open_read"]
 
 #: Bytes per read or write call; asyncssh splits it into parallel SFTP requests.
 CHUNK = MiB
@@ -33,18 +36,24 @@ CHUNK = MiB
 READ_AHEAD = 2
 
 
-def first_chunk(start: int, end: int | None) -> int:
-    """Return how many bytes to read with the open: a chunk, or less for a short range."""
-    return CHUNK if end is None else max(0, min(CHUNK, end - start))
-
-
 async def open_read(
-    sftp: asyncssh.SFTPClient, path: str, key: str, start: int, first: int
+    sftp: asyncssh.SFTPClient, path: str, key: str, start: int, end: int | None
 ) -> tuple[asyncssh.SFTPClientFile, asyncssh.SFTPAttrs, bytes]:
-    """Open ``path`` and return it with its attributes and its ``first`` bytes from ``start``."""
+    """Open ``path``; return it with its attributes and the range's first block from ``start``.
+
+    The block is one READ request of at most the server's largest: its
+    answer may be short of the range (the file's end, or the server's own
+    limit), and the rest is read afterwards.
+    """
     handle = await sftp.open(path, asyncssh.FXF_READ, encoding=None)
+    largest = handle.read_len
+    first = CHUNK if end is None else max(0, min(CHUNK, end - start))
+    if largest:
+        first = min(first, largest)
     try:
-        # The size and the first chunk in one round trip.
+        # The size and the first block in one round trip; read_len 0 makes
+        # asyncssh send the read as one request, not re-read after a short answer.
+        handle.read_len = 0
         stat_task = asyncio.ensure_future(handle.stat())
         read_task = asyncio.ensure_future(handle.read(first, start)) if first else None
         attrs = await stat_task
@@ -57,6 +66,8 @@ async def open_read(
         with contextlib.suppress(Exception):
             await handle.close()
         raise
+    finally:
+        handle.read_len = largest
     return handle, attrs, data
 
 
@@ -69,21 +80,20 @@ class RangeReader:
         info: ObjectInfo,
         handle: asyncssh.SFTPClientFile,
         span: tuple[int, int | None],
-        first: tuple[bytes, int],
+        first: bytes,
         what: str,
     ) -> None:
         start, end = span
-        data, requested = first
         self.connection = connection
         self.info = info
         self.handle: asyncssh.SFTPClientFile | None = handle
         self.what = what
         self.stop = max(start, info.size if end is None else min(end, info.size))
-        # The first chunk came with the size; keep what the range covers of it.
-        expected = min(requested, self.stop - start)
-        self.first = data[:expected]
-        self.first_missing = expected - len(self.first)
-        self.next = start + expected
+        # The first block came with the size; keep what the range covers of it.
+        # Short of the range, the rest is read next (and found missing there
+        # if the file ended early).
+        self.first = first[: self.stop - start]
+        self.next = start + len(self.first)
         self.queue: collections.deque[tuple[int, concurrent.futures.Future[bytes]]] = (
             collections.deque()
         )
@@ -117,7 +127,6 @@ class RangeReader:
     def chunks(self) -> Iterator[bytes]:
         """Yield the range's bytes in order, reading ahead."""
         try:
-            self._check(self.first_missing)
             self._fill()
             if self.first:
                 yield self.first
@@ -134,7 +143,6 @@ class RangeReader:
     async def achunks(self) -> AsyncIterator[bytes]:
         """Yield the range's bytes in order, reading ahead, without blocking the loop."""
         try:
-            self._check(self.first_missing)
             self._fill()
             if self.first:
                 yield self.first
