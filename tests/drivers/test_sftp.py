@@ -453,8 +453,23 @@ def test_a_small_file_is_read_in_one_request(
         return await original(self, handle, offset, length)
 
     monkeypatch.setattr(asyncssh.sftp.SFTPClientHandler, "read", counted)
-    assert b"".join(driver.get("small.txt")) == b"s" * 1024
+    closes: list[bytes] = []
+    close = asyncssh.sftp.SFTPClientHandler.close
+
+    async def counted_close(self: Any, handle: bytes) -> Any:
+        closes.append(handle)
+        return await close(self, handle)
+
+    monkeypatch.setattr(asyncssh.sftp.SFTPClientHandler, "close", counted_close)
+    download = driver.get("small.txt")
     assert [offset for offset, _ in reads] == [0]
+    # Read whole with the open: closed at once, before the download is.
+    deadline = time.monotonic() + 5
+    while not closes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(closes) == 1
+    assert b"".join(download) == b"s" * 1024
+    download.close()
     reads.clear()
     assert b"".join(driver.get("large.bin")) == large
     assert b"".join(driver.get("large.bin", start=5, end=300_000)) == large[5:300_000]

@@ -36,14 +36,20 @@ CHUNK = MiB
 READ_AHEAD = 2
 
 
+#: Closes sent without waiting for their answer, kept until they end.
+_CLOSING: set[asyncio.Future[None]] = set()
+
+
 async def open_read(
     sftp: asyncssh.SFTPClient, path: str, key: str, start: int, end: int | None
-) -> tuple[asyncssh.SFTPClientFile, asyncssh.SFTPAttrs, bytes]:
+) -> tuple[asyncssh.SFTPClientFile | None, asyncssh.SFTPAttrs, bytes]:
     """Open ``path``; return it with its attributes and the range's first block from ``start``.
 
     The block is one READ request of at most the server's largest: its
     answer may be short of the range (the file's end, or the server's own
-    limit), and the rest is read afterwards.
+    limit), and the rest is read afterwards. When the block holds the whole
+    range the file is closed at once, its answer not waited for, and no
+    handle is returned.
     """
     handle = await sftp.open(path, asyncssh.FXF_READ, encoding=None)
     largest = handle.read_len
@@ -68,7 +74,19 @@ async def open_read(
         raise
     finally:
         handle.read_len = largest
+    size = attrs.size or 0
+    if start + len(data) >= (size if end is None else min(end, size)):
+        closing = asyncio.ensure_future(_close_quietly(handle))
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
+        return None, attrs, data
     return handle, attrs, data
+
+
+async def _close_quietly(handle: asyncssh.SFTPClientFile) -> None:
+    # A read handle's close cannot lose data: a failure only frees it on the server later.
+    with contextlib.suppress(Exception):
+        await handle.close()
 
 
 class RangeReader:
@@ -78,7 +96,7 @@ class RangeReader:
         self,
         connection: Connection,
         info: ObjectInfo,
-        handle: asyncssh.SFTPClientFile,
+        handle: asyncssh.SFTPClientFile | None,
         span: tuple[int, int | None],
         first: bytes,
         what: str,
