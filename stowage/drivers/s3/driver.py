@@ -144,7 +144,9 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         self.multipart = MultipartClient(self.rest)
         #: The additional checksum stowage's own uploads send (obstore's: CRC64-NVME).
         self._checksum = CHECKSUMS.get(options.checksum_algorithm or "")
-        if options.checksum_algorithm == "crc32" and not self.rest.reachable:
+        #: Whether every upload is stowage's own: obstore sends no CRC32.
+        self._own_uploads = options.checksum_algorithm == "crc32"
+        if self._own_uploads and not self.rest.reachable:
             raise ConfigurationError(
                 "Option 'checksum_algorithm'='crc32': stowage sends CRC32 checksums with "
                 "its own S3 client, which goes directly or through an http:// proxy, not "
@@ -178,9 +180,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
     def _put_whole(
         self, key: str, body: bytes, attributes: dict[str, str], *, if_absent: bool
     ) -> ObjectInfo:
-        if self._checksum is not CHECKSUMS["crc32"]:
+        if not self._own_uploads:
             return super()._put_whole(key, body, attributes, if_absent=if_absent)
-        # obstore sends no CRC32: stowage's own PUT does.
         etag = put_whole(
             self.multipart,
             key,
@@ -200,7 +201,7 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
     def _put_parts(
         self, target: str, stream: Readable, size: int | None, attributes: dict[str, str]
     ) -> None:
-        if self._checksum is not CHECKSUMS["crc32"]:
+        if not self._own_uploads:
             super()._put_parts(target, stream, size, attributes)
             return
         self._upload_in_parts(target, stream, size, attributes, if_absent=False)
@@ -369,7 +370,7 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
             "metadata": metadata,
             "object_parameters": object_parameters,
         }
-        if self.options.gzip or self._checksum is CHECKSUMS["crc32"]:
+        if self.options.gzip or self._own_uploads:
             # Compression, and uploads obstore cannot send, run on a worker thread.
             return await in_thread(self.put, key, stream, **kwargs)
         return await super().aput(key, stream, **kwargs)
