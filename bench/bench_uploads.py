@@ -261,6 +261,10 @@ def run(args: argparse.Namespace) -> Section:
             "name, the staged object's delete); moto alone copies an object of this size in "
             f"{copy:.1f} s (one CopyObject, timed in the same run). On loopback the form "
             "post's two legs cost no network; a browser a real network away sends every byte "
-            "once either way, and through the widget the Django process never holds it."
+            "once either way, and through the widget the Django process never holds it. "
+            "S3 has no rename, so a file staged before the form names it is copied once: that "
+            "copy is the floor of this flow. Going past it takes the final name before the "
+            "upload starts (an `upload_to` that needs nothing the form posts), so that the "
+            "browser's multipart upload completes at that name."
         ),
     )
