@@ -17,7 +17,6 @@ import obstore
 from obstore.store import S3Store
 
 from stowage.drivers import _gzip, _sigv4
-from stowage.drivers._aws_credentials import CredentialChain
 from stowage.drivers._obstore import (
     UPLOADS_PREFIX,
     ObstoreDriver,
@@ -60,6 +59,7 @@ from stowage.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from stowage.drivers._aws_credentials import CredentialChain
     from stowage.drivers._cloudfront import CloudFrontSigner
 
 __all__ = ["S3Driver"]
@@ -118,6 +118,10 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         if options.access_key and options.secret_key:
             self._static_keys = (options.access_key, options.secret_key, options.session_token)
         else:
+            # Imported here: the chain's modules (urllib.request, configparser, json)
+            # cost a process with static keys a few milliseconds for nothing.
+            from stowage.drivers._aws_credentials import CredentialChain
+
             self._chain = CredentialChain(
                 profile=options.profile, region=options.region_name, timeout=options.connect_timeout
             )
