@@ -58,11 +58,14 @@ __all__ = ["Storage"]
 
 
 def _split_listing(entries: Iterable[ObjectInfo | Prefix]) -> tuple[list[str], list[str]]:
+    return _split_names((entry.key, isinstance(entry, Prefix)) for entry in entries)
+
+
+def _split_names(names: Iterable[tuple[str, bool]]) -> tuple[list[str], list[str]]:
     dirs: list[str] = []
     files: list[str] = []
-    for entry in entries:
-        base = entry.key.rsplit("/", 1)[-1]
-        (dirs if isinstance(entry, Prefix) else files).append(base)
+    for key, is_dir in names:
+        (dirs if is_dir else files).append(key.rsplit("/", 1)[-1])
     return dirs, files
 
 
@@ -440,7 +443,7 @@ class Storage(SecretSafePickling, DjangoStorage):
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """Return the directories and files directly inside ``path``."""
-        return _split_listing(self.driver.list(self.key(path, allow_empty=True)))
+        return _split_names(self.driver.list_names(self.key(path, allow_empty=True)))
 
     def delete(self, name: str) -> None:
         """Delete ``name``; a missing name is not an error."""
@@ -536,7 +539,7 @@ class Storage(SecretSafePickling, DjangoStorage):
         if type(self.driver).alist is Driver.alist:
             # No listing of the driver's own: keep only names, as the entries come,
             # on a worker thread (Driver.alist would hold every entry first).
-            return await in_thread(lambda: _split_listing(self.driver.list(key)))
+            return await in_thread(lambda: _split_names(self.driver.list_names(key)))
         return _split_listing(await self.driver.alist(key))
 
     async def aget_modified_time(self, name: str) -> dt.datetime:

@@ -312,6 +312,16 @@ class Driver(Generic[Opts]):
             return self.is_dir(key)
         return True
 
+    def list_names(self, prefix: str) -> Iterator[tuple[str, bool]]:
+        """Yield the key of each object and subdirectory directly inside ``prefix``.
+
+        Each with whether it is a subdirectory: what ``listdir()`` needs, in
+        :meth:`list`'s order. A driver whose listing can skip describing each
+        object (sizes, times) overrides this to do so.
+        """
+        for entry in self.list(prefix):
+            yield entry.key, isinstance(entry, Prefix)
+
     def is_dir(self, key: str) -> bool:
         """Tell whether ``key`` is a directory (for object stores: has children)."""
         return any(True for _ in self.list(key, recursive=True))

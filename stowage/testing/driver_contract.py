@@ -176,6 +176,14 @@ class DriverContract:
         sizes = {e.key: e.size for e in inside if isinstance(e, ObjectInfo)}
         assert sizes == {"d/one.txt": 9, "d/two.txt": 9}
 
+    def test_list_names_are_the_listings_keys(self, driver: Driver[Any]) -> None:
+        for key in ("top.txt", "d/one.txt", "d/two.txt", "d/sub/three.txt", "e/four.txt"):
+            _put(driver, key, key.encode())
+        assert sorted(driver.list_names("")) == [("d", True), ("e", True), ("top.txt", False)]
+        for prefix in ("d", "d/sub", "no/such"):
+            listed = sorted((e.key, isinstance(e, Prefix)) for e in driver.list(prefix))
+            assert sorted(driver.list_names(prefix)) == listed
+
     def test_list_recursive(self, driver: Driver[Any]) -> None:
         for key in ("d/one.txt", "d/sub/two.txt", "d/sub/deeper/three.txt", "other.txt"):
             _put(driver, key, b"x")

@@ -189,6 +189,20 @@ class GCSDriver(Driver[GCSOptions]):
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[ObjectInfo | Prefix]:
         """List one directory level (delimiter "/") or everything below, page by page."""
+        for items, prefixes in self._pages(prefix, recursive=recursive):
+            yield from (resource_info(item) for item in items)
+            yield from (Prefix(name) for name in prefixes)
+
+    def list_names(self, prefix: str) -> Iterator[tuple[str, bool]]:
+        """List one level's names only, without describing each object."""
+        for items, prefixes in self._pages(prefix, recursive=False):
+            yield from ((item["name"], False) for item in items)
+            yield from ((name, True) for name in prefixes)
+
+    def _pages(
+        self, prefix: str, *, recursive: bool
+    ) -> Iterator[tuple[Sequence[dict[str, Any]], Sequence[str]]]:
+        """Yield each page's object resources and sorted subdirectories, placeholders left out."""
         conn = self._connection
         base = f"{prefix}/" if prefix else ""
         what = f"listing {prefix or '/'!r} in bucket {conn.bucket_name!r}"
@@ -201,12 +215,9 @@ class GCSDriver(Driver[GCSOptions]):
             items, prefixes, token = conn.call(
                 what, functools.partial(fetch, token=token), reading=False
             )
-            for item in items:
-                if item["name"] == base:
-                    continue  # a "folder" placeholder some tools create, not a file
-                yield resource_info(item)
-            for name in sorted(prefixes):
-                yield Prefix(name.rstrip("/"))
+            # A "folder" placeholder some tools create (an object named base) is not a file.
+            files = [item for item in items if item["name"] != base]
+            yield files, [name.rstrip("/") for name in sorted(prefixes)]
             if token is None:
                 return
 

@@ -46,7 +46,7 @@ from stowage.drivers.s3.creates import (
     object_headers,
     put_whole,
 )
-from stowage.drivers.s3.listing import list_level
+from stowage.drivers.s3.listing import level_names, list_level
 from stowage.drivers.s3.lookup import listed
 from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
@@ -448,6 +448,12 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         if recursive or not self.rest.reachable:
             return super().list(prefix, recursive=recursive)
         return list_level(self.rest, prefix, hidden=UPLOADS_PREFIX)
+
+    def list_names(self, prefix: str) -> Iterator[tuple[str, bool]]:
+        """List one level's keys only, without describing each object, where it can."""
+        if not self.rest.reachable:
+            return super().list_names(prefix)
+        return level_names(self.rest, prefix, hidden=UPLOADS_PREFIX)
 
     # -- URLs -------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus
 from stowage.drivers.base import ObjectInfo, Prefix
 from stowage.drivers.s3.rest import RestClient, find_all, find_text
 
-__all__ = ["ListedPage", "list_level", "list_page"]
+__all__ = ["ListedPage", "level_names", "list_level", "list_page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class ListedPage:
         """Return a key or prefix as stored (URL-decoded if the server encoded it)."""
         return unquote_plus(name) if self.encoded and ("%" in name or "+" in name) else name
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         """Return the page's object keys."""
         tag = f"{self.namespace}Key"
         return [self.decode(entry.findtext(tag) or "") for entry in self.objects]
@@ -75,19 +75,33 @@ def list_level(rest: RestClient, directory: str, *, hidden: str) -> Iterator[Obj
     marker (an empty object named ``directory/``) are left out.
     """
     prefix = f"{directory}/" if directory else ""
-    what = f"listing {directory!r}"
-    token = None
-    while True:
-        page = list_page(rest, prefix, token, what=what)
-        for name in page.prefixes:
-            if name.rstrip("/") != hidden:
-                yield Prefix(name.rstrip("/"))
+    for page, subdirectories in _pages(rest, directory, hidden):
+        yield from (Prefix(name) for name in subdirectories)
         ns = page.namespace
         tags = (f"{ns}Key", f"{ns}Size", f"{ns}LastModified", f"{ns}ETag")
         for entry in page.objects:
             key = page.decode(entry.findtext(tags[0]) or "")
             if key != prefix:
                 yield _object(key, entry, tags)
+
+
+def level_names(rest: RestClient, directory: str, *, hidden: str) -> Iterator[tuple[str, bool]]:
+    """Yield :func:`list_level`'s keys, each with whether it is a subdirectory, and nothing else."""
+    prefix = f"{directory}/" if directory else ""
+    for page, subdirectories in _pages(rest, directory, hidden):
+        yield from ((name, True) for name in subdirectories)
+        yield from ((key, False) for key in page.object_keys() if key != prefix)
+
+
+def _pages(rest: RestClient, directory: str, hidden: str) -> Iterator[tuple[ListedPage, list[str]]]:
+    """Yield each page of ``directory``'s listing with its subdirectories, ``hidden`` left out."""
+    prefix = f"{directory}/" if directory else ""
+    what = f"listing {directory!r}"
+    token = None
+    while True:
+        page = list_page(rest, prefix, token, what=what)
+        names = (name.rstrip("/") for name in page.prefixes)
+        yield page, [name for name in names if name != hidden]
         token = page.following
         if token is None:
             return

@@ -15,6 +15,6 @@ def listed(rest: RestClient, key: str) -> bool:
 
     def fetch(token: str | None) -> Page:
         page = list_page(rest, key, token, what=what)
-        return page.keys(), page.prefixes, page.following
+        return page.object_keys(), page.prefixes, page.following
 
     return exists_by_listing(key, fetch)
