@@ -8,7 +8,10 @@ and cached, so a URL is one HMAC over a short canonical request.
 Google Cloud Storage signs with HMAC keys by the same process under other
 names (``GOOG4-HMAC-SHA256``, ``X-Goog-*`` parameters, a ``GOOG4`` key
 prefix, the scope ``date/auto/storage/goog4_request``): a :class:`Dialect`
-holds those names, so both services share one signer.
+holds those names, so both services share one signer. GCS signs with a
+service account's RSA key by that process too (``GOOG4-RSA-SHA256``): only
+the last step differs, an RSA signature of the string to sign in place of the
+HMAC, which :func:`presign` takes as ``signature``.
 
 :func:`sign_headers` signs a request in its ``Authorization`` header
 instead, for the calls the S3 driver sends itself (multipart uploads): every
@@ -23,7 +26,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -32,6 +35,7 @@ from stowage.drivers.base import MAX_SIGNED_SECONDS, signed_seconds
 __all__ = [
     "AWS4",
     "GOOG4",
+    "GOOG4_RSA",
     "MAX_EXPIRES",
     "RESPONSE_PARAMETERS",
     "UNSIGNED_PAYLOAD",
@@ -78,6 +82,8 @@ class Dialect(NamedTuple):
 AWS4 = Dialect("AWS4-HMAC-SHA256", "AWS4", "s3", "aws4_request", "X-Amz-")
 #: Google Cloud Storage's V4 signing with an HMAC key (region "auto").
 GOOG4 = Dialect("GOOG4-HMAC-SHA256", "GOOG4", "storage", "goog4_request", "X-Goog-")
+#: Google Cloud Storage's V4 signing with a service account's RSA key (no key prefix).
+GOOG4_RSA = GOOG4._replace(algorithm="GOOG4-RSA-SHA256", key_prefix="")
 
 
 #: A path made only of characters SigV4 leaves unencoded needs no quoting.
@@ -195,6 +201,7 @@ def presign(
     dialect: Dialect = AWS4,
     renames: Mapping[str, str] = RESPONSE_PARAMETERS,
     headers: Mapping[str, str] | None = None,
+    signature: Callable[[bytes], str] | None = None,
 ) -> str:
     """Return a presigned URL for ``method`` on ``scheme://host/path``.
 
@@ -203,7 +210,9 @@ def presign(
     (boto3's by default) or raw query parameters, signed with the rest.
     ``headers`` are signed beside Host: the request must carry them with
     exactly these values (``Content-Length`` bounds an upload's size).
-    ``dialect`` chooses the service's names (:data:`AWS4` or :data:`GOOG4`).
+    ``dialect`` chooses the service's names (:data:`AWS4`, :data:`GOOG4`,
+    :data:`GOOG4_RSA`). ``signature`` signs the string to sign in place of the
+    HMAC under ``secret_key`` (an RSA key's, in hex).
     """
     signed_seconds(expires)
     amz_date = _timestamp(now)
@@ -234,10 +243,13 @@ def presign(
         f"{dialect.algorithm}\n{amz_date}\n{scope}\n"
         + hashlib.sha256(canonical_request.encode()).hexdigest()
     )
-    signature = _hmac_hex(secret_key, day, region, dialect, to_sign.encode())
+    if signature is None:
+        signed = _hmac_hex(secret_key, day, region, dialect, to_sign.encode())
+    else:
+        signed = signature(to_sign.encode())
     return (
         f"{scheme}://{host}{canonical_path}?{canonical_query}"
-        f"&{dialect.query_prefix}Signature={signature}"
+        f"&{dialect.query_prefix}Signature={signed}"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import io
@@ -932,12 +933,16 @@ def _official_url(
     expires: int = 3600,
     disposition: str | None = None,
     query: dict[str, str] | None = None,
+    email: str = _HMAC_ACCESS,
 ) -> str:
-    """Return the official client's V4 URL, signed by a key posing as the HMAC access ID."""
+    """Return the official client's V4 URL, signed by the service-account key as ``email``.
+
+    By default the key poses as the HMAC access ID.
+    """
     from google.oauth2 import service_account
 
     credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-        {**service_account_info, "client_email": _HMAC_ACCESS}
+        {**service_account_info, "client_email": email}
     )
     client = gcs.Client(project="stowage-tests", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     arguments: dict[str, Any] = {
@@ -1028,6 +1033,44 @@ def _check_hmac_url(url: str, official: str, method: str = "GET") -> dict[str, s
     assert query["X-Goog-Date"] == "20261130T235958Z"
     assert query["X-Goog-SignedHeaders"] == "host"
     return query
+
+
+@pytest.mark.usefixtures("frozen_signers")
+@pytest.mark.parametrize("name", _HMAC_NAMES)
+def test_rsa_signed_url_is_the_client_librarys(
+    options: dict[str, Any],
+    service_account_info: dict[str, str],
+    fake_gcs: FakeGCS,
+    gcs_bucket: str,
+    name: str,
+) -> None:
+    """stowage signs with a service account's key itself, to the byte of the library's URL."""
+    from unittest import mock
+
+    from google.cloud.storage import blob as blob_module  # type: ignore[import-untyped]
+
+    storage = GCSStorage(location="media", **options)
+    with mock.patch.object(
+        blob_module.Blob, "generate_signed_url", side_effect=AssertionError("the library signed")
+    ):
+        plain = storage.url(name)
+        disposition = 'attachment; filename="r 1.csv"'
+        overridden = storage.url(
+            name, expire=120, parameters={"ResponseContentDisposition": disposition}
+        )
+        put = storage.url(name, method="put", expire=60, parameters={"generation": "17"})
+        on_domain = GCSStorage(location="media", custom_domain="cdn.example.com", **options).url(
+            name
+        )
+    official = functools.partial(
+        _official_url, service_account_info, gcs_bucket, f"media/{name}", email=_EMAIL
+    )
+    assert plain == official(endpoint=fake_gcs.url)
+    assert overridden == official(endpoint=fake_gcs.url, expires=120, disposition=disposition)
+    assert put == official(
+        endpoint=fake_gcs.url, method="PUT", expires=60, query={"generation": "17"}
+    )
+    assert on_domain == official(endpoint=fake_gcs.url, domain="https://cdn.example.com")
 
 
 @pytest.mark.usefixtures("frozen_signers")
