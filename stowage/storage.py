@@ -169,8 +169,10 @@ class Storage(SecretSafePickling, DjangoStorage):
         """Return the driver key for ``name``, refusing any unsafe name."""
         key = names.join_key(self._location, name, allow_empty=allow_empty)
         driver_class = self._driver_class
-        too_long = len(key.encode("utf-8")) > driver_class.max_key_bytes
         part_limit = driver_class.max_part_bytes
+        if part_limit is None and len(key) * 4 <= driver_class.max_key_bytes:
+            return key  # no character takes more than 4 bytes in UTF-8
+        too_long = len(key.encode("utf-8")) > driver_class.max_key_bytes
         if part_limit is not None:
             too_long |= any(len(part.encode("utf-8")) > part_limit for part in key.split("/"))
         if too_long:

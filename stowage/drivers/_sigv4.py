@@ -40,6 +40,7 @@ __all__ = [
     "RESPONSE_PARAMETERS",
     "UNSIGNED_PAYLOAD",
     "Dialect",
+    "Presigner",
     "post_policy_fields",
     "presign",
     "sign_headers",
@@ -118,8 +119,12 @@ def _keyed_pads(secret: str, day: str, region: str, dialect: Dialect) -> tuple[A
 
 def _hmac_hex(secret: str, day: str, region: str, dialect: Dialect, message: bytes) -> str:
     """Return HMAC-SHA256 of ``message`` under the day's signing key, in hex."""
-    inner, outer = _keyed_pads(secret, day, region, dialect)
-    inner, outer = inner.copy(), outer.copy()
+    return _pads_hex(_keyed_pads(secret, day, region, dialect), message)
+
+
+def _pads_hex(pads: tuple[Any, Any], message: bytes) -> str:
+    """Return HMAC-SHA256 of ``message`` from the key's pads (see :func:`_keyed_pads`), in hex."""
+    inner, outer = pads[0].copy(), pads[1].copy()
     inner.update(message)
     outer.update(inner.digest())
     return str(outer.hexdigest())
@@ -185,6 +190,119 @@ def _timestamp(now: dt.datetime | None) -> str:
 _LAST_STAMP: list[object] = [None, ""]
 
 
+#: One second of a :class:`Presigner`: the date, the credential scope, the
+#: HMAC pads (None when another signature signs) and the signing query by
+#: expiry (with the signed header names, where more than Host is signed).
+_Second = tuple[str, str, "tuple[Any, Any] | None", dict[object, str]]
+
+
+class Presigner:
+    """Presign URLs with one set of keys in one region.
+
+    What every URL of a second shares (the date, the credential scope, the
+    signing parameters, the signing key's HMAC pads) is worked out once that
+    second; a URL then costs its canonical request and two hashes. Safe to
+    share between threads: a second's state is replaced whole.
+    """
+
+    __slots__ = ("_state", "dialect", "keys", "region", "renames", "signature")
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        access_key: str,
+        secret_key: str,
+        session_token: str | None = None,
+        dialect: Dialect = AWS4,
+        renames: Mapping[str, str] = RESPONSE_PARAMETERS,
+        signature: Callable[[bytes], str] | None = None,
+    ) -> None:
+        #: The access key, secret and session token that sign.
+        self.keys = (access_key, secret_key, session_token)
+        self.region = region
+        self.dialect = dialect
+        self.renames = renames
+        #: Signs the string to sign in place of the HMAC (an RSA key's, in hex).
+        self.signature = signature
+        self._state: _Second = ("", "", None, {})
+
+    def _second(self, amz_date: str) -> _Second:
+        """Start the second ``amz_date``: return its state, kept for the URLs that follow."""
+        dialect = self.dialect
+        day = amz_date[:8]
+        scope = f"{day}/{self.region}/{dialect.service}/{dialect.request_type}"
+        pads = None
+        if self.signature is None:
+            pads = _keyed_pads(self.keys[1], day, self.region, dialect)
+        state: _Second = (amz_date, scope, pads, {})
+        self._state = state
+        return state
+
+    def url(
+        self,
+        *,
+        method: str,
+        scheme: str,
+        host: str,
+        path: str,
+        expires: int,
+        parameters: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> str:
+        """Return a presigned URL for ``method`` on ``scheme://host/path`` (see :func:`presign`)."""
+        amz_date = _timestamp(now)
+        state = self._state
+        if state[0] != amz_date:
+            state = self._second(amz_date)
+        _, scope, pads, queries = state
+        dialect = self.dialect
+        host = _canonical_host(scheme, host)
+        if headers:
+            names, canonical_headers = _signed_headers(host, headers)
+            fixed: object = (expires, names)
+        else:
+            names, canonical_headers, fixed = "host", f"host:{host}\n", expires
+        canonical_query = queries.get(fixed)
+        if canonical_query is None:
+            signed_seconds(expires)
+            access_key, _, session_token = self.keys
+            canonical_query = queries[fixed] = _fixed_query(
+                access_key, scope, amz_date, expires, session_token, dialect, names
+            )
+        if parameters:
+            renames = self.renames
+            extra = {renames.get(k, k): v for k, v in parameters.items()}
+            if min(extra) > f"{dialect.query_prefix}SignedHeaders":
+                # Lower-case names (response-*) sort after every signing parameter.
+                canonical_query += "".join(
+                    f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
+                )
+            else:
+                pairs = [p.split("=", 1) for p in canonical_query.split("&")]
+                pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
+                canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
+        canonical_path = _canonical_path(path)
+        canonical_request = (
+            f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
+            "UNSIGNED-PAYLOAD"
+        )
+        to_sign = (
+            f"{dialect.algorithm}\n{amz_date}\n{scope}\n"
+            + hashlib.sha256(canonical_request.encode()).hexdigest()
+        ).encode()
+        if pads is None:
+            assert self.signature is not None
+            signed = self.signature(to_sign)
+        else:
+            signed = _pads_hex(pads, to_sign)
+        return (
+            f"{scheme}://{host}{canonical_path}?{canonical_query}"
+            f"&{dialect.query_prefix}Signature={signed}"
+        )
+
+
 def presign(
     *,
     method: str,
@@ -212,44 +330,27 @@ def presign(
     exactly these values (``Content-Length`` bounds an upload's size).
     ``dialect`` chooses the service's names (:data:`AWS4`, :data:`GOOG4`,
     :data:`GOOG4_RSA`). ``signature`` signs the string to sign in place of the
-    HMAC under ``secret_key`` (an RSA key's, in hex).
+    HMAC under ``secret_key`` (an RSA key's, in hex). A caller signing many
+    URLs keeps a :class:`Presigner` instead.
     """
-    signed_seconds(expires)
-    amz_date = _timestamp(now)
-    day = amz_date[:8]
-    scope = f"{day}/{region}/{dialect.service}/{dialect.request_type}"
-    host = _canonical_host(scheme, host)
-    names, canonical_headers = _signed_headers(host, headers)
-    canonical_query = _fixed_query(
-        access_key, scope, amz_date, expires, session_token, dialect, names
+    signer = Presigner(
+        region=region,
+        access_key=access_key,
+        secret_key=secret_key,
+        session_token=session_token,
+        dialect=dialect,
+        renames=renames,
+        signature=signature,
     )
-    if parameters:
-        extra = {renames.get(k, k): v for k, v in parameters.items()}
-        if min(extra) > f"{dialect.query_prefix}SignedHeaders":
-            # Lower-case names (response-*) sort after every signing parameter.
-            canonical_query += "".join(
-                f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
-            )
-        else:
-            pairs = [p.split("=", 1) for p in canonical_query.split("&")]
-            pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
-            canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-    canonical_path = _canonical_path(path)
-    canonical_request = (
-        f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
-        "UNSIGNED-PAYLOAD"
-    )
-    to_sign = (
-        f"{dialect.algorithm}\n{amz_date}\n{scope}\n"
-        + hashlib.sha256(canonical_request.encode()).hexdigest()
-    )
-    if signature is None:
-        signed = _hmac_hex(secret_key, day, region, dialect, to_sign.encode())
-    else:
-        signed = signature(to_sign.encode())
-    return (
-        f"{scheme}://{host}{canonical_path}?{canonical_query}"
-        f"&{dialect.query_prefix}Signature={signed}"
+    return signer.url(
+        method=method,
+        scheme=scheme,
+        host=host,
+        path=path,
+        expires=expires,
+        parameters=parameters,
+        headers=headers,
+        now=now,
     )
 
 

@@ -138,13 +138,14 @@ def botocore_url(
     method: str = "GET",
     expires: int = 900,
     parameters: Mapping[str, str] | None = None,
+    now: dt.datetime = NOW,
 ) -> str:
-    """Return botocore's presigned URL for the request stowage is asked for."""
+    """Return botocore's presigned URL for the request stowage is asked for, at ``now``."""
     params: dict[str, Any] = {"Bucket": bucket, "Key": key}
     for name, value in (parameters or {}).items():
         params[_BOTO_NAMES.get(name, name)] = value
     operation = {"GET": "get_object", "PUT": "put_object"}[method]
-    with frozen_clocks():
+    with frozen_clocks(now):
         return str(client.generate_presigned_url(operation, Params=params, ExpiresIn=expires))
 
 
@@ -289,6 +290,30 @@ def test_regions_and_lifetimes_match_botocore(region: str, expires: int, style: 
     assert_same_request(ours, botocore_url(client, BUCKET, "x/y z.bin", expires=expires))
     assert _pairs(ours)["X-Amz-Expires"] == str(expires)
     assert f"%2F{region}%2Fs3%2F" in _pairs(ours)["X-Amz-Credential"]
+
+
+def test_one_storage_signs_on_across_seconds_days_and_new_keys() -> None:
+    """What a storage keeps between URLs (the second's date, the day's key) is renewed."""
+    storage = make_storage({"region_name": "eu-west-1"})
+    client = botocore_client("https://s3.eu-west-1.amazonaws.com", "eu-west-1", "virtual")
+    for now in (NOW, NOW + dt.timedelta(seconds=1), NOW + dt.timedelta(days=1), NOW):
+        with frozen_clocks(now):
+            ours = storage.url("a b.txt", expire=60)
+        theirs = botocore_url(client, BUCKET, "a b.txt", expires=60, now=now)
+        assert canonical_query(ours) == canonical_query(theirs)
+        assert signature(ours) == signature(theirs)
+        assert _pairs(ours)["X-Amz-Date"] == now.strftime("%Y%m%dT%H%M%SZ")
+    # New keys, as the credential chain hands out when a role's keys are renewed.
+    storage.driver._static_keys = (ACCESS, WRONG_SECRET, TOKEN)  # type: ignore[attr-defined]
+    renewed = botocore_client(
+        "https://s3.eu-west-1.amazonaws.com",
+        "eu-west-1",
+        "virtual",
+        secret=WRONG_SECRET,
+        token=TOKEN,
+    )
+    ours = stowage_url(storage, "a b.txt", expire=60)
+    assert_same_request(ours, botocore_url(renewed, BUCKET, "a b.txt", expires=60))
 
 
 def test_default_lifetime_is_querystring_expire() -> None:

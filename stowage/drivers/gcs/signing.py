@@ -53,10 +53,6 @@ _SIGNING_HELP: Final = (
 )
 
 
-#: A service account's email and the function signing a string with its key, in hex.
-_LocalKey = tuple[str, Callable[[bytes], str]]
-
-
 @functools.lru_cache(maxsize=16)
 def _url_parts(base: str) -> tuple[str, str, str]:
     """Return the scheme, host and path (no trailing slash) of a base URL."""
@@ -69,8 +65,10 @@ class Signer:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
-        #: The credentials last seen, with their account and key if they sign here.
-        self._local: tuple[Credentials, _LocalKey | None] | None = None
+        #: The credentials last seen, with a presigner if their own key signs here.
+        self._local: tuple[Credentials, _sigv4.Presigner | None] | None = None
+        #: Presigns with the HMAC key, once it is first asked for.
+        self._hmac: _sigv4.Presigner | None = None
 
     def sign(
         self,
@@ -91,10 +89,7 @@ class Signer:
             local = self._local = (credentials, _local_key(credentials))
         if local[1] is not None and not conn.options.iam_sign_blob:
             # A service account's own key: the client library's V4 process, done here.
-            account, signature = local[1]
-            return self._presign(
-                key, method, seconds, parameters, domain, account, "", _sigv4.GOOG4_RSA, signature
-            )
+            return self._presign(local[1], key, method, seconds, parameters, domain)
         arguments: dict[str, Any] = {
             "expiration": dt.timedelta(seconds=seconds),
             "method": method,
@@ -166,32 +161,30 @@ class Signer:
 
         Local computation only: no request, no credentials object.
         """
-        conn = self._conn
-        access_id, secret = conn.options.hmac_access_id, conn.options.hmac_secret
-        if not access_id or not secret:
-            # A storage unpickled in another process gets secrets back from settings only.
-            raise ConfigurationError(
-                "Option 'hmac_access_id' is set but 'hmac_secret' is not: give it in OPTIONS "
-                "or the GS_HMAC_SECRET setting (a storage unpickled in another process reads "
-                "its secrets from settings)."
-            )
-        return self._presign(
-            key, method, seconds, parameters, domain, access_id, secret, _sigv4.GOOG4
-        )
+        presigner = self._hmac
+        if presigner is None:
+            conn = self._conn
+            access_id, secret = conn.options.hmac_access_id, conn.options.hmac_secret
+            if not access_id or not secret:
+                # A storage unpickled in another process gets secrets back from settings only.
+                raise ConfigurationError(
+                    "Option 'hmac_access_id' is set but 'hmac_secret' is not: give it in "
+                    "OPTIONS or the GS_HMAC_SECRET setting (a storage unpickled in another "
+                    "process reads its secrets from settings)."
+                )
+            presigner = self._hmac = _presigner(access_id, secret, _sigv4.GOOG4)
+        return self._presign(presigner, key, method, seconds, parameters, domain)
 
     def _presign(
         self,
+        presigner: _sigv4.Presigner,
         key: str,
         method: str,
         seconds: int,
         parameters: Mapping[str, str] | None,
         domain: str | None,
-        access: str,
-        secret: str,
-        dialect: _sigv4.Dialect,
-        signature: Callable[[bytes], str] | None = None,
     ) -> str:
-        """Sign by GCS's V4 process here: with the HMAC ``secret`` or by ``signature``."""
+        """Sign by GCS's V4 process here, with the HMAC key or a service account's own key."""
         conn = self._conn
         if domain is None:
             scheme, host, base = _url_parts(conn.base_url)
@@ -199,25 +192,34 @@ class Signer:
         else:
             scheme, host, base = _url_parts(domain)
             path = f"{base}/{key}"
-        return _sigv4.presign(
+        return presigner.url(
             method=method,
             scheme=scheme,
             host=host,
             path=path,
-            region="auto",
-            access_key=access,
-            secret_key=secret,
-            session_token=None,
             expires=seconds,
             parameters=parameters,
-            dialect=dialect,
-            renames=_HMAC_OVERRIDES,
-            signature=signature,
         )
 
 
-def _local_key(credentials: Credentials) -> _LocalKey | None:
-    """Return how ``credentials`` sign here, if they hold a service account's own key.
+def _presigner(
+    access: str,
+    secret: str,
+    dialect: _sigv4.Dialect,
+    signature: Callable[[bytes], str] | None = None,
+) -> _sigv4.Presigner:
+    return _sigv4.Presigner(
+        region="auto",
+        access_key=access,
+        secret_key=secret,
+        dialect=dialect,
+        renames=_HMAC_OVERRIDES,
+        signature=signature,
+    )
+
+
+def _local_key(credentials: Credentials) -> _sigv4.Presigner | None:
+    """Return a presigner signing with ``credentials``' own key, if they hold one.
 
     Other credentials (impersonation, the metadata server) sign through a
     request, which the client library makes.
@@ -231,4 +233,4 @@ def _local_key(credentials: Credentials) -> _LocalKey | None:
     def signature(to_sign: bytes) -> str:
         return bytes(sign_key(to_sign)).hex()
 
-    return str(credentials.signer_email), signature
+    return _presigner(str(credentials.signer_email), "", _sigv4.GOOG4_RSA, signature)

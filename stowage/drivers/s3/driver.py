@@ -115,6 +115,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         # profile, web identity, container, instance) for requests and URLs alike.
         self._chain: CredentialChain | None = None
         self._static_keys: tuple[str, str, str | None] | None = None
+        #: Presigns URLs with the keys in use (made again when they change).
+        self._presigner: _sigv4.Presigner | None = None
         if options.access_key and options.secret_key:
             self._static_keys = (options.access_key, options.secret_key, options.session_token)
         else:
@@ -487,22 +489,27 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
                     "use custom_domain=None for this URL to sign it on S3 itself."
                 )
             return self._cloudfront.sign(f"{domain}/{quote(key, safe=URL_SAFE)}", expires)
-        access, secret, token = self._keys()
+        keys = self._static_keys or self._keys()
+        presigner = self._presigner
+        if presigner is None or presigner.keys != keys:
+            access, secret, token = keys
+            presigner = self._presigner = _sigv4.Presigner(
+                region=self.options.region_name,
+                access_key=access,
+                secret_key=secret,
+                session_token=token,
+            )
         scheme, host, path = self.address.scheme, self.address.host, self.address.path(key)
         if domain is not None:
             parts = urlsplit(domain)
             scheme, host = parts.scheme, parts.netloc
             path = f"{parts.path.rstrip('/')}/{key}"
         try:
-            return _sigv4.presign(
+            return presigner.url(
                 method=method,
                 scheme=scheme,
                 host=host,
                 path=path,
-                region=self.options.region_name,
-                access_key=access,
-                secret_key=secret,
-                session_token=token,
                 expires=expires.days * 86400 + expires.seconds,
                 parameters=parameters,
                 headers=headers,
