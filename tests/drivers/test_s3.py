@@ -568,7 +568,7 @@ def test_exists_heads_once_the_bucket_refuses_listings(
     options: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A policy granting reads but not s3:ListBucket: exists() still answers, and says why."""
-    from stowage.drivers.s3 import driver as s3_driver
+    from stowage.drivers.s3 import lookup
     from stowage.exceptions import AccessDenied
 
     driver = S3Driver(S3Options(**options))
@@ -579,7 +579,7 @@ def test_exists_heads_once_the_bucket_refuses_listings(
         refusals.append(key)
         raise AccessDenied("AccessDenied: listing refused")
 
-    monkeypatch.setattr(s3_driver, "listed", refused)
+    monkeypatch.setattr(lookup, "listed", refused)
     assert driver.exists("d/f.txt")
     assert asyncio.run(driver.aexists("d/f.txt"))
     assert driver.exists("d")
@@ -614,3 +614,36 @@ def test_one_level_leaves_out_a_directory_marker(options: dict[str, Any]) -> Non
     driver.rest.call("PUT", "d/", what="a directory marker", body=b"")
     assert [entry.key for entry in driver.list("d")] == ["d/f.txt"]
     assert S3Storage(**options).listdir("d") == ([], ["f.txt"])
+
+
+def test_declaring_a_storage_does_not_import_stowages_own_client() -> None:
+    """Its modules and their XML parser load with the first driver, not with settings or models."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys
+        import django
+        from django.conf import settings
+        settings.configure()
+        django.setup()
+        own = ("xml.etree.ElementTree", "stowage.drivers.s3.rest", "stowage.drivers.s3.creates")
+        already = [m for m in own if m in sys.modules]
+        assert not already, already
+        from stowage import S3Storage
+        import stowage.drivers.s3
+        storage = S3Storage(bucket_name="b", access_key="a", secret_key="s")
+        loaded = [m for m in own if m in sys.modules]
+        assert not loaded, loaded
+        storage.driver
+        assert "stowage.drivers.s3.rest" in sys.modules
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

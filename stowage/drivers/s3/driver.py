@@ -37,20 +37,8 @@ from stowage.drivers.base import (
 )
 from stowage.drivers.lookup import listing_refused
 from stowage.drivers.s3.address import Address
-from stowage.drivers.s3.checksums import CHECKSUMS
 from stowage.drivers.s3.conditional import ConditionalWrites, UnsettledCapabilities
-from stowage.drivers.s3.creates import (
-    PartReader,
-    copy_in_parts,
-    create_in_parts,
-    object_headers,
-    put_whole,
-)
-from stowage.drivers.s3.listing import level_names, list_level
-from stowage.drivers.s3.lookup import listed
-from stowage.drivers.s3.multipart import MultipartClient
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
-from stowage.drivers.s3.rest import RestClient
 from stowage.exceptions import (
     AccessDenied,
     ConfigurationError,
@@ -135,6 +123,12 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
 
             self._cloudfront = CloudFrontSigner(options.cloudfront_key_id, options.cloudfront_key)
         self._base_attributes = self.object_attributes(options.object_parameters)
+        # Stowage's own client is imported with the first driver, not with the
+        # backend: its HTTP and XML modules cost an import that never talks to S3.
+        from stowage.drivers.s3.checksums import CHECKSUMS
+        from stowage.drivers.s3.multipart import MultipartClient
+        from stowage.drivers.s3.rest import RestClient
+
         #: Stowage's own signed S3 calls, beside obstore's (multipart creates, CORS).
         self.rest = RestClient(
             self.address,
@@ -188,6 +182,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
     ) -> ObjectInfo:
         if not self._own_uploads:
             return super()._put_whole(key, body, attributes, if_absent=if_absent)
+        from stowage.drivers.s3.creates import object_headers, put_whole
+
         etag = put_whole(
             self.multipart,
             key,
@@ -236,6 +232,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
 
         ``if_absent``: completed only if ``key`` is free.
         """
+        from stowage.drivers.s3.creates import PartReader, create_in_parts, object_headers
+
         parts = PartReader(stream, self.part_size(size), self.multipart_concurrency)
         whole = parts.whole(self.multipart_threshold)
         if whole is not None:
@@ -262,6 +260,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
     def _finish_create(self, staged: str, key: str) -> None:
         if self._creates_directly():
             # One multipart copy, given the staged object's headers, completed if the key is free.
+            from stowage.drivers.s3.creates import copy_in_parts
+
             concurrency = self.multipart_concurrency
             copy_in_parts(
                 self.multipart, staged, key, options=self.options, concurrency=concurrency
@@ -432,6 +432,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         a listing of ``key/`` for a missing object.
         """
         if self._lists_for_exists(key):
+            from stowage.drivers.s3.lookup import listed
+
             try:
                 return listed(self.rest, key)
             except AccessDenied:
@@ -449,12 +451,16 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         """List; one level a page at a time (:mod:`stowage.drivers.s3.listing`) where it can."""
         if recursive or not self.rest.reachable:
             return super().list(prefix, recursive=recursive)
+        from stowage.drivers.s3.listing import list_level
+
         return list_level(self.rest, prefix, hidden=UPLOADS_PREFIX)
 
     def list_names(self, prefix: str) -> Iterator[tuple[str, bool]]:
         """List one level's keys only, without describing each object, where it can."""
         if not self.rest.reachable:
             return super().list_names(prefix)
+        from stowage.drivers.s3.listing import level_names
+
         return level_names(self.rest, prefix, hidden=UPLOADS_PREFIX)
 
     # -- URLs -------------------------------------------------------------------------------
