@@ -132,7 +132,10 @@ def _small(options: dict[str, Any], ours: Any, theirs: Any, args: argparse.Names
     from django.core.files.base import ContentFile
 
     number = 5 if args.quick else 60
-    rows = small_operations(ours, theirs, runs=args.runs, number=number, goal="s3-small")
+    # The issue holds exists() to its 4x client-CPU goal on kept connections (see the notes).
+    rows = small_operations(
+        ours, theirs, runs=args.runs, number=number, goal="s3-small", goals={"exists": "parity"}
+    )
     serial = itertools.count()
     body = b"y" * 1024
 
@@ -361,7 +364,11 @@ def run(args: argparse.Namespace) -> Section:
             "list, signatures unchecked), so it shows what each client spends."
         )
         + " "
-        + listing_floor,
+        + listing_floor
+        + " The S3 issue's goal of 4× less client CPU for exists() is held where "
+        "connections are kept, as the performance issue restates it (the row marked "
+        "*connections reused*); on `moto_server`, which closes every connection, the "
+        "exists row is held to parity.",
     )
 
 

@@ -178,16 +178,18 @@ def _signed_headers(host: str, headers: Mapping[str, str] | None) -> tuple[str, 
 
 
 def _timestamp(now: dt.datetime | None) -> str:
+    global _last_stamp
     if now is not None:
         return now.strftime("%Y%m%dT%H%M%SZ")
     second = int(time.time())
-    cached = _LAST_STAMP
-    if cached[0] != second:
-        cached[:] = [second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))]
-    return str(cached[1])
+    last = _last_stamp
+    if last[0] != second:
+        last = _last_stamp = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
+    return last[1]
 
 
-_LAST_STAMP: list[object] = [None, ""]
+#: The last second stamped, and its stamp.
+_last_stamp: tuple[int, str] = (-1, "")
 
 
 #: One second of a :class:`Presigner`: the date, the credential scope, the
