@@ -11,7 +11,7 @@ prefix, the scope ``date/auto/storage/goog4_request``): a :class:`Dialect`
 holds those names, so both services share one signer. GCS signs with a
 service account's RSA key by that process too (``GOOG4-RSA-SHA256``): only
 the last step differs, an RSA signature of the string to sign in place of the
-HMAC, which :func:`presign` takes as ``signature``.
+HMAC, which :class:`Presigner` takes as ``signature``.
 
 :func:`sign_headers` signs a request in its ``Authorization`` header
 instead, for the calls the S3 driver sends itself (multipart uploads): every
@@ -42,7 +42,6 @@ __all__ = [
     "Dialect",
     "Presigner",
     "post_policy_fields",
-    "presign",
     "sign_headers",
     "sign_post_policy",
 ]
@@ -204,7 +203,10 @@ class Presigner:
     What every URL of a second shares (the date, the credential scope, the
     signing parameters, the signing key's HMAC pads) is worked out once that
     second; a URL then costs its canonical request and two hashes. Safe to
-    share between threads: a second's state is replaced whole.
+    share between threads: a second's state is replaced whole. ``dialect``
+    chooses the service's names (:data:`AWS4`, :data:`GOOG4`,
+    :data:`GOOG4_RSA`); ``signature`` signs the string to sign in place of
+    the HMAC under ``secret_key`` (an RSA key's, in hex).
     """
 
     __slots__ = ("_state", "dialect", "keys", "region", "renames", "signature")
@@ -253,7 +255,15 @@ class Presigner:
         headers: Mapping[str, str] | None = None,
         now: dt.datetime | None = None,
     ) -> str:
-        """Return a presigned URL for ``method`` on ``scheme://host/path`` (see :func:`presign`)."""
+        """Return a presigned URL for ``method`` on ``scheme://host/path``.
+
+        ``path`` is the unencoded object path ("/bucket/key" or "/key");
+        ``parameters`` are response overrides by the names in ``renames``
+        (boto3's by default) or raw query parameters, signed with the rest.
+        ``headers`` are signed beside Host: the request must carry them with
+        exactly these values (``Content-Length`` bounds an upload's size).
+        ``now`` fixes the signing time (the clock otherwise).
+        """
         amz_date = _timestamp(now)
         state = self._state
         if state[0] != amz_date:
@@ -303,57 +313,6 @@ class Presigner:
             f"{scheme}://{host}{canonical_path}?{canonical_query}"
             f"&{dialect.query_prefix}Signature={signed}"
         )
-
-
-def presign(
-    *,
-    method: str,
-    scheme: str,
-    host: str,
-    path: str,
-    region: str,
-    access_key: str,
-    secret_key: str,
-    session_token: str | None,
-    expires: int,
-    parameters: Mapping[str, str] | None = None,
-    now: dt.datetime | None = None,
-    dialect: Dialect = AWS4,
-    renames: Mapping[str, str] = RESPONSE_PARAMETERS,
-    headers: Mapping[str, str] | None = None,
-    signature: Callable[[bytes], str] | None = None,
-) -> str:
-    """Return a presigned URL for ``method`` on ``scheme://host/path``.
-
-    ``path`` is the unencoded object path ("/bucket/key" or "/key");
-    ``parameters`` are response overrides by the names in ``renames``
-    (boto3's by default) or raw query parameters, signed with the rest.
-    ``headers`` are signed beside Host: the request must carry them with
-    exactly these values (``Content-Length`` bounds an upload's size).
-    ``dialect`` chooses the service's names (:data:`AWS4`, :data:`GOOG4`,
-    :data:`GOOG4_RSA`). ``signature`` signs the string to sign in place of the
-    HMAC under ``secret_key`` (an RSA key's, in hex). A caller signing many
-    URLs keeps a :class:`Presigner` instead.
-    """
-    signer = Presigner(
-        region=region,
-        access_key=access_key,
-        secret_key=secret_key,
-        session_token=session_token,
-        dialect=dialect,
-        renames=renames,
-        signature=signature,
-    )
-    return signer.url(
-        method=method,
-        scheme=scheme,
-        host=host,
-        path=path,
-        expires=expires,
-        parameters=parameters,
-        headers=headers,
-        now=now,
-    )
 
 
 def _canonical_path(path: str) -> str:
