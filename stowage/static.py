@@ -81,8 +81,13 @@ _CHUNK = 1 << 20
 class StaticOptions:
     """Options of the static storages, beside the adapter's and the driver's."""
 
-    upload_workers: int = option(
-        8, doc="Uploads run in parallel on this many threads; 0 uploads in save() itself."
+    upload_workers: int | None = option(
+        None,
+        doc=(
+            "Uploads run in parallel on this many threads; 0 uploads in save() itself. "
+            "None: 8 where the driver waits on a network, 0 on local disk and in memory, "
+            "where threads would only take turns."
+        ),
     )
     cache_control: str | None = option(
         None, doc="Cache-Control of files whose names carry no content hash."
@@ -99,7 +104,7 @@ class StaticOptions:
     def __post_init__(self) -> None:
         from stowage.exceptions import ConfigurationError
 
-        if self.upload_workers < 0:
+        if self.upload_workers is not None and self.upload_workers < 0:
             raise ConfigurationError("Option 'upload_workers' must be 0 or more.")
 
 
@@ -147,6 +152,11 @@ class StaticStorage(Storage):
             options.setdefault("base_url", settings.STATIC_URL)
         super().__init__(driver=driver, **options)
         self.static_options: StaticOptions = self.extra_options[0]
+        given = self.static_options.upload_workers
+        #: Upload threads: the option, else 8 where the driver waits on a network.
+        self.upload_workers = (
+            given if given is not None else 8 if self._driver_class.waits_on_network else 0
+        )
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -164,7 +174,7 @@ class StaticStorage(Storage):
         self._doomed: dict[str, tuple[ObjectInfo, dict[str, Any] | None]] = {}
         #: Saves kept back while the manifest storage post-processes (None: not holding).
         self._holding: dict[str, tuple[IO[bytes], str, int]] | None = None
-        self._synchronous = self.static_options.upload_workers == 0
+        self._synchronous = self.upload_workers == 0
 
     def __getstate__(self) -> dict[str, Any]:
         # Locks, pools and caches belong to this process; _reset_state makes new ones.
@@ -397,7 +407,7 @@ class StaticStorage(Storage):
         with self._state_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
-                    self.static_options.upload_workers, thread_name_prefix="stowage-static"
+                    self.upload_workers, thread_name_prefix="stowage-static"
                 )
                 atexit.register(self._flush_at_exit)
             # Until the upload lands, the listing shows the file as it will be,
@@ -512,8 +522,13 @@ class StaticStorage(Storage):
         if not doomed:
             return
         keys = [self.key(name) for name in doomed]
-        workers = max(1, self.static_options.upload_workers)
-        with ThreadPoolExecutor(workers, thread_name_prefix="stowage-static-delete") as pool:
+        if self.upload_workers <= 1:
+            for key in keys:
+                self.driver.delete(key)
+            return
+        with ThreadPoolExecutor(
+            self.upload_workers, thread_name_prefix="stowage-static-delete"
+        ) as pool:
             list(pool.map(self.driver.delete, keys))
 
     def flush(self) -> None:

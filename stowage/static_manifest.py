@@ -90,5 +90,5 @@ class ManifestStaticStorage(ManifestFilesMixin, StaticStorage):  # type: ignore[
             # save() skips an identical manifest and overwrites a changed one.
             self.save(self.manifest_name, ContentFile(json.dumps(payload).encode()))
         finally:
-            self._synchronous = self.static_options.upload_workers == 0
+            self._synchronous = self.upload_workers == 0
         self.flush()

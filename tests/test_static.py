@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import call_command
 from django.template import Context, Template
@@ -76,7 +77,21 @@ def test_static_storage_defaults() -> None:
     storage = StaticStorage(driver=RECORDING)
     assert storage.options.querystring_auth is False
     assert storage.options.file_overwrite is True
-    assert storage.static_options.upload_workers == 8
+    assert storage.static_options.upload_workers is None
+    assert storage.upload_workers == 8  # a driver that waits on a network
+
+
+@pytest.mark.parametrize("driver", ["local", "memory"])
+def test_static_storage_uploads_in_save_where_threads_would_only_take_turns(
+    driver: str, tmp_path: Path
+) -> None:
+    storage = StaticStorage(driver=driver, location=str(tmp_path))
+    assert storage.upload_workers == 0
+    storage.save("css/site.css", ContentFile(b"body {}"))
+    assert storage._pool is None  # stored by save() itself, no thread started
+    assert storage.exists("css/site.css")
+    given = StaticStorage(driver=driver, location=str(tmp_path), upload_workers=4)
+    assert given.upload_workers == 4
 
 
 def test_first_run_uploads_each_file_once_with_one_listing(sources: Path) -> None:

@@ -241,6 +241,11 @@ class Driver(Generic[Opts]):
     #: options declare and take over, such as a filesystem's ``location`` (its root).
     #: Declaring an adapter option without claiming it is refused.
     claimed_options: ClassVar[frozenset[str]] = frozenset()
+    #: Whether a call spends its time waiting on a service, so that callers gain by
+    #: running several side by side (the static storages' upload threads). False for
+    #: drivers whose calls keep this process busy (local disk, memory): threads
+    #: would only take turns.
+    waits_on_network: ClassVar[bool] = True
 
     def __init__(self, options: Opts) -> None:
         if not isinstance(options, self.options_class):

@@ -64,6 +64,7 @@ class LocalDriver(Driver[LocalOptions]):
 
     options_class = LocalOptions
     claimed_options = frozenset({"location"})
+    waits_on_network = False
     setting_defaults = {
         "location": "MEDIA_ROOT",
         "file_permissions_mode": "FILE_UPLOAD_PERMISSIONS",

@@ -68,6 +68,7 @@ class MemoryDriver(Driver[MemoryOptions]):
     """Store objects in a dictionary guarded by a lock."""
 
     options_class = MemoryOptions
+    waits_on_network = False
     capabilities = frozenset(
         {
             Capability.ATOMIC_CREATE,

@@ -13,7 +13,12 @@ from stowage.drivers.memory import MemoryDriver, MemoryOptions
 
 
 class RecordingDriver(MemoryDriver):
-    """Record every call and the bytes each get() handed out."""
+    """Record every call and the bytes each get() handed out.
+
+    It stands for a service: callers treat its calls as waiting on a network.
+    """
+
+    waits_on_network = True
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)
