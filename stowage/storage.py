@@ -170,11 +170,15 @@ class Storage(SecretSafePickling, DjangoStorage):
         key = names.join_key(self._location, name, allow_empty=allow_empty)
         driver_class = self._driver_class
         part_limit = driver_class.max_part_bytes
-        if part_limit is None and len(key) * 4 <= driver_class.max_key_bytes:
-            return key  # no character takes more than 4 bytes in UTF-8
+        most = len(key) * 4  # no character takes more than 4 bytes in UTF-8
+        if most <= driver_class.max_key_bytes and (part_limit is None or most <= part_limit):
+            return key
         too_long = len(key.encode("utf-8")) > driver_class.max_key_bytes
         if part_limit is not None:
-            too_long |= any(len(part.encode("utf-8")) > part_limit for part in key.split("/"))
+            too_long |= any(
+                len(part) * 4 > part_limit and len(part.encode("utf-8")) > part_limit
+                for part in key.split("/")
+            )
         if too_long:
             raise SuspiciousFileOperation(
                 f"Storage can not store {str(name)[:80]!r}...: the name is longer than the "

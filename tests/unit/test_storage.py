@@ -144,6 +144,27 @@ def test_overlong_keys_are_refused_before_the_driver() -> None:
     assert driver.calls == []
 
 
+@pytest.mark.parametrize(
+    ("part", "fits"),
+    [
+        ("a" * 255, True),
+        ("a" * 256, False),
+        ("é" * 127, True),  # 254 bytes
+        ("é" * 128, False),  # 256 bytes in 128 characters
+        ("😀" * 63, True),  # 252 bytes
+        ("😀" * 64, False),
+    ],
+)
+def test_a_part_is_judged_by_its_bytes_in_utf8(part: str, fits: bool, tmp_path: Any) -> None:
+    storage = LocalStorage(location=tmp_path)  # 255 bytes per part, as file systems
+    for name in (part, f"dir/{part}", f"{part}/file.txt"):
+        if fits:
+            assert storage.key(name) == name
+        else:
+            with pytest.raises(SuspiciousFileOperation, match="longer than"):
+                storage.key(name)
+
+
 def test_content_type_comes_from_the_name_first() -> None:
     storage, driver = recording()
     upload = SimpleUploadedFile("x.png", b"\x89PNG", content_type="text/html")
