@@ -98,6 +98,11 @@ class Storage(SecretSafePickling, DjangoStorage):
         self.options: StorageOptions = resolved.storage
         self.extra_options: tuple[Any, ...] = resolved.extra
         self._driver_class = driver_class
+        # A key this short fits the driver's limits whatever its characters (4 bytes at most each).
+        limit = driver_class.max_key_bytes
+        if driver_class.max_part_bytes is not None:
+            limit = min(limit, driver_class.max_part_bytes)
+        self._short_key = limit // 4
         driver_has_location = "location" in driver_class.claimed_options
         self._location = "" if driver_has_location else names.clean_location(self.options.location)
         self._secrets = resolved.secrets
@@ -168,11 +173,10 @@ class Storage(SecretSafePickling, DjangoStorage):
     def key(self, name: Any, *, allow_empty: bool = False) -> str:
         """Return the driver key for ``name``, refusing any unsafe name."""
         key = names.join_key(self._location, name, allow_empty=allow_empty)
+        if len(key) <= self._short_key:
+            return key
         driver_class = self._driver_class
         part_limit = driver_class.max_part_bytes
-        most = len(key) * 4  # no character takes more than 4 bytes in UTF-8
-        if most <= driver_class.max_key_bytes and (part_limit is None or most <= part_limit):
-            return key
         too_long = len(key.encode("utf-8")) > driver_class.max_key_bytes
         if part_limit is not None:
             too_long |= any(

@@ -27,10 +27,13 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from stowage.drivers.base import MAX_SIGNED_SECONDS, signed_seconds
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 __all__ = [
     "AWS4",
@@ -105,7 +108,7 @@ def _signing_key(secret: str, day: str, region: str, dialect: Dialect = AWS4) ->
 
 
 @functools.lru_cache(maxsize=32)
-def _keyed_pads(secret: str, day: str, region: str, dialect: Dialect) -> tuple[Any, Any]:
+def _keyed_pads(secret: str, day: str, region: str, dialect: Dialect) -> tuple[HASH, HASH]:
     """Return SHA-256 states fed with the signing key's HMAC pads (RFC 2104).
 
     Copying these states is cheaper than starting ``hmac.new`` per URL.
@@ -121,12 +124,12 @@ def _hmac_hex(secret: str, day: str, region: str, dialect: Dialect, message: byt
     return _pads_hex(_keyed_pads(secret, day, region, dialect), message)
 
 
-def _pads_hex(pads: tuple[Any, Any], message: bytes) -> str:
+def _pads_hex(pads: tuple[HASH, HASH], message: bytes) -> str:
     """Return HMAC-SHA256 of ``message`` from the key's pads (see :func:`_keyed_pads`), in hex."""
     inner, outer = pads[0].copy(), pads[1].copy()
     inner.update(message)
     outer.update(inner.digest())
-    return str(outer.hexdigest())
+    return outer.hexdigest()
 
 
 @functools.lru_cache(maxsize=64)
@@ -191,20 +194,34 @@ def _timestamp(now: dt.datetime | None) -> str:
 _last_stamp: tuple[int, str] = (-1, "")
 
 
-#: One second of a :class:`Presigner`: the date, the credential scope, the
-#: HMAC pads (None when another signature signs) and the signing query by
-#: expiry (with the signed header names, where more than Host is signed).
-_Second = tuple[str, str, "tuple[Any, Any] | None", dict[object, str]]
+class _Second(NamedTuple):
+    """What every URL a :class:`Presigner` signs in one second shares."""
+
+    amz_date: str
+    scope: str
+    #: The first lines of the string to sign: algorithm, date and scope.
+    preamble: str
+    #: The HMAC's inner state already fed ``preamble`` and its outer state
+    #: (RFC 2104); None when another signature signs.
+    pads: tuple[HASH, HASH] | None
+    #: The signing query by expiry (with the signed header names, where more
+    #: than Host is signed).
+    queries: dict[object, str]
+    #: By (scheme, host, expiry), for a URL with neither overrides nor extra
+    #: headers: the origin, what follows the path in the canonical request,
+    #: and the query up to the signature's value.
+    plain: dict[tuple[str, str, int], tuple[str, str, str]]
 
 
 class Presigner:
     """Presign URLs with one set of keys in one region.
 
     What every URL of a second shares (the date, the credential scope, the
-    signing parameters, the signing key's HMAC pads) is worked out once that
-    second; a URL then costs its canonical request and two hashes. Safe to
-    share between threads: a second's state is replaced whole. ``dialect``
-    chooses the service's names (:data:`AWS4`, :data:`GOOG4`,
+    signing parameters, the signing key's HMAC pads fed the string to sign's
+    first lines) is worked out once that second; a URL then costs its
+    canonical request and two hashes. Safe to share between threads: a
+    second's state is replaced whole, and its caches only gain entries.
+    ``dialect`` chooses the service's names (:data:`AWS4`, :data:`GOOG4`,
     :data:`GOOG4_RSA`); ``signature`` signs the string to sign in place of
     the HMAC under ``secret_key`` (an RSA key's, in hex).
     """
@@ -229,19 +246,47 @@ class Presigner:
         self.renames = renames
         #: Signs the string to sign in place of the HMAC (an RSA key's, in hex).
         self.signature = signature
-        self._state: _Second = ("", "", None, {})
+        self._state = _Second("", "", "", None, {}, {})
 
     def _second(self, amz_date: str) -> _Second:
         """Start the second ``amz_date``: return its state, kept for the URLs that follow."""
         dialect = self.dialect
         day = amz_date[:8]
         scope = f"{day}/{self.region}/{dialect.service}/{dialect.request_type}"
+        preamble = f"{dialect.algorithm}\n{amz_date}\n{scope}\n"
         pads = None
         if self.signature is None:
-            pads = _keyed_pads(self.keys[1], day, self.region, dialect)
-        state: _Second = (amz_date, scope, pads, {})
+            inner, outer = _keyed_pads(self.keys[1], day, self.region, dialect)
+            inner = inner.copy()
+            inner.update(preamble.encode())
+            pads = (inner, outer)
+        state = _Second(amz_date, scope, preamble, pads, {}, {})
         self._state = state
         return state
+
+    def _query(self, state: _Second, expires: int, names: str = "host") -> str:
+        """Return the canonical signing query for ``expires`` this second."""
+        fixed: object = expires if names == "host" else (expires, names)
+        query = state.queries.get(fixed)
+        if query is None:
+            signed_seconds(expires)
+            access_key, _, session_token = self.keys
+            query = state.queries[fixed] = _fixed_query(
+                access_key, state.scope, state.amz_date, expires, session_token, self.dialect, names
+            )
+        return query
+
+    def _plain(self, state: _Second, scheme: str, host: str, expires: int) -> tuple[str, str, str]:
+        """Return (and keep) the parts of a URL with neither overrides nor extra headers."""
+        query = self._query(state, expires)
+        canonical_host = _canonical_host(scheme, host)
+        parts = (
+            f"{scheme}://{canonical_host}",
+            f"\n{query}\nhost:{canonical_host}\n\nhost\n{UNSIGNED_PAYLOAD}",
+            f"?{query}&{self.dialect.query_prefix}Signature=",
+        )
+        state.plain[scheme, host, expires] = parts
+        return parts
 
     def url(
         self,
@@ -266,27 +311,27 @@ class Presigner:
         """
         amz_date = _timestamp(now)
         state = self._state
-        if state[0] != amz_date:
+        if state.amz_date != amz_date:
             state = self._second(amz_date)
-        _, scope, pads, queries = state
-        dialect = self.dialect
+        canonical_path = _canonical_path(path)
+        pads = state.pads
+        if pads is not None and not parameters and not headers:
+            # The usual URL: everything but the path was worked out this second.
+            plain = state.plain.get((scheme, host, expires))
+            origin, rest, query = plain or self._plain(state, scheme, host, expires)
+            request = f"{method}\n{canonical_path}{rest}"
+            digest = hashlib.sha256(request.encode()).hexdigest().encode()
+            return f"{origin}{canonical_path}{query}{_pads_hex(pads, digest)}"
         host = _canonical_host(scheme, host)
         if headers:
             names, canonical_headers = _signed_headers(host, headers)
-            fixed: object = (expires, names)
         else:
-            names, canonical_headers, fixed = "host", f"host:{host}\n", expires
-        canonical_query = queries.get(fixed)
-        if canonical_query is None:
-            signed_seconds(expires)
-            access_key, _, session_token = self.keys
-            canonical_query = queries[fixed] = _fixed_query(
-                access_key, scope, amz_date, expires, session_token, dialect, names
-            )
+            names, canonical_headers = "host", f"host:{host}\n"
+        canonical_query = self._query(state, expires, names)
         if parameters:
             renames = self.renames
             extra = {renames.get(k, k): v for k, v in parameters.items()}
-            if min(extra) > f"{dialect.query_prefix}SignedHeaders":
+            if min(extra) > f"{self.dialect.query_prefix}SignedHeaders":
                 # Lower-case names (response-*) sort after every signing parameter.
                 canonical_query += "".join(
                     f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
@@ -295,23 +340,19 @@ class Presigner:
                 pairs = [p.split("=", 1) for p in canonical_query.split("&")]
                 pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
                 canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-        canonical_path = _canonical_path(path)
         canonical_request = (
             f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
-            "UNSIGNED-PAYLOAD"
+            f"{UNSIGNED_PAYLOAD}"
         )
-        to_sign = (
-            f"{dialect.algorithm}\n{amz_date}\n{scope}\n"
-            + hashlib.sha256(canonical_request.encode()).hexdigest()
-        ).encode()
+        digest = hashlib.sha256(canonical_request.encode()).hexdigest().encode()
         if pads is None:
             assert self.signature is not None
-            signed = self.signature(to_sign)
+            signed = self.signature(state.preamble.encode() + digest)
         else:
-            signed = _pads_hex(pads, to_sign)
+            signed = _pads_hex(pads, digest)
         return (
             f"{scheme}://{host}{canonical_path}?{canonical_query}"
-            f"&{dialect.query_prefix}Signature={signed}"
+            f"&{self.dialect.query_prefix}Signature={signed}"
         )
 
 

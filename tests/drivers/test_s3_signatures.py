@@ -316,6 +316,31 @@ def test_one_storage_signs_on_across_seconds_days_and_new_keys() -> None:
     assert_same_request(ours, botocore_url(renewed, BUCKET, "a b.txt", expires=60))
 
 
+def test_one_second_of_mixed_urls_matches_botocore() -> None:
+    """What a storage keeps within a second is kept apart by lifetime, overrides and method."""
+    storage = make_storage({"region_name": "eu-west-1"})
+    client = botocore_client("https://s3.eu-west-1.amazonaws.com", "eu-west-1", "virtual")
+    override = {"ResponseContentDisposition": "attachment"}
+    calls: list[dict[str, Any]] = [
+        {"expires": 60},
+        {"expires": 600},
+        {"expires": 60, "parameters": override},
+        {"expires": 60, "method": "PUT"},
+        {"expires": 60},
+        {"expires": 600},
+    ]
+    for call in calls:
+        name = f"a/{len(call)} b.txt"
+        ours = stowage_url(
+            storage,
+            name,
+            expire=call["expires"],
+            method=call.get("method", "GET"),
+            parameters=call.get("parameters"),
+        )
+        assert_same_request(ours, botocore_url(client, BUCKET, name, **call))
+
+
 def test_default_lifetime_is_querystring_expire() -> None:
     storage = make_storage({"region_name": "eu-west-1"}, querystring_expire=1234)
     ours = stowage_url(storage, "a.txt")
