@@ -320,40 +320,42 @@ class Presigner:
             plain = state.plain.get((scheme, host, expires))
             origin, rest, query = plain or self._plain(state, scheme, host, expires)
             request = f"{method}\n{canonical_path}{rest}"
-            digest = hashlib.sha256(request.encode()).hexdigest().encode()
-            return f"{origin}{canonical_path}{query}{_pads_hex(pads, digest)}"
-        host = _canonical_host(scheme, host)
-        if headers:
-            names, canonical_headers = _signed_headers(host, headers)
+            unsigned = f"{origin}{canonical_path}{query}"
         else:
-            names, canonical_headers = "host", f"host:{host}\n"
-        canonical_query = self._query(state, expires, names)
-        if parameters:
-            renames = self.renames
-            extra = {renames.get(k, k): v for k, v in parameters.items()}
-            if min(extra) > f"{self.dialect.query_prefix}SignedHeaders":
-                # Lower-case names (response-*) sort after every signing parameter.
-                canonical_query += "".join(
-                    f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
-                )
+            host = _canonical_host(scheme, host)
+            if headers:
+                names, canonical_headers = _signed_headers(host, headers)
             else:
-                pairs = [p.split("=", 1) for p in canonical_query.split("&")]
-                pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
-                canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-        canonical_request = (
-            f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
-            f"{UNSIGNED_PAYLOAD}"
-        )
-        digest = hashlib.sha256(canonical_request.encode()).hexdigest().encode()
+                names, canonical_headers = "host", f"host:{host}\n"
+            canonical_query = self._query(state, expires, names)
+            if parameters:
+                canonical_query = self._with_parameters(canonical_query, parameters)
+            request = (
+                f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
+                f"{UNSIGNED_PAYLOAD}"
+            )
+            unsigned = (
+                f"{scheme}://{host}{canonical_path}?{canonical_query}"
+                f"&{self.dialect.query_prefix}Signature="
+            )
+        digest = hashlib.sha256(request.encode()).hexdigest().encode()
         if pads is None:
             assert self.signature is not None
-            signed = self.signature(state.preamble.encode() + digest)
-        else:
-            signed = _pads_hex(pads, digest)
-        return (
-            f"{scheme}://{host}{canonical_path}?{canonical_query}"
-            f"&{self.dialect.query_prefix}Signature={signed}"
-        )
+            return unsigned + self.signature(state.preamble.encode() + digest)
+        return unsigned + _pads_hex(pads, digest)
+
+    def _with_parameters(self, canonical_query: str, parameters: Mapping[str, str]) -> str:
+        """Return the canonical query with response overrides or raw parameters added."""
+        renames = self.renames
+        extra = {renames.get(k, k): v for k, v in parameters.items()}
+        if min(extra) > f"{self.dialect.query_prefix}SignedHeaders":
+            # Lower-case names (response-*) sort after every signing parameter.
+            return canonical_query + "".join(
+                f"&{_quote(k)}={_quote(v)}" for k, v in sorted(extra.items())
+            )
+        pairs = [p.split("=", 1) for p in canonical_query.split("&")]
+        pairs += [[_quote(k), _quote(v)] for k, v in extra.items()]
+        return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
 def _canonical_path(path: str) -> str:
