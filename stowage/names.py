@@ -86,10 +86,7 @@ def clean_location(location: NameLike | None) -> str:
 
 def join_key(location: str, name: NameLike | None, *, allow_empty: bool = False) -> str:
     """Return the driver key of ``name`` inside the cleaned ``location``."""
-    if type(name) is str and _PLAIN.fullmatch(name):
-        cleaned = name  # clean already, as clean_name would find
-    else:
-        cleaned = clean_name(name, allow_empty=allow_empty)
+    cleaned = clean_name(name, allow_empty=allow_empty)
     if not location:
         return cleaned
     return f"{location}/{cleaned}" if cleaned else location
