@@ -329,8 +329,8 @@ def test_one_second_of_mixed_urls_matches_botocore() -> None:
         {"expires": 60},
         {"expires": 600},
     ]
-    for call in calls:
-        name = f"a/{len(call)} b.txt"
+    for number, call in enumerate(calls):
+        name = f"a/{number} b.txt"
         ours = stowage_url(
             storage,
             name,
