@@ -22,7 +22,7 @@ from stowage.config import StorageOptions, build_options, secret_names, unknown_
 from stowage.django_storages import names_for
 from stowage.drivers.base import Driver, DriverOptions
 from stowage.exceptions import ConfigurationError
-from stowage.subclassing import class_options, option_attributes
+from stowage.subclassing import class_options
 
 __all__ = ["ResolvedOptions", "resolve_options"]
 
@@ -39,8 +39,6 @@ class ResolvedOptions:
     extra: tuple[Any, ...]
     #: Options never shown: the secret ones, under stowage's and django-storages' names.
     secrets: frozenset[str]
-    #: Options the storage's class sets as class attributes.
-    class_attributes: tuple[str, ...]
 
 
 def _check_claims(driver_class: type[Driver[Any]]) -> None:
@@ -91,11 +89,9 @@ def resolve_options(
     secret = secret_names(*classes)
     # A secret given under a django-storages spelling is as secret.
     aliases = {a for a, target in compat.option_aliases.items() if target in secret}
-    attributes = option_attributes(storage_class, classes, compat.option_aliases)
     return ResolvedOptions(
         driver=built[0],
         storage=built[1],
         extra=tuple(built[2:]),
         secrets=secret | aliases,
-        class_attributes=tuple(attributes),
     )

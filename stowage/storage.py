@@ -15,7 +15,6 @@ succeeds. Drivers that cannot create atomically fall back to Django's
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 import pathlib
@@ -69,6 +68,29 @@ def _split_names(names: Iterable[tuple[str, bool]]) -> tuple[list[str], list[str
     return dirs, files
 
 
+class _SecretOption:
+    """Read a secret option as an attribute, never keeping it in a storage's ``__dict__``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    def provide(cls, name: str) -> None:
+        """Make the secret option ``name`` readable on every storage, unless taken."""
+        if not hasattr(Storage, name):
+            setattr(Storage, name, cls(name))
+
+    def __get__(self, storage: Any, owner: type[Any] | None = None) -> Any:
+        if storage is None:
+            return self
+        try:
+            return getattr(storage.driver_options, self.name)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(storage).__name__!r} object has no attribute {self.name!r}"
+            ) from None
+
+
 @deconstructible_without_secrets
 class Storage(SecretSafePickling, DjangoStorage):
     """A Django storage over a stowage driver, configured from ``OPTIONS``.
@@ -95,8 +117,8 @@ class Storage(SecretSafePickling, DjangoStorage):
         driver_class = load_driver(self._driver_name)
         resolved = resolve_options(type(self), driver_class, options)
         self.driver_options: DriverOptions = resolved.driver
-        self.options: StorageOptions = resolved.storage
         self.extra_options: tuple[Any, ...] = resolved.extra
+        self._options = resolved.storage
         self._driver_class = driver_class
         # A key this short fits the driver's limits whatever its characters (4 bytes at most each).
         limit = driver_class.max_key_bytes
@@ -109,41 +131,40 @@ class Storage(SecretSafePickling, DjangoStorage):
         self._driver: Driver[Any] | None = None
         self._url_policy: UrlPolicy | None = None
         self._lock = threading.Lock()
-        # A class attribute that OPTIONS overrode must not show its stale value.
-        for name in resolved.class_attributes:
-            if name not in self._secrets:
-                self.__dict__[name] = getattr(self._option_owner(name), name)
+        self._publish_options(self.driver_options, self._options, *self.extra_options)
 
     # -- plumbing ---------------------------------------------------------------
 
+    def _publish_options(self, *option_sets: Any) -> None:
+        """Make each option readable as an attribute (``storage.bucket_name``).
+
+        They are plain instance attributes rather than a ``__getattr__``: with
+        one, Python could not specialise any attribute read on a storage. A
+        method or property of the class under an option's name keeps its place,
+        and a class attribute that configured an option shows the value in use.
+        """
+        cls = type(self)
+        for options in option_sets:
+            for name, field in options.__dataclass_fields__.items():
+                if field.metadata.get("secret"):
+                    _SecretOption.provide(name)
+                elif not hasattr(getattr(cls, name, None), "__get__"):
+                    self.__dict__[name] = getattr(options, name)
+
     @property
-    def _option_fields(self) -> frozenset[str]:
-        return frozenset(
-            f.name
-            for options in (self.driver_options, self.options, *self.extra_options)
-            for f in dataclasses.fields(options)
-        )
+    def options(self) -> StorageOptions:
+        """Return the adapter's options (:class:`stowage.config.StorageOptions`)."""
+        return self._options
 
-    def _option_owner(self, name: str) -> Any:
-        for options in (self.driver_options, self.options, *self.extra_options):
-            if name in options.__dataclass_fields__:
-                return options
-        raise AttributeError(name)
+    @options.setter
+    def options(self, value: StorageOptions) -> None:
+        self._options = value
+        self._publish_options(value)
 
-    if not TYPE_CHECKING:  # keeps mypy strict on every other attribute of a storage
-
-        def __getattr__(self, name):
-            """Return the value of the option ``name`` (``storage.bucket_name``)."""
-            # Only reached when normal lookup fails; private names and a storage
-            # half-built (unpickling) are never options.
-            if name.startswith("_") or "options" not in self.__dict__:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            try:
-                return getattr(self._option_owner(name), name)
-            except AttributeError:
-                raise AttributeError(
-                    f"{type(self).__name__!r} object has no attribute {name!r}"
-                ) from None
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled storage (see ``secrecy``), its options readable as attributes."""
+        super().__setstate__(state)
+        self._publish_options(self.driver_options)
 
     @property
     def driver(self) -> Driver[Any]:
@@ -205,6 +226,7 @@ class Storage(SecretSafePickling, DjangoStorage):
         """Release the driver's connections; the storage stays usable."""
         with self._lock:
             driver, self._driver = self._driver, None
+            self._url_policy = None
         if driver is not None:
             driver.close()
 

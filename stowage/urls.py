@@ -99,11 +99,21 @@ class SignedUrlCache:
 class UrlPolicy:
     """Hold what one storage's options and driver decide about its URLs, worked out once."""
 
-    __slots__ = ("cache", "can_sign", "domain", "lifetime", "sign_domain", "signs_by_default")
+    __slots__ = (
+        "cache",
+        "can_sign",
+        "domain",
+        "driver",
+        "lifetime",
+        "sign_domain",
+        "signs_by_default",
+    )
 
     def __init__(self, storage: Binding, *, clock: Callable[[], float] = time.monotonic) -> None:
         options = storage.options
-        caps = storage.driver.capabilities
+        #: The storage's driver when the policy was made (the storage drops both on close()).
+        self.driver = storage.driver
+        caps = self.driver.capabilities
         self.can_sign = Capability.SIGN in caps
         self.domain = _domain(options.custom_domain, options.url_protocol)
         signs_domain = self.domain is not None and Capability.SIGN_CUSTOM_DOMAIN in caps
@@ -174,8 +184,8 @@ def storage_url(
     if relative is None and key:
         key += "/"  # url(None) is the base: the location, as a directory
     if domain is not None:
-        return f"{domain}/{filepath_to_uri(storage.driver.domain_path(key))}"
-    return storage.driver.public_url(key)
+        return f"{domain}/{filepath_to_uri(policy.driver.domain_path(key))}"
+    return policy.driver.public_url(key)
 
 
 def _sign(
@@ -186,7 +196,7 @@ def _sign(
     lifetime: dt.timedelta,
     parameters: Mapping[str, str] | None,
 ) -> str:
-    return storage.driver.sign(
+    return policy.driver.sign(
         storage.key(relative),
         method=method,
         expires=lifetime,

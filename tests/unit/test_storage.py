@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
-from stowage import LocalStorage, MemoryStorage, Storage
+from stowage import LocalStorage, MemoryStorage, S3Storage, Storage
 from stowage.config import option
 from stowage.drivers.base import DriverOptions
 from stowage.drivers.memory import MemoryDriver
@@ -362,6 +362,20 @@ def test_close_releases_the_driver() -> None:
     storage.close()
     assert storage._driver is None
     assert storage.driver is not driver
+
+
+def test_close_drops_the_url_policy_with_its_driver() -> None:
+    storage = S3Storage(
+        bucket_name="b", endpoint_url="http://127.0.0.1:9", access_key="AK", secret_key="s" * 40
+    )
+    first = storage.url("a.txt")
+    closed = storage.driver
+    storage.close()
+    assert storage.url("a.txt").split("?")[0] == first.split("?")[0]
+    policy = storage._url_policy
+    assert policy is not None
+    assert policy.driver is storage.driver
+    assert policy.driver is not closed
 
 
 def test_copy_and_move() -> None:

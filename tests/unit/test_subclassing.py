@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import pickle
 from typing import Any
 
@@ -210,3 +211,18 @@ def test_options_named_like_methods_leave_the_methods_alone() -> None:
     storage = stowage.WebDAVStorage(url="https://dav.example.com/files/")
     assert callable(storage.url)
     assert storage.driver_options.url == "https://dav.example.com/files/"
+
+
+def test_options_read_as_attributes_follow_the_options_and_keep_secrets_out_of_vars() -> None:
+    storage = _Keyed(bucket_name="other")
+    assert (storage.bucket_name, storage.secret_key) == ("other", "class-secret-value")
+    assert storage.querystring_auth is True
+    storage.options = dataclasses.replace(storage.options, querystring_auth=False)
+    assert storage.querystring_auth is False
+    given = stowage.S3Storage(secret_key="given-secret")
+    assert given.secret_key == "given-secret"
+    assert "secret_key" not in vars(given)
+    with pytest.raises(AttributeError, match="no attribute 'secret_key'"):
+        _ = stowage.MemoryStorage().secret_key
+    with pytest.raises(AttributeError, match="no attribute 'bukcet_name'"):
+        _ = storage.bukcet_name
