@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +22,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 
 from stowage import S3Storage
+from stowage.drivers.s3 import checksum_support
 from stowage.drivers.s3.checksums import CHECKSUMS
-from tests.faults.http_proxy import CountingProxy
+from stowage.exceptions import AccessDenied
+from tests.faults.http_proxy import CountingProxy, Recorded
 from tests.servers.moto import MotoServer
 
 _MiB = 1024 * 1024
@@ -139,3 +142,101 @@ def test_crc32_behind_a_proxy_stowage_cannot_use_is_refused(
         _ = S3Storage(**options, checksum_algorithm="crc32").driver
     # The algorithms obstore sends itself still work there.
     assert S3Storage(**options, checksum_algorithm="sha256").driver is not None
+
+
+# -- "auto", the default: CRC32 on multipart uploads where the server takes them ------------
+
+_LARGE = bytes(range(256)) * (11 * _MiB // 256)
+_REFUSED = b"<Error><Code>InvalidArgument</Code><Message>checksums not supported</Message></Error>"
+
+
+def _auto(options: dict[str, Any], proxy: CountingProxy, **extra: Any) -> S3Storage:
+    storage = S3Storage(
+        **options,
+        proxies={"http": proxy.url},
+        multipart_threshold=_PART,
+        multipart_chunksize=_PART,
+        **extra,
+    )
+    storage.driver.probe_conditional_writes()  # type: ignore[attr-defined]
+    proxy.recorded.clear()
+    return storage
+
+
+def _carries_checksum(request: Recorded) -> bool:
+    """Tell whether ``request`` names or carries a CRC32 (obstore's deletes carry a SHA-256)."""
+    return bool({"x-amz-checksum-algorithm", "x-amz-checksum-crc32"} & set(request.headers))
+
+
+def _pending(server: MotoServer, bucket: str) -> list[str]:
+    uploads = server.boto3().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return [upload["Key"] for upload in uploads]
+
+
+def test_auto_sends_crc32_with_each_part_where_the_server_takes_them(
+    s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy
+) -> None:
+    options = s3_server.options(s3_bucket)
+    storage = _auto(options, proxy)
+    overwriting = _auto(options, proxy, file_overwrite=True)
+    assert storage.driver.options.checksum_algorithm == "auto"  # type: ignore[attr-defined]
+    storage.save("small.txt", ContentFile(b"small body"))
+    storage.save("large.bin", ContentFile(_LARGE))
+    assert overwriting.save("large.bin", ContentFile(_LARGE[::-1])) == "large.bin"
+
+    # Asked once for the bucket: one part, completed with its checksum, then deleted.
+    probe = [r for r in proxy.recorded if "checksum-probe" in r.path]
+    assert [r.method for r in probe] == ["POST", "PUT", "POST", "DELETE"]
+    assert probe[0].headers["x-amz-checksum-algorithm"] == "CRC32"
+    assert checksum_support.ACCEPTS_CRC32[(options["endpoint_url"], s3_bucket)] is True
+    # Both large bodies (create and overwrite) went in parts carrying their CRC32s;
+    # the small one is obstore's single PUT, with none.
+    rest = [r for r in proxy.recorded if "checksum-probe" not in r.path]
+    parts = [r for r in rest if r.method == "PUT" and "partNumber" in r.query]
+    assert len(parts) == 6
+    assert all(r.headers.get("x-amz-checksum-crc32") for r in parts)
+    small = [r for r in rest if r.method == "PUT" and r.path.endswith("/small.txt")]
+    assert len(small) == 1
+    assert not _carries_checksum(small[0])
+    assert _stored_checksum(s3_server, s3_bucket, "large.bin") == _composite(_LARGE[::-1])
+    assert storage.open("large.bin").read() == _LARGE[::-1]
+    assert _pending(s3_server, s3_bucket) == []
+
+
+def test_auto_sends_none_where_the_server_refuses_them(
+    s3_server: MotoServer,
+    s3_bucket: str,
+    proxy: CountingProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy.answer = lambda request: (400, _REFUSED) if _carries_checksum(request) else None
+    options = s3_server.options(s3_bucket)
+    storage = _auto(options, proxy)
+    with caplog.at_level(logging.INFO, logger="stowage.s3"):
+        name = storage.save("large.bin", ContentFile(_LARGE))
+        again = storage.save("large.bin", ContentFile(_LARGE[::-1]))
+    assert storage.open(name).read() == _LARGE
+    assert storage.open(again).read() == _LARGE[::-1]
+    assert "refuses CRC32 checksums" in caplog.text
+    assert checksum_support.ACCEPTS_CRC32[(options["endpoint_url"], s3_bucket)] is False
+    # Only the probe's start carried a checksum, and it left nothing behind.
+    carried = [r for r in proxy.recorded if _carries_checksum(r)]
+    assert [(r.method, "checksum-probe" in r.path) for r in carried] == [("POST", True)]
+    listing = s3_server.boto3().list_objects_v2(Bucket=s3_bucket)
+    assert sorted(item["Key"] for item in listing["Contents"]) == sorted([name, again])
+    assert _pending(s3_server, s3_bucket) == []
+
+
+def test_a_probe_the_bucket_denies_says_how_to_skip_it(
+    s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy
+) -> None:
+    denied = b"<Error><Code>AccessDenied</Code><Message>no writes here</Message></Error>"
+    proxy.answer = lambda request: (403, denied) if "checksum-probe" in request.path else None
+    options = s3_server.options(s3_bucket)
+    with pytest.raises(AccessDenied, match=r"checksum_algorithm=None"):
+        _auto(options, proxy).save("large.bin", ContentFile(_LARGE))
+    assert (options["endpoint_url"], s3_bucket) not in checksum_support.ACCEPTS_CRC32
+    # As the message says: without checksums there is no probe.
+    name = _auto(options, proxy, checksum_algorithm=None).save("large.bin", ContentFile(_LARGE))
+    assert not any("checksum-probe" in r.path or _carries_checksum(r) for r in proxy.recorded)
+    assert _stored_checksum(s3_server, s3_bucket, name) is None

@@ -75,8 +75,9 @@ def proxy() -> Iterator[CountingProxy]:
 def _proxied(options: dict[str, Any], proxy: CountingProxy, **extra: Any) -> S3Storage:
     """Return a storage whose every request, obstore's and stowage's, goes through ``proxy``."""
     storage = S3Storage(**options, proxies={"http": proxy.url}, **extra)
-    # The conditional-write probe (once per process and bucket) is not what is measured.
+    # The probes (once per process and bucket) are not what is measured.
     storage.driver.probe_conditional_writes()  # type: ignore[attr-defined]
+    storage.driver.upload_checksum()  # type: ignore[attr-defined]
     proxy.recorded.clear()
     return storage
 

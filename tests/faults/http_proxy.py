@@ -13,6 +13,7 @@ import http.client
 import socket
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +43,8 @@ class CountingProxy:
         self.recorded: list[Recorded] = []
         #: Targets of the CONNECT tunnels opened, "127.0.0.1:port".
         self.tunnels: list[str] = []
+        #: Answers a request itself when this returns (status, body): a server's refusal.
+        self.answer: Callable[[Recorded], tuple[int, bytes] | None] = lambda request: None
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,9 +55,17 @@ class CountingProxy:
                 assert target.hostname == "127.0.0.1", "the proxy only forwards to loopback"
                 query = dict(urllib.parse.parse_qsl(target.query, keep_blank_values=True))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                proxy.recorded.append(Recorded(self.command, target.path, query, headers))
+                request = Recorded(self.command, target.path, query, headers)
+                proxy.recorded.append(request)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                own = proxy.answer(request)
+                if own is not None:
+                    self.send_response(own[0])
+                    self.send_header("Content-Length", str(len(own[1])))
+                    self.end_headers()
+                    self.wfile.write(own[1])
+                    return
                 upstream = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
                 sent = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
                 path = target.path + (f"?{target.query}" if target.query else "")

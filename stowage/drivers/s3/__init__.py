@@ -9,9 +9,10 @@ completed with ``If-None-Match: *``: S3 refuses the completion when the key
 is taken, and the upload is then aborted (:mod:`~stowage.drivers.s3.creates`).
 obstore offers no conditional completion, so those calls are stowage's own
 (:mod:`~stowage.drivers.s3.rest`, :mod:`~stowage.drivers.s3.multipart`).
-Overwrites stay obstore's multipart uploads, except with
-``checksum_algorithm="crc32"``, which obstore does not send: then every
-upload is stowage's own. A copy under a new name (``copy_new``, how a
+Large overwrites are stowage's own multipart uploads too where the parts
+carry CRC32s (:mod:`~stowage.drivers.s3.checksum_support`), which obstore
+does not send, and obstore's otherwise; with ``checksum_algorithm="crc32"``
+every upload is stowage's own. A copy under a new name (``copy_new``, how a
 direct upload reaches its final name) is one multipart upload too, created
 with the source's headers, filled by ``UploadPartCopy`` on the service
 (parts of up to 1 GiB, several at once) and completed with

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from stowage.drivers._obstore import HEADER_ATTRIBUTES
 from stowage.drivers.base import MiB, Readable
 from stowage.drivers.retry import transient
-from stowage.drivers.s3.checksums import CHECKSUMS, Checksum
+from stowage.drivers.s3.checksums import Checksum
 from stowage.drivers.s3.multipart import MultipartClient, Part
 from stowage.drivers.s3.options import S3Options
 from stowage.drivers.s3.rest import answered
@@ -51,12 +51,14 @@ __all__ = [
 COPY_PART = 1024 * MiB
 
 
-def object_headers(attributes: Mapping[str, str], options: S3Options) -> dict[str, str]:
+def object_headers(
+    attributes: Mapping[str, str], options: S3Options, checksum: Checksum | None
+) -> dict[str, str]:
     """Return the headers of a new object with ``attributes``, as obstore sends them.
 
     Content headers as they are, ``Storage-Class`` as ``x-amz-storage-class``,
     any other attribute as user metadata (``x-amz-meta-*``), then the
-    options' server-side encryption and additional checksum algorithm.
+    options' server-side encryption and the upload's additional ``checksum``.
     """
     headers = {}
     for name, value in attributes.items():
@@ -70,7 +72,6 @@ def object_headers(attributes: Mapping[str, str], options: S3Options) -> dict[st
         headers["x-amz-server-side-encryption"] = options.server_side_encryption
         if options.sse_kms_key_id and options.server_side_encryption.startswith("aws:kms"):
             headers["x-amz-server-side-encryption-aws-kms-key-id"] = options.sse_kms_key_id
-    checksum = CHECKSUMS.get(options.checksum_algorithm or "")
     if checksum is not None:
         headers["x-amz-checksum-algorithm"] = checksum.name
     return headers
@@ -233,7 +234,13 @@ def put_whole(
 
 
 def copy_in_parts(
-    client: MultipartClient, source: str, key: str, *, options: S3Options, concurrency: int
+    client: MultipartClient,
+    source: str,
+    key: str,
+    *,
+    options: S3Options,
+    checksum: Checksum | None,
+    concurrency: int,
 ) -> Created:
     """Copy the object ``source`` to ``key``, created only if ``key`` is free.
 
@@ -245,8 +252,7 @@ def copy_in_parts(
     """
     found = client.rest.call("HEAD", source, what=f"inspecting {source!r}").headers
     size = int(found.get("Content-Length", "0"))
-    headers = object_headers(object_attributes(found), options)
-    checksum = CHECKSUMS.get(options.checksum_algorithm or "")
+    headers = object_headers(object_attributes(found), options, checksum)
     ranges = [(0, -1)]  # an empty object is copied whole
     if size:
         step = -(-size // -(-size // COPY_PART))  # equal parts, as few as COPY_PART allows

@@ -37,6 +37,7 @@ from stowage.drivers.base import (
 )
 from stowage.drivers.lookup import listing_refused
 from stowage.drivers.s3.address import Address
+from stowage.drivers.s3.checksum_support import AdditionalChecksums
 from stowage.drivers.s3.conditional import ConditionalWrites, UnsettledCapabilities
 from stowage.drivers.s3.options import PARAMETER_HEADERS, S3Options, proxy_for
 from stowage.exceptions import (
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["S3Driver"]
 
 
-class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
+class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options]):
     """Move bytes to and from one S3 bucket."""
 
     options_class = S3Options
@@ -125,7 +126,6 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         self._base_attributes = self.object_attributes(options.object_parameters)
         # Stowage's own client is imported with the first driver, not with the
         # backend: its HTTP and XML modules cost an import that never talks to S3.
-        from stowage.drivers.s3.checksums import CHECKSUMS
         from stowage.drivers.s3.multipart import MultipartClient
         from stowage.drivers.s3.rest import RestClient
 
@@ -142,8 +142,6 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
         )
         #: The multipart API: large creates here, and direct uploads from browsers.
         self.multipart = MultipartClient(self.rest)
-        #: The additional checksum stowage's own uploads send (obstore's: CRC64-NVME).
-        self._checksum = CHECKSUMS.get(options.checksum_algorithm or "")
         #: Whether every upload is stowage's own: obstore sends no CRC32.
         self._own_uploads = options.checksum_algorithm == "crc32"
         if self._own_uploads and not self.rest.reachable:
@@ -184,12 +182,13 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
             return super()._put_whole(key, body, attributes, if_absent=if_absent)
         from stowage.drivers.s3.creates import object_headers, put_whole
 
+        checksum = self.upload_checksum()
         etag = put_whole(
             self.multipart,
             key,
             body,
-            headers=object_headers(attributes, self.options),
-            checksum=self._checksum,
+            headers=object_headers(attributes, self.options, checksum),
+            checksum=checksum,
             if_absent=if_absent,
         )
         return ObjectInfo(
@@ -203,10 +202,13 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
     def _put_parts(
         self, target: str, stream: Readable, size: int | None, attributes: dict[str, str]
     ) -> None:
-        if not self._own_uploads:
-            super()._put_parts(target, stream, size, attributes)
+        if self._own_uploads or (
+            self.options.checksum_algorithm == "auto" and self.upload_checksum() is not None
+        ):
+            # What obstore cannot send: the parts' CRC32s.
+            self._upload_in_parts(target, stream, size, attributes, if_absent=False)
             return
-        self._upload_in_parts(target, stream, size, attributes, if_absent=False)
+        super()._put_parts(target, stream, size, attributes)
 
     def _creates_directly(self) -> bool:
         """Tell whether a large create can be one multipart upload completed if the key is free.
@@ -240,13 +242,14 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
             # A body of unknown size that fits in one request goes in one.
             with translate(f"writing {key!r}", map_error):
                 return self._put_whole(key, whole, attributes, if_absent=if_absent)
+        checksum = self.upload_checksum()
         created = create_in_parts(
             self.multipart,
             key,
             parts,
-            headers=object_headers(attributes, self.options),
+            headers=object_headers(attributes, self.options, checksum),
             concurrency=self.multipart_concurrency,
-            checksum=self._checksum,
+            checksum=checksum,
             if_absent=if_absent,
         )
         return ObjectInfo(
@@ -264,7 +267,12 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
 
             concurrency = self.multipart_concurrency
             copy_in_parts(
-                self.multipart, staged, key, options=self.options, concurrency=concurrency
+                self.multipart,
+                staged,
+                key,
+                options=self.options,
+                checksum=self.upload_checksum(),
+                concurrency=concurrency,
             )
             return
         # Where stowage's own client cannot go: obstore's conditional copy, a multipart
@@ -290,8 +298,8 @@ class S3Driver(ConditionalWrites, ObstoreDriver[S3Options]):
             config["secret_access_key"] = secret
             if token:
                 config["session_token"] = token
-        if o.checksum_algorithm and o.checksum_algorithm != "crc32":
-            # obstore has no CRC32: with it, stowage's own client sends every upload.
+        if o.checksum_algorithm in ("sha256", "crc64nvme"):
+            # obstore has no CRC32: stowage's own client sends the uploads that carry one.
             config["checksum_algorithm"] = o.checksum_algorithm
         if o.server_side_encryption:
             config["server_side_encryption"] = o.server_side_encryption

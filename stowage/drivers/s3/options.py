@@ -69,11 +69,12 @@ class S3Options(ObjectStoreOptions, GzipOptions, ListingOptions):
         "take the keys from, when access_key and secret_key are not given.",
         env="AWS_PROFILE",
     )
-    checksum_algorithm: Literal["crc32", "sha256", "crc64nvme"] | None = option(
-        None,
-        doc="Send this additional checksum with every upload, as newer AWS SDKs do by "
-        "default ('crc32' is theirs). Off by default: several S3-compatible services "
-        "reject such headers.",
+    checksum_algorithm: Literal["auto", "crc32", "sha256", "crc64nvme"] | None = option(
+        "auto",
+        doc="Additional checksum sent with uploads, as newer AWS SDKs send CRC32 by default. "
+        "'auto': a CRC32 of each part of a multipart upload where the server takes it "
+        "(Amazon S3 does; another endpoint is probed once per process); 'crc32', 'sha256', "
+        "'crc64nvme': with every upload; None: none.",
     )
     multipart_chunksize: int = option(
         8 * MiB,

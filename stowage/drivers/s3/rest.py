@@ -139,6 +139,11 @@ _ERRORS = ErrorTable(
 )
 
 
+def refusal_status(exc: BaseException) -> int | None:
+    """Return the HTTP status of the service's own refusal behind ``exc`` (None: no answer)."""
+    return _status(exc.__cause__) if exc.__cause__ is not None else None
+
+
 def answered(exc: BaseException) -> bool:
     """Tell whether a failure is the service's own 5xx answer, not a lost connection.
 
