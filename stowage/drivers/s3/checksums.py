@@ -14,8 +14,10 @@ import hashlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from stowage.drivers.exchange import Body
+if TYPE_CHECKING:  # its HTTP modules load with the first driver, not with the backend
+    from stowage.drivers.exchange import Body
 
 __all__ = ["CHECKSUMS", "Checksum"]
 
