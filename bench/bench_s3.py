@@ -296,8 +296,9 @@ def run(args: argparse.Namespace) -> Section:
         ours, theirs = _stowage(options), _theirs(options)
         ours.save("small.txt", ContentFile(b"x" * 1024))
 
-        n = 50 if quick else 2000
-        # Distinct names, as a page listing files asks for them.
+        n = 50 if quick else 10_000
+        # Distinct names, as a page listing files asks for them; enough that stowage's
+        # run (tens of ms) outlasts a scheduler time slice.
         names = [f"gallery/photo-{i}.jpg" for i in range(n)]
         ours.url("warm.jpg"), theirs.url("warm.jpg")  # clients built before timing
         pair = paired(
