@@ -57,11 +57,13 @@ def _stored_checksum(server: MotoServer, bucket: str, key: str) -> str | None:
     return value
 
 
-def _storage(options: dict[str, Any], proxy: CountingProxy, **extra: Any) -> S3Storage:
+def _storage(
+    options: dict[str, Any], proxy: CountingProxy, checksum: str | None = "crc32", **extra: Any
+) -> S3Storage:
     storage = S3Storage(
         **options,
         proxies={"http": proxy.url},
-        checksum_algorithm="crc32",
+        checksum_algorithm=checksum,
         multipart_threshold=_PART,
         multipart_chunksize=_PART,
         **extra,
@@ -150,19 +152,6 @@ _LARGE = bytes(range(256)) * (11 * _MiB // 256)
 _REFUSED = b"<Error><Code>InvalidArgument</Code><Message>checksums not supported</Message></Error>"
 
 
-def _auto(options: dict[str, Any], proxy: CountingProxy, **extra: Any) -> S3Storage:
-    storage = S3Storage(
-        **options,
-        proxies={"http": proxy.url},
-        multipart_threshold=_PART,
-        multipart_chunksize=_PART,
-        **extra,
-    )
-    storage.driver.probe_conditional_writes()  # type: ignore[attr-defined]
-    proxy.recorded.clear()
-    return storage
-
-
 def _carries_checksum(request: Recorded) -> bool:
     """Tell whether ``request`` names or carries a CRC32 (obstore's deletes carry a SHA-256)."""
     return bool({"x-amz-checksum-algorithm", "x-amz-checksum-crc32"} & set(request.headers))
@@ -177,9 +166,9 @@ def test_auto_sends_crc32_with_each_part_where_the_server_takes_them(
     s3_server: MotoServer, s3_bucket: str, proxy: CountingProxy
 ) -> None:
     options = s3_server.options(s3_bucket)
-    storage = _auto(options, proxy)
-    overwriting = _auto(options, proxy, file_overwrite=True)
-    assert storage.driver.options.checksum_algorithm == "auto"  # type: ignore[attr-defined]
+    storage = _storage(options, proxy, "auto")
+    overwriting = _storage(options, proxy, "auto", file_overwrite=True)
+    assert S3Storage(**options).driver_options.checksum_algorithm == "auto"  # type: ignore[attr-defined]
     storage.save("small.txt", ContentFile(b"small body"))
     storage.save("large.bin", ContentFile(_LARGE))
     assert overwriting.save("large.bin", ContentFile(_LARGE[::-1])) == "large.bin"
@@ -211,7 +200,7 @@ def test_auto_sends_none_where_the_server_refuses_them(
 ) -> None:
     proxy.answer = lambda request: (400, _REFUSED) if _carries_checksum(request) else None
     options = s3_server.options(s3_bucket)
-    storage = _auto(options, proxy)
+    storage = _storage(options, proxy, "auto")
     with caplog.at_level(logging.INFO, logger="stowage.s3"):
         name = storage.save("large.bin", ContentFile(_LARGE))
         again = storage.save("large.bin", ContentFile(_LARGE[::-1]))
@@ -234,9 +223,9 @@ def test_a_probe_the_bucket_denies_says_how_to_skip_it(
     proxy.answer = lambda request: (403, denied) if "checksum-probe" in request.path else None
     options = s3_server.options(s3_bucket)
     with pytest.raises(AccessDenied, match=r"checksum_algorithm=None"):
-        _auto(options, proxy).save("large.bin", ContentFile(_LARGE))
+        _storage(options, proxy, "auto").save("large.bin", ContentFile(_LARGE))
     assert (options["endpoint_url"], s3_bucket) not in checksum_support.ACCEPTS_CRC32
     # As the message says: without checksums there is no probe.
-    name = _auto(options, proxy, checksum_algorithm=None).save("large.bin", ContentFile(_LARGE))
+    name = _storage(options, proxy, None).save("large.bin", ContentFile(_LARGE))
     assert not any("checksum-probe" in r.path or _carries_checksum(r) for r in proxy.recorded)
     assert _stored_checksum(s3_server, s3_bucket, name) is None
