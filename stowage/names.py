@@ -23,6 +23,7 @@ __all__ = [
     "alternative_names",
     "clean_location",
     "clean_name",
+    "is_plain",
     "join_key",
     "name_from_key",
     "overwrite_name",
@@ -35,6 +36,9 @@ NameLike = str | os.PathLike[str]
 # Names made only of these parts, none starting with a dot, are already
 # clean: the common case skips the full analysis below.
 _PLAIN = re.compile(r"[\w\-][\w\-. ]*(?:/[\w\-][\w\-. ]*)*", re.ASCII)
+
+#: Match a name that is already clean as it stands, its own key part (None otherwise).
+is_plain = _PLAIN.fullmatch
 
 
 def _reject_control_characters(name: str) -> None:

@@ -193,7 +193,10 @@ class Storage(SecretSafePickling, DjangoStorage):
 
     def key(self, name: Any, *, allow_empty: bool = False) -> str:
         """Return the driver key for ``name``, refusing any unsafe name."""
-        key = names.join_key(self._location, name, allow_empty=allow_empty)
+        if type(name) is str and names.is_plain(name):
+            key = f"{self._location}/{name}" if self._location else name
+        else:
+            key = names.join_key(self._location, name, allow_empty=allow_empty)
         if len(key) <= self._short_key:
             return key
         driver_class = self._driver_class
@@ -505,6 +508,11 @@ class Storage(SecretSafePickling, DjangoStorage):
         policy = self._url_policy
         if policy is None:
             policy = self._url_policy = UrlPolicy(self)
+        signer = policy.signer
+        if (signer is not None and expire is None and method == "GET" and not parameters) and (
+            type(name) is str and name[:1] != "/" and "\\" not in name
+        ):
+            return signer(self.key(name))  # the usual call: a name that is its own relative path
         return storage_url(self, policy, name, expire=expire, method=method, parameters=parameters)
 
     # -- times ------------------------------------------------------------------

@@ -106,6 +106,7 @@ class UrlPolicy:
         "driver",
         "lifetime",
         "sign_domain",
+        "signer",
         "signs_by_default",
     )
 
@@ -126,6 +127,13 @@ class UrlPolicy:
         size = options.url_cache_size
         #: Signed URLs kept for reuse (None: url_cache_size is 0).
         self.cache = SignedUrlCache(size, clock) if size and self.can_sign else None
+        #: Signs a key as configured, where URLs are signed by default and not
+        #: cached: the storage sends a clean name's plain url() straight to it.
+        self.signer = (
+            self.driver.signer(expires=self.lifetime, domain=self.sign_domain)
+            if self.signs_by_default and self.cache is None
+            else None
+        )
 
 
 def storage_url(

@@ -309,40 +309,57 @@ class Presigner:
         exactly these values (``Content-Length`` bounds an upload's size).
         ``now`` fixes the signing time (the clock otherwise).
         """
+        if not parameters and not headers and now is None and self.signature is None:
+            return self.usual_url(method, scheme, host, path, expires)
         amz_date = _timestamp(now)
         state = self._state
         if state.amz_date != amz_date:
             state = self._second(amz_date)
-        canonical_path = _canonical_path(path)
-        pads = state.pads
-        if pads is not None and not parameters and not headers:
-            # The usual URL: everything but the path was worked out this second.
-            plain = state.plain.get((scheme, host, expires))
-            origin, rest, query = plain or self._plain(state, scheme, host, expires)
-            request = f"{method}\n{canonical_path}{rest}"
-            unsigned = f"{origin}{canonical_path}{query}"
+        host = _canonical_host(scheme, host)
+        if headers:
+            names, canonical_headers = _signed_headers(host, headers)
         else:
-            host = _canonical_host(scheme, host)
-            if headers:
-                names, canonical_headers = _signed_headers(host, headers)
-            else:
-                names, canonical_headers = "host", f"host:{host}\n"
-            canonical_query = self._query(state, expires, names)
-            if parameters:
-                canonical_query = self._with_parameters(canonical_query, parameters)
-            request = (
-                f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
-                f"{UNSIGNED_PAYLOAD}"
-            )
-            unsigned = (
-                f"{scheme}://{host}{canonical_path}?{canonical_query}"
-                f"&{self.dialect.query_prefix}Signature="
-            )
+            names, canonical_headers = "host", f"host:{host}\n"
+        canonical_query = self._query(state, expires, names)
+        if parameters:
+            canonical_query = self._with_parameters(canonical_query, parameters)
+        canonical_path = _canonical_path(path)
+        request = (
+            f"{method}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{names}\n"
+            f"{UNSIGNED_PAYLOAD}"
+        )
+        unsigned = (
+            f"{scheme}://{host}{canonical_path}?{canonical_query}"
+            f"&{self.dialect.query_prefix}Signature="
+        )
         digest = hashlib.sha256(request.encode()).hexdigest().encode()
-        if pads is None:
+        if state.pads is None:
             assert self.signature is not None
             return unsigned + self.signature(state.preamble.encode() + digest)
-        return unsigned + _pads_hex(pads, digest)
+        return unsigned + _pads_hex(state.pads, digest)
+
+    def usual_url(self, method: str, scheme: str, host: str, path: str, expires: int) -> str:
+        """Return :meth:`url` signed now, with neither overrides nor extra headers.
+
+        The usual URL, on the path every URL a storage hands out takes: all
+        but the path was worked out this second, so it costs the canonical
+        request and two hashes.
+        """
+        amz_date = _timestamp(None)
+        state = self._state
+        if state.amz_date != amz_date:
+            state = self._second(amz_date)
+        pads = state.pads
+        if pads is None:
+            return self.url(method=method, scheme=scheme, host=host, path=path, expires=expires)
+        plain = state.plain.get((scheme, host, expires))
+        origin, rest, query = plain or self._plain(state, scheme, host, expires)
+        canonical_path = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/-_.~")
+        request = f"{method}\n{canonical_path}{rest}".encode()
+        inner, outer = pads[0].copy(), pads[1].copy()
+        inner.update(hashlib.sha256(request).hexdigest().encode())
+        outer.update(inner.digest())
+        return f"{origin}{canonical_path}{query}{outer.hexdigest()}"
 
     def _with_parameters(self, canonical_query: str, parameters: Mapping[str, str]) -> str:
         """Return the canonical query with response overrides or raw parameters added."""

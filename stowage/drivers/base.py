@@ -369,6 +369,19 @@ class Driver(Generic[Opts]):
         """
         raise UnsupportedOperation(f"{type(self).__name__} cannot sign URLs.")
 
+    def signer(self, *, expires: dt.timedelta, domain: str | None = None) -> Callable[[str], str]:
+        """Return a function of a key that signs GET on it as :meth:`sign` does.
+
+        A storage that signs its URLs by default asks for it once and calls it
+        per URL. A driver may return something faster than :meth:`sign` for
+        this, the usual URL; it must give the same URL.
+        """
+
+        def sign(key: str) -> str:
+            return self.sign(key, expires=expires, domain=domain)
+
+        return sign
+
     def public_url(self, key: str) -> str:
         """Return the unsigned URL of ``key``."""
         raise UnsupportedOperation(f"{type(self).__name__} has no public URLs.")

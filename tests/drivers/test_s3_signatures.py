@@ -28,11 +28,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pytest
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 
 from stowage import S3Storage
 from stowage.drivers import _sigv4
-from stowage.exceptions import AccessDenied
+from stowage.exceptions import AccessDenied, UnsupportedOperation
 from tests.servers.moto import MotoServer
 from tests.servers.moto_auth import AuthMotoServer
 from tests.servers.s3rver import S3rver
@@ -346,6 +347,31 @@ def test_default_lifetime_is_querystring_expire() -> None:
     ours = stowage_url(storage, "a.txt")
     client = botocore_client("https://s3.eu-west-1.amazonaws.com", "eu-west-1", "virtual")
     assert_same_request(ours, botocore_url(client, BUCKET, "a.txt", expires=1234))
+
+
+@pytest.mark.parametrize("location", ["", "media/site"])
+@pytest.mark.parametrize(("_id", "options", "endpoint", "style"), ADDRESSING)
+@pytest.mark.parametrize("name", [*NAMES, "/lead.txt", "dir\\back.txt", "./dot/x.txt"])
+def test_the_usual_url_matches_botocore(
+    _id: str, options: dict[str, Any], endpoint: str, style: str, name: str, location: str
+) -> None:
+    """url(name) alone, which a storage signs on its shortest path, signs what botocore does."""
+    storage = make_storage(options, querystring_expire=900, location=location)
+    key = storage.key(name.replace("\\", "/").lstrip("/"))
+    client = botocore_client(endpoint, _region(options), style)
+    assert_same_request(stowage_url(storage, name), botocore_url(client, BUCKET, key, expires=900))
+    assert stowage_url(storage, name) == stowage_url(storage, name, expire=900)
+
+
+def test_the_usual_url_refuses_what_the_others_refuse() -> None:
+    storage = make_storage({"region_name": "eu-west-1"}, querystring_expire=8 * 24 * 3600)
+    with pytest.raises(UnsupportedOperation, match="7 days"):
+        storage.url("a.txt")
+    assert "X-Amz-Expires=60&" in storage.url("a.txt", expire=60)
+    storage = make_storage({"region_name": "eu-west-1"})
+    for unsafe in ("a/../../b.txt", "a/\x00.txt"):
+        with pytest.raises(SuspiciousFileOperation):
+            storage.url(unsafe)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -503,16 +503,7 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
                     "use custom_domain=None for this URL to sign it on S3 itself."
                 )
             return self._cloudfront.sign(f"{domain}/{quote(key, safe=URL_SAFE)}", expires)
-        keys = self._static_keys or self._keys()
-        presigner = self._presigner
-        if presigner is None or presigner.keys != keys:
-            access, secret, token = keys
-            presigner = self._presigner = _sigv4.Presigner(
-                region=self.options.region_name,
-                access_key=access,
-                secret_key=secret,
-                session_token=token,
-            )
+        presigner = self._current_presigner()
         scheme, host, path = self.address.scheme, self.address.host, self.address.path(key)
         if domain is not None:
             parts = urlsplit(domain)
@@ -530,6 +521,33 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
             )
         except ValueError as exc:
             raise UnsupportedOperation(str(exc)) from exc
+
+    def signer(self, *, expires: dt.timedelta, domain: str | None = None) -> Callable[[str], str]:
+        """Return :meth:`sign` for GET on a key; with static keys on S3's own host, faster."""
+        seconds = expires.days * 86400 + expires.seconds
+        if domain is not None or self._static_keys is None or not 0 < seconds <= _sigv4.MAX_EXPIRES:
+            return super().signer(expires=expires, domain=domain)  # sign() refuses bad lifetimes
+        usual_url = self._current_presigner().usual_url
+        scheme, host, prefix = self.address.scheme, self.address.host, self.address.path("")
+
+        def sign(key: str) -> str:
+            return usual_url("GET", scheme, host, prefix + key, seconds)
+
+        return sign
+
+    def _current_presigner(self) -> _sigv4.Presigner:
+        """Return the presigner of the keys in use, made again when they changed."""
+        keys = self._static_keys or self._keys()
+        presigner = self._presigner
+        if presigner is None or presigner.keys != keys:
+            access, secret, token = keys
+            presigner = self._presigner = _sigv4.Presigner(
+                region=self.options.region_name,
+                access_key=access,
+                secret_key=secret,
+                session_token=token,
+            )
+        return presigner
 
     def presigned_post(
         self,
