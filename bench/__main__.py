@@ -121,7 +121,9 @@ def _header(quick: bool, sections: list[Section]) -> str:
         "side going first alternating from run to run; figures are medians with the spread "
         "(lowest to highest) in brackets. django-storages runs with its own defaults; a row "
         "with another setting says so. Peak memory is measured in fresh processes, above "
-        "each library's own idle process (Django and that library imported, nothing else).",
+        "each library's own idle process (Django and that library imported, nothing else). "
+        "A cold import is timed inside a fresh interpreter that has imported Django's "
+        "storage module: the backend's import alone, from its bytecode caches.",
         "- Goals: from the project's performance issues, kept in `bench/goals.py`; every "
         "row is held at least to parity (≥ 1×), and whether it is met is computed from the "
         f"measured ratio. On this page: {met} of {len(rows)} rows meet their goal.",

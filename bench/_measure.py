@@ -429,10 +429,35 @@ def memory_row(label: str, pair: MemoryPair, goal: str = "parity") -> Row:
     )
 
 
-def _import_once(statement: str, env: Mapping[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", statement], check=True, env=dict(env), cwd=ROOT)
-    return time.perf_counter() - start
+#: Imports Django's storage module, then times the import of the modules given, in
+#: the same process: what a backend adds on top of Django, without the noise of
+#: starting and ending two interpreters.
+_TIMED_IMPORT = """\
+import time
+import django.core.files.storage
+start = time.perf_counter()
+import {modules}
+print(time.perf_counter() - start)
+"""
+
+
+def _import_cost(modules: str, env: Mapping[str, str]) -> float:
+    """Return the seconds a fresh interpreter takes to import ``modules`` after Django's."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TIMED_IMPORT.format(modules=modules)],
+        check=True,
+        env=dict(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.split()[-1])
+
+
+def _import_env() -> dict[str, str]:
+    # Modules import from their bytecode caches, as after ``pip install`` (which
+    # compiles them): the callers' untimed first import writes those of a checkout.
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def import_costs(modules: Sequence[str], runs: int) -> dict[str, float]:
@@ -440,15 +465,11 @@ def import_costs(modules: Sequence[str], runs: int) -> dict[str, float]:
 
     For the floor of an import row: what a library the backend needs costs alone.
     """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    base = "import django.core.files.storage"
+    env = _import_env()
     costs = {}
     for module in modules:
-        _import_once(f"import {module}", env)  # writes the bytecode caches, untimed
-        costs[module] = statistics.median(
-            max(0.0, _import_once(f"import {module}", env) - _import_once(base, env))
-            for _ in range(runs)
-        )
+        _import_cost(module, env)  # writes the bytecode caches, untimed
+        costs[module] = statistics.median(_import_cost(module, env) for _ in range(runs))
     return costs
 
 
@@ -462,28 +483,26 @@ def import_row(
 ) -> Row:
     """Return the row comparing the cold imports of two backend modules.
 
-    Modules import from their bytecode caches, as after ``pip install`` (which
-    compiles them): an untimed first import writes the caches of a source
-    checkout. Each run times Django's storage module alone too, and only what
-    a backend adds on top of it counts.
+    Each run starts a fresh interpreter, imports Django's storage module and
+    times only the backend's import after it (``ours`` and ``theirs`` may name
+    several modules, comma-separated). An untimed first import writes the
+    bytecode caches of a source checkout, as ``pip install`` does.
     """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    base = "import django.core.files.storage"
-    for statement in (base, f"import {ours}", f"import {theirs}"):
-        _import_once(statement, env)
+    env = _import_env()
+    for modules in (ours, theirs):
+        _import_cost(modules, env)
 
-    def side(module: str) -> Callable[[], Metrics]:
+    def side(modules: str) -> Callable[[], Metrics]:
         def run() -> Metrics:
-            floor = _import_once(base, env)
-            return {"wall": max(0.0, _import_once(f"import {module}", env) - floor), "cpu": 0.0}
+            return {"wall": _import_cost(modules, env), "cpu": 0.0}
 
         return run
 
     pair = paired(side(ours), side(theirs), runs)
     return Row(
         label,
-        pair[0]["wall"].show(1e3, "ms", 0),
-        pair[1]["wall"].show(1e3, "ms", 0),
+        pair[0]["wall"].show(1e3, "ms", 1),
+        pair[1]["wall"].show(1e3, "ms", 1),
         _ratio(pair[1]["wall"].median, pair[0]["wall"].median),
         goal,
         "wall",

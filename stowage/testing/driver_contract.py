@@ -256,6 +256,8 @@ class DriverContract:
             url = driver.sign("s.txt", method="GET", expires=dt.timedelta(minutes=5))
             assert url.startswith(("http://", "https://"))
             assert "?" in url, f"a signed URL without a query: {url}"
+            usual = driver.signer(expires=dt.timedelta(minutes=5))("s.txt")
+            assert usual.startswith(url.split("?")[0] + "?"), (usual, url)
             record(self, "sign()", CHECKED)
         else:
             with pytest.raises(NotImplementedError) as refused:

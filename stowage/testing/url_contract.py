@@ -109,6 +109,10 @@ class SignedUrlContract:
             return "URL only: no fetch_url fixture"
         granted = fetch_url(long_lived)
         assert (granted.status, granted.body) == (200, b"signed body"), granted
+        usual = storage.url("signed.txt")  # signed as configured, where that is the default
+        if "?" in usual:
+            granted = fetch_url(usual)
+            assert (granted.status, granted.body) == (200, b"signed body"), (usual, granted)
         if not self.server_checks_expiry:
             assert fetch_url(short).status == 200
             return "access; the test server checks no expiry"
