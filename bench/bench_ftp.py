@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> Section:
             "the final name. FTP has no atomic create: stowage checks a new name, then checks "
             "again just before the rename; django-storages checks once. "
             f"Of stowage's import, its adapter alone (`import stowage`, shared by every "
-            f"backend) takes {floor['stowage'] * 1e3:.0f} ms here and ftplib "
-            f"{floor['ftplib'] * 1e3:.0f} ms; django-storages' FTP backend is one module on "
+            f"backend) takes {floor['stowage'] * 1e3:.1f} ms here and ftplib "
+            f"{floor['ftplib'] * 1e3:.1f} ms; django-storages' FTP backend is one module on "
             "Django's own Storage class. No backend built on stowage's adapter imports in "
             "less than the adapter: an adapter that loads its parts at first use would."
         ),

@@ -378,7 +378,7 @@ class Driver(Generic[Opts]):
         """
 
         def sign(key: str) -> str:
-            return self.sign(key, expires=expires, domain=domain)
+            return self.sign(key, method="GET", expires=expires, parameters=None, domain=domain)
 
         return sign
 
