@@ -36,7 +36,19 @@ def parse_time(value: str) -> dt.datetime | None:
     """Parse an RFC 3659 time (``YYYYMMDDHHMMSS[.fff]``, UTC)."""
     whole, _, fraction = value.strip().partition(".")
     try:
-        moment = dt.datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+        if len(whole) == 14 and whole.isascii() and whole.isdigit():
+            # The form every server sends, read without strptime (a tenth of its cost).
+            moment = dt.datetime(
+                int(whole[:4]),
+                int(whole[4:6]),
+                int(whole[6:8]),
+                int(whole[8:10]),
+                int(whole[10:12]),
+                int(whole[12:]),
+                tzinfo=dt.UTC,
+            )
+        else:
+            moment = dt.datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
     except ValueError:
         return None
     if fraction.isdigit():
