@@ -363,6 +363,18 @@ def test_the_usual_url_matches_botocore(
     assert stowage_url(storage, name) == stowage_url(storage, name, expire=900)
 
 
+def test_the_usual_url_obeys_a_drivers_own_sign() -> None:
+    from stowage.drivers.s3 import S3Driver
+
+    class Stamped(S3Driver):
+        def sign(self, key: str, **kwargs: Any) -> str:
+            return super().sign(key, **kwargs) + "&stamp=1"
+
+    storage = make_storage({"region_name": "eu-west-1"})
+    storage._driver = Stamped(storage.driver.options)  # type: ignore[attr-defined]
+    assert storage.url("a.txt").endswith("&stamp=1")
+
+
 def test_the_usual_url_refuses_what_the_others_refuse() -> None:
     storage = make_storage({"region_name": "eu-west-1"}, querystring_expire=8 * 24 * 3600)
     with pytest.raises(UnsupportedOperation, match="7 days"):

@@ -525,8 +525,12 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
     def signer(self, *, expires: dt.timedelta, domain: str | None = None) -> Callable[[str], str]:
         """Return :meth:`sign` for GET on a key; with static keys on S3's own host, faster."""
         seconds = expires.days * 86400 + expires.seconds
-        if domain is not None or self._static_keys is None or not 0 < seconds <= _sigv4.MAX_EXPIRES:
-            return super().signer(expires=expires, domain=domain)  # sign() refuses bad lifetimes
+        # A subclass's own sign() is obeyed; sign() refuses bad lifetimes.
+        own_sign = type(self).sign is not S3Driver.sign
+        if domain is not None or self._static_keys is None or own_sign:
+            return super().signer(expires=expires, domain=domain)
+        if not 0 < seconds <= _sigv4.MAX_EXPIRES:
+            return super().signer(expires=expires, domain=domain)
         usual_url = self._current_presigner().usual_url
         scheme, host, prefix = self.address.scheme, self.address.host, self.address.path("")
 
