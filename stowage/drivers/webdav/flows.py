@@ -9,6 +9,7 @@ Uploads and copies, staged and then moved, are in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from urllib.parse import quote, unquote, urlsplit
 
@@ -20,7 +21,7 @@ from stowage.drivers.webdav.errors import expect, status_error
 from stowage.drivers.webdav.multistatus import PROPFIND_BODY, Resource, parse_multistatus
 from stowage.drivers.webdav.reads import Reading
 from stowage.drivers.webdav.steps import XML_HEADERS, Call, Flow
-from stowage.exceptions import NotFound
+from stowage.exceptions import NotFound, StowageError
 
 __all__ = ["Flows", "Walk", "child", "parent"]
 
@@ -102,6 +103,12 @@ class Flows:
         collection = own is not None and own.collection
         response = yield Call("DELETE", self.url(key, collection=collection), what)
         expect(response, what, 200, 204, 404)
+
+    def discard(self, *keys: str) -> Flow[None]:
+        """Delete stowage's own hidden files, best effort: listings never show them anyway."""
+        for key in keys:
+            with contextlib.suppress(StowageError):
+                yield Call("DELETE", self.url(key), f"deleting {key!r}")
 
     def read(self, key: str, start: int, end: int | None) -> Flow[Reading]:
         """Open a ranged read of ``key``; a range holding no byte is described by :meth:`head`."""

@@ -15,7 +15,6 @@ temporary name, then the same MOVE.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 import secrets
@@ -25,6 +24,7 @@ import httpx
 
 from stowage.drivers.base import TEMP_PREFIX, ObjectInfo
 from stowage.drivers.retry import RetryPolicy
+from stowage.drivers.webdav.destinations import DestinationCheck
 from stowage.drivers.webdav.errors import expect
 from stowage.drivers.webdav.flows import Flows, child, parent
 from stowage.drivers.webdav.locking import CreateLock
@@ -34,7 +34,6 @@ from stowage.exceptions import (
     ServiceError,
     ServiceTimeout,
     ServiceUnavailable,
-    StowageError,
 )
 
 __all__ = ["StagedWrites"]
@@ -47,6 +46,7 @@ class StagedWrites:
         self._flows = flows
         self._lock = lock
         self._retry = retry
+        self._destinations = DestinationCheck(flows)
 
     def put(
         self, key: str, body: Body, content_type: str | None, *, if_absent: bool
@@ -54,7 +54,7 @@ class StagedWrites:
         """Stream ``body`` to a hidden name beside ``key``, then MOVE it to ``key``."""
         what = f"writing {key!r}"
         collection = parent(key)
-        temp = yield from self._stage_in(collection)
+        temp = yield from self._stage_in(key)
         headers = {"Content-Type": content_type} if content_type else {}
         try:
             response = yield Call("PUT", self._flows.url(temp), what, headers, body=body)
@@ -63,7 +63,7 @@ class StagedWrites:
             expect(response, what)
             yield from self._place(temp, key, if_absent=if_absent)
         except Exception:
-            yield from self._discard(temp)
+            yield from self._flows.discard(temp)
             raise
         return ObjectInfo(
             key=key,
@@ -75,19 +75,24 @@ class StagedWrites:
     def copy(self, src: str, dst: str) -> Flow[ObjectInfo]:
         """COPY ``src`` on the server to a hidden name beside ``dst``, then MOVE it over ``dst``."""
         what = f"copying {src!r}"
-        temp = yield from self._stage_in(parent(dst))
+        temp = yield from self._stage_in(dst)
         headers = {"Destination": self._flows.url(temp), "Overwrite": "T", "Depth": "0"}
         try:
             response = yield Call("COPY", self._flows.url(src), what, headers)
             expect(response, what, 201, 204)
             yield from self._place(temp, dst, if_absent=False)
         except Exception:
-            yield from self._discard(temp)
+            yield from self._flows.discard(temp)
             raise
         return (yield from self._flows.head(dst))
 
-    def _stage_in(self, collection: str) -> Flow[str]:
-        """Make ``collection`` if it is missing; return a fresh hidden name inside it."""
+    def _stage_in(self, key: str) -> Flow[str]:
+        """Make the collection of ``key`` if it is missing; return a fresh hidden name inside it.
+
+        Refuses ``key`` first if a MOVE to it would land under another name.
+        """
+        yield from self._destinations.check(key)
+        collection = parent(key)
         if collection:
             yield from self._flows.make_collections(collection)
         return child(collection, f"{TEMP_PREFIX}{secrets.token_hex(16)}")
@@ -159,8 +164,3 @@ class StagedWrites:
                     "the way, and it is not a directory."
                 )
             path = parent(path)
-
-    def _discard(self, key: str) -> Flow[None]:
-        # Best effort: the name is hidden from listings anyway.
-        with contextlib.suppress(StowageError):
-            yield Call("DELETE", self._flows.url(key), f"deleting {key!r}")
