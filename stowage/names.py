@@ -25,6 +25,7 @@ __all__ = [
     "clean_name",
     "is_plain",
     "join_key",
+    "misread",
     "name_from_key",
     "overwrite_name",
     "random_alternative",
@@ -115,6 +116,15 @@ def split_ext(file_name: str) -> tuple[str, str]:
     """
     ext = "".join(pathlib.PurePosixPath(file_name).suffixes)
     return file_name.removesuffix(ext), ext
+
+
+def misread(message: str) -> SuspiciousFileOperation:
+    """Return the refusal of a name the service would store under another name.
+
+    For drivers, which raise it before writing: the refusal of an unsafe
+    name stays Django's ``SuspiciousFileOperation`` wherever it is found.
+    """
+    return SuspiciousFileOperation(message)
 
 
 def _too_long(name: str) -> SuspiciousFileOperation:

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import secrets
 
-from django.core.exceptions import SuspiciousFileOperation
-
 from stowage.drivers.base import TEMP_PREFIX
 from stowage.drivers.webdav.errors import expect
 from stowage.drivers.webdav.flows import Flows
 from stowage.drivers.webdav.steps import Call, Flow
+from stowage.names import misread
 
 __all__ = ["DestinationCheck"]
 
@@ -57,7 +56,7 @@ class DestinationCheck:
             if delimiter not in self.literal:
                 self.literal[delimiter] = yield from self._probe(delimiter)
             if not self.literal[delimiter]:
-                raise SuspiciousFileOperation(
+                raise misread(
                     f"Cannot write {key!r}: this WebDAV server reads {delimiter!r} in a "
                     "MOVE's Destination header as a URL delimiter, so the file would be "
                     f"written under another name. Use a name without {delimiter!r} (a "
