@@ -7,6 +7,7 @@ collection, and the disk behind it shows what the server really wrote.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,20 @@ def test_names_wsgidav_would_misread_are_refused_and_nothing_is_written(
     assert files_on(disk) == ["a"]
     assert storage.open("a").read() == b"keep me"
     assert [p for p in disk.iterdir() if p.is_dir()] == []
+
+
+def test_the_async_api_refuses_and_keeps_them_alike(
+    collection: tuple[WebDAVStorage, Path],
+) -> None:
+    storage, disk = collection
+
+    async def both() -> str:
+        with pytest.raises(SuspiciousFileOperation, match="reads '\\?'"):
+            await storage.asave("a?b", ContentFile(b"data"))
+        return await storage.asave("a#b", ContentFile(b"data"))
+
+    assert asyncio.run(both()) == "a#b"
+    assert files_on(disk) == ["a#b"]
 
 
 def test_the_probe_runs_once_per_delimiter(wsgidav_anonymous: WsgiDAV) -> None:
