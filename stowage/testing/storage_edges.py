@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, cast
 
 import pytest
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import InMemoryUploadedFile, TemporaryUploadedFile
 
@@ -321,6 +322,30 @@ class StorageEdgesContract:
         assert composed != decomposed
         detail = self._pair(storage, composed, decomposed, self.unicode_normalizes)
         record(self, "NFC/NFD name pairs", CHECKED, detail)
+
+    def test_url_delimiters_in_names(self, storage: Any) -> None:
+        """A name holding ``? # ; % & = +`` is stored as named, or refused and nothing is written.
+
+        Names reach many services inside URLs; a backend that lets a delimiter
+        through unencoded would store the file under a shorter name.
+        """
+        kept, refused = [], []
+        for name in ("q?x.txt", "h#x.txt", "s;x.txt", "p%3Fx.txt", "a&b=c.txt", "plus+x.txt"):
+            path = f"delims/{name}"
+            try:
+                saved = storage.save(path, ContentFile(name.encode()))
+            except SuspiciousFileOperation:
+                refused.append(name)
+                continue
+            assert saved == path, saved
+            assert read_back(storage, saved) == name.encode()
+            kept.append(name)
+        listed = storage.listdir("delims")[1] if kept else []
+        assert sorted(listed) == sorted(kept), listed
+        if refused:
+            record(self, "URL delimiters in names", REFUSED, "refused: " + " ".join(refused))
+        else:
+            record(self, "URL delimiters in names", CHECKED)
 
     # -- 9. nothing visible before close() ------------------------------------------------------
 
