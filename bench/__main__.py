@@ -85,7 +85,10 @@ def _commit() -> str:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{commit} (with uncommitted changes)" if git("status", "--porcelain") else commit
+    # The page itself does not count: a run that publishes one section keeps the others.
+    pages = (DOCS, DOCS.with_suffix(".json"))
+    changed = git("status", "--porcelain", "--", ".", *(f":!{p.relative_to(ROOT)}" for p in pages))
+    return f"{commit} (with uncommitted changes)" if changed else commit
 
 
 def _run(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
