@@ -204,3 +204,33 @@ class SignedUrlContract:
         else:
             assert stored is None or set(stored.values()) == {None}, stored
             record(self, behaviour, REFUSED, "no type kept, nothing serves the URLs")
+
+    def test_urls_of_names_with_delimiters_serve_them(
+        self, storage: Any, fetch_url: Fetch | None
+    ) -> None:
+        """``url()`` of a name holding URL delimiters or non-ASCII serves that very file."""
+        from django.core.exceptions import SuspiciousFileOperation
+
+        from stowage.exceptions import UnsupportedOperation
+
+        behaviour = "URLs of names with delimiters"
+        names = ["q?x.txt", "h#x.txt", "s;x.txt", "plus+x.txt", "sp ace.txt", "p%3Fx.txt"]
+        names += ["amp&x=1.txt", "ü é.txt"]
+        saved = []
+        for name in names:
+            try:
+                saved.append(storage.save(f"named/{name}", ContentFile(name.encode())))
+            except SuspiciousFileOperation:
+                continue  # refused by the backend; the storage contract checks how
+        assert saved, "every name was refused"
+        try:
+            urls = {name: storage.url(name) for name in saved}
+        except UnsupportedOperation as exc:
+            record(self, behaviour, REFUSED, type(exc).__name__)
+            return
+        if fetch_url is None:
+            record(self, behaviour, CHECKED, "URL only: no fetch_url fixture")
+            return
+        served = {name: fetch_url(url)[::2] for name, url in urls.items()}
+        assert served == {name: (200, name.removeprefix("named/").encode()) for name in saved}
+        record(self, behaviour, CHECKED, f"{len(saved)} names served")
