@@ -11,10 +11,10 @@ operation is fine.
 
 So the first write of a name holding ``?``, ``#`` or ``;`` (``;`` only
 matters in the last part of the name, where URL parameters live) asks the
-server once, per character, where a MOVE to a hidden name holding it
-lands (in the driver's root collection). Where it lands elsewhere, such names are refused with
-``SuspiciousFileOperation`` before a byte is sent, and the message says
-what to do instead.
+server once, per character, where a MOVE to a hidden name holding it lands
+(in the driver's root collection). Where it lands elsewhere, such names
+are refused with ``SuspiciousFileOperation`` before a byte is sent, and
+the message says what to do instead.
 """
 
 from __future__ import annotations
@@ -70,15 +70,15 @@ class DestinationCheck:
         makes any collection for a name it may refuse.
         """
         source = f"{TEMP_PREFIX}{secrets.token_hex(16)}"
-        misread = f"{TEMP_PREFIX}{secrets.token_hex(16)}"
-        target = f"{misread}{delimiter}probe"
+        shortened = f"{TEMP_PREFIX}{secrets.token_hex(16)}"
+        target = f"{shortened}{delimiter}probe"
         what = "checking how the server reads a MOVE's Destination"
         try:
             literal = yield from self._move_and_look(source, target, what)
         except Exception:
-            yield from self._flows.discard(source, target, misread)
+            yield from self._flows.discard(source, target, shortened)
             raise
-        yield from self._flows.discard(source, target, misread)
+        yield from self._flows.discard(source, target, shortened)
         return literal
 
     def _move_and_look(self, source: str, target: str, what: str) -> Flow[bool]:
