@@ -171,6 +171,14 @@ class TestGCSStorage(
 class TestGCSPublicStorage(StorageContract):
     """Unsigned URLs (querystring_auth off), the other branch of url()."""
 
+    # The test server serves unsigned URLs too; it checks no expiry and applies no overrides.
+    server_checks_expiry = False
+    server_applies_response_overrides = False
+
+    @pytest.fixture
+    def fetch_url(self) -> Fetch:
+        return http_fetch
+
     @pytest.fixture
     def storage(self, options: dict[str, Any]) -> GCSStorage:
         return GCSStorage(querystring_auth=False, location="pub", **options)
