@@ -81,11 +81,31 @@ class TestS3Storage(
 
 
 class TestS3PublicStorage(StorageContract):
-    """Unsigned URLs: the other branch of url()."""
+    """Unsigned URLs: the other branch of url(), served by a bucket policy."""
+
+    server_checks_expiry = False
+    server_applies_response_overrides = False
 
     @pytest.fixture
-    def storage(self, options: dict[str, Any]) -> S3Storage:
+    def storage(self, options: dict[str, Any], s3_server: MotoServer) -> S3Storage:
+        bucket = options["bucket_name"]
+        anyone_reads = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+        s3_server.boto3().put_bucket_policy(Bucket=bucket, Policy=json.dumps(anyone_reads))
         return S3Storage(querystring_auth=False, **options)
+
+    @pytest.fixture
+    def fetch_url(self) -> Fetch:
+        return http_fetch
 
 
 class TestS3GzipStorage(StorageContract, AsyncStorageContract):
