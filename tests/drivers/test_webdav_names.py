@@ -22,6 +22,7 @@ from stowage.drivers.retry import RetryPolicy
 from stowage.drivers.webdav.destinations import DestinationCheck, delimiters
 from stowage.drivers.webdav.flows import Flows
 from stowage.drivers.webdav.steps import Call, Flow
+from stowage.testing.url_contract import http_fetch
 from tests.servers.wsgidav import WsgiDAV
 
 
@@ -73,6 +74,19 @@ def test_names_wsgidav_would_misread_are_refused_and_nothing_is_written(
     assert files_on(disk) == ["a"]
     assert storage.open("a").read() == b"keep me"
     assert [p for p in disk.iterdir() if p.is_dir()] == []
+
+
+def test_urls_of_kept_names_serve_them(wsgidav_anonymous: WsgiDAV) -> None:
+    """With ``base_url`` on the server itself, each kept name's URL serves that file."""
+    url = wsgidav_anonymous.collection()
+    storage = WebDAVStorage(base_url=url, **wsgidav_anonymous.options(url))
+    names = ["h#x.txt", "plus+x.txt", "sp ace.txt", "p%3Fx.txt", "amp&x=1.txt", "ü é.txt"]
+    for name in names:
+        assert storage.save(f"named/{name}", ContentFile(name.encode())) == f"named/{name}"
+    served = {name: http_fetch(storage.url(f"named/{name}")) for name in names}
+    assert {name: (got.status, got.body) for name, got in served.items()} == {
+        name: (200, name.encode()) for name in names
+    }
 
 
 def test_the_async_api_refuses_and_keeps_them_alike(
