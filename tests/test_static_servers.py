@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -24,18 +23,7 @@ pytestmark = pytest.mark.django_db
 def _public_s3(request: pytest.FixtureRequest) -> dict[str, Any]:
     server: MotoServer = request.getfixturevalue("s3_server")
     bucket = server.create_bucket()
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{bucket}/*",
-            }
-        ],
-    }
-    server.boto3().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    server.let_anyone_read(bucket)
     return {"driver": "s3", **server.options(bucket)}
 
 

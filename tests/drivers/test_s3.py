@@ -88,19 +88,7 @@ class TestS3PublicStorage(StorageContract):
 
     @pytest.fixture
     def storage(self, options: dict[str, Any], s3_server: MotoServer) -> S3Storage:
-        bucket = options["bucket_name"]
-        anyone_reads = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "s3:GetObject",
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
-                }
-            ],
-        }
-        s3_server.boto3().put_bucket_policy(Bucket=bucket, Policy=json.dumps(anyone_reads))
+        s3_server.let_anyone_read(options["bucket_name"])
         return S3Storage(querystring_auth=False, **options)
 
     @pytest.fixture

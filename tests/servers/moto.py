@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,17 @@ class MotoServer(S3TestServer):
 
     access_key = ACCESS_KEY
     secret_key = SECRET_KEY
+
+    def let_anyone_read(self, bucket: str) -> None:
+        """Give ``bucket`` a policy that lets anyone GET its objects, as a public site's does."""
+        statement = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*",
+        }
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        self.boto3().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
 def start_moto(log_dir: Path) -> MotoServer:
