@@ -86,7 +86,6 @@ class DestinationCheck:
         response = yield Call("PUT", url(source), what, content=b"")
         expect(response, what)
         headers = {"Destination": url(target), "Overwrite": "F"}
-        response = yield Call("MOVE", url(source), what, headers)
-        if response.status_code not in (201, 204):
-            return False
+        # A refused MOVE says nothing of how the server reads the name: raise its error.
+        expect((yield Call("MOVE", url(source), what, headers)), what, 201, 204)
         return (yield from self._flows.stat(target)) is not None
