@@ -527,9 +527,8 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
         seconds = expires.days * 86400 + expires.seconds
         # A subclass's own sign() is obeyed; sign() refuses bad lifetimes.
         own_sign = type(self).sign is not S3Driver.sign
-        if domain is not None or self._static_keys is None or own_sign:
-            return super().signer(expires=expires, domain=domain)
-        if not 0 < seconds <= _sigv4.MAX_EXPIRES:
+        usual = 0 < seconds <= _sigv4.MAX_EXPIRES and not own_sign
+        if domain is not None or self._static_keys is None or not usual:
             return super().signer(expires=expires, domain=domain)
         usual_url = self._current_presigner().usual_url
         scheme, host, prefix = self.address.scheme, self.address.host, self.address.path("")
