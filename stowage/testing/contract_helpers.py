@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["declared", "read_back"]
+__all__ = ["DELIMITER_NAMES", "declared", "read_back"]
+
+#: Names holding URL delimiters: each must be kept as named, or refused.
+DELIMITER_NAMES = ("q?x.txt", "h#x.txt", "s;x.txt", "p%3Fx.txt", "amp&x=1.txt", "plus+x.txt")
 
 
 def read_back(storage: Any, name: str, mode: str = "rb") -> Any:

@@ -24,7 +24,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import InMemoryUploadedFile, TemporaryUploadedFile
 
-from stowage.testing.contract_helpers import read_back
+from stowage.testing.contract_helpers import DELIMITER_NAMES, read_back
 from stowage.testing.report import CHECKED, REFUSED, record
 
 __all__ = ["StorageEdgesContract"]
@@ -330,7 +330,7 @@ class StorageEdgesContract:
         through unencoded would store the file under a shorter name.
         """
         kept, refused = [], []
-        for name in ("q?x.txt", "h#x.txt", "s;x.txt", "p%3Fx.txt", "a&b=c.txt", "plus+x.txt"):
+        for name in DELIMITER_NAMES:
             path = f"delims/{name}"
             try:
                 saved = storage.save(path, ContentFile(name.encode()))
