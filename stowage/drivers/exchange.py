@@ -75,15 +75,20 @@ def exchange(
     """Send ``method`` on ``target`` with ``headers`` and ``body``; return the answer.
 
     ``Content-Length`` is added for a body (and for an empty POST or PUT),
-    ``Accept-Encoding: identity`` as http.client adds it. A header name or
-    value holding a line break is refused (ValueError).
+    ``Accept-Encoding: identity`` as http.client adds it unless ``headers``
+    name an ``Accept-Encoding`` (whose answer is then read as sent, never
+    decoded). A header name or value holding a line break is refused
+    (ValueError).
     """
     lines = [f"{method} {target} HTTP/1.1"]
+    encoding = False
     for name, value in headers.items():
         if _UNSAFE.search(name) or _UNSAFE.search(value):
             raise ValueError(f"Invalid header {name!r}: a line break or NUL in its name or value")
         lines.append(f"{name}: {value}")
-    lines.append("Accept-Encoding: identity")
+        encoding = encoding or name.lower() == "accept-encoding"
+    if not encoding:
+        lines.append("Accept-Encoding: identity")
     size = 0 if body is None else memoryview(body).nbytes
     if body is not None or method in ("POST", "PUT"):
         lines.append(f"Content-Length: {size}")

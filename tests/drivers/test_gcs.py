@@ -33,6 +33,7 @@ from google.cloud import storage as gcs  # type: ignore[import-untyped]
 from stowage import GCSStorage
 from stowage.drivers.base import Capability
 from stowage.drivers.gcs import GCSDriver, GCSOptions
+from stowage.drivers.gcs.json_api import SessionApi
 from stowage.drivers.gcs.uploads import UploadSource
 from stowage.exceptions import (
     AccessDenied,
@@ -376,12 +377,12 @@ def test_upload_memory_stays_bounded(options: dict[str, Any]) -> None:
         assert peak < 28 * _MiB, peak
 
 
-def test_ranged_reads_take_one_or_two_requests(options: dict[str, Any]) -> None:
+def test_ranged_reads_take_one_or_two_requests(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     driver = GCSDriver(GCSOptions(**options))
     driver.put("small.txt", io.BytesIO(b"0123456789"), content_type="text/plain")
-    requests: list[str] = []
-    transport = driver._connection.client._http
-    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    requests = _record_requests(driver, monkeypatch)
 
     download = driver.get("small.txt", start=2, end=64 * 1024)
     assert download.info.size == 10
@@ -441,7 +442,6 @@ def _record_requests(driver: GCSDriver, monkeypatch: pytest.MonkeyPatch) -> list
     transport = driver._connection.client._http
     transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
     api = driver._connection.json
-    assert api is not None  # the emulator is reached directly: stowage's own reads are on
     send = api.pool.send
 
     def sent(method: str, target: str, *args: Any, **kwargs: Any) -> Any:
@@ -521,6 +521,44 @@ def test_gzip_object_from_another_client(options: dict[str, Any], official: Any)
     driver = GCSDriver(GCSOptions(**options))
     assert driver.head("foreign.css").size == len(css)  # from the gzip trailer
     assert _read(driver, "foreign.css") == css
+
+
+def test_requests_go_through_the_clients_session_where_the_pool_cannot_go(
+    options: dict[str, Any], official: Any
+) -> None:
+    """Behind a proxy or mutual TLS, the client's session sends the same requests, alike."""
+    driver = GCSDriver(GCSOptions(**options, blob_chunk_size=256 * 1024))
+    css = b"a { b: c }\n" * 50_000
+    blob = official.blob("d/site.css")
+    blob.content_encoding = "gzip"
+    blob.upload_from_string(gzip.compress(css), content_type="text/css")
+    driver.put("d/small.txt", io.BytesIO(b"0123456789"), content_type="text/plain")
+    conn = driver._connection
+    conn.bucket  # noqa: B018 - makes the client
+    conn._json = SessionApi(conn.client._connection.API_BASE_URL, conn.client._http, 5)
+    requests: list[str] = []
+    conn.client._http.hooks["response"].append(lambda answer, *a, **k: requests.append(answer.url))
+
+    assert _read(driver, "d/small.txt", start=2, end=6) == b"2345"
+    assert driver.head("d/small.txt").size == 10
+    assert driver.head("d/site.css").size == len(css)
+    assert _read(driver, "d/site.css") == css
+    assert _read(driver, "d/site.css", start=300_000, end=300_011) == css[300_000:300_011]
+    assert driver.exists("d")
+    assert not driver.exists("d/missing")
+    assert sorted(name for name, _ in driver.list_names("d")) == ["d/site.css", "d/small.txt"]
+    with pytest.raises(NotFound):
+        driver.head("d/missing")
+    driver.put("d/new.txt", io.BytesIO(b"new"), content_type="text/plain", if_absent=True)
+    with pytest.raises(AlreadyExists):
+        driver.put("d/new.txt", io.BytesIO(b"other"), if_absent=True)
+    assert official.get_blob("d/new.txt").download_as_bytes() == b"new"
+    driver.delete("d/new.txt")
+    driver.delete("d/new.txt")  # already gone: not an error
+    assert official.get_blob("d/new.txt") is None
+    sent = " ".join(requests)
+    assert "/download/storage/v1/" in sent
+    assert "/upload/storage/v1/" in sent
 
 
 # -- URLs ---------------------------------------------------------------------------------

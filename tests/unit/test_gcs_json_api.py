@@ -9,7 +9,7 @@ import pytest
 
 from stowage.drivers.exchange import Response
 from stowage.drivers.gcs import errors
-from stowage.drivers.gcs.json_api import JsonApi, json_api
+from stowage.drivers.gcs.json_api import JsonApi, SessionApi, json_api
 from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable, translate
 
 
@@ -30,16 +30,16 @@ def test_reads_go_to_the_clients_base_url(monkeypatch: pytest.MonkeyPatch) -> No
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     api = json_api(_client("https://storage.example:8443/prefix"), 5)
-    assert api is not None
+    assert type(api) is JsonApi
     assert (api.pool.origin, api._root) == ("https://storage.example:8443", "/prefix/storage/v1")
 
 
 def test_the_client_sends_where_stowage_cannot_go(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert json_api(_client("https://storage.example", mtls=True), 5) is None
+    assert type(json_api(_client("https://storage.example", mtls=True), 5)) is SessionApi
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.example:1080")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    assert json_api(_client("https://storage.example"), 5) is None
+    assert type(json_api(_client("https://storage.example"), 5)) is SessionApi
 
 
 def _answering(status: int, body: bytes) -> JsonApi:

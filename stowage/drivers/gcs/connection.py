@@ -27,6 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import quote
 
 from stowage.drivers.gcs import errors
 from stowage.drivers.gcs.json_api import JsonApi, json_api
@@ -142,10 +143,22 @@ class Connection:
         return bucket
 
     @property
-    def json(self) -> JsonApi | None:
-        """Return stowage's own sender of JSON API reads, None where the client must send them."""
-        self.bucket  # noqa: B018 - creates the client
-        return self._json
+    def json(self) -> JsonApi:
+        """Return the sender of the JSON API's reads, made with the client."""
+        while (api := self._json) is None:
+            self.bucket  # noqa: B018 - creates the client, and the sender with it
+        return api
+
+    def path_of(self, key: str | None = None) -> tuple[str, dict[str, str]]:
+        """Return the JSON API path of the object at ``key`` (None: of the bucket).
+
+        With it, the query every request there carries (the billed project).
+        """
+        bucket = self.bucket
+        query = {"userProject": bucket.user_project} if bucket.user_project else {}
+        if key is None:
+            return bucket.path, query
+        return f"{bucket.path}/o/{quote(key, safe='')}", query
 
     def own_bucket(self) -> Any:
         """Return a bucket object of its own, whose metadata may be loaded and changed."""

@@ -29,7 +29,7 @@ from stowage.drivers.base import (
 )
 from stowage.drivers.gcs.connection import Connection
 from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
-from stowage.drivers.gcs.reading import Reader, object_info, resource_info
+from stowage.drivers.gcs.reading import Reader, resource_info
 from stowage.drivers.gcs.signing import Signer
 from stowage.drivers.gcs.uploads import Uploader
 from stowage.drivers.lookup import Page, exists_by_listing, listing_refused
@@ -53,32 +53,27 @@ def _list_page(
     delimiter: str | None,
     token: str | None,
     fields: str | None = None,
+    max_results: int | None = None,
 ) -> _Page:
     """Fetch one page of a listing, from ``token`` (None: the first page).
 
     The JSON answer is read as it comes: the client's own listing makes a
     ``Blob`` of every object, with its ACL helpers, which cost more than the
     request itself for a page of a thousand. ``fields`` narrows what the
-    service sends (a partial response). stowage's own connections send it
-    where they can (:mod:`~stowage.drivers.gcs.json_api`).
+    service sends (a partial response). It is sent by
+    :mod:`~stowage.drivers.gcs.json_api`.
     """
-    bucket = conn.bucket
-    query: dict[str, str] = {"prefix": prefix, "projection": "noAcl"}
+    path, query = conn.path_of()
+    query.update(prefix=prefix, projection="noAcl")
     if delimiter:
         query["delimiter"] = delimiter
     if token:
         query["pageToken"] = token
     if fields:
         query["fields"] = fields
-    if bucket.user_project:
-        query["userProject"] = bucket.user_project
-    api = conn.json
-    if api is not None:
-        page = api.get(f"{bucket.path}/o", query)
-    else:
-        page = bucket.client._get_resource(
-            f"{bucket.path}/o", query_params=query, timeout=conn.options.timeout, retry=None
-        )
+    if max_results:
+        query["maxResults"] = str(max_results)
+    page = conn.json.get(f"{path}/o", query)
     return page.get("items", []), page.get("prefixes", []), page.get("nextPageToken")
 
 
@@ -170,20 +165,20 @@ class GCSDriver(Driver[GCSOptions]):
 
     def head(self, key: str) -> ObjectInfo:
         """Describe the object at ``key`` from its metadata."""
-        blob = self._reader.metadata(key)
-        return object_info(blob, size=self._reader.plain_size(blob))
+        resource = self._reader.metadata(key)
+        return resource_info(resource, size=self._reader.plain_size(resource))
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
         from google.api_core.exceptions import NotFound as Missing
 
         conn = self._connection
-        bucket = conn.bucket
+        path, query = conn.path_of(key)
 
         def delete() -> None:
             # A retry after a delete that landed finds nothing: done all the same.
             with contextlib.suppress(Missing):
-                bucket.delete_blob(key, timeout=conn.options.timeout, retry=None)
+                conn.json.delete(path, query)
 
         conn.call(conn.what("deleting", key), delete)
 
@@ -226,20 +221,14 @@ class GCSDriver(Driver[GCSOptions]):
     def is_dir(self, key: str) -> bool:
         """Tell whether any object lies below ``key/``."""
         conn = self._connection
-        bucket = conn.bucket
-        return conn.call(
+        items, _, _ = conn.call(
             f"listing {key or '/'!r} in bucket {conn.bucket_name!r}",
-            lambda: any(
-                True
-                for _ in bucket.list_blobs(
-                    prefix=f"{key}/" if key else "",
-                    max_results=1,
-                    timeout=conn.options.timeout,
-                    retry=None,
-                )
+            lambda: _list_page(
+                conn, f"{key}/" if key else "", None, None, fields="items(name)", max_results=1
             ),
             reading=False,
         )
+        return bool(items)
 
     def exists(self, key: str) -> bool:
         """Tell whether ``key`` is an object or a directory, with one listing.
@@ -282,8 +271,8 @@ class GCSDriver(Driver[GCSOptions]):
         source, target = bucket.blob(src), bucket.blob(dst)
         what = conn.what("copying", src)
 
-        def rewrite(token: str | None) -> tuple[str | None, Any]:
-            """Make one rewrite call; return the next one's token (None: done) and the copy."""
+        def rewrite(token: str | None) -> tuple[str | None, dict[str, Any]]:
+            """Make one rewrite call; return the next call's token (None: done), the copy."""
             following, _, _ = target.rewrite(
                 source,
                 token=token,
@@ -291,7 +280,7 @@ class GCSDriver(Driver[GCSOptions]):
                 timeout=conn.options.timeout,
                 retry=None,
             )
-            return following, target
+            return following, target._properties
 
         token: str | None = None
         while True:
@@ -301,20 +290,17 @@ class GCSDriver(Driver[GCSOptions]):
             else:
                 token, copied = conn.call(what, call)
             if token is None:
-                return object_info(copied, size=self._reader.plain_size(copied))
+                return resource_info(copied, size=self._reader.plain_size(copied))
 
-    def _copied(self, src: str, dst: str) -> tuple[str | None, Any] | None:
+    def _copied(self, src: str, dst: str) -> tuple[str | None, dict[str, Any]] | None:
         """Return a finished rewrite's outcome if ``dst`` holds what ``src`` does, else None."""
         try:
             source, copied = self._reader.metadata(src), self._reader.metadata(dst)
         except NotFound:
             return None
-        same = (copied.crc32c, copied.md5_hash, copied.size) == (
-            source.crc32c,
-            source.md5_hash,
-            source.size,
-        )
-        return (None, copied) if same and copied.crc32c is not None else None
+        fields = ("crc32c", "md5Hash", "size")
+        same = all(copied.get(field) == source.get(field) for field in fields)
+        return (None, copied) if same and copied.get("crc32c") is not None else None
 
     # -- for direct uploads -------------------------------------------------------
 

@@ -82,7 +82,7 @@ def _table(*, creating: bool, reading: bool) -> ErrorTable:
         ),
         # A connection refused, reset or cut mid-body, or a name that does not
         # resolve, as requests, urllib3 or http.client report it (media
-        # transfers read the raw response; stowage's own listings use http.client).
+        # transfers read the raw response; stowage's own reads use http.client).
         Rule(
             (
                 requests.exceptions.ConnectionError,

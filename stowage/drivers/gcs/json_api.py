@@ -1,20 +1,25 @@
-"""GET the JSON API's listing pages on stowage's own kept-alive connections.
+"""Send the JSON API's small requests on kept-alive connections.
 
-``exists()`` is one listing and ``listdir()`` a few: many small requests.
-Through google-cloud-storage each costs about a millisecond of client CPU
-(``requests``, ``urllib3``, google-auth's session); on a
-:class:`~stowage.drivers.http_pool.Pool` with
-:mod:`~stowage.drivers.exchange`, a fraction of that. The client library
-still makes the credentials, the base URL and everything else; here only
-the request is sent, with the credentials' own headers (a token refreshed
-when due, the quota project).
+Listings, metadata, media by range, uploads of a body in hand, deletes:
+``exists()`` is one listing, ``open()`` one ranged read, a small ``save()``
+one multipart upload. Through google-cloud-storage each costs most of a
+millisecond of client CPU (``requests``, ``urllib3``, google-auth's
+session, a ``Blob`` made of every answer); on a :class:`~stowage.drivers.http_pool.Pool` with
+:mod:`~stowage.drivers.exchange`, a small fraction of that. The client
+library still makes the credentials and the base URL; here only the
+request is sent, with the credentials' own headers (a token refreshed when
+due, the quota project).
 
 Failures are raised as the client library raises them (an API exception
 carrying the status and the service's message, or the connection's own
-error), so the driver's one error table translates both paths alike.
+error), so the driver's one error table translates every path alike.
 Where the pool cannot go (an ``https://`` or SOCKS proxy, a client
-certificate for mutual TLS) :func:`json_api` returns None and the client
-library sends the request.
+certificate for mutual TLS) :func:`json_api` sends the same requests
+through the client's own authorized session instead.
+
+Media is asked for with ``Accept-Encoding: gzip`` and never decoded: the
+service then sends the stored bytes, where without it a gzip-compressed
+object would be inflated on the way and its ranges ignored.
 """
 
 from __future__ import annotations
@@ -26,18 +31,18 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from stowage.drivers.exchange import Headers, Response
 from stowage.drivers.http_pool import Pool
 
-__all__ = ["JsonApi", "json_api"]
+__all__ = ["JsonApi", "SessionApi", "json_api"]
 
 
 class JsonApi:
-    """Send authorized GET requests of the JSON API for one client."""
+    """Send authorized requests of the JSON API for one client, on stowage's own pool."""
 
     def __init__(self, base_url: str, credentials: Any, timeout: float) -> None:
+        self._at(base_url)
         parts = urlsplit(base_url)
-        #: The API's root, ``/storage/v1``, below the base URL's own path.
-        self._root = f"{parts.path.rstrip('/')}/storage/v1"
         self._credentials = credentials
         self._auth_request: Any = None
         self._lock = threading.Lock()
@@ -50,28 +55,65 @@ class JsonApi:
             proxy=None,
         )
 
+    def _at(self, base_url: str) -> None:
+        """Take the roots of the API's requests below ``base_url``."""
+        parts = urlsplit(base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        #: The API's root, ``/storage/v1``, below the base URL's own path.
+        self._root = f"{parts.path.rstrip('/')}/storage/v1"
+        #: Where objects' bytes are read: ``/download/storage/v1``.
+        self._download_root = f"{parts.path.rstrip('/')}/download/storage/v1"
+        #: Where objects are written: ``/upload/storage/v1``.
+        self._upload_root = f"{parts.path.rstrip('/')}/upload/storage/v1"
+
     def get(self, path: str, query: Mapping[str, str]) -> dict[str, Any]:
         """GET ``path`` (below ``/storage/v1``) with ``query``; return the JSON answer."""
-        from google.api_core import exceptions
-
-        target = f"{self._root}{path}?{urlencode(query)}"
-        headers = {
-            "Host": self.pool.host,
-            "Accept": "application/json",
-            "User-Agent": "django-stowage",
-        }
-        url = f"{self.pool.origin}{target}"
-        self._credentials.before_request(self._authorizer(), "GET", url, headers)
-        response = self.pool.send("GET", target, headers)
-        if response.status >= 300:
-            message = _message(response.body)
-            raise exceptions.from_http_status(response.status, message)  # type: ignore[no-untyped-call]
-        answer: dict[str, Any] = json.loads(response.body)
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+        answer: dict[str, Any] = json.loads(
+            self._send("GET", f"{self._root}{path}?{urlencode(query)}", headers).body
+        )
         return answer
+
+    def media(self, path: str, query: Mapping[str, str], byte_range: str) -> Response:
+        """GET the stored bytes of the object at ``path`` (``/b/…/o/…``) in ``byte_range``.
+
+        ``byte_range`` is a ``Range`` header's value (``bytes=0-1023``); the
+        answer's body holds the bytes as stored, its headers the object's
+        generation and stored encoding.
+        """
+        headers = {"Range": byte_range, "Accept-Encoding": "gzip"}
+        target = f"{self._download_root}{path}?{urlencode({'alt': 'media', **query})}"
+        return self._send("GET", target, headers)
+
+    def upload(
+        self, path: str, query: Mapping[str, str], body: bytes, content_type: str
+    ) -> dict[str, Any]:
+        """POST a multipart upload (``body`` of type ``content_type``) below ``path``.
+
+        ``path`` is the bucket's (``/b/…``); return the stored object's resource.
+        """
+        headers = {"Content-Type": content_type, "Accept-Encoding": "identity"}
+        target = f"{self._upload_root}{path}/o?{urlencode({'uploadType': 'multipart', **query})}"
+        answer: dict[str, Any] = json.loads(self._send("POST", target, headers, body).body)
+        return answer
+
+    def delete(self, path: str, query: Mapping[str, str]) -> None:
+        """DELETE the object at ``path`` (``/b/…/o/…``)."""
+        target = f"{self._root}{path}?{urlencode(query)}"
+        self._send("DELETE", target, {"Accept-Encoding": "identity"})
 
     def close(self) -> None:
         """Close the idle connections."""
         self.pool.close()
+
+    def _send(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+    ) -> Response:
+        """Send ``method`` on ``target``, with the credentials' headers; raise for errors."""
+        headers.update({"Host": self.pool.host, "User-Agent": "django-stowage"})
+        url = f"{self._origin}{target}"
+        self._credentials.before_request(self._authorizer(), method, url, headers)
+        return _checked(self.pool.send(method, target, headers, body))
 
     def _authorizer(self) -> Any:
         """Return the transport google-auth refreshes tokens with (made once, when first due)."""
@@ -84,12 +126,54 @@ class JsonApi:
         return self._auth_request
 
 
-def json_api(client: Any, timeout: float) -> JsonApi | None:
-    """Return a :class:`JsonApi` for ``client``'s base URL, or None where the pool cannot go."""
-    if getattr(client._http, "is_mtls", False):
-        return None
-    api = JsonApi(client._connection.API_BASE_URL, client._credentials, timeout)
-    return api if api.pool.reachable else None
+class SessionApi(JsonApi):
+    """Send the same requests through the client library's authorized session.
+
+    For what the pool cannot reach: a proxy it does not speak, a client
+    certificate. The session adds the credentials' headers itself.
+    """
+
+    def __init__(self, base_url: str, session: Any, timeout: float) -> None:
+        self._at(base_url)
+        self._session = session
+        self._timeout = timeout
+
+    def close(self) -> None:
+        """Nothing to close: the session is the client's."""
+
+    def _send(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+    ) -> Response:
+        url = f"{self._origin}{target}"
+        answer = self._session.request(
+            method, url, data=body, headers=headers, timeout=self._timeout, stream=True
+        )
+        try:
+            # Every request names its Accept-Encoding: the body is read as sent.
+            body = answer.raw.read(decode_content=False)
+        finally:
+            answer.close()
+        pairs = list(answer.headers.items())
+        return _checked(Response(answer.status_code, Headers(pairs), body, False))
+
+
+def json_api(client: Any, timeout: float) -> JsonApi:
+    """Return the sender of ``client``'s requests: stowage's pool where it can go, else theirs."""
+    base_url = client._connection.API_BASE_URL
+    if not getattr(client._http, "is_mtls", False):
+        api = JsonApi(base_url, client._credentials, timeout)
+        if api.pool.reachable:
+            return api
+    return SessionApi(base_url, client._http, timeout)
+
+
+def _checked(response: Response) -> Response:
+    """Return ``response``, or raise the client library's exception for its error status."""
+    if response.status >= 300:
+        from google.api_core import exceptions
+
+        raise exceptions.from_http_status(response.status, _message(response.body))  # type: ignore[no-untyped-call]
+    return response
 
 
 def _ca_bundle() -> str | bool:

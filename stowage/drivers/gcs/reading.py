@@ -23,14 +23,7 @@ from stowage.drivers.base import Download, ObjectInfo
 from stowage.drivers.gcs.connection import Connection
 from stowage.exceptions import NotFound, ServiceError
 
-__all__ = ["Reader", "object_info", "resource_info"]
-
-
-def object_info(blob: Any, *, size: int | None = None) -> ObjectInfo:
-    """Describe ``blob`` from the resource the client holds; ``size`` if known better."""
-    # The resource dict the client keeps; its own datetime properties parse
-    # with strptime, which made listing a thousand objects cost 100 ms.
-    return resource_info(blob._properties, size=size)
+__all__ = ["Reader", "resource_info"]
 
 
 def resource_info(resource: dict[str, Any], *, size: int | None = None) -> ObjectInfo:
@@ -59,25 +52,25 @@ def _timestamp(value: object) -> dt.datetime | None:
 
 
 class Reader:
-    """Read objects of one bucket, ``chunk`` bytes per request at most."""
+    """Read objects of one bucket, ``chunk`` bytes per request at most.
+
+    Metadata and bytes are read through the connection's
+    :class:`~stowage.drivers.gcs.json_api.JsonApi`; an object is described
+    by its JSON API resource (a dict).
+    """
 
     def __init__(self, connection: Connection, chunk: int) -> None:
         self._conn = connection
         self._chunk = chunk
 
-    def metadata(self, key: str) -> Any:
-        """Return the client's blob for ``key`` with its metadata, or raise NotFound."""
+    def metadata(self, key: str) -> dict[str, Any]:
+        """Return the resource of the object at ``key``, or raise NotFound."""
         if not key:
             raise NotFound("The bucket root is not an object.")
         conn = self._conn
-        what = conn.what("inspecting", key)
-        bucket = conn.bucket
-        blob = conn.call(
-            what, lambda: bucket.get_blob(key, timeout=conn.options.timeout, retry=None)
-        )
-        if blob is None:
-            raise NotFound(f"{what}: no such object.")
-        return blob
+        path, query = conn.path_of(key)
+        query["projection"] = "noAcl"
+        return conn.call(conn.what("inspecting", key), lambda: conn.json.get(path, query))
 
     def exists(self, key: str) -> bool:
         """Tell whether an object is stored at ``key``."""
@@ -87,18 +80,18 @@ class Reader:
             return False
         return True
 
-    def plain_size(self, blob: Any) -> int:
+    def plain_size(self, resource: dict[str, Any]) -> int:
         """Return the size a reader gets: the original size of a gzip-compressed object."""
-        if blob.content_encoding != "gzip":
-            return int(blob.size or 0)
-        known = _gzip.plain_size(blob.metadata or {})
+        stored = int(resource.get("size") or 0)
+        if resource.get("contentEncoding") != "gzip":
+            return stored
+        known = _gzip.plain_size(resource.get("metadata") or {})
         if known is not None:
             return known
-        stored = int(blob.size or 0)
         if stored < 18:
             return 0
         # Written by another client: the gzip trailer holds the size modulo 2**32.
-        trailer = self._download(blob, stored - 4, stored)
+        trailer = self._download(resource, stored - 4, stored)
         return int.from_bytes(trailer, "little")
 
     def get(self, key: str, start: int, end: int | None) -> Download:
@@ -107,16 +100,17 @@ class Reader:
             quick = self._get_small(key, start, end)
             if quick is not None:
                 return quick
-        blob = self.metadata(key)
-        size = self.plain_size(blob)
-        info = object_info(blob, size=size)
+        resource = self.metadata(key)
+        size = self.plain_size(resource)
+        info = resource_info(resource, size=size)
         stop = size if end is None else min(end, size)
         if start >= stop:
             return Download(info, iter(()))
-        if blob.content_encoding == "gzip":
-            chunks = _gzip.inflate(self._chunks(blob, 0, int(blob.size or 0)), start, stop)
+        if resource.get("contentEncoding") == "gzip":
+            stored = int(resource.get("size") or 0)
+            chunks = _gzip.inflate(self._chunks(resource, 0, stored), start, stop)
         else:
-            chunks = self._chunks(blob, start, stop)
+            chunks = self._chunks(resource, start, stop)
         return Download(info, chunks, chunks.close)
 
     def _get_small(self, key: str, start: int, end: int) -> Download | None:
@@ -127,18 +121,11 @@ class Reader:
         the two requests.
         """
         conn = self._conn
-        blob = conn.bucket.blob(key)
+        path, query = conn.path_of(key)
+        byte_range = f"bytes={start}-{end - 1}"
         try:
-            data: bytes = conn.call(
-                conn.what("reading", key),
-                lambda: blob.download_as_bytes(
-                    start=start,
-                    end=end - 1,
-                    raw_download=True,
-                    checksum=None,
-                    timeout=conn.options.timeout,
-                    retry=None,
-                ),
+            answer = conn.call(
+                conn.what("reading", key), lambda: conn.json.media(path, query, byte_range)
             )
         except ServiceError as exc:
             from google.api_core.exceptions import RequestRangeNotSatisfiable
@@ -146,50 +133,49 @@ class Reader:
             if isinstance(exc.__cause__, RequestRangeNotSatisfiable):
                 return None
             raise
-        if blob.content_encoding == "gzip":
+        headers = answer.headers
+        if headers.get("x-goog-stored-content-encoding", "identity") == "gzip":
             return None
+        data = answer.body
         chunks = iter((data,)) if data else iter(())
         if len(data) < end - start:
             # The object ends inside the range: that tells its size.
             info = ObjectInfo(
                 key=key,
                 size=start + len(data),
-                etag=(blob.etag or "").strip('"') or None,
-                content_type=blob.content_type,
-                cache_control=blob.cache_control,
+                etag=(headers.get("ETag") or "").strip('"') or None,
+                content_type=headers.get("Content-Type"),
+                cache_control=headers.get("Cache-Control"),
             )
             return Download(info, chunks)
         meta = self.metadata(key)
-        if blob.generation is not None and meta.generation != blob.generation:
+        generation = headers.get("x-goog-generation")
+        if generation is not None and str(meta.get("generation")) != generation:
             return None
-        return Download(object_info(meta), chunks)
+        return Download(resource_info(meta), chunks)
 
-    def _chunks(self, blob: Any, start: int, stop: int) -> Generator[bytes, None, None]:
+    def _chunks(
+        self, resource: dict[str, Any], start: int, stop: int
+    ) -> Generator[bytes, None, None]:
         position = start
         while position < stop:
             want = min(self._chunk, stop - position)
-            data = self._download(blob, position, position + want)
+            data = self._download(resource, position, position + want)
             if data:
                 yield data
             if len(data) < want:
                 return  # cut short: the reader sees the missing bytes and resumes
             position += want
 
-    def _download(self, blob: Any, start: int, stop: int) -> bytes:
-        """Fetch the stored bytes [start, stop) of ``blob``'s generation."""
+    def _download(self, resource: dict[str, Any], start: int, stop: int) -> bytes:
+        """Fetch the stored bytes [start, stop) of the generation ``resource`` describes."""
         conn = self._conn
-        data: bytes = conn.call(
-            conn.what("reading", blob.name),
-            lambda: blob.download_as_bytes(
-                start=start,
-                end=stop - 1,
-                # Stored gzip bytes are inflated here, by range; anything else
-                # the client may decode (a response compressed on the way).
-                raw_download=blob.content_encoding == "gzip",
-                checksum=None,
-                if_generation_match=blob.generation,
-                timeout=conn.options.timeout,
-                retry=None,
-            ),
+        key = resource["name"]
+        path, query = conn.path_of(key)
+        if resource.get("generation"):
+            query["ifGenerationMatch"] = str(resource["generation"])
+        byte_range = f"bytes={start}-{stop - 1}"
+        answer = conn.call(
+            conn.what("reading", key), lambda: conn.json.media(path, query, byte_range)
         )
-        return data
+        return answer.body

@@ -1,7 +1,8 @@
 """Write objects: one request for a small body, a resumable upload for a large one.
 
-A body of at most 8 MiB goes up in one multipart request; a larger one in a
-resumable upload: streamed in one request when its size is known and its
+A body of at most 8 MiB goes up in one multipart request, with its MD5, sent
+by :mod:`~stowage.drivers.gcs.json_api`; a larger one in the client
+library's resumable upload: streamed in one request when its size is known and its
 stream can seek (:mod:`~stowage.drivers.gcs.streaming`), else sent
 ``blob_chunk_size`` bytes at a time, so memory stays bounded whatever the
 size. ``if_absent`` adds ``ifGenerationMatch=0``, an atomic create. A stream
@@ -26,7 +27,10 @@ import base64
 import functools
 import hashlib
 import io
-from collections.abc import Callable, Mapping
+import json
+import re
+import secrets
+from collections.abc import Mapping
 from typing import IO, Any, Final
 
 from stowage.drivers import _gzip
@@ -34,7 +38,7 @@ from stowage.drivers.base import MiB, ObjectInfo, Readable
 from stowage.drivers.gcs import errors
 from stowage.drivers.gcs.connection import Connection
 from stowage.drivers.gcs.options import check_object_parameters
-from stowage.drivers.gcs.reading import Reader, object_info, resource_info
+from stowage.drivers.gcs.reading import Reader, resource_info
 from stowage.drivers.gcs.streaming import can_stream, put_streamed
 from stowage.exceptions import AlreadyExists, NotFound, translate
 
@@ -44,6 +48,32 @@ __all__ = ["UploadSource", "Uploader"]
 _MULTIPART_LIMIT: Final = 8 * MiB
 #: What a reader that is not a file object is asked for at a time.
 _READ_BLOCK: Final = 1 * MiB
+#: The JSON API's names of the properties an upload sets.
+_FIELDS: Final = {
+    "cache_control": "cacheControl",
+    "content_disposition": "contentDisposition",
+    "content_language": "contentLanguage",
+    "storage_class": "storageClass",
+    "content_encoding": "contentEncoding",
+}
+#: What may not stand in a part's header.
+_LINE_BREAK: Final = re.compile(r"[\r\n]")
+
+
+def _resource(
+    key: str,
+    content_type: str | None,
+    properties: Mapping[str, str],
+    metadata: Mapping[str, str],
+) -> dict[str, Any]:
+    """Return the resource an upload of ``key`` sends: its name and properties, in JSON names."""
+    fields: dict[str, Any] = {"name": key}
+    fields.update((_FIELDS[name], value) for name, value in properties.items())
+    if content_type:
+        fields["contentType"] = content_type
+    if metadata:
+        fields["metadata"] = dict(metadata)
+    return fields
 
 
 class UploadSource:
@@ -147,19 +177,15 @@ class Uploader:
         encoding = params.get("content_encoding")
         base_type = (content_type or "").split(";", 1)[0].strip().lower()
         compress = options.gzip and encoding is None and base_type in options.gzip_content_types
-        blob = conn.bucket.blob(key, chunk_size=self._chunk)
-        properties = {
+        given = {
             "cache_control": cache_control or params.get("cache_control"),
             "content_disposition": params.get("content_disposition"),
             "content_language": params.get("content_language"),
             "storage_class": params.get("storage_class"),
             "content_encoding": "gzip" if compress else encoding,
         }
-        for name, value in properties.items():
-            if value is not None:
-                setattr(blob, name, value)
-        if user_metadata := {**params.get("metadata", {}), **(metadata or {})}:
-            blob.metadata = user_metadata
+        properties: dict[str, str] = {name: v for name, v in given.items() if v is not None}
+        user_metadata = {**params.get("metadata", {}), **(metadata or {})}
         what = conn.what("writing", key)
         acl = params.get("acl") or options.default_acl
         if not compress and size is not None and size > _MULTIPART_LIMIT and can_stream(stream):
@@ -168,13 +194,13 @@ class Uploader:
             resource = put_streamed(
                 conn,
                 what,
-                blob,
+                self._blob(key, properties, user_metadata),
                 stream,
                 size,
                 content_type=content_type,
                 predefined_acl=acl,
                 if_absent=if_absent,
-                landed=functools.partial(self._holding_resource, key, stream, stream.tell()),
+                landed=functools.partial(self._holding, key, stream, stream.tell()),
             )
             return resource_info(resource)
         source = UploadSource(stream)
@@ -183,38 +209,41 @@ class Uploader:
             if compress:
                 spool, plain_size = _gzip.compress(source)
                 user_metadata[_gzip.PLAIN_SIZE_KEY] = str(plain_size)
-                body: Any = spool
-                body_size: int | None = spool.seek(0, io.SEEK_END)
+                stored = spool.seek(0, io.SEEK_END)
                 spool.seek(0)
+                fits = stored <= _MULTIPART_LIMIT
+                body: Any = spool.read() if fits else spool
+                body_size: int | None = stored
             else:
                 head = source.read(_MULTIPART_LIMIT)
-                if len(head) < _MULTIPART_LIMIT:
-                    body, body_size = io.BytesIO(head), len(head)
+                fits = len(head) < _MULTIPART_LIMIT
+                if fits:
+                    body, body_size = head, len(head)
                 else:
                     # Length unknown from here on: a resumable upload, whose first
                     # chunk replays the bytes already read.
                     source.unread(head)
                     del head  # the source holds it until sent, and no longer
                     body, body_size = source, None
-            if compress:
-                blob.metadata = user_metadata
-            upload = functools.partial(
-                blob.upload_from_file,
-                body,
-                size=body_size,
-                content_type=content_type,
-                predefined_acl=acl,
-                if_generation_match=0 if if_absent else None,
-                timeout=options.timeout,
-            )
-            if body_size is None or body_size > _MULTIPART_LIMIT:
+            if fits:
+                fields = _resource(key, content_type, properties, user_metadata)
+                resource = self._send_whole(what, body, fields, acl=acl, if_absent=if_absent)
+            else:
                 if if_absent and self._reader.exists(key):
                     # ifGenerationMatch=0 still settles races; this saves sending a
                     # large body only to have it refused when the upload completes.
                     raise AlreadyExists(f"{what}: the name is already taken.")
-                upload(retry=conn.per_request)
-            else:
-                blob = self._send_whole(what, blob, body, upload, if_absent=if_absent)
+                blob = self._blob(key, properties, user_metadata)
+                blob.upload_from_file(
+                    body,
+                    size=body_size,
+                    content_type=content_type,
+                    predefined_acl=acl,
+                    if_generation_match=0 if if_absent else None,
+                    timeout=options.timeout,
+                    retry=conn.per_request,
+                )
+                resource = blob._properties
         except Exception as exc:
             if source.error is not None and exc is source.error:
                 raise
@@ -224,33 +253,60 @@ class Uploader:
         finally:
             if spool is not None:
                 spool.close()
-        plain = _gzip.plain_size(blob.metadata or {}) if compress else None
-        return object_info(blob, size=plain)
+        return resource_info(resource)
+
+    def _blob(self, key: str, properties: Mapping[str, str], metadata: Mapping[str, str]) -> Any:
+        """Return the client's blob for a resumable upload to ``key``, its properties set."""
+        blob = self._conn.bucket.blob(key, chunk_size=self._chunk)
+        for name, value in properties.items():
+            setattr(blob, name, value)
+        if metadata:
+            blob.metadata = dict(metadata)
+        return blob
 
     def _send_whole(
-        self, what: str, blob: Any, body: IO[bytes], upload: Callable[..., None], *, if_absent: bool
-    ) -> Any:
-        """Send a body in hand in one request, from its start at each try; return the blob."""
+        self, what: str, data: bytes, fields: dict[str, Any], *, acl: str | None, if_absent: bool
+    ) -> dict[str, Any]:
+        """Send a body in hand in one multipart upload, whole at each try; return its resource.
 
-        def send() -> Any:
-            upload(rewind=True, retry=None)
-            return blob
+        The body's MD5 goes with it: the service refuses a body that arrives
+        otherwise.
+        """
+        conn = self._conn
+        path, query = conn.path_of()
+        if if_absent:
+            query["ifGenerationMatch"] = "0"
+        if acl:
+            query["predefinedAcl"] = acl
+        digest = hashlib.md5(data, usedforsecurity=False).digest()
+        fields["md5Hash"] = base64.b64encode(digest).decode("ascii")
+        media_type = fields.get("contentType") or "application/octet-stream"
+        if _LINE_BREAK.search(media_type):
+            raise ValueError(f"Invalid content type {media_type!r}: it holds a line break")
+        boundary = secrets.token_hex(16)
+        head = (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+            f"{json.dumps(fields)}\r\n--{boundary}\r\nContent-Type: {media_type}\r\n\r\n"
+        )
+        body = b"".join((head.encode(), data, f"\r\n--{boundary}--\r\n".encode()))
+        content_type = f'multipart/related; boundary="{boundary}"'
+
+        def send() -> dict[str, Any]:
+            return conn.json.upload(path, query, body, content_type)
 
         if if_absent:
-            return self._conn.create(
-                what, send, landed=lambda: self._holding(blob.name, body), reading=False
+            return conn.create(
+                what,
+                send,
+                landed=lambda: self._holding(fields["name"], io.BytesIO(data)),
+                reading=False,
             )
-        return self._conn.call(what, send, reading=False)
+        return conn.call(what, send, reading=False)
 
-    def _holding_resource(self, key: str, body: Any, start: int) -> dict[str, Any] | None:
-        """Return the resource of the object at ``key`` if it holds ``body`` from ``start``."""
-        found = self._holding(key, body, start)
-        return None if found is None else dict(found._properties)
+    def _holding(self, key: str, body: IO[bytes], start: int = 0) -> dict[str, Any] | None:
+        """Return the object's resource at ``key`` if it holds ``body`` from ``start``, else None.
 
-    def _holding(self, key: str, body: IO[bytes], start: int = 0) -> Any | None:
-        """Return the object at ``key`` if it holds ``body`` (the same MD5), else None.
-
-        Only asked after a failed try. Another writer's object of the same
+        The same MD5 says so. Only asked after a failed try. Another writer's object of the same
         bytes under the name is then taken for this call's: both report a create.
         """
         try:
@@ -262,4 +318,4 @@ class Uploader:
         while block := body.read(_READ_BLOCK):
             digest.update(block)
         sent = base64.b64encode(digest.digest()).decode("ascii")
-        return stored if stored.md5_hash == sent else None
+        return stored if stored.get("md5Hash") == sent else None
