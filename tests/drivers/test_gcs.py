@@ -234,14 +234,12 @@ def test_large_upload_is_resumable_and_intact(options: dict[str, Any], official:
 
 
 def test_a_large_body_of_known_size_goes_up_in_one_streamed_request(
-    options: dict[str, Any], official: Any
+    options: dict[str, Any], official: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     driver = GCSDriver(GCSOptions(**options))
     data = bytes(range(256)) * (9 * 4096 + 17)  # past the 8 MiB single-request limit
     driver.put("warm-up", io.BytesIO(b"x"))
-    requests: list[str] = []
-    transport = driver._connection.client._http
-    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
+    requests = _record_requests(driver, monkeypatch)
     info = driver.put(
         "streamed.bin",
         io.BytesIO(data),

@@ -1,13 +1,17 @@
-"""Make the Google client on first use, and run each of its calls under the retry policy.
+"""Make the Google client on first use, and run each request under the retry policy.
 
 The client library loads at the first use of a storage, not when a storage
-is declared (models, settings): it takes a few hundred milliseconds.
+is declared (models, settings): it takes a few hundred milliseconds. It
+makes the credentials and the base URL, and sends what stowage does not:
+the chunks of a resumable upload of unknown length, a streamed body, IAM
+signatures. Everything else goes through :attr:`Connection.json`
+(:mod:`~stowage.drivers.gcs.json_api`).
 
-Every call goes to the client with ``retry=None`` and runs under the
-drivers' one :class:`~stowage.drivers.retry.RetryPolicy`. Each attempt is
-translated, so the policy sees stowage's errors and repeats only the
-transient ones (connection errors, 408, 429, 5xx), and only for calls safe
-to repeat: reads, listings, deletes, metadata. A create
+Every request runs under the drivers' one
+:class:`~stowage.drivers.retry.RetryPolicy` (the client's own retries are
+off). Each attempt is translated, so the policy sees stowage's errors and
+repeats only the transient ones (connection errors, 408, 429, 5xx), and
+only for calls safe to repeat: reads, listings, deletes, metadata. A create
 (``ifGenerationMatch=0``) is repeated as well, and :meth:`Connection.create`
 settles its one ambiguity: a retry that finds the name taken may be finding
 the object its own first attempt stored before the answer was lost.
@@ -159,11 +163,6 @@ class Connection:
         if key is None:
             return bucket.path, query
         return f"{bucket.path}/o/{quote(key, safe='')}", query
-
-    def own_bucket(self) -> Any:
-        """Return a bucket object of its own, whose metadata may be loaded and changed."""
-        self.bucket  # noqa: B018 - creates the client
-        return self.client.bucket(self.bucket_name)
 
     def close(self) -> None:
         """Close the client's HTTP connections; a later call opens new ones."""

@@ -267,20 +267,19 @@ class GCSDriver(Driver[GCSOptions]):
 
     def _rewrite(self, src: str, dst: str, *, if_absent: bool) -> ObjectInfo:
         conn = self._connection
-        bucket = conn.bucket
-        source, target = bucket.blob(src), bucket.blob(dst)
+        source, query = conn.path_of(src)
+        target, _ = conn.path_of(dst)
+        if if_absent:
+            query["ifGenerationMatch"] = "0"
         what = conn.what("copying", src)
 
         def rewrite(token: str | None) -> tuple[str | None, dict[str, Any]]:
             """Make one rewrite call; return the next call's token (None: done), the copy."""
-            following, _, _ = target.rewrite(
-                source,
-                token=token,
-                if_generation_match=0 if if_absent else None,
-                timeout=conn.options.timeout,
-                retry=None,
-            )
-            return following, target._properties
+            asked = {**query, "rewriteToken": token} if token else query
+            answer = conn.json.send_json("POST", f"{source}/rewriteTo{target}", asked, {})
+            if answer.get("done"):
+                return None, answer["resource"]
+            return answer["rewriteToken"], {}
 
         token: str | None = None
         while True:
@@ -315,40 +314,36 @@ class GCSDriver(Driver[GCSOptions]):
         A retry starts another session; one left unused expires on the service.
         """
         conn = self._connection
-        blob = conn.bucket.blob(key)
-        uri: str = conn.call(
+        path, query = conn.path_of()
+        headers = {"X-Upload-Content-Type": content_type, "X-Upload-Content-Length": str(size)}
+        if origin:
+            headers["Origin"] = origin
+        document = {"name": key, "contentType": content_type}
+        return conn.call(
             conn.what("starting an upload to", key),
-            lambda: blob.create_resumable_upload_session(
-                content_type=content_type,
-                size=size,
-                origin=origin,
-                checksum=None,
-                timeout=conn.options.timeout,
-                retry=None,
-            ),
+            lambda: conn.json.start_upload(path, query, document, headers),
             reading=False,
         )
-        return uri
 
     def cors(self) -> Sequence[dict[str, Any]]:
         """Return the bucket's CORS rules (its ``cors`` metadata)."""
         conn = self._connection
-        bucket = conn.own_bucket()
-        conn.call(
+        path, query = conn.path_of()
+        bucket = conn.call(
             f"reading the CORS rules of bucket {conn.bucket_name!r}",
-            lambda: bucket.reload(timeout=conn.options.timeout, retry=None),
+            lambda: conn.json.get(path, {**query, "fields": "cors"}),
             reading=False,
         )
-        return [dict(rule) for rule in bucket.cors or []]
+        return [dict(rule) for rule in bucket.get("cors") or []]
 
     def set_cors(self, rules: Sequence[Mapping[str, Any]]) -> None:
         """Replace the bucket's CORS rules with ``rules`` (a PATCH of its metadata)."""
         conn = self._connection
-        bucket = conn.own_bucket()
-        bucket.cors = [dict(rule) for rule in rules]
+        path, query = conn.path_of()
+        document = {"cors": [dict(rule) for rule in rules]}
         conn.call(
             f"setting the CORS rules of bucket {conn.bucket_name!r}",
-            lambda: bucket.patch(timeout=conn.options.timeout, retry=None),
+            lambda: conn.json.send_json("PATCH", path, query, document),
             reading=False,
         )
 

@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urlsplit
 
 from stowage.drivers.exchange import Headers, Response
 from stowage.drivers.http_pool import Pool
+from stowage.exceptions import ServiceError
 
 __all__ = ["JsonApi", "SessionApi", "json_api"]
 
@@ -73,6 +74,38 @@ class JsonApi:
             self._send("GET", f"{self._root}{path}?{urlencode(query)}", headers).body
         )
         return answer
+
+    def send_json(
+        self, method: str, path: str, query: Mapping[str, str], document: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Send ``document`` by ``method`` (POST, PATCH) to ``path``; return the JSON answer."""
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        target = f"{self._root}{path}?{urlencode(query)}"
+        answer: dict[str, Any] = json.loads(
+            self._send(method, target, headers, json.dumps(document).encode()).body
+        )
+        return answer
+
+    def start_upload(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        document: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> str:
+        """Start a resumable upload of the object ``document`` describes; return its session URI.
+
+        ``path`` is the bucket's (``/b/…``); ``headers`` may tell the body's
+        type and size (``X-Upload-Content-Type``, ``X-Upload-Content-Length``)
+        and the page origin that may send it (``Origin``).
+        """
+        sent = {"Content-Type": "application/json", "Accept-Encoding": "identity", **headers}
+        target = f"{self._upload_root}{path}/o?{urlencode({'uploadType': 'resumable', **query})}"
+        answer = self._send("POST", target, sent, json.dumps(document).encode())
+        location = answer.headers.get("Location")
+        if not location:
+            raise ServiceError("The service started an upload without a session URI (Location).")
+        return location
 
     def media(self, path: str, query: Mapping[str, str], byte_range: str) -> Response:
         """GET the stored bytes of the object at ``path`` (``/b/…/o/…``) in ``byte_range``.

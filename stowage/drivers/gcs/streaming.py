@@ -79,16 +79,15 @@ class _Window(io.RawIOBase):
 def put_streamed(
     conn: Connection,
     what: str,
-    blob: Any,
+    fields: dict[str, Any],
     stream: Any,
     size: int,
     *,
-    content_type: str | None,
     predefined_acl: str | None,
     if_absent: bool,
     landed: Callable[[], dict[str, Any] | None],
 ) -> dict[str, Any]:
-    """Upload ``size`` bytes of ``stream`` to ``blob``; return the stored object's resource.
+    """Upload ``size`` bytes of ``stream`` as the object ``fields`` describe; return its resource.
 
     Each try starts a session and sends the body from where the stream stood.
     A create whose retry finds the name taken asks ``landed`` whether the
@@ -96,17 +95,18 @@ def put_streamed(
     """
     timeout = conn.options.timeout
     start = stream.tell()
+    path, query = conn.path_of()
+    if if_absent:
+        query["ifGenerationMatch"] = "0"
+    if predefined_acl:
+        query["predefinedAcl"] = predefined_acl
+    content_type = fields.get("contentType")
+    announced = {"X-Upload-Content-Length": str(size)}
+    if content_type:
+        announced["X-Upload-Content-Type"] = content_type
 
     def send() -> dict[str, Any]:
-        session = blob.create_resumable_upload_session(
-            content_type=content_type,
-            size=size,
-            timeout=timeout,
-            checksum=None,
-            predefined_acl=predefined_acl,
-            if_generation_match=0 if if_absent else None,
-            retry=None,
-        )
+        session = conn.json.start_upload(path, query, fields, announced)
         stream.seek(start)
         headers = {"Content-Length": str(size)}
         if content_type:

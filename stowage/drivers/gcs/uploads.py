@@ -194,10 +194,9 @@ class Uploader:
             resource = put_streamed(
                 conn,
                 what,
-                self._blob(key, properties, user_metadata),
+                _resource(key, content_type, properties, user_metadata),
                 stream,
                 size,
-                content_type=content_type,
                 predefined_acl=acl,
                 if_absent=if_absent,
                 landed=functools.partial(self._holding, key, stream, stream.tell()),
