@@ -92,8 +92,8 @@ class _Counter:
         self.count = 0
         for storage in storages:
             _transport(storage).hooks["response"].append(self._hook)
-            api = storage.driver._connection.json if hasattr(storage, "driver") else None
-            if api is not None:  # stowage's own listings, beside the client's requests
+            if hasattr(storage, "driver"):  # stowage's own requests, beside the client's
+                api = storage.driver._connection.json
                 api.pool.send = self._counted(api.pool.send)
 
     def _counted(self, send: Callable[..., Any]) -> Callable[..., Any]:
@@ -359,7 +359,8 @@ def run(args: argparse.Namespace) -> Section:
             f"{costs['google.cloud.storage'] * 1e3:.0f} ms, so no driver built on both imports "
             f"in less than {(costs['stowage'] + costs['google.cloud.storage']) * 1e3:.0f} ms. "
             "Past that floor: a driver sending every call through its own JSON API client, "
-            "as its listings and exists() already do, would need only google-auth for "
+            "as its reads, listings, small saves, copies and deletes already do, would need "
+            "only google-auth for "
             f"credentials ({costs['google.oauth2.service_account'] * 1e3:.0f} ms with "
             "service-account keys)."
         )
@@ -387,8 +388,9 @@ known size in one streamed request of a resumable session, holding a few blocks 
 where django-storages reads up to 100 MiB into memory and sends it in one request.
 stowage's `exists()` is one listing of the name's prefix, which also answers true for a
 directory (Django's contract); django-storages reads the object's metadata. stowage sends
-its listings (`exists()`, `listdir()`) on its own kept-alive connections, with the
-client's credentials, not through the client library's HTTP stack. fake-gcs-server
+its requests (reads, listings, saves up to 8 MiB, copies, deletes) on its own kept-alive
+connections, with the client's credentials, not through the client library's HTTP stack,
+which still sends the body of a larger upload. fake-gcs-server
 ignores `fields` (a partial response), which spares real GCS and the client the fields
 stowage does not keep. Declaring a stowage storage does not import google-cloud-storage;
 the first request does. The emulator shares the CPUs with the client.

@@ -22,10 +22,12 @@ import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Headers", "Response", "exchange"]
+__all__ = ["Body", "Headers", "Payload", "Response", "exchange"]
 
 #: A request body: bytes, or a view of a part's buffer (sent without a copy).
 Body = bytes | bytearray | memoryview
+#: What a request sends: a body, or pieces sent one after another (framed, not joined).
+Payload = Body | tuple[Body, ...]
 
 #: Bodies up to this size go out in the same send as the headers.
 _JOINED = 64 * 1024
@@ -70,7 +72,7 @@ class Response:
 
 
 def exchange(
-    sock: socket.socket, method: str, target: str, headers: Mapping[str, str], body: Body | None
+    sock: socket.socket, method: str, target: str, headers: Mapping[str, str], body: Payload | None
 ) -> Response:
     """Send ``method`` on ``target`` with ``headers`` and ``body``; return the answer.
 
@@ -89,17 +91,17 @@ def exchange(
         encoding = encoding or name.lower() == "accept-encoding"
     if not encoding:
         lines.append("Accept-Encoding: identity")
-    size = 0 if body is None else memoryview(body).nbytes
+    pieces = () if body is None else body if isinstance(body, tuple) else (body,)
+    size = sum(memoryview(piece).nbytes for piece in pieces)
     if body is not None or method in ("POST", "PUT"):
         lines.append(f"Content-Length: {size}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    if body is None:
-        sock.sendall(head)
-    elif size <= _JOINED:
-        sock.sendall(head + body)
+    if size <= _JOINED:
+        sock.sendall(b"".join((head, *pieces)))
     else:
         sock.sendall(head)
-        sock.sendall(body)
+        for piece in pieces:
+            sock.sendall(piece)
     return _Reader(sock).answer(method)
 
 

@@ -25,7 +25,7 @@ import threading
 import urllib.request
 from urllib.parse import unquote, urlsplit
 
-from stowage.drivers.exchange import Body, Response, exchange
+from stowage.drivers.exchange import Payload, Response, exchange
 from stowage.drivers.options import tls_context
 
 __all__ = ["POOL_SIZE", "Pool", "UntrustedCertificate", "environment_proxy"]
@@ -87,7 +87,7 @@ class Pool:
         return self.proxy is None or urlsplit(self.proxy).scheme == "http"
 
     def send(
-        self, method: str, target: str, headers: dict[str, str], body: Body | None = None
+        self, method: str, target: str, headers: dict[str, str], body: Payload | None = None
     ) -> Response:
         """Send one request for ``target`` (path and query) and return its answer, any status."""
         if self._forwarded:
@@ -184,7 +184,7 @@ def _exchange(
     connection: http.client.HTTPConnection,
     method: str,
     target: str,
-    body: Body | None,
+    body: Payload | None,
     headers: dict[str, str],
 ) -> Response:
     assert connection.sock is not None

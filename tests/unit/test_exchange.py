@@ -56,6 +56,30 @@ def test_a_request_is_written_whole_and_a_sized_answer_read(
     )
 
 
+def test_pieces_go_out_one_after_another_under_one_length(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    client, server = pair
+    received = bytearray()
+
+    def serve() -> None:  # reads as the client writes: the request outgrows the socket's buffer
+        while not received.endswith(b"-tail"):
+            received.extend(server.recv(65536))
+        server.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    middle = memoryview(b"m" * 70_000)  # past the size sent with the headers in one piece
+    exchange(client, "POST", "/u", {"Accept-Encoding": "gzip"}, (b"head-", middle, b"-tail"))
+    thread.join()
+    sent = bytes(received)
+    assert sent.startswith(
+        b"POST /u HTTP/1.1\r\nAccept-Encoding: gzip\r\nContent-Length: 70010\r\n\r\nhead-m"
+    )  # the caller's Accept-Encoding, and no other
+    assert sent.endswith(b"m-tail")
+    assert len(sent.split(b"\r\n\r\n", 1)[1]) == 70_010
+
+
 def test_an_empty_post_says_its_length(pair: tuple[socket.socket, socket.socket]) -> None:
     client, server = pair
     server.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from stowage.drivers.exchange import Headers, Response
+from stowage.drivers.exchange import Headers, Payload, Response
 from stowage.drivers.http_pool import Pool
 from stowage.exceptions import ServiceError
 
@@ -119,7 +119,7 @@ class JsonApi:
         return self._send("GET", target, headers)
 
     def upload(
-        self, path: str, query: Mapping[str, str], body: bytes, content_type: str
+        self, path: str, query: Mapping[str, str], body: Payload, content_type: str
     ) -> dict[str, Any]:
         """POST a multipart upload (``body`` of type ``content_type``) below ``path``.
 
@@ -140,7 +140,7 @@ class JsonApi:
         self.pool.close()
 
     def _send(
-        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+        self, method: str, target: str, headers: dict[str, str], body: Payload | None = None
     ) -> Response:
         """Send ``method`` on ``target``, with the credentials' headers; raise for errors."""
         headers.update({"Host": self.pool.host, "User-Agent": "django-stowage"})
@@ -175,19 +175,20 @@ class SessionApi(JsonApi):
         """Nothing to close: the session is the client's."""
 
     def _send(
-        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+        self, method: str, target: str, headers: dict[str, str], body: Payload | None = None
     ) -> Response:
         url = f"{self._origin}{target}"
+        data = b"".join(body) if isinstance(body, tuple) else body
         answer = self._session.request(
-            method, url, data=body, headers=headers, timeout=self._timeout, stream=True
+            method, url, data=data, headers=headers, timeout=self._timeout, stream=True
         )
         try:
             # Every request names its Accept-Encoding: the body is read as sent.
-            body = answer.raw.read(decode_content=False)
+            received: bytes = answer.raw.read(decode_content=False)
         finally:
             answer.close()
         pairs = list(answer.headers.items())
-        return _checked(Response(answer.status_code, Headers(pairs), body, False))
+        return _checked(Response(answer.status_code, Headers(pairs), received, False))
 
 
 def json_api(client: Any, timeout: float) -> JsonApi:

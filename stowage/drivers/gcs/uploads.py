@@ -60,6 +60,24 @@ _FIELDS: Final = {
 _LINE_BREAK: Final = re.compile(r"[\r\n]")
 
 
+def _checksum(data: bytes) -> dict[str, str]:
+    """Return the resource field that makes the service check ``data`` as it arrives.
+
+    CRC32C where google-crc32c has its compiled implementation (a tenth of
+    MD5's CPU), else MD5.
+    """
+    try:
+        import google_crc32c
+    except ImportError:
+        pass
+    else:
+        if google_crc32c.implementation == "c":
+            crc = google_crc32c.value(data).to_bytes(4, "big")
+            return {"crc32c": base64.b64encode(crc).decode("ascii")}
+    digest = hashlib.md5(data, usedforsecurity=False).digest()
+    return {"md5Hash": base64.b64encode(digest).decode("ascii")}
+
+
 def _resource(
     key: str,
     content_type: str | None,
@@ -268,8 +286,8 @@ class Uploader:
     ) -> dict[str, Any]:
         """Send a body in hand in one multipart upload, whole at each try; return its resource.
 
-        The body's MD5 goes with it: the service refuses a body that arrives
-        otherwise.
+        The body's checksum goes with it: the service refuses a body that
+        arrives otherwise.
         """
         conn = self._conn
         path, query = conn.path_of()
@@ -277,8 +295,7 @@ class Uploader:
             query["ifGenerationMatch"] = "0"
         if acl:
             query["predefinedAcl"] = acl
-        digest = hashlib.md5(data, usedforsecurity=False).digest()
-        fields["md5Hash"] = base64.b64encode(digest).decode("ascii")
+        fields.update(_checksum(data))
         media_type = fields.get("contentType") or "application/octet-stream"
         if _LINE_BREAK.search(media_type):
             raise ValueError(f"Invalid content type {media_type!r}: it holds a line break")
@@ -287,7 +304,7 @@ class Uploader:
             f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
             f"{json.dumps(fields)}\r\n--{boundary}\r\nContent-Type: {media_type}\r\n\r\n"
         )
-        body = b"".join((head.encode(), data, f"\r\n--{boundary}--\r\n".encode()))
+        body = (head.encode(), data, f"\r\n--{boundary}--\r\n".encode())
         content_type = f'multipart/related; boundary="{boundary}"'
 
         def send() -> dict[str, Any]:
