@@ -13,6 +13,7 @@ import functools
 import gzip
 import hashlib
 import io
+import json
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -519,6 +520,30 @@ def test_gzip_object_from_another_client(options: dict[str, Any], official: Any)
     driver = GCSDriver(GCSOptions(**options))
     assert driver.head("foreign.css").size == len(css)  # from the gzip trailer
     assert _read(driver, "foreign.css") == css
+
+
+def test_a_small_save_carries_the_checksum_the_service_computes(
+    options: dict[str, Any], official: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service refuses a body whose checksum differs; the emulator does not check it."""
+    driver = GCSDriver(GCSOptions(**options))
+    api = driver._connection.json
+    sent: list[dict[str, Any]] = []
+    upload = api.upload
+
+    def capture(path: str, query: Any, body: tuple[bytes, ...], content_type: str) -> Any:
+        head = body[0].decode()
+        sent.append(json.loads(head[head.index("{") : head.rindex("}") + 1]))
+        return upload(path, query, body, content_type)
+
+    monkeypatch.setattr(api, "upload", capture)
+    data = bytes(range(256)) * 5000
+    driver.put("sum.bin", io.BytesIO(data), content_type="application/x-test")
+    (fields,) = sent
+    stored = official.get_blob("sum.bin")
+    assert fields["crc32c"] == stored.crc32c
+    assert (fields["name"], fields["contentType"]) == ("sum.bin", "application/x-test")
+    assert stored.download_as_bytes() == data
 
 
 def test_requests_go_through_the_clients_session_where_the_pool_cannot_go(
