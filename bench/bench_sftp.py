@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> Section:
             "in place. django-storages reads a file with paramiko without read-ahead; stowage "
             "keeps reads in flight while the caller consumes the previous chunk. "
             "Declaring a stowage storage does not import asyncssh; the first connection does, "
-            "as the GCS backend loads its client library at the first request. Importing "
+            "as the GCS backend loads google-auth at the first request. Importing "
             f"asyncssh alone takes {floor['asyncssh'] * 1e3:.0f} ms here and paramiko "
             f"{floor['paramiko'] * 1e3:.0f} ms: the floor of the row with the client library. "
             f"The per-call rows' floor: one bare stat() through asyncssh, sent from the "

@@ -92,7 +92,7 @@ def test_django_storages_are_left_alone() -> None:
     [
         (entry("S3Storage", bucket_name="b"), "obstore", "s3"),
         (entry("AzureStorage", azure_container="c"), "obstore", "azure"),
-        (entry("GCSStorage", bucket_name="b"), "google.cloud.storage", "gcs"),
+        (entry("GCSStorage", bucket_name="b"), "google.auth", "gcs"),
     ],
 )
 def test_e001_names_the_extra_to_install(

@@ -17,17 +17,74 @@ skipped; no body for HEAD, 204 and 304.
 from __future__ import annotations
 
 import http.client
+import io
 import re
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import IO
 
-__all__ = ["Body", "Headers", "Payload", "Response", "exchange"]
+__all__ = ["Body", "BodyStream", "Headers", "Payload", "Response", "exchange"]
 
 #: A request body: bytes, or a view of a part's buffer (sent without a copy).
 Body = bytes | bytearray | memoryview
-#: What a request sends: a body, or pieces sent one after another (framed, not joined).
-Payload = Body | tuple[Body, ...]
+
+
+class BodyStream(io.RawIOBase):
+    """A body read from a seekable stream while it is sent: ``length`` bytes from where it stood.
+
+    Each send starts again from there (:meth:`rewind`), so a request sent
+    again on a fresh connection sends the same bytes. A failure of the
+    caller's stream, or its end before ``length`` bytes, is kept in
+    :attr:`error`: the HTTP client reports it as a broken request, and the
+    caller raises it as it is instead. It is also a file object, for HTTP
+    clients that read one (``len()`` less ``tell()`` is what is left).
+    """
+
+    #: What each read of the stream asks for at most.
+    block = 256 * 1024
+
+    def __init__(self, stream: IO[bytes], length: int) -> None:
+        self._stream = stream
+        self._start = stream.tell()
+        self.length = length
+        self._left = length
+        self.error: BaseException | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def tell(self) -> int:
+        return self.length - self._left
+
+    def readable(self) -> bool:
+        return True
+
+    def rewind(self) -> None:
+        """Go back to the body's first byte."""
+        self._stream.seek(self._start)
+        self._left = self.length
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return the next bytes of the body, at most ``block``; b"" at its end."""
+        want = min(self._left if size < 0 else size, self._left, self.block)
+        try:
+            data: bytes = self._stream.read(want) if want else b""
+            if want and not data:
+                raise ValueError(
+                    f"the stream ended after {self.length - self._left} of the {self.length} "
+                    "bytes it was saved with"
+                )
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self._left -= len(data)
+        return data
+
+
+#: What a request sends: a body, pieces sent one after another (framed, not joined),
+#: or a stream read as it is sent.
+Payload = Body | tuple[Body, ...] | BodyStream
 
 #: Bodies up to this size go out in the same send as the headers.
 _JOINED = 64 * 1024
@@ -91,6 +148,13 @@ def exchange(
         encoding = encoding or name.lower() == "accept-encoding"
     if not encoding:
         lines.append("Accept-Encoding: identity")
+    if isinstance(body, BodyStream):
+        body.rewind()
+        lines.append(f"Content-Length: {body.length}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        while block := body.read():
+            sock.sendall(block)
+        return _Reader(sock).answer(method)
     pieces = () if body is None else body if isinstance(body, tuple) else (body,)
     size = sum(memoryview(piece).nbytes for piece in pieces)
     if body is not None or method in ("POST", "PUT"):

@@ -436,10 +436,8 @@ def test_exists_reads_metadata_once_the_bucket_refuses_listings(
 
 
 def _record_requests(driver: GCSDriver, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the requests of the client library and of stowage's own JSON reads."""
+    """Record the requests the driver sends (all go on its pool)."""
     requests: list[str] = []
-    transport = driver._connection.client._http
-    transport.hooks["response"].append(lambda response, *a, **k: requests.append(response.url))
     api = driver._connection.json
     send = api.pool.send
 
@@ -465,10 +463,10 @@ def test_exists_takes_one_request(options: dict[str, Any], monkeypatch: pytest.M
 def test_no_request_is_made_but_those_asked_for(
     options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # google-cloud-storage 3.17 looks a bucket up in a background thread, for
-    # tracing labels, at a client's first call; with tracing off it must not.
+    # google-cloud-storage 3.17 looked a bucket up in a background thread, for
+    # tracing labels, at a client's first call; no such request may be sent.
     driver = GCSDriver(GCSOptions(**options))
-    driver._connection.bucket  # noqa: B018 - makes the client, without a request
+    driver._connection.connect()
     requests = _record_requests(driver, monkeypatch)
     driver.put("f.txt", io.BytesIO(b"x"))
     driver.exists("f.txt")
@@ -549,18 +547,21 @@ def test_a_small_save_carries_the_checksum_the_service_computes(
 def test_requests_go_through_the_clients_session_where_the_pool_cannot_go(
     options: dict[str, Any], official: Any
 ) -> None:
-    """Behind a proxy or mutual TLS, the client's session sends the same requests, alike."""
+    """Behind a proxy or mutual TLS, google-auth's session sends the same requests, alike."""
     driver = GCSDriver(GCSOptions(**options, blob_chunk_size=256 * 1024))
     css = b"a { b: c }\n" * 50_000
     blob = official.blob("d/site.css")
     blob.content_encoding = "gzip"
     blob.upload_from_string(gzip.compress(css), content_type="text/css")
     driver.put("d/small.txt", io.BytesIO(b"0123456789"), content_type="text/plain")
+    from google.auth.transport.requests import AuthorizedSession
+
     conn = driver._connection
-    conn.bucket  # noqa: B018 - makes the client
-    conn._json = SessionApi(conn.client._connection.API_BASE_URL, conn.client._http, 5)
+    conn.connect()
+    session = AuthorizedSession(conn.credentials)
+    conn._json = SessionApi(conn.base_url, session, 5)
     requests: list[str] = []
-    conn.client._http.hooks["response"].append(lambda answer, *a, **k: requests.append(answer.url))
+    session.hooks["response"].append(lambda answer, *a, **k: requests.append(answer.url))
 
     assert _read(driver, "d/small.txt", start=2, end=6) == b"2345"
     assert driver.head("d/small.txt").size == 10
@@ -1240,7 +1241,7 @@ def test_hmac_signing_needs_no_client_and_beats_the_rsa_key(
     storage = GCSStorage(**hmac_options)
     url = storage.url("a.txt")
     assert "X-Goog-Algorithm=GOOG4-HMAC-SHA256&" in url
-    assert storage.driver._connection.client is None  # type: ignore[attr-defined]
+    assert storage.driver._connection._json is None  # type: ignore[attr-defined]
     # Anonymous, with no RSA key at all: the HMAC key alone signs.
     keyless = {k: v for k, v in hmac_options.items() if k != "credentials"}
     assert "X-Goog-Signature=" in GCSStorage(**keyless).url("a.txt")
@@ -1303,7 +1304,7 @@ def test_bad_hmac_options_name_the_option(
 def test_own_reads_carry_the_credentials_headers(
     options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A listing on stowage's own connections is authorized as the client's requests are."""
+    """A listing on stowage's own connections is authorized with the credentials' headers."""
     from google.oauth2.credentials import Credentials
 
     token = Credentials(token="listing-token", quota_project_id="billed-project")  # type: ignore[no-untyped-call]
@@ -1325,3 +1326,211 @@ def test_own_reads_carry_the_credentials_headers(
     for headers in sent:
         assert headers["authorization"] == "Bearer listing-token"
         assert headers["x-goog-user-project"] == "billed-project"
+
+
+# -- chunked uploads of a stream of unknown length ----------------------------------------
+
+
+def test_a_stream_a_whole_number_of_chunks_long_ends_with_an_empty_request(
+    options: dict[str, Any], official: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = GCSDriver(GCSOptions(**options, blob_chunk_size=1 * _MiB))
+    data = bytes(range(256)) * (10 * 4096)  # 10 MiB: ten chunks, then nothing
+    driver.put("warm-up", io.BytesIO(b"x"))
+    requests = _record_requests(driver, monkeypatch)
+    info = driver.put("exact.bin", _OneRead(data), content_type="application/x-test")
+    assert len(requests) == 12, requests  # the session's start, ten chunks, the total
+    assert info.size == len(data)
+    blob = official.get_blob("exact.bin")
+    assert (blob.size, blob.content_type) == (len(data), "application/x-test")
+    assert hashlib.sha256(blob.download_as_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_session_holding_part_of_a_chunk_is_sent_the_rest(
+    options: dict[str, Any], official: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk the session took only in part is completed from the bytes still in hand."""
+    driver = GCSDriver(GCSOptions(**options, blob_chunk_size=1 * _MiB))
+    data = bytes(range(256)) * (9 * 4096 + 5)
+    api = driver._connection.json
+    resume = api.resume
+    spans: list[str] = []
+
+    def partly(session: str, body: Any, content_range: str) -> Any:
+        spans.append(content_range)
+        if len(spans) == 2:  # the second chunk: send its first 256 KiB only
+            start = int(content_range.split(" ")[1].split("-")[0])
+            content_range = f"bytes {start}-{start + 256 * 1024 - 1}/*"
+            body = body[: 256 * 1024]
+        return resume(session, body, content_range)
+
+    monkeypatch.setattr(api, "resume", partly)
+    driver.put("partly.bin", _OneRead(data))
+    assert spans[1:3] == [
+        f"bytes {_MiB}-{2 * _MiB - 1}/*",
+        f"bytes {_MiB + 256 * 1024}-{2 * _MiB - 1}/*",
+    ]
+    blob = official.get_blob("partly.bin")
+    assert hashlib.sha256(blob.download_as_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+class _OneRead(io.RawIOBase):
+    """A stream of unknown length that can only be read forward, in small pieces."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), len(self._data), 100_000)
+        buffer[:count] = self._data[:count]
+        self._data = self._data[count:]
+        return count
+
+
+# -- credentials: google-auth alone, tokens refreshed on stowage's connections ------------
+
+
+class _TokenServer:
+    """A local OAuth token endpoint answering every grant with a numbered token."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        grants: list[bytes] = []
+        self.grants = grants
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                grants.append(self.rfile.read(int(self.headers["Content-Length"])))
+                body = json.dumps(
+                    {"access_token": f"token-{len(grants)}", "expires_in": 3600}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def token_server() -> Iterator[_TokenServer]:
+    server = _TokenServer()
+    yield server
+    server.close()
+
+
+def test_a_service_account_token_is_refreshed_on_stowages_connections(
+    options: dict[str, Any],
+    service_account_info: dict[str, str],
+    token_server: _TokenServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    info = {**service_account_info, "token_uri": token_server.url}
+    driver = GCSDriver(GCSOptions(**{**options, "anonymous": False, "credentials": info}))
+    requests = _record_requests(driver, monkeypatch)
+    sent: list[dict[str, str]] = []
+    send = driver._connection.json.pool.send
+
+    def recorded(method: str, target: str, headers: dict[str, str], *args: Any) -> Any:
+        sent.append(dict(headers))
+        return send(method, target, headers, *args)
+
+    monkeypatch.setattr(driver._connection.json.pool, "send", recorded)
+    driver.put("authorized.txt", io.BytesIO(b"x"))
+    assert _read(driver, "authorized.txt") == b"x"
+    assert len(token_server.grants) == 1  # one token, kept for every request
+    assert (
+        b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+        in (token_server.grants[0])
+    )
+    assert len(requests) == len(sent) >= 2
+    assert {headers["authorization"] for headers in sent} == {"Bearer token-1"}
+
+
+def test_the_first_requests_load_google_auth_alone(
+    fake_gcs: FakeGCS,
+    gcs_bucket: str,
+    service_account_info: dict[str, str],
+    token_server: _TokenServer,
+    tmp_path: Any,
+) -> None:
+    """Saving, reading and listing load neither google-cloud-storage nor ``requests``."""
+    import subprocess
+    import sys
+
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps({**service_account_info, "token_uri": token_server.url}))
+    script = f"""
+import datetime, io, sys
+from stowage.drivers.gcs import GCSDriver, GCSOptions
+driver = GCSDriver(GCSOptions(bucket_name={gcs_bucket!r}, api_endpoint={fake_gcs.url!r},
+                              credentials={str(key_file)!r}))
+driver.put("first.txt", io.BytesIO(b"first"), if_absent=True)
+assert b"".join(driver.get("first.txt")) == b"first"
+assert [name for name, _ in driver.list_names("")] == ["first.txt"]
+assert "X-Goog-Signature=" in driver.sign("first.txt", expires=datetime.timedelta(seconds=60))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("requests", "urllib3")
+             or m.startswith(("google.cloud", "google.api_core", "google.resumable_media"))))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert len(token_server.grants) == 1
+
+
+@pytest.mark.usefixtures("frozen_signers")
+def test_iam_sign_blob_signs_the_client_librarys_url(
+    options: dict[str, Any],
+    service_account_info: dict[str, str],
+    signing_key: rsa.RSAPrivateKey,
+    token_server: _TokenServer,
+    fake_gcs: FakeGCS,
+    gcs_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """signBlob signs the string the key would: the URL is the library's, to the byte."""
+    import base64
+
+    from stowage.drivers.gcs import credentials
+
+    answered: list[str] = []
+    forward = credentials.TokenTransport.__call__
+
+    def iam(self: Any, url: str, method: str = "GET", body: Any = None, **kwargs: Any) -> Any:
+        if not url.startswith("https://iamcredentials.googleapis.com/"):
+            return forward(self, url, method, body, **kwargs)
+        answered.append(url)  # answered here: tests address nothing but loopback
+        payload = base64.b64decode(json.loads(body)["payload"])
+        signature = signing_key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+        signed = json.dumps({"keyId": "k", "signedBlob": base64.b64encode(signature).decode()})
+        return credentials._Answer(200, {}, signed.encode())
+
+    monkeypatch.setattr(credentials.TokenTransport, "__call__", iam)
+    info = {**service_account_info, "token_uri": token_server.url}
+    storage = GCSStorage(
+        location="media", **{**options, "credentials": info, "iam_sign_blob": True}
+    )
+    url = storage.url("a file.txt")
+    assert answered == [
+        f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{_EMAIL}:signBlob"
+    ]
+    assert url == _official_url(
+        service_account_info, gcs_bucket, "media/a file.txt", endpoint=fake_gcs.url, email=_EMAIL
+    )

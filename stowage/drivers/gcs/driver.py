@@ -9,7 +9,6 @@ policy through the :class:`~stowage.drivers.gcs.connection.Connection`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from stowage.drivers.base import (
     signed_seconds,
 )
 from stowage.drivers.gcs.connection import Connection
+from stowage.drivers.gcs.json_api import ApiError
 from stowage.drivers.gcs.options import DEFAULT_CHUNK, GCSOptions
 from stowage.drivers.gcs.reading import Reader, resource_info
 from stowage.drivers.gcs.signing import Signer
@@ -105,7 +105,7 @@ class GCSDriver(Driver[GCSOptions]):
         self._listing_refused = False
 
     def close(self) -> None:
-        """Close the client's HTTP connections; a later call opens new ones."""
+        """Close the HTTP connections; a later call opens new ones."""
         self._connection.close()
 
     # -- required -----------------------------------------------------------------
@@ -170,15 +170,16 @@ class GCSDriver(Driver[GCSOptions]):
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
-        from google.api_core.exceptions import NotFound as Missing
-
         conn = self._connection
         path, query = conn.path_of(key)
 
         def delete() -> None:
             # A retry after a delete that landed finds nothing: done all the same.
-            with contextlib.suppress(Missing):
+            try:
                 conn.json.delete(path, query)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
 
         conn.call(conn.what("deleting", key), delete)
 

@@ -1,4 +1,4 @@
-"""Say what the Google client's errors become, and which of them are worth a retry.
+"""Say what the JSON API's errors become, and which of them are worth a retry.
 
 One table per kind of operation: a 412 means "the name is taken" to a
 create and "the object changed" to a read pinned to a generation; a 404
@@ -6,19 +6,23 @@ means "no such object" to an operation on an object and "no such bucket"
 to one on the bucket. The service's transient answers (408, 429, 5xx) and
 broken connections become :class:`~stowage.exceptions.ServiceTimeout` or
 :class:`~stowage.exceptions.ServiceUnavailable`, which the drivers' retry
-policy takes as transient, whether the error comes from the client's JSON
-calls (an API exception carrying the status) or its media transfers (an
-``InvalidResponse`` carrying the response).
+policy takes as transient, whether the request went on stowage's pool or
+through google-auth's session (``requests``, matched only once loaded).
 
-The tables load at the first error, with the client library: declaring a
-storage must not import it.
+The tables load at the first error, with google-auth's exceptions:
+declaring a storage must not import it.
 """
 
 from __future__ import annotations
 
 import functools
+import http.client
+import socket
+import sys
+from collections.abc import Callable
 
 from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.gcs.json_api import ApiError
 from stowage.drivers.http_pool import UntrustedCertificate
 from stowage.drivers.retry import transient
 from stowage.exceptions import (
@@ -46,51 +50,57 @@ def transient_failure(exc: BaseException) -> bool:
 
 
 def _status(exc: BaseException) -> int | None:
-    """Return the HTTP status an API exception or a media transfer's failure carries."""
-    code = getattr(exc, "code", None)
-    if isinstance(code, int):
-        return code
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    return status if isinstance(status, int) else None
+    """Return the HTTP status of an error answer (:class:`~.json_api.ApiError`)."""
+    return exc.code if isinstance(exc, ApiError) else None
+
+
+def _from_requests(*names: str) -> Callable[[BaseException], bool]:
+    """Match the errors of ``requests`` or ``urllib3`` named ``module.Class``, once loaded.
+
+    Only google-auth's session (behind a proxy the pool cannot speak, or
+    with mutual TLS) raises them, and it loads them itself.
+    """
+
+    def matches(exc: BaseException) -> bool:
+        for name in names:
+            module_name, _, class_name = name.rpartition(".")
+            module = sys.modules.get(module_name)
+            kind = getattr(module, class_name, None) if module is not None else None
+            if isinstance(kind, type) and isinstance(exc, kind):
+                return True
+        return False
+
+    return matches
 
 
 @functools.cache
 def _table(*, creating: bool, reading: bool) -> ErrorTable:
-    """Return what the client's errors become (loaded at the first error: the SDK is optional)."""
-    import http.client
-    import socket
-
+    """Return what the JSON API's errors become (loaded at the first error)."""
     import google.auth.exceptions
-    import requests
-    import urllib3
-    from google.api_core import exceptions as api_exceptions
-    from google.cloud.storage import exceptions as storage_exceptions  # type: ignore[import-untyped]
 
     table = ErrorTable(
-        Rule(
-            (api_exceptions.Forbidden, api_exceptions.Unauthorized),
-            AccessDenied,
-            "{what}: {exc.code} {exc.message}",
-        ),
+        Rule(401, AccessDenied, "{what}: {exc.code} {exc.message}"),
+        Rule(403, AccessDenied, "{what}: {exc.code} {exc.message}"),
         Rule(408, ServiceTimeout, "{what}: {status} {name}"),
         Rule(429, ServiceUnavailable, "{what}: {status} {name}"),
         Rule(range(500, 600), ServiceUnavailable, "{what}: {status} {name}"),
-        Rule(api_exceptions.GoogleAPICallError, ServiceError, "{what}: {exc.code} {exc.message}"),
+        Rule(TimeoutError, ServiceTimeout),
         Rule(
-            (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError),
+            _from_requests("requests.exceptions.Timeout", "urllib3.exceptions.TimeoutError"),
             ServiceTimeout,
         ),
         # A connection refused, reset or cut mid-body, or a name that does not
-        # resolve, as requests, urllib3 or http.client report it (media
-        # transfers read the raw response; stowage's own reads use http.client).
+        # resolve, as http.client or (through google-auth's session) requests
+        # and urllib3 report it.
         Rule(
-            (
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                urllib3.exceptions.ProtocolError,
-                http.client.HTTPException,
-                ConnectionError,
-                socket.gaierror,
+            (http.client.HTTPException, ConnectionError, socket.gaierror),
+            ServiceUnavailable,
+        ),
+        Rule(
+            _from_requests(
+                "requests.exceptions.ConnectionError",
+                "requests.exceptions.ChunkedEncodingError",
+                "urllib3.exceptions.ProtocolError",
             ),
             ServiceUnavailable,
         ),
@@ -102,27 +112,14 @@ def _table(*, creating: bool, reading: bool) -> ErrorTable:
         ),
         Rule(google.auth.exceptions.TransportError, ServiceUnavailable),
         Rule(google.auth.exceptions.DefaultCredentialsError, ConfigurationError),
-        Rule(
-            storage_exceptions.DataCorruption,
-            ServiceError,
-            "{what}: the checksum of the transferred data did not match.",
-        ),
-        Rule(
-            storage_exceptions.InvalidResponse,
-            ServiceError,
-            "{what}: unexpected response from the service.",
-        ),
+        Rule(ApiError, ServiceError, "{what}: {exc.code} {exc.message}"),
         status=_status,
     )
     return table.extend(
-        Rule(api_exceptions.PreconditionFailed, AlreadyExists, "{what}: the name is already taken.")
+        Rule(412, AlreadyExists, "{what}: the name is already taken.")
         if creating
-        else Rule(
-            api_exceptions.PreconditionFailed,
-            ServiceError,
-            "{what}: the object changed while it was being read.",
-        ),
-        Rule(api_exceptions.NotFound, NotFound, "{what}: no such object.")
+        else Rule(412, ServiceError, "{what}: the object changed while it was being read."),
+        Rule(404, NotFound, "{what}: no such object.")
         if reading
-        else Rule(api_exceptions.NotFound, ServiceError, "{what}: bucket {bucket!r} not found."),
+        else Rule(404, ServiceError, "{what}: bucket {bucket!r} not found."),
     )

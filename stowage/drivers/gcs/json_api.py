@@ -1,21 +1,20 @@
-"""Send the JSON API's small requests on kept-alive connections.
+"""Send the JSON API's requests on kept-alive connections.
 
-Listings, metadata, media by range, uploads of a body in hand, deletes:
-``exists()`` is one listing, ``open()`` one ranged read, a small ``save()``
-one multipart upload. Through google-cloud-storage each costs most of a
-millisecond of client CPU (``requests``, ``urllib3``, google-auth's
-session, a ``Blob`` made of every answer); on a :class:`~stowage.drivers.http_pool.Pool` with
-:mod:`~stowage.drivers.exchange`, a small fraction of that. The client
-library still makes the credentials and the base URL; here only the
-request is sent, with the credentials' own headers (a token refreshed when
-due, the quota project).
+Listings, metadata, media by range, uploads, deletes: ``exists()`` is one
+listing, ``open()`` one ranged read, a small ``save()`` one multipart
+upload, a large one a resumable session. Through google-cloud-storage each
+cost most of a millisecond of client CPU (``requests``, ``urllib3``,
+google-auth's session, a ``Blob`` made of every answer); on a
+:class:`~stowage.drivers.http_pool.Pool` with
+:mod:`~stowage.drivers.exchange`, a small fraction of that. Each request
+carries the credentials' own headers (a token refreshed when due, the
+quota project).
 
-Failures are raised as the client library raises them (an API exception
-carrying the status and the service's message, or the connection's own
-error), so the driver's one error table translates every path alike.
+An error answer is raised as :class:`ApiError`, carrying the status and
+the service's message, for the driver's one error table to translate.
 Where the pool cannot go (an ``https://`` or SOCKS proxy, a client
-certificate for mutual TLS) :func:`json_api` sends the same requests
-through the client's own authorized session instead.
+certificate for mutual TLS) :class:`SessionApi` sends the same requests
+through google-auth's authorized session instead.
 
 Media is asked for with ``Accept-Encoding: gzip`` and never decoded: the
 service then sends the stored bytes, where without it a gzip-compressed
@@ -28,32 +27,53 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
-from stowage.drivers.exchange import Headers, Payload, Response
+from stowage.drivers.exchange import BodyStream, Headers, Payload, Response
 from stowage.drivers.http_pool import Pool
 from stowage.exceptions import ServiceError
 
-__all__ = ["JsonApi", "SessionApi", "json_api"]
+__all__ = ["DEFAULT_ENDPOINT", "INCOMPLETE", "ApiError", "JsonApi", "SessionApi", "ca_bundle"]
+
+#: The service's own base URL, for the JSON API and for unsigned object URLs.
+DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
+#: The status of a resumable session's answer that wants more bytes ("Resume Incomplete").
+INCOMPLETE = 308
+
+
+class ApiError(Exception):
+    """An error answer of the JSON API: its HTTP status and the service's message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        #: The answer's HTTP status.
+        self.code = code
+        #: The service's message, or the start of the answer's body.
+        self.message = message
 
 
 class JsonApi:
-    """Send authorized requests of the JSON API for one client, on stowage's own pool."""
+    """Send authorized requests of the JSON API, on stowage's own pool.
 
-    def __init__(self, base_url: str, credentials: Any, timeout: float) -> None:
+    ``transport`` is what google-auth refreshes the credentials' tokens with.
+    """
+
+    def __init__(self, base_url: str, credentials: Any, timeout: float, transport: Any) -> None:
         self._at(base_url)
         parts = urlsplit(base_url)
         self._credentials = credentials
-        self._auth_request: Any = None
+        self._transport = transport
+        self._timeout = timeout
         self._lock = threading.Lock()
-        self.pool = Pool(
-            parts.scheme,
-            parts.netloc,
-            verify=_ca_bundle(),
-            connect_timeout=timeout,
-            timeout=timeout,
-            proxy=None,
+        self.pool = self._pool_for(parts.scheme, parts.netloc, timeout)
+        #: Pools for upload sessions the service placed on another origin.
+        self._others: dict[str, Pool] = {}
+
+    @staticmethod
+    def _pool_for(scheme: str, host: str, timeout: float) -> Pool:
+        return Pool(
+            scheme, host, verify=ca_bundle(), connect_timeout=timeout, timeout=timeout, proxy=None
         )
 
     def _at(self, base_url: str) -> None:
@@ -135,32 +155,58 @@ class JsonApi:
         target = f"{self._root}{path}?{urlencode(query)}"
         self._send("DELETE", target, {"Accept-Encoding": "identity"})
 
+    def resume(self, session: str, body: Payload, content_range: str) -> Response:
+        """PUT ``body`` to the resumable ``session`` (its URI) as ``content_range`` of the object.
+
+        The answer is the stored object (200, 201) or, for a session that
+        wants more, :data:`INCOMPLETE` with the bytes it holds in ``Range``.
+        """
+        headers = {"Content-Range": content_range, "Accept-Encoding": "identity"}
+        return self._send("PUT", session, headers, body, also=(INCOMPLETE,))
+
     def close(self) -> None:
         """Close the idle connections."""
-        self.pool.close()
+        for pool in (self.pool, *self._others.values()):
+            pool.close()
 
     def _send(
-        self, method: str, target: str, headers: dict[str, str], body: Payload | None = None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Payload | None = None,
+        *,
+        also: tuple[int, ...] = (),
     ) -> Response:
-        """Send ``method`` on ``target``, with the credentials' headers; raise for errors."""
-        headers.update({"Host": self.pool.host, "User-Agent": "django-stowage"})
-        url = f"{self._origin}{target}"
-        self._credentials.before_request(self._authorizer(), method, url, headers)
-        return _checked(self.pool.send(method, target, headers, body))
+        """Send ``method`` on ``target`` (a path, or a URL the service gave); raise for errors.
 
-    def _authorizer(self) -> Any:
-        """Return the transport google-auth refreshes tokens with (made once, when first due)."""
-        if self._auth_request is None:
-            with self._lock:
-                if self._auth_request is None:
-                    from google.auth.transport.requests import Request
+        The credentials add their headers; statuses in ``also`` are answers, not errors.
+        """
+        pool = self.pool
+        if target.startswith("/"):
+            url = f"{self._origin}{target}"
+        else:
+            url = target
+            parts = urlsplit(url)
+            pool = self._other(parts.scheme, parts.netloc)
+            target = url[len(pool.origin) :] or "/"
+        headers.update({"Host": pool.host, "User-Agent": "django-stowage"})
+        self._credentials.before_request(self._transport, method, url, headers)
+        return _checked(pool.send(method, target, headers, body), also)
 
-                    self._auth_request = Request()
-        return self._auth_request
+    def _other(self, scheme: str, host: str) -> Pool:
+        """Return the pool of an origin the service named (an upload session's)."""
+        if f"{scheme}://{host}" == self.pool.origin:
+            return self.pool
+        with self._lock:
+            pool = self._others.get(host)
+            if pool is None:
+                pool = self._others[host] = self._pool_for(scheme, host, self._timeout)
+            return pool
 
 
 class SessionApi(JsonApi):
-    """Send the same requests through the client library's authorized session.
+    """Send the same requests through google-auth's authorized session (``requests``).
 
     For what the pool cannot reach: a proxy it does not speak, a client
     certificate. The session adds the credentials' headers itself.
@@ -175,10 +221,19 @@ class SessionApi(JsonApi):
         """Nothing to close: the session is the client's."""
 
     def _send(
-        self, method: str, target: str, headers: dict[str, str], body: Payload | None = None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Payload | None = None,
+        *,
+        also: tuple[int, ...] = (),
     ) -> Response:
-        url = f"{self._origin}{target}"
+        url = f"{self._origin}{target}" if target.startswith("/") else target
         data = b"".join(body) if isinstance(body, tuple) else body
+        if isinstance(body, BodyStream):
+            body.rewind()
+            headers["Content-Length"] = str(body.length)
         answer = self._session.request(
             method, url, data=data, headers=headers, timeout=self._timeout, stream=True
         )
@@ -188,32 +243,20 @@ class SessionApi(JsonApi):
         finally:
             answer.close()
         pairs = list(answer.headers.items())
-        return _checked(Response(answer.status_code, Headers(pairs), received, False))
+        return _checked(Response(answer.status_code, Headers(pairs), received, False), also)
 
 
-def json_api(client: Any, timeout: float) -> JsonApi:
-    """Return the sender of ``client``'s requests: stowage's pool where it can go, else theirs."""
-    base_url = client._connection.API_BASE_URL
-    if not getattr(client._http, "is_mtls", False):
-        api = JsonApi(base_url, client._credentials, timeout)
-        if api.pool.reachable:
-            return api
-    return SessionApi(base_url, client._http, timeout)
-
-
-def _checked(response: Response) -> Response:
-    """Return ``response``, or raise the client library's exception for its error status."""
-    if response.status >= 300:
-        from google.api_core import exceptions
-
-        raise exceptions.from_http_status(response.status, _message(response.body))  # type: ignore[no-untyped-call]
+def _checked(response: Response, also: tuple[int, ...] = ()) -> Response:
+    """Return ``response``, or raise :class:`ApiError` for its error status."""
+    if response.status >= 300 and response.status not in also:
+        raise ApiError(response.status, _message(response.body))
     return response
 
 
-def _ca_bundle() -> str | bool:
+def ca_bundle() -> str | bool:
     """Return the CA bundle ``requests`` would trust besides the system's roots.
 
-    The client library sends through ``requests``, which trusts certifi's
+    google-auth's session sends through ``requests``, which trusts certifi's
     bundle or the one ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` names: a
     service it reaches must be reachable here too.
     """

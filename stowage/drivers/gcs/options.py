@@ -63,7 +63,8 @@ class GCSOptions(NetworkOptions, GzipOptions, ListingOptions):
     bucket_name: str | None = option(None, doc="Bucket holding the files (required).")
     project_id: str | None = option(
         None,
-        doc="Project billed for requests; defaults to the credentials' project.",
+        doc="The project, as django-storages' GS_PROJECT_ID. Object requests name none: "
+        "the bucket's project is billed (requester-pays buckets are not supported).",
         env="GOOGLE_CLOUD_PROJECT",
     )
     credentials: CredentialsOption = option(

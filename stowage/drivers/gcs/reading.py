@@ -21,6 +21,7 @@ from typing import Any
 from stowage.drivers import _gzip
 from stowage.drivers.base import Download, ObjectInfo
 from stowage.drivers.gcs.connection import Connection
+from stowage.drivers.gcs.json_api import ApiError
 from stowage.exceptions import NotFound, ServiceError
 
 __all__ = ["Reader", "resource_info"]
@@ -128,10 +129,9 @@ class Reader:
                 conn.what("reading", key), lambda: conn.json.media(path, query, byte_range)
             )
         except ServiceError as exc:
-            from google.api_core.exceptions import RequestRangeNotSatisfiable
-
-            if isinstance(exc.__cause__, RequestRangeNotSatisfiable):
-                return None
+            cause = exc.__cause__
+            if isinstance(cause, ApiError) and cause.code == 416:
+                return None  # the range starts past the end
             raise
         headers = answer.headers
         if headers.get("x-goog-stored-content-encoding", "identity") == "gzip":

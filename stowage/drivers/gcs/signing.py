@@ -3,21 +3,19 @@
 An HMAC key (``hmac_access_id`` and ``hmac_secret``) signs locally with
 ``GOOG4-HMAC-SHA256``: a few microseconds a URL, no request, no client. A
 service-account key (from ``credentials`` or Application Default
-Credentials) gives an RSA signature, a few hundred microseconds; with a
-service account's key file this driver signs itself as well, the same URL
-the client library makes, for less of its time. Where no
-key is at hand (workload identity, the metadata server), ``iam_sign_blob``
-signs through the IAM ``signBlob`` API, one request per URL. Without any,
+Credentials) gives an RSA signature, a few hundred microseconds: the same
+URL the client library makes, for less of its time. Where no key is at hand
+(workload identity, the metadata server), ``iam_sign_blob`` has the IAM
+``signBlob`` API sign the same string, one request per URL. Without any,
 signing raises :class:`~stowage.exceptions.UnsupportedOperation` saying which
 to configure.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from stowage.drivers import _sigv4
@@ -29,19 +27,14 @@ if TYPE_CHECKING:
 
 __all__ = ["Signer"]
 
-#: Response-header overrides a signed URL may carry, by the names callers use.
-_RESPONSE_OVERRIDES: Final = {
-    "ResponseContentDisposition": "response_disposition",
-    "response-content-disposition": "response_disposition",
-    "response_disposition": "response_disposition",
-    "ResponseContentType": "response_type",
-    "response-content-type": "response_type",
-    "response_type": "response_type",
-}
-#: The same overrides by their query names, for URLs this driver signs itself.
-_HMAC_OVERRIDES: Final = {
-    name: ("response-content-type" if kind == "response_type" else "response-content-disposition")
-    for name, kind in _RESPONSE_OVERRIDES.items()
+#: Response-header overrides a signed URL may carry, by the names callers use: their query names.
+_OVERRIDES: Final = {
+    "ResponseContentDisposition": "response-content-disposition",
+    "response-content-disposition": "response-content-disposition",
+    "response_disposition": "response-content-disposition",
+    "ResponseContentType": "response-content-type",
+    "response-content-type": "response-content-type",
+    "response_type": "response-content-type",
 }
 _SIGNING_HELP: Final = (
     "Give options 'hmac_access_id' and 'hmac_secret' an HMAC key of a service account, or "
@@ -69,6 +62,8 @@ class Signer:
         self._local: tuple[Credentials, _sigv4.Presigner | None] | None = None
         #: Presigns with the HMAC key, once it is first asked for.
         self._hmac: _sigv4.Presigner | None = None
+        #: The credentials last seen with ``iam_sign_blob``, and their signBlob presigner.
+        self._iam: tuple[Credentials, _sigv4.Presigner] | None = None
 
     def sign(
         self,
@@ -90,39 +85,20 @@ class Signer:
         if local[1] is not None and not conn.options.iam_sign_blob:
             # A service account's own key: the client library's V4 process, done here.
             return self._presign(local[1], key, method, seconds, parameters, domain)
-        arguments: dict[str, Any] = {
-            "expiration": dt.timedelta(seconds=seconds),
-            "method": method,
-            "version": "v4",
-        }
-        query: dict[str, str] = {}
-        for name, value in (parameters or {}).items():
-            if name in _RESPONSE_OVERRIDES:
-                arguments[_RESPONSE_OVERRIDES[name]] = value
-            else:
-                query[name] = value
-        if query:
-            arguments["query_parameters"] = query
-        if domain is not None:
-            arguments["bucket_bound_hostname"] = domain
-        else:
-            arguments["api_access_endpoint"] = conn.base_url
-        blob = conn.bucket.blob(key)
+        iam = self._iam
+        if iam is None or iam[0] is not credentials:
+            iam = self._iam = (credentials, self._iam_presigner(credentials))
+        presigner = iam[1]
 
         def sign_once() -> str:
-            if conn.options.iam_sign_blob:
-                arguments.update(self._iam_arguments(credentials))
-            else:
-                arguments["credentials"] = credentials
-            url: str = blob.generate_signed_url(**arguments)
-            return url
+            return self._presign(presigner, key, method, seconds, parameters, domain)
 
         # Only signBlob makes requests (a token refresh, the signature): safe to repeat.
         return conn.call(conn.what("signing", key), sign_once)
 
     def _credentials(self) -> Credentials:
         conn = self._conn
-        conn.bucket  # noqa: B018 - loads the credentials with the client
+        conn.connect()  # loads the credentials
         signer = conn.signer
         if signer is not None and (conn.options.iam_sign_blob or hasattr(signer, "sign_bytes")):
             return signer
@@ -135,19 +111,24 @@ class Signer:
             f"Signing Google Cloud Storage URLs needs a private key, and {held}. {_SIGNING_HELP}"
         )
 
-    def _iam_arguments(self, credentials: Credentials) -> dict[str, str]:
-        from google.auth.transport.requests import Request as AuthRequest
+    def _iam_presigner(self, credentials: Credentials) -> _sigv4.Presigner:
+        """Return a presigner whose signatures the IAM ``signBlob`` API makes, as ``sa_email``."""
+        from google.auth import iam
+
+        from stowage.drivers.gcs.credentials import TokenTransport
 
         conn = self._conn
-        with conn.lock:
-            if not credentials.valid:
-                credentials.refresh(AuthRequest())  # type: ignore[no-untyped-call]
         email = conn.options.sa_email or getattr(credentials, "service_account_email", None)
         if not email or email == "default":
             raise ConfigurationError(
                 "Option 'iam_sign_blob' needs the signing service account: set 'sa_email'."
             )
-        return {"service_account_email": email, "access_token": str(credentials.token)}
+        signer = iam.Signer(TokenTransport(conn.options.timeout), credentials, email)  # type: ignore[no-untyped-call]
+
+        def signature(to_sign: bytes) -> str:
+            return bytes(signer.sign(to_sign)).hex()
+
+        return _presigner(str(email), "", _sigv4.GOOG4_RSA, signature)
 
     def _sign_with_hmac(
         self,
@@ -213,7 +194,7 @@ def _presigner(
         access_key=access,
         secret_key=secret,
         dialect=dialect,
-        renames=_HMAC_OVERRIDES,
+        renames=_OVERRIDES,
         signature=signature,
     )
 
@@ -222,7 +203,7 @@ def _local_key(credentials: Credentials) -> _sigv4.Presigner | None:
     """Return a presigner signing with ``credentials``' own key, if they hold one.
 
     Other credentials (impersonation, the metadata server) sign through a
-    request, which the client library makes.
+    request: ``iam_sign_blob``.
     """
     from google.oauth2 import service_account
 

@@ -1,20 +1,21 @@
 """Write objects: one request for a small body, a resumable upload for a large one.
 
-A body of at most 8 MiB goes up in one multipart request, with its MD5, sent
-by :mod:`~stowage.drivers.gcs.json_api`; a larger one in the client
-library's resumable upload: streamed in one request when its size is known and its
-stream can seek (:mod:`~stowage.drivers.gcs.streaming`), else sent
-``blob_chunk_size`` bytes at a time, so memory stays bounded whatever the
-size. ``if_absent`` adds ``ifGenerationMatch=0``, an atomic create. A stream
-that fails midway leaves its resumable upload unfinished, and an unfinished
-upload never becomes an object.
+A body of at most 8 MiB goes up in one multipart request, with its
+checksum; a larger one in a resumable upload
+(:mod:`~stowage.drivers.gcs.streaming`): streamed in one request when its
+size is known and its stream can seek, else sent ``blob_chunk_size`` bytes
+at a time, so memory stays bounded whatever the size. ``if_absent`` adds
+``ifGenerationMatch=0``, an atomic create. A stream that fails midway
+leaves its resumable upload unfinished, and an unfinished upload never
+becomes an object.
 
 Retries: a small body is in hand, so its request is sent again as a whole
 under the retry policy; a create that finds the name taken on a retry
 compares the object there with the body, since the first attempt may have
-stored it before its answer was lost. A large body is read from its stream
-once: the upload is never started again, and each of its requests (the
-session's start, each chunk) is retried on its own, with the chunk in hand.
+stored it before its answer was lost. A large body that can seek is sent
+again from its start in a new session; one read once is never started
+again, and each of its requests (the session's start, each chunk) is
+retried on its own, with the chunk in hand.
 
 With ``gzip``, bodies of the ``gzip_content_types`` are stored
 gzip-compressed (``Content-Encoding: gzip``, served decompressed to clients
@@ -39,12 +40,12 @@ from stowage.drivers.gcs import errors
 from stowage.drivers.gcs.connection import Connection
 from stowage.drivers.gcs.options import check_object_parameters
 from stowage.drivers.gcs.reading import Reader, resource_info
-from stowage.drivers.gcs.streaming import can_stream, put_streamed
+from stowage.drivers.gcs.streaming import can_stream, put_chunked, put_streamed
 from stowage.exceptions import AlreadyExists, NotFound, translate
 
 __all__ = ["UploadSource", "Uploader"]
 
-#: Bodies up to this size go up in one request (the client's own multipart limit).
+#: Bodies up to this size go up in one request (the client library's multipart limit).
 _MULTIPART_LIMIT: Final = 8 * MiB
 #: What a reader that is not a file object is asked for at a time.
 _READ_BLOCK: Final = 1 * MiB
@@ -95,13 +96,12 @@ def _resource(
 
 
 class UploadSource:
-    """Give the client a caller's stream as it needs it: full reads and ``tell()``.
+    """Give a chunked upload a caller's stream as it needs it: full reads.
 
-    The client expects ``read(n)`` to return ``n`` bytes unless the stream
-    ended. Bytes read ahead to choose the upload method are served again
-    first (the same object, no copy). An error raised by the caller's stream
-    is remembered so it can propagate unchanged instead of looking like a
-    service failure.
+    ``read(n)`` returns ``n`` bytes unless the stream ended. Bytes read
+    ahead to choose the upload method are served again first (the same
+    object, no copy). An error raised by the caller's stream is remembered
+    so it can propagate unchanged instead of looking like a service failure.
     """
 
     def __init__(self, stream: Readable) -> None:
@@ -228,39 +228,45 @@ class Uploader:
                 user_metadata[_gzip.PLAIN_SIZE_KEY] = str(plain_size)
                 stored = spool.seek(0, io.SEEK_END)
                 spool.seek(0)
-                fits = stored <= _MULTIPART_LIMIT
-                body: Any = spool.read() if fits else spool
-                body_size: int | None = stored
+                fields = _resource(key, content_type, properties, user_metadata)
+                if stored > _MULTIPART_LIMIT:
+                    if if_absent and self._reader.exists(key):
+                        raise AlreadyExists(f"{what}: the name is already taken.")
+                    resource = put_streamed(
+                        conn,
+                        what,
+                        fields,
+                        spool,
+                        stored,
+                        predefined_acl=acl,
+                        if_absent=if_absent,
+                        landed=functools.partial(self._holding, key, spool),
+                    )
+                    return resource_info(resource)
+                body = spool.read()
             else:
-                head = source.read(_MULTIPART_LIMIT)
-                fits = len(head) < _MULTIPART_LIMIT
-                if fits:
-                    body, body_size = head, len(head)
-                else:
+                body = source.read(_MULTIPART_LIMIT)
+                fields = _resource(key, content_type, properties, user_metadata)
+                if len(body) == _MULTIPART_LIMIT:
                     # Length unknown from here on: a resumable upload, whose first
                     # chunk replays the bytes already read.
-                    source.unread(head)
-                    del head  # the source holds it until sent, and no longer
-                    body, body_size = source, None
-            if fits:
-                fields = _resource(key, content_type, properties, user_metadata)
-                resource = self._send_whole(what, body, fields, acl=acl, if_absent=if_absent)
-            else:
-                if if_absent and self._reader.exists(key):
-                    # ifGenerationMatch=0 still settles races; this saves sending a
-                    # large body only to have it refused when the upload completes.
-                    raise AlreadyExists(f"{what}: the name is already taken.")
-                blob = self._blob(key, properties, user_metadata)
-                blob.upload_from_file(
-                    body,
-                    size=body_size,
-                    content_type=content_type,
-                    predefined_acl=acl,
-                    if_generation_match=0 if if_absent else None,
-                    timeout=options.timeout,
-                    retry=conn.per_request,
-                )
-                resource = blob._properties
+                    source.unread(body)
+                    del body  # the source holds it until sent, and no longer
+                    if if_absent and self._reader.exists(key):
+                        # ifGenerationMatch=0 still settles races; this saves sending a
+                        # large body only to have it refused when the upload completes.
+                        raise AlreadyExists(f"{what}: the name is already taken.")
+                    resource = put_chunked(
+                        conn,
+                        what,
+                        fields,
+                        source,
+                        self._chunk,
+                        predefined_acl=acl,
+                        if_absent=if_absent,
+                    )
+                    return resource_info(resource)
+            resource = self._send_whole(what, body, fields, acl=acl, if_absent=if_absent)
         except Exception as exc:
             if source.error is not None and exc is source.error:
                 raise
@@ -271,15 +277,6 @@ class Uploader:
             if spool is not None:
                 spool.close()
         return resource_info(resource)
-
-    def _blob(self, key: str, properties: Mapping[str, str], metadata: Mapping[str, str]) -> Any:
-        """Return the client's blob for a resumable upload to ``key``, its properties set."""
-        blob = self._conn.bucket.blob(key, chunk_size=self._chunk)
-        for name, value in properties.items():
-            setattr(blob, name, value)
-        if metadata:
-            blob.metadata = dict(metadata)
-        return blob
 
     def _send_whole(
         self, what: str, data: bytes, fields: dict[str, Any], *, acl: str | None, if_absent: bool
