@@ -207,19 +207,8 @@ class Uploader:
         what = conn.what("writing", key)
         acl = params.get("acl") or options.default_acl
         if not compress and size is not None and size > _MULTIPART_LIMIT and can_stream(stream):
-            if if_absent and self._reader.exists(key):
-                raise AlreadyExists(f"{what}: the name is already taken.")
-            resource = put_streamed(
-                conn,
-                what,
-                _resource(key, content_type, properties, user_metadata),
-                stream,
-                size,
-                predefined_acl=acl,
-                if_absent=if_absent,
-                landed=functools.partial(self._holding, key, stream, stream.tell()),
-            )
-            return resource_info(resource)
+            fields = _resource(key, content_type, properties, user_metadata)
+            return resource_info(self._streamed(what, fields, stream, size, acl, if_absent))
         source = UploadSource(stream)
         spool = None
         try:
@@ -230,32 +219,18 @@ class Uploader:
                 spool.seek(0)
                 fields = _resource(key, content_type, properties, user_metadata)
                 if stored > _MULTIPART_LIMIT:
-                    if if_absent and self._reader.exists(key):
-                        raise AlreadyExists(f"{what}: the name is already taken.")
-                    resource = put_streamed(
-                        conn,
-                        what,
-                        fields,
-                        spool,
-                        stored,
-                        predefined_acl=acl,
-                        if_absent=if_absent,
-                        landed=functools.partial(self._holding, key, spool),
-                    )
+                    resource = self._streamed(what, fields, spool, stored, acl, if_absent)
                     return resource_info(resource)
                 body = spool.read()
             else:
-                body = source.read(_MULTIPART_LIMIT)
                 fields = _resource(key, content_type, properties, user_metadata)
+                body = source.read(_MULTIPART_LIMIT)
                 if len(body) == _MULTIPART_LIMIT:
                     # Length unknown from here on: a resumable upload, whose first
                     # chunk replays the bytes already read.
                     source.unread(body)
                     del body  # the source holds it until sent, and no longer
-                    if if_absent and self._reader.exists(key):
-                        # ifGenerationMatch=0 still settles races; this saves sending a
-                        # large body only to have it refused when the upload completes.
-                        raise AlreadyExists(f"{what}: the name is already taken.")
+                    self._refuse_taken(what, key, if_absent)
                     resource = put_chunked(
                         conn,
                         what,
@@ -277,6 +252,39 @@ class Uploader:
             if spool is not None:
                 spool.close()
         return resource_info(resource)
+
+    def _streamed(
+        self,
+        what: str,
+        fields: dict[str, Any],
+        stream: IO[bytes],
+        size: int,
+        acl: str | None,
+        if_absent: bool,
+    ) -> dict[str, Any]:
+        """Send ``size`` bytes of a seekable ``stream`` in one streamed request."""
+        key = fields["name"]
+        self._refuse_taken(what, key, if_absent)
+        landed = functools.partial(self._holding, key, stream, stream.tell())
+        return put_streamed(
+            self._conn,
+            what,
+            fields,
+            stream,
+            size,
+            predefined_acl=acl,
+            if_absent=if_absent,
+            landed=landed,
+        )
+
+    def _refuse_taken(self, what: str, key: str, if_absent: bool) -> None:
+        """Refuse a create of a large body under a taken name before sending it.
+
+        ``ifGenerationMatch=0`` still settles races; this saves sending a large
+        body only to have it refused when the upload completes.
+        """
+        if if_absent and self._reader.exists(key):
+            raise AlreadyExists(f"{what}: the name is already taken.")
 
     def _send_whole(
         self, what: str, data: bytes, fields: dict[str, Any], *, acl: str | None, if_absent: bool
