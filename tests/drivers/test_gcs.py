@@ -580,6 +580,11 @@ def test_requests_go_through_the_clients_session_where_the_pool_cannot_go(
     driver.delete("d/new.txt")
     driver.delete("d/new.txt")  # already gone: not an error
     assert official.get_blob("d/new.txt") is None
+    large = bytes(range(256)) * (9 * 4096 + 3)
+    driver.put("d/streamed.bin", io.BytesIO(large), size=len(large))
+    driver.put("d/chunked.bin", _OneRead(large))
+    for name in ("d/streamed.bin", "d/chunked.bin"):
+        assert official.get_blob(name).download_as_bytes() == large
     sent = " ".join(requests)
     assert "/download/storage/v1/" in sent
     assert "/upload/storage/v1/" in sent

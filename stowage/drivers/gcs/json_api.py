@@ -230,10 +230,14 @@ class SessionApi(JsonApi):
         also: tuple[int, ...] = (),
     ) -> Response:
         url = f"{self._origin}{target}" if target.startswith("/") else target
-        data = b"".join(body) if isinstance(body, tuple) else body
+        data: bytes | BodyStream | None
         if isinstance(body, BodyStream):
+            # A file object to requests: read as it is sent, its length given.
             body.rewind()
             headers["Content-Length"] = str(body.length)
+            data = body
+        else:
+            data = None if body is None else b"".join(body if isinstance(body, tuple) else (body,))
         answer = self._session.request(
             method, url, data=data, headers=headers, timeout=self._timeout, stream=True
         )
