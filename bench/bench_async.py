@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -61,7 +62,8 @@ def _moto_floor(runs: int, count: int) -> str:
     from tests.faults.proxy import FaultProxy
     from tests.servers.moto import start_moto
 
-    server = start_moto(Path(tempfile.mkdtemp(prefix="bench-async-moto-")))
+    logs = Path(tempfile.mkdtemp(prefix="bench-async-moto-"))
+    server = start_moto(logs)
     proxy = FaultProxy(int(server.endpoint.rsplit(":", 1)[1]), latency=LATENCY)
     try:
         options = server.options(server.create_bucket())
@@ -75,6 +77,7 @@ def _moto_floor(runs: int, count: int) -> str:
     finally:
         proxy.close()
         server.stop()
+        shutil.rmtree(logs, ignore_errors=True)
     native, pool = ours["wall"].median, theirs["wall"].median
     return (
         f"Against moto behind a proxy adding the same {LATENCY * 1e3:.0f} ms, {count} saves "
@@ -96,7 +99,8 @@ def run(args: argparse.Namespace) -> Section:
 
     small, large = (20, 50) if args.quick else (200, 1_000)
     latency_s3.allow_open_files()
-    server = latency_s3.start(Path(tempfile.mkdtemp(prefix="bench-async-")), LATENCY)
+    logs = Path(tempfile.mkdtemp(prefix="bench-async-"))
+    server = latency_s3.start(logs, LATENCY)
     try:
         storage = S3Storage(**server.options("bench"))
         # The first save probes conditional writes, once per process: not timed.
@@ -105,6 +109,7 @@ def run(args: argparse.Namespace) -> Section:
         default = _pairs(storage, (small,), args.runs, sensitive=True)
     finally:
         server.stop()
+        shutil.rmtree(logs, ignore_errors=True)
     floor = _moto_floor(args.runs, small)
 
     def row(count: int, against: str, pair: _Pair, goal: str) -> Any:

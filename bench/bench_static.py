@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> Section:
                 )
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return Section(
         "static",
         TITLE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> Section:
             rows.append(row)
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return Section(
         "sync",
         TITLE,
