@@ -10,6 +10,7 @@ measured in fresh processes, above each library's own idle process.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> Section:
     from tests.servers.azurite import start_azurite
 
     quick, runs = args.quick, args.runs
-    server = start_azurite(Path(tempfile.mkdtemp(prefix="bench-azure-")))
+    data = Path(tempfile.mkdtemp(prefix="bench-azure-"))
+    server = start_azurite(data)
     rows: list[Row] = []
     try:
         connection = _connection(server.endpoint)
@@ -141,6 +143,7 @@ def run(args: argparse.Namespace) -> Section:
         )
     finally:
         server.stop()
+        shutil.rmtree(data, ignore_errors=True)
     return Section(
         "azure",
         TITLE,

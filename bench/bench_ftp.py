@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> Section:
         ours.close()
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     return Section(
         "ftp",
         TITLE,

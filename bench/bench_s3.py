@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import statistics
 import tempfile
 import time
@@ -368,6 +369,7 @@ def run(args: argparse.Namespace) -> Section:
         )
     finally:
         server.stop()
+        shutil.rmtree(logs, ignore_errors=True)
     return Section(
         "s3",
         TITLE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> Section:
     from tests.servers.sshd import start_sshd
 
     quick, runs = args.quick, args.runs
-    server = start_sshd(Path(tempfile.mkdtemp(prefix="bench-sftp-")))
+    data = Path(tempfile.mkdtemp(prefix="bench-sftp-"))
+    server = start_sshd(data)
     rows: list[Row] = []
     try:
         ours, theirs = _ours(server, server.new_root()), _theirs(server, server.new_root())
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace) -> Section:
         theirs.close()
     finally:
         server.stop()
+        shutil.rmtree(data, ignore_errors=True)
     return Section(
         "sftp",
         TITLE,
