@@ -91,8 +91,7 @@ def run(args: argparse.Namespace) -> Section:
             "`--verify checksum`: the MD5 of the bytes sent against the ETag). The bucket is "
             f"on an S3 endpoint that keeps every object and holds each answer "
             f"{LATENCY * 1e3:.0f} ms while it answers others (`bench/latency_s3.py`), as a "
-            "service a network round trip away does. moto, which answers one request at a "
-            "time in one Python process, is the floor of any number of jobs: at the last run "
-            "against it, 8 jobs took as long as one."
+            "service a network round trip away does. Against moto, which answers one request "
+            "at a time in one Python process, these rows would time moto, not the jobs."
         ),
     )
