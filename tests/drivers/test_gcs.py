@@ -1407,14 +1407,18 @@ class _TokenServer:
 
         grants: list[bytes] = []
         self.grants = grants
+        #: Answer every grant with a refusal instead.
+        self.refuse = False
+        server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 grants.append(self.rfile.read(int(self.headers["Content-Length"])))
-                body = json.dumps(
-                    {"access_token": f"token-{len(grants)}", "expires_in": 3600}
-                ).encode()
-                self.send_response(200)
+                answer = {"access_token": f"token-{len(grants)}", "expires_in": 3600}
+                if server.refuse:
+                    answer = {"error": "invalid_grant", "error_description": "Invalid JWT"}
+                body = json.dumps(answer).encode()
+                self.send_response(400 if server.refuse else 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -1465,6 +1469,34 @@ def test_a_service_account_token_is_refreshed_on_stowages_connections(
     )
     assert len(requests) == len(sent) >= 2
     assert {headers["authorization"] for headers in sent} == {"Bearer token-1"}
+
+
+def test_a_token_endpoint_that_cannot_be_reached_is_a_clear_error(
+    options: dict[str, Any], service_account_info: dict[str, str]
+) -> None:
+    import google.auth.exceptions
+
+    token_uri = f"http://127.0.0.1:{free_port()}/token"
+    info = {**service_account_info, "token_uri": token_uri}
+    driver = GCSDriver(
+        GCSOptions(**{**options, "anonymous": False, "credentials": info, "retry_timeout": 1})
+    )
+    with pytest.raises(ServiceUnavailable) as caught:
+        driver.head("any.txt")
+    assert f"could not reach {token_uri}: " in str(caught.value)
+    assert isinstance(caught.value.__cause__, google.auth.exceptions.TransportError)
+
+
+def test_a_refused_token_is_access_denied(
+    options: dict[str, Any], service_account_info: dict[str, str], token_server: _TokenServer
+) -> None:
+    """The token endpoint's refusal (400 invalid_grant) says the credentials are at fault."""
+    token_server.refuse = True
+    info = {**service_account_info, "token_uri": token_server.url}
+    driver = GCSDriver(GCSOptions(**{**options, "anonymous": False, "credentials": info}))
+    with pytest.raises(AccessDenied, match="could not be refreshed") as caught:
+        driver.head("any.txt")
+    assert "invalid_grant" in str(caught.value)
 
 
 def test_the_first_requests_load_google_auth_alone(

@@ -131,7 +131,9 @@ class TokenTransport(google.auth.transport.Request):
         try:
             response = pool.send(method, target, sent, body)
         except (OSError, http.client.HTTPException, UntrustedCertificate) as exc:
-            raise google.auth.exceptions.TransportError(exc) from exc  # type: ignore[no-untyped-call]
+            # The endpoint, by its path: a query is left out of messages.
+            where = f"{parts.scheme}://{parts.netloc}{parts.path}"
+            raise google.auth.exceptions.TransportError(f"could not reach {where}: {exc}") from exc  # type: ignore[no-untyped-call]
         return _Answer(response.status, dict(response.headers), response.body)
 
     def _pool(self, scheme: str, host: str) -> Pool:
