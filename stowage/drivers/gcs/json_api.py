@@ -67,7 +67,7 @@ class JsonApi:
         self._timeout = timeout
         self._lock = threading.Lock()
         self.pool = self._pool_for(parts.scheme, parts.netloc, timeout)
-        #: Pools for upload sessions the service placed on another origin.
+        #: Pools, by origin, for upload sessions the service placed on another origin.
         self._others: dict[str, Pool] = {}
 
     @staticmethod
@@ -196,12 +196,13 @@ class JsonApi:
 
     def _other(self, scheme: str, host: str) -> Pool:
         """Return the pool of an origin the service named (an upload session's)."""
-        if f"{scheme}://{host}" == self.pool.origin:
+        origin = f"{scheme}://{host}"
+        if origin == self.pool.origin:
             return self.pool
         with self._lock:
-            pool = self._others.get(host)
+            pool = self._others.get(origin)
             if pool is None:
-                pool = self._others[host] = self._pool_for(scheme, host, self._timeout)
+                pool = self._others[origin] = self._pool_for(scheme, host, self._timeout)
             return pool
 
 
