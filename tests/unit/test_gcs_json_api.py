@@ -9,10 +9,11 @@ from google.auth.credentials import AnonymousCredentials
 
 from stowage.drivers.exchange import Headers, Response
 from stowage.drivers.gcs import credentials, errors
-from stowage.drivers.gcs.json_api import INCOMPLETE, ApiError, JsonApi, SessionApi
+from stowage.drivers.gcs.json_api import INCOMPLETE, ApiError, JsonApi, Pools, SessionApi
 from stowage.exceptions import (
     AccessDenied,
     AlreadyExists,
+    ConfigurationError,
     NotFound,
     ServiceError,
     ServiceTimeout,
@@ -76,8 +77,29 @@ def test_a_client_certificate_goes_through_the_session_at_the_mtls_endpoint(
     assert credentials.sender(None, anonymous, 5)._origin == "https://storage.googleapis.com"
 
 
+def test_the_mtls_endpoint_setting_is_obeyed_or_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_proxy(monkeypatch)
+    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    monkeypatch.setenv("GOOGLE_API_USE_MTLS_ENDPOINT", "always")
+    assert credentials.sender(None, anonymous, 5)._origin == credentials.MTLS_ENDPOINT
+    monkeypatch.setenv("GOOGLE_API_USE_MTLS_ENDPOINT", "sometimes")
+    with pytest.raises(ConfigurationError, match="GOOGLE_API_USE_MTLS_ENDPOINT is 'sometimes'"):
+        credentials.sender(None, anonymous, 5)
+
+
+def test_the_client_librarys_endpoint_override_is_obeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stowage.drivers.gcs.connection import Connection
+    from stowage.drivers.gcs.options import GCSOptions
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("API_ENDPOINT_OVERRIDE", "https://storage.example:8443")
+    assert Connection(GCSOptions(bucket_name="b")).base_url == "https://storage.example:8443"
+    named = Connection(GCSOptions(bucket_name="b", api_endpoint="https://named.example"))
+    assert named.base_url == "https://named.example"
+
+
 def _answering(status: int, body: bytes, headers: Headers | None = None) -> JsonApi:
-    api = JsonApi("http://127.0.0.1:9", _Anonymous(), 5, None)
+    api = JsonApi("http://127.0.0.1:9", _Anonymous(), Pools(5), None)
     response = Response(status, headers or Headers([]), body, False)
     api.pool.send = lambda *args, **kwargs: response  # type: ignore[method-assign]
     return api
@@ -128,7 +150,7 @@ def test_a_session_that_wants_more_is_an_answer_not_an_error() -> None:
 
 
 def test_a_session_on_another_origin_gets_its_own_pool() -> None:
-    api = JsonApi("http://127.0.0.1:9", _Anonymous(), 5, None)
+    api = JsonApi("http://127.0.0.1:9", _Anonymous(), Pools(5), None)
     sent: list[tuple[str, str, str]] = []
 
     def answer(pool: Any) -> Any:
@@ -140,7 +162,7 @@ def test_a_session_on_another_origin_gets_its_own_pool() -> None:
 
     api.pool.send = answer(api.pool)  # type: ignore[method-assign]
     api.resume("http://127.0.0.1:9/upload/x?upload_id=1", b"x", "bytes 0-0/1")
-    other = api._other("http", "127.0.0.2:7")
+    other = api._pools.get("http", "127.0.0.2:7")
     other.send = answer(other)  # type: ignore[method-assign]
     api.resume("http://127.0.0.2:7/upload/x?upload_id=2", b"x", "bytes 0-0/1")
     assert sent == [
@@ -158,7 +180,7 @@ def test_a_refused_certificate_is_the_services_error_not_retried() -> None:
     from stowage.drivers.http_pool import UntrustedCertificate
     from stowage.drivers.retry import transient
 
-    api = JsonApi("https://127.0.0.1:9", _Anonymous(), 5, None)
+    api = JsonApi("https://127.0.0.1:9", _Anonymous(), Pools(5), None)
 
     def refused(*args: Any, **kwargs: Any) -> Response:
         raise UntrustedCertificate("certificate verify failed: self-signed certificate")

@@ -53,6 +53,9 @@ class Connection:
             if "://" not in endpoint:
                 endpoint = f"http://{endpoint}"
             self._emulator = True
+        elif endpoint is None and os.environ.get("API_ENDPOINT_OVERRIDE"):
+            # google-cloud-storage's variable for another endpoint (credentials still sent).
+            endpoint = os.environ["API_ENDPOINT_OVERRIDE"]
         #: The JSON API's base URL when not the service's own.
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         for module in ("google.auth", "google.oauth2"):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -32,9 +31,9 @@ from google.auth.credentials import AnonymousCredentials, Credentials, with_scop
 from google.auth.transport import mtls
 from google.oauth2 import service_account
 
-from stowage.drivers.gcs.json_api import DEFAULT_ENDPOINT, JsonApi, SessionApi, ca_bundle
+from stowage.drivers.gcs.json_api import DEFAULT_ENDPOINT, JsonApi, Pools, SessionApi
 from stowage.drivers.gcs.options import GCSOptions
-from stowage.drivers.http_pool import Pool, UntrustedCertificate
+from stowage.drivers.http_pool import UntrustedCertificate
 from stowage.exceptions import ConfigurationError
 
 __all__ = ["MTLS_ENDPOINT", "SCOPES", "TokenTransport", "load", "sender"]
@@ -76,36 +75,45 @@ def load(options: GCSOptions, *, emulator: bool) -> tuple[Credentials, Credentia
 def sender(endpoint: str | None, credentials: Credentials, timeout: float) -> JsonApi:
     """Return what sends the JSON API's requests: stowage's pool where it can go.
 
-    ``endpoint`` is the base URL named by the options or the emulator's
-    (None: the service's own).
+    ``endpoint`` is the base URL named by the options or the environment
+    (None: the service's own, or its mutual-TLS endpoint as
+    ``GOOGLE_API_USE_MTLS_ENDPOINT`` says).
     """
+    mode = os.environ.get("GOOGLE_API_USE_MTLS_ENDPOINT", "auto")
+    if mode not in ("auto", "always", "never"):
+        raise ConfigurationError(
+            f"GOOGLE_API_USE_MTLS_ENDPOINT is {mode!r}: set it to 'auto', 'always' or 'never'."
+        )
+
+    def base_url(mutual_tls: bool) -> str:
+        if endpoint is not None:
+            return endpoint
+        if mode == "always" or (mode == "auto" and mutual_tls):
+            return MTLS_ENDPOINT
+        return DEFAULT_ENDPOINT
+
     if not mtls.should_use_client_cert():  # type: ignore[no-untyped-call]
-        api = JsonApi(endpoint or DEFAULT_ENDPOINT, credentials, timeout, TokenTransport(timeout))
+        pools = Pools(timeout)
+        api = JsonApi(base_url(False), credentials, pools, TokenTransport(pools))
         if api.pool.reachable:
             return api
     from google.auth.transport.requests import AuthorizedSession
 
     session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
     session.configure_mtls_channel()  # type: ignore[no-untyped-call]
-    base_url = endpoint or DEFAULT_ENDPOINT
-    never = os.environ.get("GOOGLE_API_USE_MTLS_ENDPOINT", "auto") == "never"
-    if endpoint is None and session.is_mtls and not never:
-        base_url = MTLS_ENDPOINT
-    return SessionApi(base_url, session, timeout)
+    return SessionApi(base_url(session.is_mtls), session, timeout)
 
 
 class TokenTransport(google.auth.transport.Request):
     """Send google-auth's own requests (token refreshes, signBlob) on stowage's connections.
 
-    One pool per origin (the token endpoint, the metadata server). Where a
-    pool cannot go (an ``https://`` or SOCKS proxy), the request goes
-    through google-auth's ``requests`` transport instead.
+    One pool per origin (the token endpoint, the metadata server), from
+    ``pools``. Where a pool cannot go (an ``https://`` or SOCKS proxy), the
+    request goes through google-auth's ``requests`` transport instead.
     """
 
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-        self._pools: dict[str, Pool] = {}
-        self._lock = threading.Lock()
+    def __init__(self, pools: Pools) -> None:
+        self._pools = pools
 
     def __call__(
         self,
@@ -118,7 +126,7 @@ class TokenTransport(google.auth.transport.Request):
     ) -> google.auth.transport.Response:
         """Send one request; raise google-auth's TransportError for a failed connection."""
         parts = urlsplit(url)
-        pool = self._pool(parts.scheme, parts.netloc)
+        pool = self._pools.get(parts.scheme, parts.netloc)
         if not pool.reachable:
             from google.auth.transport.requests import Request
 
@@ -135,21 +143,6 @@ class TokenTransport(google.auth.transport.Request):
             where = f"{parts.scheme}://{parts.netloc}{parts.path}"
             raise google.auth.exceptions.TransportError(f"could not reach {where}: {exc}") from exc  # type: ignore[no-untyped-call]
         return _Answer(response.status, dict(response.headers), response.body)
-
-    def _pool(self, scheme: str, host: str) -> Pool:
-        origin = f"{scheme}://{host}"
-        with self._lock:
-            pool = self._pools.get(origin)
-            if pool is None:
-                pool = self._pools[origin] = Pool(
-                    scheme,
-                    host,
-                    verify=ca_bundle(),
-                    connect_timeout=self._timeout,
-                    timeout=self._timeout,
-                    proxy=None,
-                )
-            return pool
 
 
 class _Answer(google.auth.transport.Response):

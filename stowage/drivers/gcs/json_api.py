@@ -34,12 +34,20 @@ from stowage.drivers.exchange import BodyStream, Headers, Payload, Response
 from stowage.drivers.http_pool import Pool
 from stowage.exceptions import ServiceError
 
-__all__ = ["DEFAULT_ENDPOINT", "INCOMPLETE", "ApiError", "JsonApi", "SessionApi", "ca_bundle"]
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "INCOMPLETE",
+    "ApiError",
+    "JsonApi",
+    "Pools",
+    "SessionApi",
+    "ca_bundle",
+]
 
 #: The service's own base URL, for the JSON API and for unsigned object URLs.
 DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
 #: The status of a resumable session's answer that wants more bytes ("Resume Incomplete").
-INCOMPLETE = 308
+INCOMPLETE: Final = 308
 
 
 class ApiError(Exception):
@@ -53,28 +61,57 @@ class ApiError(Exception):
         self.message = message
 
 
+class Pools:
+    """Pools by origin, made at first use, trusting the CA bundle ``requests`` trusts.
+
+    One set per sender: its own origin, an upload session's the service
+    placed elsewhere, and google-auth's (the token endpoint, the metadata
+    server). Closed together.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._pools: dict[str, Pool] = {}
+        self._lock = threading.Lock()
+
+    def get(self, scheme: str, host: str) -> Pool:
+        """Return the pool of ``scheme://host``."""
+        origin = f"{scheme}://{host}"
+        with self._lock:
+            pool = self._pools.get(origin)
+            if pool is None:
+                timeout = self._timeout
+                pool = self._pools[origin] = Pool(
+                    scheme,
+                    host,
+                    verify=ca_bundle(),
+                    connect_timeout=timeout,
+                    timeout=timeout,
+                    proxy=None,
+                )
+            return pool
+
+    def close(self) -> None:
+        """Close every pool's idle connections."""
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
+
+
 class JsonApi:
-    """Send authorized requests of the JSON API, on stowage's own pool.
+    """Send authorized requests of the JSON API, on stowage's own pools.
 
     ``transport`` is what google-auth refreshes the credentials' tokens with.
     """
 
-    def __init__(self, base_url: str, credentials: Any, timeout: float, transport: Any) -> None:
+    def __init__(self, base_url: str, credentials: Any, pools: Pools, transport: Any) -> None:
         self._at(base_url)
         parts = urlsplit(base_url)
         self._credentials = credentials
         self._transport = transport
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self.pool = self._pool_for(parts.scheme, parts.netloc, timeout)
-        #: Pools, by origin, for upload sessions the service placed on another origin.
-        self._others: dict[str, Pool] = {}
-
-    @staticmethod
-    def _pool_for(scheme: str, host: str, timeout: float) -> Pool:
-        return Pool(
-            scheme, host, verify=ca_bundle(), connect_timeout=timeout, timeout=timeout, proxy=None
-        )
+        self._pools = pools
+        self.pool = pools.get(parts.scheme, parts.netloc)
 
     def _at(self, base_url: str) -> None:
         """Take the roots of the API's requests below ``base_url``."""
@@ -166,8 +203,7 @@ class JsonApi:
 
     def close(self) -> None:
         """Close the idle connections."""
-        for pool in (self.pool, *self._others.values()):
-            pool.close()
+        self._pools.close()
 
     def _send(
         self,
@@ -188,22 +224,11 @@ class JsonApi:
         else:
             url = target
             parts = urlsplit(url)
-            pool = self._other(parts.scheme, parts.netloc)
+            pool = self._pools.get(parts.scheme, parts.netloc)
             target = url[len(pool.origin) :] or "/"
         headers.update({"Host": pool.host, "User-Agent": "django-stowage"})
         self._credentials.before_request(self._transport, method, url, headers)
         return _checked(pool.send(method, target, headers, body), also)
-
-    def _other(self, scheme: str, host: str) -> Pool:
-        """Return the pool of an origin the service named (an upload session's)."""
-        origin = f"{scheme}://{host}"
-        if origin == self.pool.origin:
-            return self.pool
-        with self._lock:
-            pool = self._others.get(origin)
-            if pool is None:
-                pool = self._others[origin] = self._pool_for(scheme, host, self._timeout)
-            return pool
 
 
 class SessionApi(JsonApi):

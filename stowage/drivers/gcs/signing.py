@@ -116,6 +116,7 @@ class Signer:
         from google.auth import iam
 
         from stowage.drivers.gcs.credentials import TokenTransport
+        from stowage.drivers.gcs.json_api import Pools
 
         conn = self._conn
         email = conn.options.sa_email or getattr(credentials, "service_account_email", None)
@@ -123,7 +124,7 @@ class Signer:
             raise ConfigurationError(
                 "Option 'iam_sign_blob' needs the signing service account: set 'sa_email'."
             )
-        signer = iam.Signer(TokenTransport(conn.options.timeout), credentials, email)  # type: ignore[no-untyped-call]
+        signer = iam.Signer(TokenTransport(Pools(conn.options.timeout)), credentials, email)  # type: ignore[no-untyped-call]
 
         def signature(to_sign: bytes) -> str:
             return bytes(signer.sign(to_sign)).hex()
