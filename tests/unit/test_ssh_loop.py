@@ -1,13 +1,15 @@
-"""The SFTP driver's loop thread: blocking calls, awaited calls, and their failures."""
+"""The SFTP driver's shared event loop: who runs it, handing work over, and failures."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
-from stowage.drivers._ssh_loop import LoopThread, loop_thread
+from stowage.drivers._ssh_loop import IDLE, SharedLoop, shared_loop
 
 
 async def _where() -> str:
@@ -20,38 +22,102 @@ async def _fail() -> None:
     raise KeyError("missing")
 
 
-def test_a_blocking_call_runs_on_the_loop_thread_and_returns_its_result() -> None:
-    assert loop_thread().run(_where()) == "stowage-sftp"
+@pytest.fixture
+def runner() -> Iterator[SharedLoop]:
+    loop = SharedLoop()
+    yield loop
+    loop.close()
 
 
-def test_a_blocking_call_raises_what_the_coroutine_raised() -> None:
+def test_a_blocking_call_runs_the_loop_on_the_calling_thread(runner: SharedLoop) -> None:
+    assert runner.run(_where()) == threading.current_thread().name
+
+
+def test_a_blocking_call_raises_what_the_coroutine_raised(runner: SharedLoop) -> None:
     with pytest.raises(KeyError, match="missing"):
-        loop_thread().run(_fail())
+        runner.run(_fail())
+    assert runner.run(_where()) == threading.current_thread().name  # the loop was let go
 
 
-def test_many_threads_share_the_loop() -> None:
-    runner = loop_thread()
-    results: list[str] = []
+def test_many_threads_share_the_loop_each_call_ending_once(runner: SharedLoop) -> None:
+    results: list[int] = []
 
-    def call() -> None:
-        for _ in range(50):
-            results.append(runner.run(_where()))
+    async def slow(value: int) -> int:
+        await asyncio.sleep(0.001)
+        return value
 
-    threads = [threading.Thread(target=call) for _ in range(8)]
+    def call(base: int) -> None:
+        for index in range(50):
+            results.append(runner.run(slow(base + index)))
+
+    threads = [threading.Thread(target=call, args=(base * 100,)) for base in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
-    assert results == ["stowage-sftp"] * 400
+        thread.join(timeout=30)
+    assert sorted(results) == [base * 100 + index for base in range(8) for index in range(50)]
 
 
-def test_an_awaited_call_runs_on_the_loop_thread() -> None:
-    assert asyncio.run(loop_thread().run_async(_where())) == "stowage-sftp"
+def test_a_call_handed_over_ends_when_the_thread_running_the_loop_lets_it_go(
+    runner: SharedLoop,
+) -> None:
+    # One caller holds the loop; another's work runs under it, and the second
+    # caller takes the loop over when the first one's call ends.
+    release = threading.Event()
+
+    async def hold() -> str:
+        while not release.is_set():
+            await asyncio.sleep(0.001)
+        return "held"
+
+    async def after() -> str:
+        await asyncio.sleep(0.05)  # still running when the holder lets go
+        return threading.current_thread().name
+
+    holder = threading.Thread(target=lambda: runner.run(hold()), name="holder")
+    holder.start()
+    time.sleep(0.05)
+    future = runner.submit(after())
+    release.set()
+    assert runner.wait(future) in ("holder", threading.current_thread().name, "stowage-sftp")
+    holder.join(timeout=5)
+    assert not holder.is_alive()
 
 
-def test_a_blocking_call_from_the_loop_itself_is_refused() -> None:
-    runner = loop_thread()
+def test_awaited_calls_run_on_the_serving_thread(runner: SharedLoop) -> None:
+    assert asyncio.run(runner.run_async(_where())) == "stowage-sftp"
 
+
+def test_work_left_behind_runs_without_any_caller(runner: SharedLoop) -> None:
+    # A coroutine handed over that nobody waits on still ends (reads ahead,
+    # closes sent without waiting): the serving thread runs the loop.
+    future = runner.submit(_where())
+    assert future.result(timeout=5) == "stowage-sftp"
+
+
+def test_an_idle_loop_is_run_by_the_serving_thread(runner: SharedLoop) -> None:
+    # Timers and answers on an idle connection (keep-alives) are served.
+    fired = threading.Event()
+    runner.run(_where())
+    runner.loop.call_soon_threadsafe(runner.loop.call_later, 0.01, fired.set)
+    assert fired.wait(timeout=5 + IDLE)
+
+
+def test_a_blocking_call_takes_the_loop_from_the_serving_thread(runner: SharedLoop) -> None:
+    time.sleep(IDLE * 3)  # the serving thread now runs the idle loop
+    assert runner.run(_where()) == threading.current_thread().name
+
+
+def test_a_blocking_call_from_inside_another_event_loop_is_run_for_it(
+    runner: SharedLoop,
+) -> None:
+    async def caller() -> str:
+        return runner.run(_where())
+
+    assert asyncio.run(caller()) == "stowage-sftp"
+
+
+def test_a_blocking_call_from_the_loop_itself_is_refused(runner: SharedLoop) -> None:
     async def nested() -> None:
         runner.run(_where())
 
@@ -60,11 +126,18 @@ def test_a_blocking_call_from_the_loop_itself_is_refused() -> None:
 
 
 def test_a_closed_loop_refuses_the_call() -> None:
-    runner = LoopThread()
-    runner.loop.call_soon_threadsafe(runner.loop.stop)
-    runner._thread.join(timeout=5)
-    runner.loop.close()
+    runner = SharedLoop()
+    runner.close()
     coroutine = _where()
     with pytest.raises(RuntimeError, match="closed"):
         runner.run(coroutine)
     assert coroutine.cr_frame is None  # closed, never left unawaited
+    coroutine = _where()
+    future = runner.submit(coroutine)
+    with pytest.raises(RuntimeError, match="closed"):
+        future.result(timeout=5)
+    assert coroutine.cr_frame is None
+
+
+def test_the_process_shares_one_loop() -> None:
+    assert shared_loop() is shared_loop()

@@ -5,8 +5,8 @@ thread and coroutine, and opened again when it breaks: a request that finds
 the connection gone, cannot connect or times out is tried again on a new one,
 ``max_retries`` times (an upload that timed out is not sent again: it may
 have landed). The connection lives on a private event loop
-thread (:mod:`stowage.drivers._ssh_loop`): sync calls wait for it, async
-calls await it without blocking their own loop.
+(:mod:`stowage.drivers._ssh_loop`): a sync call runs that loop on its own
+thread while it waits, async calls await it without blocking their own loop.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stowage.drivers._server import redact
-from stowage.drivers._ssh_loop import LoopThread, loop_thread
+from stowage.drivers._ssh_loop import SharedLoop, shared_loop
 from stowage.drivers.errors import ErrorTable, Rule
 from stowage.drivers.sftp.host_keys import HostKeys, read_known_hosts
 from stowage.drivers.sftp.options import Login, SFTPOptions, is_key_text
@@ -123,7 +123,7 @@ def _error_rules() -> tuple[Rule, ...]:
 
 
 class Link:
-    """One SSH connection and its SFTP session, touched only on the loop thread."""
+    """One SSH connection and its SFTP session, touched only from the shared loop."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -147,7 +147,7 @@ class Link:
             conn.abort()
 
     @staticmethod
-    def abandon(link: Link, runner: LoopThread) -> None:
+    def abandon(link: Link, runner: SharedLoop) -> None:
         """Close the connection of a driver that was garbage collected."""
         if link.conn is not None and runner.pid == os.getpid() and not runner.loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -164,14 +164,14 @@ class Connection:
         self._retry = options.retry_policy()
         # The table holds the secrets, not the connection: no cycle keeps a dropped one alive.
         self._error_table: ErrorTable | None = None
-        self._runner: LoopThread | None = None
+        self._runner: SharedLoop | None = None
         self.link = Link()
 
-    def loop(self) -> LoopThread:
-        """Return the loop thread the connection lives on (a new one in a forked child)."""
+    def loop(self) -> SharedLoop:
+        """Return the event loop the connection lives on (a new one in a forked child)."""
         runner = self._runner
         if runner is None or runner.pid != os.getpid():
-            runner = loop_thread()
+            runner = shared_loop()
             if self.link.pid != os.getpid():
                 # A forked child cannot use the parent's connection or loop.
                 self.link = Link()

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stowage.drivers import _server
+from stowage.drivers._ssh_loop import SharedLoop
 from stowage.drivers.base import (
     AsyncDownload,
     Capability,
@@ -46,12 +48,14 @@ def _chunks(stream: Readable) -> Iterator[bytes]:
 
 @dataclass(frozen=True, slots=True)
 class _Wait:
-    """A step of an operation: wait for work submitted to the connection's loop.
+    """A step of an operation: work on the connection's loop, and waiting for it.
 
-    With ``settle`` the step only waits for the work to end, whatever its outcome.
+    ``work`` is a coroutine to run, or a future of work already handed to
+    the loop. With ``settle`` the step only waits for the work to end,
+    whatever its outcome.
     """
 
-    future: concurrent.futures.Future[Any]
+    work: Coroutine[Any, Any, Any] | concurrent.futures.Future[Any]
     settle: bool = False
 
 
@@ -59,8 +63,8 @@ class _Wait:
 _Steps = Generator[_Wait, Any, _T]
 
 
-def _wait_each(steps: _Steps[_T]) -> _T:
-    """Run ``steps`` from a thread, blocking on each wait."""
+def _wait_each(steps: _Steps[_T], runner: SharedLoop) -> _T:
+    """Run ``steps`` from a thread, running each step's work on the loop while it waits."""
     result: Any = None
     error: BaseException | None = None
     while True:
@@ -69,17 +73,17 @@ def _wait_each(steps: _Steps[_T]) -> _T:
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         result, error = None, None
+        work = step.work
         try:
-            if step.settle:
-                concurrent.futures.wait([step.future])
-            else:
-                result = step.future.result()
+            result = runner.wait(work) if isinstance(work, Future) else runner.run(work)
         except BaseException as exc:  # handed to the operation, which cleans up and re-raises
-            error = exc
+            if not step.settle:
+                error = exc
+            result = None
 
 
-async def _await_each(steps: _Steps[_T]) -> _T:
-    """Run ``steps`` from another event loop, awaiting each wait."""
+async def _await_each(steps: _Steps[_T], runner: SharedLoop) -> _T:
+    """Run ``steps`` from another event loop, awaiting each step's work."""
     result: Any = None
     error: BaseException | None = None
     while True:
@@ -88,7 +92,8 @@ async def _await_each(steps: _Steps[_T]) -> _T:
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         result, error = None, None
-        waiting = asyncio.wrap_future(step.future)
+        work = step.work
+        waiting = asyncio.wrap_future(work if isinstance(work, Future) else runner.submit(work))
         try:
             if step.settle:
                 await asyncio.wait([waiting])
@@ -146,7 +151,7 @@ class SFTPDriver(Driver[SFTPOptions]):
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Write to a temporary file beside ``key``, then rename it into place."""
-        return _wait_each(self._put_steps(key, stream, if_absent))
+        return _wait_each(self._put_steps(key, stream, if_absent), self._connection.loop())
 
     async def aput(
         self,
@@ -160,7 +165,7 @@ class SFTPDriver(Driver[SFTPOptions]):
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Do :meth:`put` on asyncssh without blocking the event loop."""
-        return await _await_each(self._put_steps(key, stream, if_absent))
+        return await _await_each(self._put_steps(key, stream, if_absent), self._connection.loop())
 
     def _put_steps(self, key: str, stream: Readable, if_absent: bool) -> _Steps[ObjectInfo]:
         """Upload ``stream``: the one algorithm of :meth:`put` and :meth:`aput`."""
@@ -178,10 +183,10 @@ class SFTPDriver(Driver[SFTPOptions]):
                 whole = conn.attempt(
                     writer.put_whole, path, key, head[0], if_absent, idempotent=False
                 )
-                info: ObjectInfo = yield _Wait(runner.submit(whole))
+                info: ObjectInfo = yield _Wait(whole)
             return info
         with conn.errors(what):
-            upload = yield _Wait(runner.submit(conn.attempt(writer.open_temp, path, key)))
+            upload = yield _Wait(conn.attempt(writer.open_temp, path, key))
         pending: concurrent.futures.Future[None] | None = None
         offset = 0
         try:
@@ -195,12 +200,12 @@ class SFTPDriver(Driver[SFTPOptions]):
             with conn.errors(what):
                 if pending is not None:
                     yield _Wait(pending)
-                info = yield _Wait(runner.submit(writer.finish(upload, if_absent)))
+                info = yield _Wait(writer.finish(upload, if_absent))
             return info
         except BaseException:
             if pending is not None:
                 yield _Wait(pending, settle=True)
-            yield _Wait(runner.submit(writer.discard(upload)))
+            yield _Wait(writer.discard(upload))
             raise
 
     def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:

@@ -151,7 +151,7 @@ class RangeReader:
             while self.queue:
                 wanted, future = self.queue.popleft()
                 with self.connection.errors(self.what):
-                    data = future.result()
+                    data = self.connection.loop().wait(future)
                 self._check(wanted - len(data))
                 self._fill()
                 yield data
