@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import stat
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from stowage.testing import (
 )
 from stowage.testing.hostile_names import Reach
 from tests.servers._process import free_port
-from tests.servers.sshd import KEY_PASSPHRASE, SSHServer
+from tests.servers.sshd import KEY_PASSPHRASE, SSHServer, start_sshd
 
 BASE_URL = "https://files.example.com/media/"
 
@@ -568,3 +570,79 @@ def test_declaring_a_storage_does_not_import_asyncssh() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_an_idle_connection_answers_the_servers_keep_alives(
+    server_logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocking calls run the event loop only while they wait: between calls,
+    # stowage's serving thread answers the server, which asks every second
+    # and drops a client that does not answer (OpenSSH within 5 s).
+    connects: list[str] = []
+    real_connect = asyncssh.connect
+
+    async def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        connects.append("connect")
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncssh, "connect", counting_connect)
+    server = start_sshd(server_logs, client_alive=1)
+    try:
+        storage = _storage(**server.options(server.new_root()))
+        storage.save("idle.txt", ContentFile(b"idle"))
+        time.sleep(7)
+        assert storage.open("idle.txt").read() == b"idle"
+        assert connects == ["connect"]  # the first connection outlived the idle time
+        storage.close()
+    finally:
+        server.stop()
+
+
+def test_a_forked_child_opens_its_own_connection(options: dict[str, Any]) -> None:
+    storage = _storage(**options)
+    storage.save("parent.txt", ContentFile(b"parent"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if storage.open("parent.txt").read() == b"parent":
+                code = 0 if storage.save("child.txt", ContentFile(b"child")) == "child.txt" else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert storage.open("child.txt").read() == b"child"
+    storage.close()
+
+
+def test_sync_and_async_callers_share_the_connection_at_once(options: dict[str, Any]) -> None:
+    # Threads run the shared event loop in turn while coroutines on another
+    # loop hand their requests to it: reads ahead and writes in flight of
+    # files of several chunks, all at once.
+    storage = _storage(**options)
+    content = {index: bytes([index]) * (1_500_000 + index * 7_919) for index in range(12)}
+
+    def in_thread(index: int) -> bool:
+        name = storage.save(f"mixed/t{index}.bin", ContentFile(content[index]))
+        return storage.exists(name) and storage.open(name).read() == content[index]
+
+    async def awaited(index: int) -> bool:
+        name = await storage.asave(f"mixed/a{index}.bin", ContentFile(content[index]))
+        async with storage.aopen(name) as handle:
+            data = await handle.read()
+        return await storage.aexists(name) and data == content[index]
+
+    async def coroutines() -> list[bool]:
+        return list(await asyncio.gather(*(awaited(index) for index in range(6, 12))))
+
+    with ThreadPoolExecutor(7) as pool:
+        threads = [pool.submit(in_thread, index) for index in range(6)]
+        together = pool.submit(asyncio.run, coroutines())
+        assert [future.result(timeout=120) for future in threads] == [True] * 6
+        assert together.result(timeout=120) == [True] * 6
+    assert sorted(storage.listdir("mixed")[1]) == sorted(
+        [f"t{index}.bin" for index in range(6)] + [f"a{index}.bin" for index in range(6, 12)]
+    )
+    storage.close()

@@ -253,8 +253,14 @@ def _limited(argv: list[str], file_size_limit: int | None) -> list[str]:
     return ["/bin/sh", "-c", script]
 
 
-def start_sshd(log_dir: Path, *, file_size_limit: int | None = None) -> SSHServer:
-    """Start an SSH server with SFTP on a free 127.0.0.1 port and wait until it listens."""
+def start_sshd(
+    log_dir: Path, *, file_size_limit: int | None = None, client_alive: int | None = None
+) -> SSHServer:
+    """Start an SSH server with SFTP on a free 127.0.0.1 port and wait until it listens.
+
+    With ``client_alive`` the server asks an idle client for an
+    answer every that many seconds and drops a connection that misses one.
+    """
     base = Path(tempfile.mkdtemp(prefix="stowage-sshd-"))
     base.chmod(0o755)
     (base / "roots").mkdir(mode=0o755)
@@ -302,6 +308,11 @@ def start_sshd(log_dir: Path, *, file_size_limit: int | None = None) -> SSHServe
                         "MaxSessions 100",
                         "LogLevel VERBOSE",
                         "Subsystem sftp internal-sftp",
+                        *(
+                            [f"ClientAliveInterval {client_alive}", "ClientAliveCountMax 1"]
+                            if client_alive
+                            else []
+                        ),
                         "",
                     ]
                 )
@@ -316,6 +327,7 @@ def start_sshd(log_dir: Path, *, file_size_limit: int | None = None) -> SSHServe
                 str(port),
                 str(keys / "host_key"),
                 str(authorized),
+                str(client_alive or 0),
             ]
             kind, username = "asyncssh", pwd.getpwuid(os.geteuid()).pw_name
         process = ServerProcess(
@@ -375,7 +387,7 @@ def sftp_options(sshd: SSHServer, sftp_root: str) -> dict[str, Any]:
     return sshd.options(sftp_root)
 
 
-def _serve(port: int, host_key: str, authorized_keys: str) -> None:
+def _serve(port: int, host_key: str, authorized_keys: str, client_alive: int = 0) -> None:
     """Serve SFTP with asyncssh until terminated (the server when not running as root)."""
     import asyncio
 
@@ -422,6 +434,8 @@ def _serve(port: int, host_key: str, authorized_keys: str) -> None:
             server_factory=Server,
             sftp_factory=Files,
             allow_scp=False,
+            keepalive_interval=client_alive,
+            keepalive_count_max=1,
         )
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, lambda: [c.abort() for c in list(connections)])
@@ -434,4 +448,4 @@ def _serve(port: int, host_key: str, authorized_keys: str) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    _serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]))
