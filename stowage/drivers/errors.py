@@ -20,7 +20,7 @@ its attributes: ``{exc.code}``) and any field the caller adds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,11 +99,9 @@ class ErrorTable:
         """Return the ``mapper`` for :func:`~stowage.exceptions.translate` of one operation."""
         return lambda exc: self.lookup(exc, what, **fields)
 
-    @contextlib.contextmanager
-    def translate(self, what: str, **fields: Any) -> Iterator[None]:
+    def translate(self, what: str, **fields: Any) -> contextlib.AbstractContextManager[None]:
         """Translate every error raised in the block, as :func:`~stowage.exceptions.translate`."""
-        with translate(what, self.mapper(what, **fields)):
-            yield
+        return translate(what, self.mapper(what, **fields))
 
     def convert(self, exc: BaseException, what: str, **fields: Any) -> StowageError:
         """Return ``exc`` translated and chained, as raising it inside :meth:`translate` would.
