@@ -100,16 +100,14 @@ class Pools:
 
 
 class JsonApi:
-    """Send authorized requests of the JSON API, on stowage's own pools.
-
-    ``transport`` is what google-auth refreshes the credentials' tokens with.
-    """
+    """Send authorized requests of the JSON API, on stowage's own pools."""
 
     def __init__(self, base_url: str, credentials: Any, pools: Pools, transport: Any) -> None:
         self._at(base_url)
         parts = urlsplit(base_url)
         self._credentials = credentials
-        self._transport = transport
+        #: What google-auth sends its own requests with (token refreshes, signBlob).
+        self.transport = transport
         self._pools = pools
         self.pool = pools.get(parts.scheme, parts.netloc)
 
@@ -227,7 +225,7 @@ class JsonApi:
             pool = self._pools.get(parts.scheme, parts.netloc)
             target = url[len(pool.origin) :] or "/"
         headers.update({"Host": pool.host, "User-Agent": "django-stowage"})
-        self._credentials.before_request(self._transport, method, url, headers)
+        self._credentials.before_request(self.transport, method, url, headers)
         return _checked(pool.send(method, target, headers, body), also)
 
 
@@ -239,9 +237,12 @@ class SessionApi(JsonApi):
     """
 
     def __init__(self, base_url: str, session: Any, timeout: float) -> None:
+        from google.auth.transport.requests import Request
+
         self._at(base_url)
         self._session = session
         self._timeout = timeout
+        self.transport = Request(session)
 
     def close(self) -> None:
         """Nothing to close: the session is the client's."""

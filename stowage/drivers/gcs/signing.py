@@ -115,16 +115,14 @@ class Signer:
         """Return a presigner whose signatures the IAM ``signBlob`` API makes, as ``sa_email``."""
         from google.auth import iam
 
-        from stowage.drivers.gcs.credentials import TokenTransport
-        from stowage.drivers.gcs.json_api import Pools
-
         conn = self._conn
         email = conn.options.sa_email or getattr(credentials, "service_account_email", None)
         if not email or email == "default":
             raise ConfigurationError(
                 "Option 'iam_sign_blob' needs the signing service account: set 'sa_email'."
             )
-        signer = iam.Signer(TokenTransport(Pools(conn.options.timeout)), credentials, email)  # type: ignore[no-untyped-call]
+        # On the sender's own connections, closed with them.
+        signer = iam.Signer(conn.json.transport, credentials, email)  # type: ignore[no-untyped-call]
 
         def signature(to_sign: bytes) -> str:
             return bytes(signer.sign(to_sign)).hex()
