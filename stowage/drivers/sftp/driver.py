@@ -10,7 +10,6 @@ own).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 from collections.abc import Coroutine, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -55,7 +54,7 @@ class _Wait:
     whatever its outcome.
     """
 
-    work: Coroutine[Any, Any, Any] | concurrent.futures.Future[Any]
+    work: Coroutine[Any, Any, Any] | Future[Any]
     settle: bool = False
 
 
@@ -187,7 +186,7 @@ class SFTPDriver(Driver[SFTPOptions]):
             return info
         with conn.errors(what):
             upload = yield _Wait(conn.attempt(writer.open_temp, path, key))
-        pending: concurrent.futures.Future[None] | None = None
+        pending: Future[None] | None = None
         offset = 0
         try:
             for chunk in itertools.chain(head, chunks):
