@@ -113,6 +113,15 @@ def run(args: argparse.Namespace) -> Section:
             )
         )
         rows += small_operations(ours, theirs, runs=runs, number=5 if quick else 50)
+        # stowage's exists() is one listing, which also finds a directory (Django's contract).
+        number = 5 if quick else 50
+        pair = paired(
+            timed(lambda: ours.exists("missing.txt"), number),
+            timed(lambda: theirs.exists("missing.txt"), number),
+            runs,
+        )
+        label = "exists of a missing name (stowage: one listing, django-storages: HEAD)"
+        rows.append(timing_row(label, pair, by="wall"))
 
         big = (2 if quick else 128) * _MiB
         ours.driver.put("big.bin", Zeros(big), size=big)
@@ -153,7 +162,9 @@ def run(args: argparse.Namespace) -> Section:
             "a save asks exists() and then uploads), but the `url()` row sets its "
             "`expiration_secs` so that it signs, as stowage does by default. stowage's save "
             "under a new name is an atomic create (If-None-Match; a large one staged and "
-            "copied into place server-side). Both sign a SAS with the account key."
+            "copied into place server-side). Both sign a SAS with the account key. stowage's "
+            "exists() lists the name's prefix, so one request finds a blob or a directory; "
+            "django-storages' asks for the blob alone and answers False for a directory."
         ),
     )
 

@@ -47,6 +47,7 @@ __all__ = [
     "UserDelegationKey",
     "account_sas",
     "blob_sas",
+    "container_sas",
     "fetch_user_delegation_key",
     "response_overrides",
 ]
@@ -108,8 +109,42 @@ def blob_sas(
     with ``delegation``. The canonicalized resource names the blob as it is,
     unencoded: the service signs the decoded name, whatever the URL's encoding.
     """
-    resource = f"/blob/{account}/{container}/{blob}"
-    pairs = [("sv", SAS_VERSION), ("se", expiry), ("sr", "b"), ("sp", permission)]
+    return _service_sas(
+        f"/blob/{account}/{container}/{blob}",
+        "b",
+        permission=permission,
+        expiry=expiry,
+        overrides=overrides,
+        account_key=account_key,
+        delegation=delegation,
+    )
+
+
+def container_sas(
+    *, account: str, container: str, account_key: str, permission: str, expiry: str
+) -> str:
+    """Return the query of a service SAS for a container (``sr=c``), signed with the key."""
+    return _service_sas(
+        f"/blob/{account}/{container}",
+        "c",
+        permission=permission,
+        expiry=expiry,
+        overrides={},
+        account_key=account_key,
+    )
+
+
+def _service_sas(
+    resource: str,
+    kind: str,
+    *,
+    permission: str,
+    expiry: str,
+    overrides: Mapping[str, str],
+    account_key: str | None = None,
+    delegation: UserDelegationKey | None = None,
+) -> str:
+    pairs = [("sv", SAS_VERSION), ("se", expiry), ("sr", kind), ("sp", permission)]
     if delegation is None:
         assert account_key is not None
         signing_key = account_key
@@ -124,7 +159,7 @@ def blob_sas(
         middle = [value for _, value in keyed] + ["", "", "", "", "", "", ""]
     # permission, start, expiry, resource, …, version, resource type,
     # snapshot time, encryption scope, then the five overrides.
-    fields = [permission, "", expiry, resource, *middle, SAS_VERSION, "b", "", ""]
+    fields = [permission, "", expiry, resource, *middle, SAS_VERSION, kind, "", ""]
     fields += [overrides.get(name, "") for name in _OVERRIDES]
     try:
         secret = _decode_key(signing_key)

@@ -28,7 +28,7 @@ import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import obstore
@@ -46,9 +46,13 @@ from stowage.drivers._azure_auth import (
     response_overrides,
 )
 from stowage.drivers._obstore import ObstoreDriver, map_error, read_ca_bundle, retry_config
-from stowage.drivers.base import URL_SAFE, Capability, MiB
-from stowage.drivers.options import ObjectStoreOptions
-from stowage.exceptions import ConfigurationError, UnsupportedOperation, translate
+from stowage.drivers.base import URL_SAFE, Capability, MiB, in_thread
+from stowage.drivers.lookup import listing_refused
+from stowage.drivers.options import ListingOptions, ObjectStoreOptions
+from stowage.exceptions import AccessDenied, ConfigurationError, UnsupportedOperation, translate
+
+if TYPE_CHECKING:
+    from stowage.drivers._azure_listing import Authorize, BlobLister
 
 __all__ = ["AzureDriver", "AzureOptions"]
 
@@ -64,7 +68,7 @@ _HEADERS = {
 
 
 @dataclass(frozen=True)
-class AzureOptions(ObjectStoreOptions):
+class AzureOptions(ObjectStoreOptions, ListingOptions):
     """Options of the Azure driver (django-storages' names where the meaning is the same)."""
 
     azure_container: str = option("", doc="The blob container.")
@@ -192,6 +196,76 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
         self._account = account
         self._endpoint = (endpoint or f"https://{account}.blob.core.windows.net").rstrip("/")
         self._base_attributes = self.object_attributes(options.object_parameters)
+        #: Set once the container refused the listing of exists() (no list permission).
+        self._listing_refused = False
+        self._lister = self._make_lister()
+
+    def _make_lister(self) -> BlobLister | None:
+        """Return the client of exists()'s listing, or None where it cannot authorize."""
+        authorize = self._listing_authorization()
+        if authorize is None or not self.options.exists_by_listing:
+            return None
+        # Imported with the first driver that lists: its HTTP modules cost an import.
+        from stowage.drivers._azure_listing import BlobLister
+
+        lister = BlobLister(
+            self._endpoint,
+            self.options.azure_container,
+            authorize=authorize,
+            verify=self.options.verify,
+            connect_timeout=self.options.connect_timeout,
+            timeout=self.options.timeout,
+            retry=self._retry,
+        )
+        return lister if lister.reachable else None
+
+    def _listing_authorization(self) -> Authorize | None:
+        """Return what authorizes a listing with the driver's credential, if stowage holds it."""
+        from stowage.drivers import _azure_listing
+
+        account_key, sas = self._config.get("account_key"), self._config.get("sas_key")
+        provider = self._credential_provider
+        if account_key is not None:
+            return _azure_listing.sas_from_account_key(
+                self._account, self.options.azure_container, account_key
+            )
+        if sas is not None:
+            return lambda: (sas, {})
+        if provider is not None:
+            return lambda: ("", {"Authorization": f"Bearer {provider()['token']}"})
+        return None
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` is a blob or a directory, with one listing.
+
+        With ``exists_by_listing`` off, with a credential obstore holds (a
+        service principal, a managed identity), or once the container refused a
+        listing, a HEAD answers, then a listing of ``key/`` for a missing blob.
+        """
+        lister = self._lister
+        if key and lister is not None and not self._listing_refused:
+            try:
+                return lister.exists(key)
+            except AccessDenied as exc:
+                from stowage.drivers._azure_listing import listing_forbidden
+
+                if not listing_forbidden(exc):
+                    raise
+                self._listing_refused = True
+                listing_refused(f"Azure container {self.options.azure_container!r}")
+        return super().exists(key)
+
+    async def aexists(self, key: str) -> bool:
+        """Do :meth:`exists` without blocking the event loop."""
+        if key and self._lister is not None and not self._listing_refused:
+            return await in_thread(self.exists, key)
+        return await super().aexists(key)
+
+    def close(self) -> None:
+        """Drop the obstore client and close the idle connections of the listing."""
+        super().close()
+        if self._lister is not None:
+            self._lister.close()
 
     def _make_store(self) -> AzureStore:
         o = self.options

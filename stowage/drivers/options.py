@@ -65,7 +65,7 @@ class GzipOptions(DriverOptions):
 
 @dataclass(frozen=True)
 class ListingOptions(DriverOptions):
-    """Options of the object stores whose exists() can ask a single listing (S3, GCS)."""
+    """Options of the object stores whose exists() can ask a single listing (S3, GCS, Azure)."""
 
     exists_by_listing: bool = option(
         True,

@@ -108,6 +108,27 @@ def test_token_credential_works_end_to_end(
     assert credential.scopes == [(STORAGE_SCOPE,)]
 
 
+def test_token_credential_lists_for_exists(https_options: dict[str, Any]) -> None:
+    """exists() is one List Blobs call carrying the credential's bearer token."""
+    storage = AzureStorage(token_credential=RecordingCredential(), **https_options)
+    storage.save("docs/a.txt", ContentFile(b"x"))
+    lister = storage.driver._lister
+    assert lister is not None
+    sent: list[dict[str, str]] = []
+    send = lister.pool.send
+
+    def recorded(method: str, target: str, headers: dict[str, str], body: Any = None) -> Any:
+        sent.append(headers)
+        return send(method, target, headers, body)
+
+    lister.pool.send = recorded  # type: ignore[method-assign]
+    assert storage.exists("docs")
+    assert storage.exists("docs/a.txt")
+    assert not storage.exists("docs/a")
+    assert len(sent) == 3
+    assert all(h["Authorization"].startswith("Bearer ") for h in sent)
+
+
 def test_token_credential_serves_async_calls(https_options: dict[str, Any]) -> None:
     import asyncio
 
@@ -411,8 +432,11 @@ def test_verify_false_skips_certificate_checks(https_options: dict[str, Any]) ->
 def test_an_untrusted_certificate_is_refused(https_options: dict[str, Any]) -> None:
     options = {**https_options, "verify": True, "max_retries": 0}
     storage = AzureStorage(token_credential=RecordingCredential(), **options)
-    with pytest.raises(ServiceUnavailable) as caught:
-        storage.exists("x")
-    assert "InvalidCertificate" in str(caught.value.__cause__)
+    with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        storage.exists("x")  # stowage's own listing
     with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
         storage.url("x")
+    heads = AzureStorage(token_credential=RecordingCredential(), exists_by_listing=False, **options)
+    with pytest.raises(ServiceUnavailable) as caught:
+        heads.exists("x")  # obstore's HEAD
+    assert "InvalidCertificate" in str(caught.value.__cause__)
