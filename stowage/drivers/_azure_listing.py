@@ -25,7 +25,7 @@ from collections.abc import Callable
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from stowage.drivers._azure_auth import SAS_TIME, SAS_VERSION, container_sas
-from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.errors import ErrorTable, Refusal, Rule
 from stowage.drivers.http_pool import Pool, UntrustedCertificate
 from stowage.drivers.lookup import Page, exists_by_listing
 from stowage.drivers.retry import RetryPolicy
@@ -56,31 +56,17 @@ _SAS_LIFETIME = dt.timedelta(hours=1)
 _SAS_RENEWAL = 15 * 60.0
 
 
-class _Refused(Exception):
-    """An Azure error answer, before translation: its status and error code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        name = code or f"HTTP {status}"
-        super().__init__(f"{name}: {message}" if message else name)
-        self.status = status
-        self.code = code
-
-
-def _status(exc: BaseException) -> int | None:
-    return exc.status if isinstance(exc, _Refused) else None
-
-
 _ERRORS = ErrorTable(
     Rule(404, NotFound),
     Rule(401, AccessDenied),
     Rule(403, AccessDenied),
     Rule(range(500, 600), ServiceUnavailable),
-    Rule(_Refused, ServiceError),
+    Rule(Refusal, ServiceError),
     # As the driver's other calls say it (obstore's and the delegation key's).
     Rule(UntrustedCertificate, ServiceUnavailable, "{what}: TLS certificate refused: {detail}"),
     Rule(TimeoutError, ServiceTimeout, "{what}: timed out"),
     Rule((OSError, http.client.HTTPException), ServiceUnavailable),
-    status=_status,
+    status=Refusal.status_of,
 )
 
 
@@ -91,7 +77,7 @@ def listing_forbidden(exc: AccessDenied) -> bool:
     other call alike.
     """
     cause = exc.__cause__
-    return isinstance(cause, _Refused) and cause.code in _FORBIDDEN
+    return isinstance(cause, Refusal) and cause.code in _FORBIDDEN
 
 
 def sas_from_account_key(
@@ -192,20 +178,8 @@ class BlobLister:
             response = self.pool.send("GET", target, headers)
             if response.status >= 300:
                 code = response.headers.get("x-ms-error-code", "")
-                raise _refusal(response.status, code, response.body)
+                raise Refusal.from_xml(response.status, response.body, code)
             return _read_page(response.body)
-
-
-def _refusal(status: int, code: str, body: bytes) -> _Refused:
-    message = ""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        message = body[:200].decode(errors="replace").strip()
-    else:
-        code = code or root.findtext("Code", "")
-        message = root.findtext("Message", "")[:300]
-    return _Refused(status, code, message)
 
 
 def _read_page(body: bytes) -> Page:

@@ -26,7 +26,7 @@ from typing import Any
 
 from stowage.exceptions import Mapper, StowageError, translate
 
-__all__ = ["ErrorTable", "Rule"]
+__all__ = ["ErrorTable", "Refusal", "Rule"]
 
 #: What a rule matches: error classes, a status code or range, or a predicate.
 Match = (
@@ -114,3 +114,34 @@ class ErrorTable:
                 raise exc
         except StowageError as translated:
             return translated
+
+
+class Refusal(Exception):
+    """A service's own error answer, before translation: its HTTP status, error code and message."""
+
+    def __init__(self, status: int, code: str = "", message: str = "") -> None:
+        name = code or f"HTTP {status}"
+        super().__init__(f"{name}: {message}" if message else name)
+        self.status = status
+        self.code = code
+
+    @staticmethod
+    def status_of(exc: BaseException) -> int | None:
+        """Return the HTTP status of ``exc`` if it is a :class:`Refusal` (a table's ``status``)."""
+        return exc.status if isinstance(exc, Refusal) else None
+
+    @classmethod
+    def from_xml(cls, status: int, body: bytes, code: str = "") -> Refusal:
+        """Read an ``<Error>`` document's ``Code`` and ``Message`` (S3's, Azure's), any namespace.
+
+        ``code`` (from a header) stands in for a missing one; a body that is
+        not XML (a HEAD, a proxy's page) becomes the message.
+        """
+        from xml.etree import ElementTree  # the error path only: it costs an import
+
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            return cls(status, code, body[:200].decode(errors="replace").strip())
+        texts = {child.tag.rpartition("}")[2]: child.text or "" for child in root}
+        return cls(status, texts.get("Code") or code, texts.get("Message", "")[:300])

@@ -94,12 +94,11 @@ def test_a_long_run_of_siblings_is_read_page_by_page(
     assert "marker=" in sent[1]
 
 
-def test_a_sas_token_without_list_permission_falls_back_once(
-    options: dict[str, Any],
-    azurite: Azurite,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def _by_sas_token(options: dict[str, Any], azurite: Azurite, **permissions: bool) -> AzureDriver:
+    """Return a driver holding only a container SAS token granting ``permissions``.
+
+    The container holds ``d/f.txt``.
+    """
     from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
     container = options["azure_container"]
@@ -107,12 +106,22 @@ def test_a_sas_token_without_list_permission_falls_back_once(
         ACCOUNT,
         container,
         account_key=ACCOUNT_KEY,
-        permission=ContainerSasPermissions(read=True, write=True, create=True),
+        permission=ContainerSasPermissions(**permissions),
         expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
     )
     azurite.client().get_container_client(container).upload_blob("d/f.txt", b"x")
     keyless = {k: v for k, v in options.items() if k != "account_key"}
-    driver = AzureDriver(AzureOptions(**keyless, sas_token=sas))
+    # A token is taken with or without its leading "?", as Azure's portal gives it.
+    return AzureDriver(AzureOptions(**keyless, sas_token="?" + sas))
+
+
+def test_a_sas_token_without_list_permission_falls_back_once(
+    options: dict[str, Any],
+    azurite: Azurite,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    driver = _by_sas_token(options, azurite, read=True, write=True, create=True)
     assert driver._lister is not None
     pages: list[str] = []
     page = _azure_listing.BlobLister._page
@@ -134,19 +143,7 @@ def test_a_sas_token_without_list_permission_falls_back_once(
 def test_a_sas_token_with_list_permission_lists(
     options: dict[str, Any], azurite: Azurite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-
-    container = options["azure_container"]
-    sas = generate_container_sas(
-        ACCOUNT,
-        container,
-        account_key=ACCOUNT_KEY,
-        permission=ContainerSasPermissions(read=True, list=True),
-        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-    )
-    azurite.client().get_container_client(container).upload_blob("d/f.txt", b"x")
-    keyless = {k: v for k, v in options.items() if k != "account_key"}
-    driver = AzureDriver(AzureOptions(**keyless, sas_token="?" + sas))
+    driver = _by_sas_token(options, azurite, read=True, list=True)
     sent = _count_requests(driver, monkeypatch)
     assert driver.exists("d")
     assert not driver.exists("d/f")

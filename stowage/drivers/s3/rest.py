@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from stowage.drivers import _sigv4
-from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.errors import ErrorTable, Refusal, Rule
 from stowage.drivers.exchange import Body, Headers
 from stowage.drivers.http_pool import Pool, UntrustedCertificate
 from stowage.drivers.retry import RetryPolicy, transient
@@ -79,25 +79,6 @@ class Answer:
     body: bytes
 
 
-class _Refused(Exception):
-    """An S3 error answer, before translation: its status, code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        name = code or f"HTTP {status}"
-        super().__init__(f"{name}: {message}" if message else name)
-        self.status = status
-        self.code = code
-
-    @classmethod
-    def parse(cls, status: int, body: bytes) -> _Refused:
-        """Read S3's ``<Error>`` document (a HEAD or a proxy may answer without one)."""
-        try:
-            root = ET.fromstring(body)
-        except ET.ParseError:
-            return cls(status, "", body[:200].decode(errors="replace").strip())
-        return cls(status, find_text(root, "Code"), find_text(root, "Message")[:300])
-
-
 def _late_error(body: bytes) -> bool:
     """Tell whether a 2xx body is S3's ``<Error>`` document."""
     head = body[:256].lstrip()
@@ -106,12 +87,8 @@ def _late_error(body: bytes) -> bool:
     return head.startswith(b"<Error>")
 
 
-def _status(exc: BaseException) -> int | None:
-    return exc.status if isinstance(exc, _Refused) else None
-
-
 def _code(*codes: str) -> Callable[[BaseException], bool]:
-    return lambda exc: isinstance(exc, _Refused) and exc.code in codes
+    return lambda exc: isinstance(exc, Refusal) and exc.code in codes
 
 
 def _detail(exc: BaseException) -> str:
@@ -130,18 +107,18 @@ _ERRORS = ErrorTable(
     Rule(403, AccessDenied),
     Rule(_code("RequestTimeout"), ServiceTimeout),
     Rule(range(500, 600), ServiceUnavailable),
-    Rule(_Refused, ServiceError),
+    Rule(Refusal, ServiceError),
     Rule(UntrustedCertificate, ServiceError, "{what}: TLS certificate refused: {detail}"),
     Rule(TimeoutError, ServiceTimeout, "{what}: timed out"),
     Rule((OSError, http.client.HTTPException), ServiceUnavailable),
-    status=_status,
+    status=Refusal.status_of,
     detail=_detail,
 )
 
 
 def refusal_status(exc: BaseException) -> int | None:
     """Return the HTTP status of the service's own refusal behind ``exc`` (None: no answer)."""
-    return _status(exc.__cause__) if exc.__cause__ is not None else None
+    return Refusal.status_of(exc.__cause__) if exc.__cause__ is not None else None
 
 
 def answered(exc: BaseException) -> bool:
@@ -150,7 +127,7 @@ def answered(exc: BaseException) -> bool:
     A request that changes state is sent again only then: after a lost
     connection it may have taken effect.
     """
-    return isinstance(exc, ServiceUnavailable) and isinstance(exc.__cause__, _Refused)
+    return isinstance(exc, ServiceUnavailable) and isinstance(exc.__cause__, Refusal)
 
 
 class RestClient:
@@ -249,9 +226,9 @@ class RestClient:
         )
         response = self.pool.send(method, target, signed, body)
         if response.status >= 300:
-            raise _Refused.parse(response.status, response.body)
+            raise Refusal.from_xml(response.status, response.body)
         if _late_error(response.body):
             # A 200 whose body reports a failure that came late (CompleteMultipartUpload
             # does this): S3 says to send the request again, as after a 500.
-            raise _Refused.parse(500, response.body)
+            raise Refusal.from_xml(500, response.body)
         return Answer(response.status, response.headers, response.body)
