@@ -28,7 +28,7 @@ from stowage.drivers._azure_auth import SAS_TIME, SAS_VERSION, container_sas
 from stowage.drivers.errors import ErrorTable, Refusal, Rule
 from stowage.drivers.http_pool import Pool, UntrustedCertificate
 from stowage.drivers.lookup import Page, exists_by_listing
-from stowage.drivers.retry import RetryPolicy
+from stowage.drivers.retry import RetryPolicy, transient
 from stowage.exceptions import (
     AccessDenied,
     NotFound,
@@ -68,6 +68,11 @@ _ERRORS = ErrorTable(
     Rule((OSError, http.client.HTTPException), ServiceUnavailable),
     status=Refusal.status_of,
 )
+
+
+def _passing(exc: BaseException) -> bool:
+    # A refused certificate is said as the driver's other calls say it, but never passes.
+    return transient(exc) and not isinstance(exc.__cause__, UntrustedCertificate)
 
 
 def listing_forbidden(exc: AccessDenied) -> bool:
@@ -150,7 +155,7 @@ class BlobLister:
         what = f"checking whether {key!r} exists in container {self._container!r}"
 
         def fetch(marker: str | None) -> Page:
-            return self._retry.run(lambda: self._page(key, marker, what))
+            return self._retry.run(lambda: self._page(key, marker, what), retryable=_passing)
 
         return exists_by_listing(key, fetch)
 

@@ -434,6 +434,20 @@ def test_an_untrusted_certificate_is_refused(https_options: dict[str, Any]) -> N
     storage = AzureStorage(token_credential=RecordingCredential(), **options)
     with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
         storage.exists("x")  # stowage's own listing
+    retrying = AzureStorage(token_credential=RecordingCredential(), **{**options, "max_retries": 5})
+    lister = retrying.driver._lister
+    assert lister is not None
+    tries: list[str] = []
+    send = lister.pool.send
+
+    def counted(method: str, target: str, headers: dict[str, str], body: Any = None) -> Any:
+        tries.append(target)
+        return send(method, target, headers, body)
+
+    lister.pool.send = counted  # type: ignore[method-assign]
+    with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        retrying.exists("x")
+    assert len(tries) == 1  # a refused certificate is not tried again
     with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
         storage.url("x")
     heads = AzureStorage(token_credential=RecordingCredential(), exists_by_listing=False, **options)
