@@ -21,7 +21,8 @@ import http.client
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from stowage.drivers._azure_auth import SAS_TIME, SAS_VERSION, container_sas
@@ -37,7 +38,7 @@ from stowage.exceptions import (
     ServiceUnavailable,
 )
 
-__all__ = ["Authorize", "BlobLister", "listing_forbidden", "sas_from_account_key"]
+__all__ = ["Authorize", "BlobLister", "bearer", "given_sas", "sas_from_account_key"]
 
 #: Returns what authorizes one request: query fields (encoded, without "&" around) and headers.
 Authorize = Callable[[], tuple[str, dict[str, str]]]
@@ -75,16 +76,6 @@ def _passing(exc: BaseException) -> bool:
     return transient(exc) and not isinstance(exc.__cause__, UntrustedCertificate)
 
 
-def listing_forbidden(exc: AccessDenied) -> bool:
-    """Tell whether ``exc`` is the service refusing a valid credential the listing.
-
-    Not a credential it rejects (``AuthenticationFailed``), which fails every
-    other call alike.
-    """
-    cause = exc.__cause__
-    return isinstance(cause, Refusal) and cause.code in _FORBIDDEN
-
-
 def sas_from_account_key(
     account: str, container: str, account_key: str, clock: Callable[[], float] = time.time
 ) -> Authorize:
@@ -112,6 +103,16 @@ def sas_from_account_key(
             return held[0][0], {}
 
     return authorize
+
+
+def given_sas(sas: str) -> Authorize:
+    """Return an :data:`Authorize` that sends the SAS token the driver was given."""
+    return lambda: (sas, {})
+
+
+def bearer(token: Callable[[], Mapping[str, Any]]) -> Authorize:
+    """Return an :data:`Authorize` sending the bearer token ``token()["token"]`` of the moment."""
+    return lambda: ("", {"Authorization": f"Bearer {token()['token']}"})
 
 
 class BlobLister:
@@ -158,6 +159,16 @@ class BlobLister:
             return self._retry.run(lambda: self._page(key, marker, what), retryable=_passing)
 
         return exists_by_listing(key, fetch)
+
+    @staticmethod
+    def forbidden(exc: AccessDenied) -> bool:
+        """Tell whether ``exc`` is the service refusing a valid credential the listing.
+
+        Not a credential it rejects (``AuthenticationFailed``), which fails every
+        other call alike.
+        """
+        cause = exc.__cause__
+        return isinstance(cause, Refusal) and cause.code in _FORBIDDEN
 
     def close(self) -> None:
         """Close the idle connections; a later call opens new ones."""

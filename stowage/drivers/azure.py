@@ -201,14 +201,25 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
         self._lister = self._make_lister()
 
     def _make_lister(self) -> BlobLister | None:
-        """Return the client of exists()'s listing, or None where it cannot authorize."""
-        authorize = self._listing_authorization()
-        if authorize is None or not self.options.exists_by_listing:
+        """Return the client of exists()'s listing, or None where stowage cannot authorize it."""
+        if not self.options.exists_by_listing:
             return None
         # Imported with the first driver that lists: its HTTP modules cost an import.
-        from stowage.drivers._azure_listing import BlobLister
+        from stowage.drivers import _azure_listing as listing
 
-        lister = BlobLister(
+        account_key, sas = self._config.get("account_key"), self._config.get("sas_key")
+        provider = self._credential_provider
+        authorize: Authorize
+        if account_key is not None:
+            container = self.options.azure_container
+            authorize = listing.sas_from_account_key(self._account, container, account_key)
+        elif sas is not None:
+            authorize = listing.given_sas(sas)
+        elif provider is not None:
+            authorize = listing.bearer(provider)
+        else:
+            return None  # a service principal or managed identity: obstore holds its tokens
+        lister = listing.BlobLister(
             self._endpoint,
             self.options.azure_container,
             authorize=authorize,
@@ -218,22 +229,6 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
             retry=self._retry,
         )
         return lister if lister.reachable else None
-
-    def _listing_authorization(self) -> Authorize | None:
-        """Return what authorizes a listing with the driver's credential, if stowage holds it."""
-        from stowage.drivers import _azure_listing
-
-        account_key, sas = self._config.get("account_key"), self._config.get("sas_key")
-        provider = self._credential_provider
-        if account_key is not None:
-            return _azure_listing.sas_from_account_key(
-                self._account, self.options.azure_container, account_key
-            )
-        if sas is not None:
-            return lambda: (sas, {})
-        if provider is not None:
-            return lambda: ("", {"Authorization": f"Bearer {provider()['token']}"})
-        return None
 
     def exists(self, key: str) -> bool:
         """Tell whether ``key`` is a blob or a directory, with one listing.
@@ -247,9 +242,7 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
             try:
                 return lister.exists(key)
             except AccessDenied as exc:
-                from stowage.drivers._azure_listing import listing_forbidden
-
-                if not listing_forbidden(exc):
+                if not lister.forbidden(exc):
                     raise
                 self._listing_refused = True
                 listing_refused(f"Azure container {self.options.azure_container!r}")
