@@ -216,9 +216,17 @@ class Section:
             lines += [
                 "",
                 f"Measured {run['date']} UTC at commit {run['commit']}, in "
-                f"{run['minutes']:.0f} minutes, {run['runs']} runs per pair.",
+                f"{_duration(run['minutes'])}, {run['runs']} runs per pair.",
             ]
         return "\n".join(lines) + "\n"
+
+
+def _duration(minutes: float) -> str:
+    """Say how long a run took, in whole minutes."""
+    whole = round(minutes)
+    if whole < 1:
+        return "less than a minute"
+    return "1 minute" if whole == 1 else f"{whole} minutes"
 
 
 def timing_row(

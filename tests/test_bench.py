@@ -73,7 +73,9 @@ def test_only_a_full_run_may_write_the_docs_page(argv: list[str]) -> None:
 
 def test_verdict_checks_ratio_and_memory_ceiling() -> None:
     assert verdict(Goal(4.0), 4.0) == (True, "")
-    assert verdict(Goal(4.0), 3.9)[0] is False
+    assert verdict(Goal(4.0), 3.9) == (False, "ratio 3.90× below 4×")
+    # A ratio just short of its goal keeps the digits that show it short.
+    assert verdict(Goal(1.0), 0.9983) == (False, "ratio 0.998× below 1×")
     assert verdict(Goal(1.0, max_peak_mib=64), 2.0, 70.0) == (False, "peak RSS 70 MiB")
     assert verdict(Goal(1.0, max_peak_mib=64), 2.0, None)[0] is False
 
@@ -113,9 +115,19 @@ def test_publish_replaces_the_named_sections_and_keeps_the_others(
     assert "old s3 row" not in text
     assert "| new s3 row |" in text
     assert "| gcs row |" in text
-    assert "Measured 2026-01-02 03:04 UTC at commit abc1234" in text
+    assert "Measured 2026-01-02 03:04 UTC at commit abc1234, in 12 minutes, 5 runs" in text
     assert "- Not yet measured in a published run: async, azure, ftp, sftp, static" in text
     assert "differ between runs" in text  # the new run's versions are not the fabricated ones
+
+
+@pytest.mark.parametrize(
+    ("minutes", "said"),
+    [(0.3, "less than a minute"), (1.2, "1 minute"), (83.4, "83 minutes")],
+)
+def test_a_section_says_how_long_its_run_took(minutes: float, said: str) -> None:
+    run = {"date": "2026-01-02 03:04", "commit": "abc1234", "minutes": minutes, "runs": 5}
+    section = Section("s3", "s3 title", [Row("row", "1 ms", "2 ms", 2.0)], "notes", run=run)
+    assert f"at commit abc1234, in {said}, 5 runs per pair." in section.markdown()
 
 
 def _list(keys: list[str], **query: str) -> tuple[list[str], list[str]]:
