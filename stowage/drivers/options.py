@@ -73,7 +73,10 @@ class ListingOptions(DriverOptions):
         "finds a file and a directory alike in one request. False asks for the object first "
         "and lists below the name only when it is missing: for a file one request that "
         "services bill at a lower rate, for a missing name two in a row. Turn it off on a "
-        "server whose delimited listings miss nested directories (s3rver does).",
+        "server whose delimited listings miss nested directories (s3rver does). Where "
+        "stowage cannot send that listing itself (S3 or Azure behind an https:// or SOCKS "
+        "proxy; Azure with a service principal or managed identity), exists() asks as with "
+        "False, with the same answers.",
     )
 
 
