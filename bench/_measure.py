@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.goals import GOALS, verdict
+from bench.goals import GOALS, short_of, verdict
 
 __all__ = [
     "ROOT",
@@ -205,7 +205,10 @@ class Section:
         lines.append("|" + "---|" * len(head))
         for row in self.rows:
             judged = row.judged()
-            ratio = ratio_text(row.ratio) + (f" {row.basis}" if row.basis else "")
+            shown = ratio_text(row.ratio)
+            if row.ratio < GOALS[row.goal].min_ratio:  # the digits that show it short
+                shown = f"{short_of(row.ratio, GOALS[row.goal].min_ratio)}×"
+            ratio = shown + (f" {row.basis}" if row.basis else "")
             met = "yes" if judged["met"] else f"**no** ({judged['why_not']})"
             cells = (row.label, row.ours, row.theirs, ratio, judged["goal"], met)
             lines.append("| " + " | ".join(cells) + " |")

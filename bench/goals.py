@@ -53,7 +53,7 @@ GOALS: dict[str, Goal] = {
 }
 
 
-def _short_of(ratio: float, goal: float) -> str:
+def short_of(ratio: float, goal: float) -> str:
     """Format ``ratio`` with two decimals, or as many more as show it below ``goal``."""
     for digits in range(2, 6):
         text = f"{ratio:.{digits}f}"
@@ -66,7 +66,7 @@ def verdict(goal: Goal, ratio: float, peak_mib: float | None = None) -> tuple[bo
     """Return whether ``ratio`` (and stowage's ``peak_mib``) meet ``goal``, and why not."""
     reasons = []
     if not ratio >= goal.min_ratio:
-        reasons.append(f"ratio {_short_of(ratio, goal.min_ratio)}× below {goal.min_ratio:g}×")
+        reasons.append(f"ratio {short_of(ratio, goal.min_ratio)}× below {goal.min_ratio:g}×")
     if goal.max_peak_mib is not None:
         if peak_mib is None:
             reasons.append("peak RSS not measured")
