@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from types import TracebackType
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
@@ -117,8 +118,48 @@ def _from_builtin(exc: BaseException, what: str) -> StowageError | None:
     return None
 
 
-@contextlib.contextmanager
-def translate(what: str, mapper: Mapper | None = None) -> Iterator[None]:
+#: Errors :func:`translate` lets through unchanged: already in the tree, an unsafe
+#: name, or a programming error.
+_PASSED_THROUGH = (
+    StowageError,
+    SuspiciousOperation,
+    TypeError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    AssertionError,
+)
+
+
+class _Translation:
+    """The block of :func:`translate`: a plain class, as every driver call enters one."""
+
+    __slots__ = ("mapper", "what")
+
+    def __init__(self, what: str, mapper: Mapper | None) -> None:
+        self.what = what
+        self.mapper = mapper
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, _PASSED_THROUGH):
+            return
+        mapped = self.mapper(exc) if self.mapper is not None else None
+        if mapped is None:
+            mapped = _from_builtin(exc, self.what)
+        if mapped is None:
+            mapped = ServiceError(f"{self.what}: {type(exc).__name__}: {exc}")
+        raise mapped from exc
+
+
+def translate(what: str, mapper: Mapper | None = None) -> contextlib.AbstractContextManager[None]:
     """Turn any error raised inside the block into stowage's tree.
 
     ``what`` names the operation and the name for the message ("reading
@@ -129,16 +170,4 @@ def translate(what: str, mapper: Mapper | None = None) -> Iterator[None]:
     ``SuspiciousFileOperation`` and programming errors (``TypeError``,
     ``ValueError``) pass through unchanged.
     """
-    try:
-        yield
-    except (StowageError, SuspiciousOperation):
-        raise
-    except (TypeError, ValueError, AttributeError, KeyError, AssertionError):
-        raise
-    except Exception as exc:
-        mapped = mapper(exc) if mapper is not None else None
-        if mapped is None:
-            mapped = _from_builtin(exc, what)
-        if mapped is None:
-            mapped = ServiceError(f"{what}: {type(exc).__name__}: {exc}")
-        raise mapped from exc
+    return _Translation(what, mapper)

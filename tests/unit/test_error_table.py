@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import SuspiciousFileOperation
 
 from stowage.drivers.errors import ErrorTable, Rule
 from stowage.exceptions import (
@@ -11,6 +12,7 @@ from stowage.exceptions import (
     ServiceError,
     ServiceTimeout,
     ServiceUnavailable,
+    translate,
 )
 
 
@@ -70,6 +72,24 @@ def test_translate_chains_the_cause_and_falls_back_for_unknown_errors() -> None:
     # Programming errors pass through untouched.
     with pytest.raises(KeyError), TABLE.translate("reading 'b'", host="h"):
         raise KeyError("bug")
+
+
+def test_translate_lets_its_own_tree_unsafe_names_and_base_exceptions_through() -> None:
+    own = NotFound("gone")
+    with pytest.raises(NotFound) as caught, translate("reading 'b'"):
+        raise own
+    assert caught.value is own
+    with pytest.raises(SuspiciousFileOperation), translate("reading '../b'"):
+        raise SuspiciousFileOperation("unsafe")
+    with pytest.raises(KeyboardInterrupt), translate("reading 'b'"):
+        raise KeyboardInterrupt
+    # Nothing raised: the block's value comes through, and no mapper is asked.
+    with translate("reading 'b'", lambda exc: pytest.fail("asked")):
+        value = 1
+    assert value == 1
+    # No mapper and nothing built-in matches: a ServiceError naming the error.
+    with pytest.raises(ServiceError, match=r"^b: RuntimeError: odd$"), translate("b"):
+        raise RuntimeError("odd")
 
 
 def test_convert_returns_the_translated_error_chained() -> None:

@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from stowage.drivers._deadline import within
 from stowage.drivers._server import redact
 from stowage.drivers._ssh_loop import SharedLoop, shared_loop
 from stowage.drivers.errors import ErrorTable, Rule
@@ -161,6 +162,8 @@ class Connection:
         self.options = options
         self.login = Login.from_options(options)
         self.secrets = self.login.secrets()
+        #: The server and login, for messages (formatted once: every request's block names it).
+        self.target = self.login.target
         self._retry = options.retry_policy()
         # The table holds the secrets, not the connection: no cycle keeps a dropped one alive.
         self._error_table: ErrorTable | None = None
@@ -186,7 +189,7 @@ class Connection:
             # Made at the first call: asyncssh's errors are not imported before.
             detail = functools.partial(_detail, self.secrets)
             table = self._error_table = ErrorTable(*_error_rules(), detail=detail)
-        return table.translate(what, target=self.login.target)
+        return table.translate(what, target=self.target)
 
     def run(
         self,
@@ -232,8 +235,7 @@ class Connection:
             try:
                 sftp = await self._client()
                 connected = True
-                async with asyncio.timeout(self.login.timeout):
-                    return await operation(sftp, *args)
+                return await within(self.login.timeout, operation(sftp, *args))
             except _retried():  # ServiceTimeout too: connecting took too long
                 if sftp is not None:
                     self.link.drop(sftp)
@@ -250,8 +252,7 @@ class Connection:
 
     async def timed(self, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` within the per-request ``timeout``."""
-        async with asyncio.timeout(self.login.timeout):
-            return await awaitable
+        return await within(self.login.timeout, awaitable)
 
     async def _client(self) -> asyncssh.SFTPClient:
         link = self.link

@@ -161,49 +161,52 @@ class Writer:
         ``last`` is written first, in the same round trip (the handle must make
         each write one request: see :meth:`open_temp`).
         """
-        async with asyncio.timeout(self.connection.login.timeout):
-            sftp, handle = upload.sftp, upload.handle
-            await self._set_owner_and_mode(sftp, handle, self.options.file_mode)
-            upload.open = False
-            # Sent together, in this order: the server handles the requests on one
-            # handle in the order they come. Nothing is renamed unless all succeed.
-            writes = [self.write(upload, last, 0)] if last else []
-            done = await asyncio.gather(
-                *writes, handle.stat(), handle.close(), return_exceptions=True
-            )
-            failed = next((r for r in done if isinstance(r, BaseException)), None)
-            if failed is not None:
-                raise failed
-            attrs = cast("asyncssh.SFTPAttrs", done[-2])
-            if if_absent:
-                try:
-                    # SFTPv3 rename never replaces: it fails when the name is taken.
-                    await sftp.rename(upload.temp, upload.path)
-                except asyncssh.SFTPError:
-                    if await stat_or_none(sftp, upload.path) is not None:
-                        raise AlreadyExists(f"{upload.key!r} already exists.") from None
-                    raise
-            else:
-                try:
-                    await sftp.posix_rename(upload.temp, upload.path)
-                except asyncssh.SFTPOpUnsupported:
-                    with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-                        await sftp.remove(upload.path)
-                    await sftp.rename(upload.temp, upload.path)
-                except asyncssh.SFTPError:
-                    if await is_directory(sftp, upload.path):
-                        raise ServiceError(
-                            f"Cannot write {upload.key!r}: a directory of that name is in the way."
-                        ) from None
-                    raise
+        return await self.connection.timed(self._close_and_rename(upload, if_absent, last))
+
+    async def _close_and_rename(self, upload: Upload, if_absent: bool, last: bytes) -> ObjectInfo:
+        sftp, handle = upload.sftp, upload.handle
+        await self._set_owner_and_mode(sftp, handle, self.options.file_mode)
+        upload.open = False
+        # Sent together, in this order: the server handles the requests on one
+        # handle in the order they come. Nothing is renamed unless all succeed.
+        writes = [self.write(upload, last, 0)] if last else []
+        done = await asyncio.gather(*writes, handle.stat(), handle.close(), return_exceptions=True)
+        failed = next((r for r in done if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        attrs = cast("asyncssh.SFTPAttrs", done[-2])
+        if if_absent:
+            try:
+                # SFTPv3 rename never replaces: it fails when the name is taken.
+                await sftp.rename(upload.temp, upload.path)
+            except asyncssh.SFTPError:
+                if await stat_or_none(sftp, upload.path) is not None:
+                    raise AlreadyExists(f"{upload.key!r} already exists.") from None
+                raise
+        else:
+            try:
+                await sftp.posix_rename(upload.temp, upload.path)
+            except asyncssh.SFTPOpUnsupported:
+                with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                    await sftp.remove(upload.path)
+                await sftp.rename(upload.temp, upload.path)
+            except asyncssh.SFTPError:
+                if await is_directory(sftp, upload.path):
+                    raise ServiceError(
+                        f"Cannot write {upload.key!r}: a directory of that name is in the way."
+                    ) from None
+                raise
         return info(upload.key, attrs)
 
     async def discard(self, upload: Upload) -> None:
         """Close and remove the temporary file, quietly: the write already failed."""
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(self.connection.login.timeout):
-                if upload.open:
-                    upload.open = False
-                    with contextlib.suppress(Exception):
-                        await upload.handle.close()
-                await upload.sftp.remove(upload.temp)
+            await self.connection.timed(self._close_and_remove(upload))
+
+    @staticmethod
+    async def _close_and_remove(upload: Upload) -> None:
+        if upload.open:
+            upload.open = False
+            with contextlib.suppress(Exception):
+                await upload.handle.close()
+        await upload.sftp.remove(upload.temp)
