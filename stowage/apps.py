@@ -26,7 +26,6 @@ class StowageConfig(AppConfig):
             stowage_checks.check_legacy_storage_settings, checks.Tags.files, checks.Tags.staticfiles
         )
         checks.register(stowage_checks.check_conditional_writes, checks.Tags.files)
-        checks.register(stowage_checks.check_exists_listing, checks.Tags.files)
         checks.register(stowage_checks.check_django_storages_settings, checks.Tags.files)
         checks.register(stowage_checks.check_class_attributes, checks.Tags.files)
         # It asks each service for its CORS rules: at deployment, not at every runserver.

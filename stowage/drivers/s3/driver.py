@@ -424,17 +424,6 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
         plain = _gzip.plain_size(info.metadata)
         return info if plain is None else _plain_info(info, plain)
 
-    def exists_listing_unavailable(self) -> str | None:
-        """Say why exists() cannot be one listing with these options (None when it can).
-
-        No I/O: it reads the configuration (a listing the bucket refuses at
-        run time is logged when it happens).
-        """
-        if not self.options.exists_by_listing or self.rest.reachable:
-            return None
-        scheme = urlsplit(self.rest.proxy or "").scheme
-        return f"stowage's own S3 client cannot go through a {scheme}:// proxy"
-
     def _lists_for_exists(self, key: str) -> bool:
         return (
             bool(key)
