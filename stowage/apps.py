@@ -18,6 +18,7 @@ class StowageConfig(AppConfig):
     def ready(self) -> None:
         """Register the storage checks (registering twice is harmless: it is a set)."""
         from stowage import checks as stowage_checks
+        from stowage.exists_listing_check import check_exists_listing
 
         checks.register(stowage_checks.check_storage_options, checks.Tags.files)
         checks.register(stowage_checks.check_storage_security, checks.Tags.security)
@@ -26,6 +27,7 @@ class StowageConfig(AppConfig):
             stowage_checks.check_legacy_storage_settings, checks.Tags.files, checks.Tags.staticfiles
         )
         checks.register(stowage_checks.check_conditional_writes, checks.Tags.files)
+        checks.register(check_exists_listing, checks.Tags.files)
         checks.register(stowage_checks.check_django_storages_settings, checks.Tags.files)
         checks.register(stowage_checks.check_class_attributes, checks.Tags.files)
         # It asks each service for its CORS rules: at deployment, not at every runserver.

@@ -19,11 +19,12 @@ manifest storage's manifest read is pointed at an empty in-memory storage.
 ``stowage.W006``          django-storages setting not read, or OPTIONS key of another meaning
 ``stowage.W007``          a storage subclass's class attribute configures nothing
 ``stowage.W008``          CORS rules stop direct uploads from the site (``check --deploy``)
+``stowage.W009``          ``exists_by_listing=True`` set where exists() cannot be one listing
 ========================  ==========================================================
 
 Checks that only read ``OPTIONS`` (W002) run even when the storage cannot be
 built; the others need a built storage and stay silent when E001 or E002
-already reported the alias.
+already reported the alias. W009 lives in :mod:`stowage.exists_listing_check`.
 """
 
 from __future__ import annotations

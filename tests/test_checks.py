@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from stowage import checks
+from stowage import S3Storage, checks
 from stowage.apps import StowageConfig
 from stowage.drivers.base import DriverOptions
 from stowage.drivers.memory import MemoryDriver
@@ -337,6 +337,55 @@ def test_checks_make_no_request(silent_endpoint: tuple[str, socket.socket]) -> N
     listener.setblocking(False)
     with pytest.raises(BlockingIOError):
         listener.accept()
+
+
+# -- W009: exists_by_listing asked for where exists() cannot be one listing ----------------
+
+#: S3 behind a SOCKS proxy: stowage's own client (which sends the listing) cannot use it.
+PROXIED_S3 = {**S3, "proxies": {"http": "socks5://127.0.0.1:9"}}
+#: Azure with a service principal: obstore holds the tokens.
+PRINCIPAL = {
+    "azure_container": "c",
+    "account_name": "a",
+    "client_id": "app",
+    "client_secret": "principal-secret",
+    "tenant_id": "tenant",
+}
+
+
+class ListingS3Storage(S3Storage):
+    exists_by_listing = True
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        (entry("S3Storage", exists_by_listing=True, **PROXIED_S3), "a socks5:// proxy"),
+        (entry("AzureStorage", exists_by_listing=True, **PRINCIPAL), "a service principal"),
+        ({"BACKEND": "tests.test_checks.ListingS3Storage", "OPTIONS": PROXIED_S3}, "socks5://"),
+    ],
+)
+def test_w009_exists_by_listing_asked_for_where_it_cannot_be_one_listing(
+    config: dict[str, Any], why: str
+) -> None:
+    warning = only(messages(default=config), "stowage.W009")
+    assert why in warning.msg
+    assert "two requests for a missing name" in warning.msg
+    assert warning.obj == "STORAGES['default']"
+    assert "remove exists_by_listing" in str(warning.hint)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        entry("S3Storage", **PROXIED_S3),  # the default: documented, not asked for
+        entry("S3Storage", exists_by_listing=False, **PROXIED_S3),
+        entry("S3Storage", exists_by_listing=True, **S3),  # it lists
+        entry("AzureStorage", **PRINCIPAL),
+    ],
+)
+def test_w009_does_not_fire_otherwise(config: dict[str, Any]) -> None:
+    assert "stowage.W009" not in ids(messages(default=config))
 
 
 # -- manage.py check -----------------------------------------------------------------------

@@ -10,16 +10,18 @@ JavaScript, SVG, JSON) are small.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import zlib
 from collections.abc import Generator, Iterable, Mapping
 from typing import IO, Final
 
-from stowage.drivers.base import MiB, Readable
+from stowage.drivers.base import MiB, ObjectInfo, Readable
 
 __all__ = [
     "DEFAULT_TYPES",
     "PLAIN_SIZE_KEY",
+    "as_read",
     "compress",
     "inflate",
     "plain_size",
@@ -73,6 +75,15 @@ def plain_size(metadata: Mapping[str, str]) -> int | None:
     """Return the original size recorded in ``metadata``, if any."""
     value = metadata.get(PLAIN_SIZE_KEY)
     return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def as_read(info: ObjectInfo) -> ObjectInfo:
+    """Describe an object as a reader sees it: a compressed one at its original size.
+
+    The size mark stays in the metadata: it is how a later read knows to inflate.
+    """
+    plain = plain_size(info.metadata)
+    return info if plain is None else dataclasses.replace(info, size=plain)
 
 
 def inflate(

@@ -198,6 +198,8 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
         self._base_attributes = self.object_attributes(options.object_parameters)
         #: Set once the container refused the listing of exists() (no list permission).
         self._listing_refused = False
+        #: Why exists() cannot be one listing (None when it can, or is not asked to).
+        self._no_lister: str | None = None
         self._lister = self._make_lister()
 
     def _make_lister(self) -> BlobLister | None:
@@ -218,7 +220,12 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
         elif provider is not None:
             authorize = listing.bearer(provider)
         else:
-            return None  # a service principal or managed identity: obstore holds its tokens
+            # A service principal, a managed identity or obstore's own chain.
+            self._no_lister = (
+                "obstore holds the credential (a service principal, a managed identity or its "
+                "default chain), which stowage's own client cannot use"
+            )
+            return None
         lister = listing.BlobLister(
             self._endpoint,
             self.options.azure_container,
@@ -228,7 +235,19 @@ class AzureDriver(ObstoreDriver[AzureOptions]):
             timeout=self.options.timeout,
             retry=self._retry,
         )
-        return lister if lister.reachable else None
+        if not lister.reachable:
+            scheme = lister.pool.proxy_scheme
+            self._no_lister = f"stowage's own Azure client cannot go through a {scheme}:// proxy"
+            return None
+        return lister
+
+    def exists_listing_unavailable(self) -> str | None:
+        """Say why exists() cannot be one listing with these options (None when it can).
+
+        No I/O: it reads the configuration (a listing the container refuses at
+        run time is logged when it happens).
+        """
+        return self._no_lister
 
     def exists(self, key: str) -> bool:
         """Tell whether ``key`` is a blob or a directory, with one listing.

@@ -82,9 +82,14 @@ class Pool:
         return f"{self.scheme}://{self.host}"
 
     @property
+    def proxy_scheme(self) -> str:
+        """Return the scheme of the proxy requests go through ("" without one)."""
+        return urlsplit(self.proxy or "").scheme
+
+    @property
     def reachable(self) -> bool:
         """Tell whether the origin can be reached: directly, or by an http:// proxy."""
-        return self.proxy is None or urlsplit(self.proxy).scheme == "http"
+        return self.proxy_scheme in ("", "http")
 
     def send(
         self, method: str, target: str, headers: dict[str, str], body: Payload | None = None

@@ -148,7 +148,7 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
             raise ConfigurationError(
                 "Option 'checksum_algorithm'='crc32': stowage sends CRC32 checksums with "
                 "its own S3 client, which goes directly or through an http:// proxy, not "
-                f"through {urlsplit(self.rest.proxy or '').scheme}://. Use 'sha256' or "
+                f"through {self.rest.pool.proxy_scheme}://. Use 'sha256' or "
                 "'crc64nvme' behind this proxy."
             )
         #: Set once the bucket refused the listing of exists() (no s3:ListBucket).
@@ -392,10 +392,10 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
     def get(self, key: str, *, start: int = 0, end: int | None = None) -> Download:
         """Stream ``key`` from ``start`` to ``end``, inflating what ``gzip`` stored."""
         download = super().get(key, start=start, end=end)
-        plain = _gzip.plain_size(download.info.metadata)
-        if plain is None:
+        info = _gzip.as_read(download.info)
+        if info is download.info:
             return download
-        info = _plain_info(download.info, plain)
+        plain = info.size
         if not start and end is None:
             return Download(info, _gzip.inflate(download), download.close)
         download.close()
@@ -414,15 +414,21 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
 
     def head(self, key: str) -> ObjectInfo:
         """Describe ``key``; a compressed object reports its original size."""
-        info = super().head(key)
-        plain = _gzip.plain_size(info.metadata)
-        return info if plain is None else _plain_info(info, plain)
+        return _gzip.as_read(super().head(key))
 
     async def ahead(self, key: str) -> ObjectInfo:
         """Do :meth:`head` on obstore's async client."""
-        info = await super().ahead(key)
-        plain = _gzip.plain_size(info.metadata)
-        return info if plain is None else _plain_info(info, plain)
+        return _gzip.as_read(await super().ahead(key))
+
+    def exists_listing_unavailable(self) -> str | None:
+        """Say why exists() cannot be one listing with these options (None when it can).
+
+        No I/O: it reads the configuration (a listing the bucket refuses at
+        run time is logged when it happens).
+        """
+        if not self.options.exists_by_listing or self.rest.reachable:
+            return None
+        return f"stowage's own S3 client cannot go through a {self.rest.pool.proxy_scheme}:// proxy"
 
     def _lists_for_exists(self, key: str) -> bool:
         return (
@@ -588,11 +594,3 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
         assert self._chain is not None
         found = self._chain.get()
         return found.access_key, found.secret_key, found.token
-
-
-def _plain_info(info: ObjectInfo, plain: int) -> ObjectInfo:
-    """Describe a compressed object as its reader sees it, at its original size.
-
-    The size mark stays in the metadata: it is how a later read knows to inflate.
-    """
-    return dataclasses.replace(info, size=plain)

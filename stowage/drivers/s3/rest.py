@@ -20,7 +20,6 @@ import http.client
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from stowage.drivers import _sigv4
 from stowage.drivers.errors import ErrorTable, Refusal, Rule
@@ -187,7 +186,7 @@ class RestClient:
         if not self.reachable:
             raise UnsupportedOperation(
                 f"{what}: stowage's own S3 calls go directly or through an http:// proxy, "
-                f"not through {urlsplit(self.proxy or '').scheme}:// proxies."
+                f"not through {self.pool.proxy_scheme}:// proxies."
             )
 
         def once() -> Answer:
