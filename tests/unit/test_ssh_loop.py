@@ -39,6 +39,37 @@ def test_a_blocking_call_raises_what_the_coroutine_raised(runner: SharedLoop) ->
     assert runner.run(_where()) == threading.current_thread().name  # the loop was let go
 
 
+def test_a_blocking_call_outlasts_a_stop_it_did_not_ask_for(runner: SharedLoop) -> None:
+    async def stopped_midway() -> str:
+        runner.loop.stop()  # as a task left by an interrupted call stops the loop it ends on
+        await asyncio.sleep(0.01)
+        return "done"
+
+    assert runner.run(stopped_midway()) == "done"
+
+
+def test_an_interrupted_call_lets_the_loop_go_and_the_next_call_runs(runner: SharedLoop) -> None:
+    release = asyncio.Event()
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    async def interrupted() -> str:
+        runner.loop.call_soon(interrupt)
+        await release.wait()
+        return "late"
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(interrupted())
+
+    async def release_then_wait() -> str:
+        release.set()  # the interrupted call's task ends during this call, stopping the loop
+        await asyncio.sleep(0.01)
+        return "next"
+
+    assert runner.run(release_then_wait()) == "next"
+
+
 def test_many_threads_share_the_loop_each_call_ending_once(runner: SharedLoop) -> None:
     results: list[int] = []
 

@@ -233,7 +233,9 @@ class Connection:
             connected = False
             sftp: asyncssh.SFTPClient | None = None
             try:
-                sftp = await self._client()
+                sftp = self.link.usable()
+                if sftp is None:
+                    sftp = await self._client()
                 connected = True
                 return await within(self.login.timeout, operation(sftp, *args))
             except _retried():  # ServiceTimeout too: connecting took too long
