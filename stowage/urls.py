@@ -54,6 +54,17 @@ def _base_url(storage: Binding) -> str | None:
     return str(settings.MEDIA_URL)
 
 
+@functools.lru_cache(maxsize=64)
+def _appends_plainly(base: str) -> bool:
+    """Tell whether urljoin() puts a plain relative path after ``base`` unchanged.
+
+    True for the usual ``/static/`` or ``https://cdn.example.com/media/``: a
+    base ending in ``/``, with no query, fragment, dot or empty segment. A
+    plain path is one of quoted segments, none of them empty, ``.`` or ``..``.
+    """
+    return urljoin(base, "a/b") == base + "a/b"
+
+
 class SignedUrlCache:
     """Keep signed URLs for reuse, bounded to ``size``, least recently used dropped first.
 
@@ -184,10 +195,16 @@ def storage_url(
     domain = policy.domain
     base = _base_url(storage) if domain is None else None
     if base is not None:
-        if relative is not None and ".." in relative.split("/"):
+        if relative is None:
+            return urljoin(base, None)
+        segments = relative.split("/")
+        if ".." in segments:
             # urljoin would resolve "../" out of the base; other characters are quoted.
             raise SuspiciousFileOperation(f"Detected path traversal attempt in '{name}'")
-        return urljoin(base, None if relative is None else filepath_to_uri(relative))
+        path = filepath_to_uri(relative)
+        if "." in segments or "//" in path or not _appends_plainly(base):
+            return urljoin(base, path)
+        return base + path  # what urljoin gives for such a path, without parsing both
     key = storage.key(relative or "", allow_empty=True)
     if relative is None and key:
         key += "/"  # url(None) is the base: the location, as a directory

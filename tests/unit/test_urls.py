@@ -1,9 +1,12 @@
 """The URL policy of stowage.urls, on drivers with and without signing."""
 
 import datetime as dt
+from urllib.parse import urljoin
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
+from django.utils.encoding import filepath_to_uri
 
 from stowage import MemoryStorage, Storage
 from stowage.exceptions import UnsupportedOperation
@@ -26,6 +29,49 @@ def test_base_url_quoting_matches_django() -> None:
         "/m/~!*()'%40%23%24%25%5E%26*abc%60%2B%20%3D.file"
     )
     assert storage.url(None) == "/m/"
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "/static/",
+        "/media",
+        "",
+        "static/",
+        "https://cdn.test/m/",
+        "//cdn.test/s/",
+        "https://cdn.test",
+        "https://cdn.test/a/./b/",
+        "/s//x/",
+        "/static/?v=1",
+        "/static/#top/",
+    ],
+)
+def test_base_url_joins_as_urljoin_does(base: str) -> None:
+    # url() appends a plain path to a plain base itself: the same URL as Django's urljoin.
+    # base_url must end in "/"; MEDIA_URL, the base otherwise, is not checked here.
+    storage = MemoryStorage(base_url=base) if base.endswith("/") else MemoryStorage()
+    with override_settings(MEDIA_URL=base):
+        # Django prefixes a relative MEDIA_URL with the script prefix ("" becomes "/").
+        _assert_joined_as_urljoin(storage, base if storage.options.base_url else settings.MEDIA_URL)
+
+
+def _assert_joined_as_urljoin(storage: Storage, base: str) -> None:
+    for name in [
+        "a.css",
+        "app/img/b c.png",
+        "a//b",
+        "./a",
+        "a/./b",
+        "a/.",
+        "dir/",
+        "",
+        "/rooted/x",
+        "ü n?i#c:o;de@.css",
+        "a/.hidden/...b",
+    ]:
+        relative = name.lstrip("/")
+        assert storage.url(name) == urljoin(base, filepath_to_uri(relative)), (base, name)
 
 
 def test_signed_by_default_with_expiry_and_parameters() -> None:
