@@ -241,12 +241,13 @@ def run(args: argparse.Namespace) -> Section:
             "Django's stock `collectstatic`, in-process, same generated trees (a quarter "
             "stylesheets referencing images), same moto server, a fresh bucket per run. stowage "
             "lists the bucket once, skips unchanged files by content hash and uploads on 8 "
-            "threads; django-storages asks the service per file. Each destination is deleted "
-            "after its run, untimed: moto answers more slowly the more objects it holds. At "
-            "20,000 files django-storages is not run (about 25 minutes per collect on moto, so "
-            "hours for five runs): the peer there is Django's own storage writing to local "
-            "disk, which pays no network at all, and the rows on local disk compare the same "
-            "work on both sides. "
+            "threads, and skips Django's hashing passes when no collected file changed since "
+            "the stored manifest; django-storages asks the service per file. Each destination "
+            "is deleted after its run, untimed: moto answers more slowly the more objects it "
+            "holds. At 20,000 files django-storages is not run (about 25 minutes per collect on "
+            "moto, so hours for five runs): the peer there is Django's own storage writing to "
+            "local disk, which pays no network at all, and the rows on local disk compare the "
+            "same work on both sides. "
         )
         + " ".join(floors),
     )

@@ -98,7 +98,10 @@ class StaticOptions:
     )
     skip_unchanged: bool = option(
         True,
-        doc="During collectstatic, skip files whose stored copy has the same content hash.",
+        doc=(
+            "During collectstatic, skip files whose stored copy has the same content hash "
+            "and, with a manifest, the hashing passes when no collected file changed."
+        ),
     )
 
     def __post_init__(self) -> None:

@@ -249,3 +249,126 @@ def test_pickled_static_storage_works() -> None:
     clone = pickle.loads(pickle.dumps(storage))
     assert clone.listdir("") == ([], [])
     assert not clone.exists("x.css")
+
+
+# -- a collect with nothing changed skips Django's passes ----------------------------------
+
+
+@pytest.fixture
+def passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the passes Django's HashedFilesMixin runs (each collect appends its count)."""
+    from django.contrib.staticfiles.storage import HashedFilesMixin
+
+    counts: list[int] = []
+    original = HashedFilesMixin.post_process
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts.append(1)
+        yield from original(self, *args, **kwargs)
+
+    monkeypatch.setattr(HashedFilesMixin, "post_process", counted)
+    return counts
+
+
+def _hashed_css() -> str:
+    return str(staticfiles_storage.stored_name("css/site.css"))
+
+
+def test_no_op_rerun_skips_the_passes_and_serves_the_same_names(
+    sources: Path, passes: list[int]
+) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        first = _hashed_css()
+        _, puts = collect()
+        assert passes == [1]  # the second collect ran none
+        assert puts == []
+        driver = staticfiles_storage.driver
+        assert isinstance(driver, RecordingDriver)
+        assert sorted(driver.names("get")) == [INDEX_NAME, "staticfiles.json"]  # each once
+        assert _hashed_css() == first
+        with staticfiles_storage.open(first) as handle:
+            assert b"logo." in handle.read()
+
+
+def test_a_changed_file_runs_the_passes(sources: Path, passes: list[int]) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        first = _hashed_css()
+        (sources / "img" / "logo.png").write_bytes(LOGO + b" v2")
+        collect()
+        assert passes == [1, 1]
+        assert _hashed_css() != first  # the stylesheet names the new logo
+        (sources / "js" / "new.js").write_text("console.log('new');\n")
+        collect()  # a file added
+        assert passes == [1, 1, 1]
+        assert staticfiles_storage.stored_name("js/new.js") != "js/new.js"
+
+
+def test_a_missing_hashed_file_runs_the_passes(sources: Path, passes: list[int]) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        hashed = _hashed_css()
+        staticfiles_storage.delete(hashed)
+        staticfiles_storage.flush()
+        assert not staticfiles_storage.exists(hashed)
+        _, puts = collect()
+        assert passes == [1, 1]
+        assert hashed in puts
+
+
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [("STATIC_URL", "/assets/"), ("skip_unchanged", False)],
+)
+def test_other_settings_run_the_passes(
+    sources: Path, passes: list[int], change: str, value: Any
+) -> None:
+    options = {change: value} if change.islower() else {}
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+    with (
+        configure(sources, "stowage.ManifestStaticStorage", **options),
+        override_settings(**({} if options else {change: value})),
+    ):
+        collect()
+    assert passes == [1, 1]
+
+
+def test_a_manifest_without_a_fingerprint_runs_the_passes(sources: Path, passes: list[int]) -> None:
+    import json
+
+    from stowage.static_manifest import SOURCES_KEY
+
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        stored = json.loads(staticfiles_storage.read_manifest())
+        assert len(stored.pop(SOURCES_KEY)) == 64
+        staticfiles_storage.save("staticfiles.json", ContentFile(json.dumps(stored).encode()))
+        staticfiles_storage.flush()
+        collect()
+        assert passes == [1, 1]
+        assert SOURCES_KEY in json.loads(staticfiles_storage.read_manifest())  # written again
+
+
+def test_a_storage_subclass_file_is_part_of_the_fingerprint(tmp_path: Path) -> None:
+    import sys
+
+    from stowage.static_manifest import _class_sources
+
+    module = tmp_path / "my_static_storage.py"
+    module.write_text(
+        "from stowage import ManifestStaticStorage\n\n"
+        "class MyStorage(ManifestStaticStorage):\n    pass\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from my_static_storage import MyStorage  # type: ignore[import-not-found]
+
+        assert list(_class_sources(ManifestStaticStorage)) == []
+        assert list(_class_sources(MyStorage)) == [module.read_bytes()]
+        module.unlink()
+        assert list(_class_sources(MyStorage)) == [None]  # unreadable: nothing is skipped
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("my_static_storage", None)
