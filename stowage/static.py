@@ -501,11 +501,13 @@ class StaticStorage(Storage):
                 held[0].close()
                 self._listing().pop(cleaned, None)
                 return
+            # A save of the recorded content revives it, if the object is still as uploaded.
+            as_uploaded = self._stored_hash(cleaned) is not None
             info = self._listing().pop(cleaned, None)
             if info is None:
                 return
             entry = self._hash_index().pop(cleaned, None)
-            self._doomed[cleaned] = (info, entry)
+            self._doomed[cleaned] = (info, entry if as_uploaded else None)
             self._index_dirty = True
 
     def _revive(self, name: str, sha: str) -> bool:

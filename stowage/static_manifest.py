@@ -6,10 +6,11 @@ saves are held back, so only the names of the last pass are uploaded; the
 manifest is written last, once every file it names is stored.
 
 The manifest also records a fingerprint of what the passes worked from: each
-collected file's name and content hash, and the settings and versions that
-shape their output. When a later collectstatic finds the same fingerprint and
-every hashed file of the manifest stored, the passes would write what is
-already there, so they are skipped (``skip_unchanged``).
+collected file's name and content hash, and the settings, versions and code
+that shape their output. When a later collectstatic finds the same
+fingerprint and every hashed file of the manifest stored as uploaded, the
+passes would write what is already there, so they are skipped
+(``skip_unchanged``).
 """
 
 from __future__ import annotations
@@ -150,10 +151,10 @@ class ManifestStaticStorage(ManifestFilesMixin, StaticStorage):  # type: ignore[
             or self._collected_fingerprint != self._stored_fingerprint
         ):
             return False
-        listing = self._listing()
         for path in paths:
             stored = self.hashed_files.get(self.hash_key(self.clean_name(path)))
-            if stored is None or stored not in listing:
+            # Stored, and still as uploaded: the index's size and ETag match the listing.
+            if stored is None or self._stored_hash(stored) is None:
                 return False
         return True
 

@@ -372,3 +372,19 @@ def test_a_storage_subclass_file_is_part_of_the_fingerprint(tmp_path: Path) -> N
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("my_static_storage", None)
+
+
+def test_a_hashed_file_replaced_behind_the_storage_runs_the_passes(
+    sources: Path, passes: list[int]
+) -> None:
+    import io
+
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        hashed = _hashed_css()
+        staticfiles_storage.driver.put(hashed, io.BytesIO(b"body {}"), size=7)
+        _, puts = collect()
+        assert passes == [1, 1]
+        assert hashed in puts
+        with staticfiles_storage.open(hashed) as handle:
+            assert b"logo." in handle.read()
