@@ -317,6 +317,16 @@ def test_a_missing_hashed_file_runs_the_passes(sources: Path, passes: list[int])
         assert hashed in puts
 
 
+def test_clear_runs_the_passes(sources: Path, passes: list[int]) -> None:
+    with configure(sources, "stowage.ManifestStaticStorage"):
+        collect()
+        first = _hashed_css()
+        collect(clear=True)
+        assert passes == [1, 1]
+        assert _hashed_css() == first
+        assert staticfiles_storage.exists(first)
+
+
 @pytest.mark.parametrize(
     ("change", "value"),
     [("STATIC_URL", "/assets/"), ("skip_unchanged", False)],
