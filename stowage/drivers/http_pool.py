@@ -89,7 +89,7 @@ class Pool:
     @property
     def reachable(self) -> bool:
         """Tell whether the origin can be reached: directly, or by an http:// proxy."""
-        return self.proxy_scheme in ("", "http")
+        return self.proxy is None or self.proxy_scheme == "http"
 
     def send(
         self, method: str, target: str, headers: dict[str, str], body: Payload | None = None

@@ -257,10 +257,8 @@ class Connection:
         return await within(self.login.timeout, awaitable)
 
     async def _client(self) -> asyncssh.SFTPClient:
+        # Called when the link holds no usable session: one caller connects, the others wait.
         link = self.link
-        sftp = link.usable()
-        if sftp is not None:
-            return sftp
         if link.lock is None:
             link.lock = asyncio.Lock()
         async with link.lock:
