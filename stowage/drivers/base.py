@@ -339,6 +339,15 @@ class Driver(Generic[Opts]):
         finally:
             download.close()
 
+    def put_adds_to(self, content_type: str) -> bool:
+        """Tell whether a put of a ``content_type`` body stores more than it and that type.
+
+        True where the options add to every upload (headers, compression, an
+        ACL): a server-side copy of an object holding only the body and its
+        Content-Type then differs from a put of the same body. False here.
+        """
+        return False
+
     def adopt(self, key: str, path: str, *, if_absent: bool = False) -> ObjectInfo | None:
         """Move the local file ``path`` to ``key`` if that is cheaper than a copy.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from django.utils.text import get_valid_filename
 
 from stowage.drivers.base import Capability, ObjectInfo
 from stowage.exceptions import AlreadyExists, NotFound, StowageError
+from stowage.subclassing import overrides
 from stowage.uploads.config import UploadSettings
 from stowage.uploads.cors import CorsRule, check_origins, gaps
 
@@ -107,6 +108,13 @@ def user_folder(user_pk: str) -> str:
     before an upgrade stay in the folder their user is looked up in.
     """
     return salted_hmac("stowage.uploads.user", user_pk, algorithm="sha1").hexdigest()[:20]
+
+
+class _Typed:
+    """Stand for a staged file where only its Content-Type matters."""
+
+    def __init__(self, content_type: str) -> None:
+        self.content_type = content_type
 
 
 def _staging_file_name(name: str) -> str:
@@ -231,18 +239,22 @@ class CloudSession(UploadSession):
     ) -> str | None:
         """Copy the staged object to a free name on the service itself, then drop it.
 
-        The copy is an atomic create (``copy_new``) unless the storage
-        overwrites; a driver without server-side copies returns None, and
-        the staged object is streamed through ``storage.save``.
+        The copy is :meth:`copier`'s. Where no copy stores what
+        ``storage.save`` would, the staged object is streamed through
+        ``storage.save`` and then deleted. None (the adapter streams it)
+        for another storage, or a driver without server-side copies.
         """
         driver = self.driver
-        overwrite = bool(self.storage.options.file_overwrite)  # type: ignore[attr-defined]
-        copy = driver.copy if overwrite else getattr(driver, "copy_new", None)
-        if storage is not self.storage or copy is None:
-            return None
-        if Capability.SERVER_COPY not in driver.capabilities:
+        if storage is not self.storage or Capability.SERVER_COPY not in driver.capabilities:
             return None
         source = self.key(ticket.key)
+        copy = self.copier(name, ticket.content_type)
+        if copy is None:
+            with self.storage.open(ticket.key, "rb") as staged:
+                staged.content_type = ticket.content_type  # type: ignore[attr-defined]
+                chosen = str(storage.save(name, staged, max_length=max_length))
+            driver.delete(source)
+            return chosen
         for _ in range(MAX_ATTEMPTS):
             chosen = self.storage.get_available_name(name, max_length=max_length)
             try:
@@ -252,6 +264,35 @@ class CloudSession(UploadSession):
             driver.delete(source)
             return chosen
         raise AlreadyExists(f"No free name like {name!r} after {MAX_ATTEMPTS} attempts.")
+
+    def copier(self, name: str, content_type: str) -> Callable[[str, str], object] | None:
+        """Return the copy that stores the staged object as saving it as ``name`` would.
+
+        None where no copy does, and the staged object is streamed through
+        the storage's ``save``. A copy keeps the staged bytes and their
+        Content-Type, nothing else; a save also runs a subclass's own
+        ``_save``, applies its ``get_object_parameters``, chooses the
+        Content-Type by the name, and adds what the driver's options add to
+        every upload (``object_parameters``, ``gzip``, an ACL). The copy is
+        an atomic create (``copy_new``) unless the storage overwrites.
+        """
+        if self.saved_by_project_code() or self.stored_type(name, content_type) != content_type:
+            return None
+        driver = self.driver
+        if driver.put_adds_to(content_type):
+            return None
+        if self.storage.options.file_overwrite:  # type: ignore[attr-defined]
+            return driver.copy  # type: ignore[no-any-return]
+        return getattr(driver, "copy_new", None)
+
+    def saved_by_project_code(self) -> bool:
+        """Tell whether the storage's class defines its own ``_save`` or upload parameters."""
+        storage = self.storage
+        return overrides(storage, "_save") or overrides(storage, "get_object_parameters")
+
+    def stored_type(self, name: str, content_type: str) -> str:
+        """Return the Content-Type a save of the staged file as ``name`` would store."""
+        return str(self.storage.content_type_for(name, _Typed(content_type)))  # type: ignore[attr-defined]
 
     def staged(self) -> Iterator[Leftover]:
         """Yield the staged objects under the staging prefix."""

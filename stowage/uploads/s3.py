@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.storage import Storage as DjangoStorage
@@ -115,8 +115,15 @@ class S3Session(CloudSession):
         return max(1, math.ceil(ticket.size / self.options.PART_SIZE))
 
     def start(self, ticket: Ticket, origin: str | None = None) -> Ticket:
-        """Create the multipart upload, its Content-Type fixed by the server."""
-        upload_id = self.client.create(self.key(ticket.key), {"Content-Type": ticket.content_type})
+        """Create the multipart upload: its Content-Type fixed by the server, encrypted as set.
+
+        The staged object gets the ``server_side_encryption`` the storage's
+        objects get, so no byte of it is stored otherwise, even for a while.
+        """
+        from stowage.drivers.s3.creates import object_headers
+
+        headers = object_headers({"Content-Type": ticket.content_type}, self.s3.options, None)
+        upload_id = self.client.create(self.key(ticket.key), headers)
         return self.ticket_with(ticket, upload_id)
 
     def plan(self, ticket: Ticket) -> dict[str, Any]:
@@ -173,6 +180,41 @@ class S3Session(CloudSession):
             raise RefusedUpload("Some parts are still missing.", 409)
         client.complete(key, ticket.upload_id, parts)
         self.verify(ticket)
+
+    def copier(self, name: str, content_type: str) -> Callable[[str, str], object] | None:
+        """Copy with the headers a save of ``name`` stores, where only its headers differ.
+
+        S3 copies no header into a multipart upload, so one multipart copy
+        created with those headers stores what a save would. Not where the
+        storage overwrites or compresses the type, nor where the driver's
+        large creates are not its own multipart uploads (a proxy it cannot
+        use, a server without conditional writes): there the staged object
+        is streamed through the storage's ``save``.
+        """
+        copy = super().copier(name, content_type)
+        s3 = self.s3
+        if copy is not None or self.saved_by_project_code() or not s3.creates_directly():
+            return copy
+        if self.storage.options.file_overwrite:  # type: ignore[attr-defined]
+            return None
+        attributes = s3.put_attributes(self.stored_type(name, content_type))
+        if s3.compresses(attributes):
+            return None
+
+        def copy_as_saved(source: str, key: str) -> object:
+            from stowage.drivers.s3.creates import copy_in_parts
+
+            return copy_in_parts(
+                s3.multipart,
+                source,
+                key,
+                options=s3.options,
+                checksum=s3.upload_checksum(),
+                concurrency=s3.multipart_concurrency,
+                attributes=attributes,
+            )
+
+        return copy_as_saved
 
     def abort(self, ticket: Ticket) -> None:
         """Abort the multipart upload and delete a completed staged object."""

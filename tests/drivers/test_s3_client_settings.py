@@ -195,6 +195,6 @@ def test_a_proxy_stowage_cannot_use_keeps_large_creates_on_obstore(
     options = {**s3_server.options(s3_bucket), "proxies": {"http": "socks5://127.0.0.1:9"}}
     driver = S3Storage(**options).driver
     assert driver.rest.reachable is False  # type: ignore[attr-defined]
-    assert driver._creates_directly() is False  # type: ignore[attr-defined]
+    assert driver.creates_directly() is False  # type: ignore[attr-defined]
     with pytest.raises(UnsupportedOperation, match="socks5"):
         driver.multipart.pending("")  # type: ignore[attr-defined]

@@ -166,7 +166,7 @@ def test_a_large_create_of_a_taken_key_is_refused_by_the_driver(options: dict[st
 
 def test_large_creates_stay_staged_where_the_header_is_ignored(options: dict[str, Any]) -> None:
     driver = S3Driver(S3Options(**options, multipart_threshold=5 * _MiB))
-    assert driver._creates_directly() is False
+    assert driver.creates_directly() is False
     start = driver.multipart.create
 
     def staged_only(key: str, headers: dict[str, str]) -> str:

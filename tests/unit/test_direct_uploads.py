@@ -15,7 +15,7 @@ import os
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import pytest
@@ -27,6 +27,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import include, path
 
+from stowage import S3Storage
 from stowage.forms import DirectUploadField, StagedValue
 from stowage.uploads.config import upload_settings
 from stowage.uploads.sessions import RefusedUpload, user_folder
@@ -117,8 +118,10 @@ def put_parts(urls: dict[str, str], data: bytes) -> None:
             assert response.status == 200
 
 
-def upload_to_s3(client: Client, name: str, data: bytes) -> str:
-    created = start(client, name, len(data))
+def upload_to_s3(
+    client: Client, name: str, data: bytes, kind: str = "application/octet-stream"
+) -> str:
+    created = start(client, name, len(data), kind)
     assert created.status_code == 201, created.content
     token = created.json()["token"]
     count = created.json()["part_count"]
@@ -415,6 +418,101 @@ def test_s3_abort_drops_the_upload(on_s3: str, uploader: Client, s3_server: Moto
     assert s3_server.boto3().list_multipart_uploads(Bucket=on_s3).get("Uploads")
     assert post(uploader, "/uploads/abort/", {"token": token}).status_code == 200
     assert s3_server.boto3().list_multipart_uploads(Bucket=on_s3).get("Uploads", []) == []
+
+
+class RecordingS3Storage(S3Storage):
+    """A project's storage with its own ``_save``, which a direct upload must run."""
+
+    saved: ClassVar[list[str]] = []
+
+    def _save(self, name: str, content: Any) -> str:
+        RecordingS3Storage.saved.append(name)
+        return str(super()._save(name, content))
+
+
+def _storage_with(settings: Any, s3_server: MotoServer, bucket: str, **options: Any) -> Any:
+    backend = options.pop("backend", "stowage.S3Storage")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": backend, "OPTIONS": {**s3_server.options(bucket), **options}},
+    }
+    return storages["default"]
+
+
+@pytest.mark.parametrize(
+    ("options", "name", "declared", "expected", "streamed"),
+    [
+        # The configured upload parameters reach the file, as on any save: S3 copies
+        # with them.
+        (
+            {"object_parameters": {"CacheControl": "max-age=60", "Metadata": {"by": "form"}}},
+            "docs/report.bin",
+            "application/octet-stream",
+            {"CacheControl": "max-age=60", "Metadata": {"by": "form"}},
+            False,
+        ),
+        # The name chooses the Content-Type, as on any save.
+        ({}, "docs/table.csv", "application/octet-stream", {"ContentType": "text/csv"}, False),
+        # gzip compresses what it covers: the bytes go through the storage's save.
+        ({"gzip": True}, "docs/style.css", "text/css", {"ContentEncoding": "gzip"}, True),
+        # Nothing to add: the staged object is copied as it is.
+        ({"gzip": True}, "docs/report.bin", "application/octet-stream", {}, False),
+    ],
+)
+def test_s3_a_direct_upload_is_stored_as_a_save_of_its_name_would_be(
+    on_s3: str,
+    uploads_settings: Any,
+    uploader: Client,
+    s3_server: MotoServer,
+    options: dict[str, Any],
+    name: str,
+    declared: str,
+    expected: dict[str, Any],
+    streamed: bool,
+) -> None:
+    storage = _storage_with(uploads_settings, s3_server, on_s3, **options)
+    data = b"body { color: red }\n" * 4096
+    staged = load_staged(upload_to_s3(uploader, name.rsplit("/", 1)[-1], data, declared))
+    opened = type(storage).open
+    with mock.patch.object(type(storage), "open", autospec=True, side_effect=opened) as read:
+        assert storage.save(name, staged) == name
+    assert read.called is streamed
+    client = s3_server.boto3()
+    head = client.head_object(Bucket=on_s3, Key=name)
+    assert {key: head.get(key) for key in expected} == expected
+    with storage.open(name) as handle:
+        assert handle.read() == data
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=on_s3).get("Contents", [])]
+    assert keys == [name]  # the staged object is gone
+
+
+def test_s3_the_staged_object_is_encrypted_as_the_storages_objects_are(
+    on_s3: str, uploads_settings: Any, uploader: Client, s3_server: MotoServer
+) -> None:
+    storage = _storage_with(uploads_settings, s3_server, on_s3, server_side_encryption="AES256")
+    value = upload_to_s3(uploader, "report.bin", b"s" * 100)
+    client = s3_server.boto3()
+    staged = client.head_object(Bucket=on_s3, Key=ticket_of_staged(value))
+    assert staged["ServerSideEncryption"] == "AES256"
+    assert storage.save("docs/report.bin", load_staged(value)) == "docs/report.bin"
+    saved = client.head_object(Bucket=on_s3, Key="docs/report.bin")
+    assert saved["ServerSideEncryption"] == "AES256"
+
+
+def ticket_of_staged(value: str) -> str:
+    return str(signing.loads(value, salt="stowage.uploads.staged")["key"])
+
+
+def test_s3_a_direct_upload_runs_the_storages_own_save(
+    on_s3: str, uploads_settings: Any, uploader: Client, s3_server: MotoServer
+) -> None:
+    backend = f"{__name__}.RecordingS3Storage"
+    storage = _storage_with(uploads_settings, s3_server, on_s3, backend=backend)
+    RecordingS3Storage.saved.clear()
+    staged = load_staged(upload_to_s3(uploader, "report.bin", b"r" * 100))
+    assert storage.save("docs/report.bin", staged) == "docs/report.bin"
+    assert RecordingS3Storage.saved == ["docs/report.bin"]
+    assert storage.open("docs/report.bin").read() == b"r" * 100
 
 
 def test_field_refuses_a_forged_reference(on_s3: str) -> None:

@@ -167,6 +167,31 @@ def test_gcs_upload_is_staged_verified_and_moved_to_free_names(
     assert storage.listdir(upload_settings().STAGING_PREFIX) == ([], [])
 
 
+def _with_options(settings: Any, **options: Any) -> Any:
+    """Give the default storage ``options`` besides its own; return it."""
+    default = settings.STORAGES["default"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**default["OPTIONS"], **options}},
+    }
+    return storages["default"]
+
+
+def test_gcs_a_direct_upload_gets_the_configured_object_parameters(
+    on_gcs: str, uploads_settings: Any, uploader: Client
+) -> None:
+    parameters = {"cache_control": "max-age=60", "metadata": {"by": "form"}}
+    storage = _with_options(uploads_settings, object_parameters=parameters)
+    data = b"g" * 1000
+    staged = load_staged(upload_to_gcs(uploader, "report.bin", data))
+    assert storage.save("docs/report.bin", staged) == "docs/report.bin"
+    stored = storage.driver._reader.metadata(storage.key("docs/report.bin"))  # type: ignore[attr-defined]
+    assert (stored.get("cacheControl"), stored.get("metadata")) == ("max-age=60", {"by": "form"})
+    with storage.open("docs/report.bin", "rb") as handle:
+        assert handle.read() == data
+    assert storage.listdir(upload_settings().STAGING_PREFIX) == ([], [])
+
+
 def test_gcs_complete_before_the_last_chunk_is_refused(on_gcs: str, uploader: Client) -> None:
     data = b"a" * (PART + 10)
     plan = create(uploader, "a.bin", len(data))
@@ -319,6 +344,23 @@ def test_azure_upload_is_committed_verified_and_moved_to_free_names(
             "application/octet-stream"
         )
     assert sorted(b.name for b in container.list_blobs()) == sorted(names)
+
+
+def test_azure_a_direct_upload_gets_the_configured_object_parameters(
+    on_azure: str, uploads_settings: Any, uploader: Client, azurite: Azurite
+) -> None:
+    parameters = {"cache_control": "max-age=60", "metadata": {"by": "form"}}
+    storage = _with_options(uploads_settings, object_parameters=parameters)
+    data = b"a" * 1000
+    staged = load_staged(upload_to_azure(uploader, "report.bin", data))
+    assert storage.save("docs/report.bin", staged) == "docs/report.bin"
+    blob = azurite.client().get_container_client(on_azure).get_blob_client("docs/report.bin")
+    properties = blob.get_blob_properties()
+    assert properties.content_settings.cache_control == "max-age=60"
+    assert properties.metadata == {"by": "form"}
+    assert blob.download_blob().readall() == data
+    container = azurite.client().get_container_client(on_azure)
+    assert [b.name for b in container.list_blobs()] == ["docs/report.bin"]
 
 
 def test_azure_status_lists_the_blocks_stored(on_azure: str, uploader: Client) -> None:

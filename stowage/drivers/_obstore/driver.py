@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import obstore
 from obstore import exceptions as obstore_errors
 
+from stowage.drivers import _gzip
 from stowage.drivers._obstore.bodies import (
     Source,
     object_info,
@@ -134,6 +135,25 @@ class ObstoreDriver(Driver[_OO]):
             attributes["Cache-Control"] = cache_control
         attributes.update(metadata or {})
         return attributes
+
+    def put_attributes(self, content_type: str) -> dict[str, str]:
+        """Return the attributes a put of a ``content_type`` body stores, from the options."""
+        return self._attributes(content_type, None, None)
+
+    def compresses(self, attributes: Mapping[str, str]) -> bool:
+        """Tell whether a put with ``attributes`` stores its body gzip-compressed (``gzip``)."""
+        return (
+            getattr(self.options, "gzip", False)
+            and "Content-Encoding" not in attributes
+            and _gzip.wants_gzip(
+                attributes.get("Content-Type"), getattr(self.options, "gzip_content_types", ())
+            )
+        )
+
+    def put_adds_to(self, content_type: str) -> bool:
+        """Tell whether a put adds headers (``object_parameters``) or compresses (``gzip``)."""
+        attributes = self.put_attributes(content_type)
+        return attributes != {"Content-Type": content_type} or self.compresses(attributes)
 
     def put(
         self,

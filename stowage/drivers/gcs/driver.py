@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from stowage.drivers import _gzip
 from stowage.drivers.base import (
     URL_SAFE,
     Capability,
@@ -109,6 +110,12 @@ class GCSDriver(Driver[GCSOptions]):
         self._connection.close()
 
     # -- required -----------------------------------------------------------------
+
+    def put_adds_to(self, content_type: str) -> bool:
+        """Tell whether a put adds properties, an ACL or compression to the body."""
+        options = self.options
+        compress = options.gzip and _gzip.wants_gzip(content_type, options.gzip_content_types)
+        return bool(options.object_parameters) or options.default_acl is not None or compress
 
     def put(
         self,

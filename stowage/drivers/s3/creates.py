@@ -241,18 +241,21 @@ def copy_in_parts(
     options: S3Options,
     checksum: Checksum | None,
     concurrency: int,
+    attributes: Mapping[str, str] | None = None,
 ) -> Created:
     """Copy the object ``source`` to ``key``, created only if ``key`` is free.
 
     S3 copies no header into a multipart upload, so the upload is created
-    with the headers a HEAD of ``source`` shows (and the ``options``'
-    encryption). The bytes are copied on the service, in parts of at most
-    :data:`COPY_PART`, ``concurrency`` at once. Raises AlreadyExists when
-    ``key`` is taken; leaves no pending upload behind, whatever fails.
+    with the headers a HEAD of ``source`` shows, or with ``attributes``
+    where given (and the ``options``' encryption). The bytes are copied on
+    the service, in parts of at most :data:`COPY_PART`, ``concurrency`` at
+    once. Raises AlreadyExists when ``key`` is taken; leaves no pending
+    upload behind, whatever fails.
     """
     found = client.rest.call("HEAD", source, what=f"inspecting {source!r}").headers
     size = int(found.get("Content-Length", "0"))
-    headers = object_headers(object_attributes(found), options, checksum)
+    kept = object_attributes(found) if attributes is None else attributes
+    headers = object_headers(kept, options, checksum)
     ranges = [(0, -1)]  # an empty object is copied whole
     if size:
         step = -(-size // -(-size // COPY_PART))  # equal parts, as few as COPY_PART allows

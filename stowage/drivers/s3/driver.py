@@ -171,7 +171,7 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
         if_absent: bool,
     ) -> ObjectInfo:
         large = size is None or size > self.multipart_threshold
-        if if_absent and large and self._creates_directly():
+        if if_absent and large and self.creates_directly():
             return self._upload_in_parts(key, stream, size, attributes, if_absent=True)
         return super()._put(key, stream, size, attributes, if_absent=if_absent)
 
@@ -210,7 +210,7 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
             return
         super()._put_parts(target, stream, size, attributes)
 
-    def _creates_directly(self) -> bool:
+    def creates_directly(self) -> bool:
         """Tell whether a large create can be one multipart upload completed if the key is free.
 
         Not where the server ignores ``If-None-Match: *``, nor where stowage's
@@ -261,7 +261,7 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
         )
 
     def _finish_create(self, staged: str, key: str) -> None:
-        if self._creates_directly():
+        if self.creates_directly():
             # One multipart copy, given the staged object's headers, completed if the key is free.
             from stowage.drivers.s3.creates import copy_in_parts
 
@@ -347,11 +347,7 @@ class S3Driver(ConditionalWrites, AdditionalChecksums, ObstoreDriver[S3Options])
     ) -> ObjectInfo:
         """Upload ``stream``, gzip-compressed when ``gzip`` covers its content type."""
         attributes = self._attributes(content_type, cache_control, metadata, object_parameters)
-        compress = (
-            self.options.gzip
-            and "Content-Encoding" not in attributes
-            and _gzip.wants_gzip(attributes.get("Content-Type"), self.options.gzip_content_types)
-        )
+        compress = self.compresses(attributes)
         if not compress:
             return self._put(key, stream, size, attributes, if_absent=if_absent)
         spool, plain = _gzip.compress(stream)
