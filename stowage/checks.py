@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.apps import AppConfig
@@ -46,6 +45,7 @@ from stowage.config import StorageOptions, secret_names
 from stowage.django_storages import names_for
 from stowage.drivers.base import Capability
 from stowage.exceptions import ConfigurationError, MissingDependency
+from stowage.records import record
 from stowage.registry import BUILTIN_DRIVERS, load_driver
 from stowage.storage import Storage
 from stowage.storages_block import LEGACY_STORAGE_SETTINGS, legacy_storage_settings, storages_block
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class ConfiguredStorage:
     """One ``STORAGES`` alias whose backend is a stowage storage, built or failed."""
 

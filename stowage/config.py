@@ -27,6 +27,7 @@ from django.conf import settings
 
 from stowage.drivers.base import MiB
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = [
     "StorageOptions",
@@ -59,7 +60,7 @@ def option(
     return dataclasses.field(default=default, metadata=metadata, repr=not secret)
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class StorageOptions:
     """Options the adapter itself understands, whatever the driver."""
 

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from django.conf import settings
 
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = [
     "TABLES",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Honoured:
     """Feed one stowage option from django-storages' names of the same meaning.
 
@@ -64,7 +65,7 @@ class Honoured:
     stowage_only: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Refused:
     """Refuse a django-storages ``OPTIONS`` key and its global setting, saying what to do.
 
@@ -82,7 +83,7 @@ class Refused:
         return value is None or any(type(value) is type(h) and value == h for h in self.harmless)
 
 
-@dataclass(frozen=True)
+@record
 class BackendNames:
     """Hold the fate of each django-storages name for one backend."""
 

@@ -13,17 +13,17 @@ the body) is plain code, the same for both.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stowage.drivers.base import in_thread
+from stowage.records import record
 
 __all__ = ["Call", "Steps", "arun", "call", "run"]
 
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Call:
     """One driver call an operation needs: the sync method's name and its arguments."""
 

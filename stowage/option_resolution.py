@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from stowage.config import StorageOptions, build_options, secret_names, unknown_options
 from stowage.django_storages import names_for
 from stowage.drivers.base import Driver, DriverOptions
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 from stowage.subclassing import class_options
 
 __all__ = ["ResolvedOptions", "resolve_options"]
 
 
-@dataclass(frozen=True)
+@record
 class ResolvedOptions:
     """A storage's options, each in the dataclass that declares it."""
 

@@ -9,10 +9,10 @@ storage using them is created, so ``import stowage`` needs no extra.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stowage.exceptions import ConfigurationError, MissingDependency
+from stowage.records import record
 
 if TYPE_CHECKING:
     from stowage.drivers.base import Driver
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_DRIVERS", "DriverSpec", "load_driver"]
 
 
-@dataclass(frozen=True)
+@record
 class DriverSpec:
     """Locate one driver: its class path and the extra that installs its SDK."""
 

@@ -46,7 +46,6 @@ import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import IO, Any, ClassVar
 
 from django.conf import settings
@@ -57,6 +56,7 @@ from stowage.config import option
 from stowage.driver_calls import run
 from stowage.drivers.base import ObjectInfo
 from stowage.exceptions import ServiceError
+from stowage.records import record
 from stowage.saving import new_spool
 from stowage.static_listing import Listing
 from stowage.storage import Storage
@@ -77,7 +77,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class StaticOptions:
     """Options of the static storages, beside the adapter's and the driver's."""
 

@@ -20,7 +20,6 @@ import inspect
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +28,7 @@ from django.core.files.base import ContentFile
 
 from stowage import names
 from stowage.config import build_options, option
+from stowage.records import record
 from stowage.static import StaticOptions, StaticStorage
 
 __all__ = ["SOURCES_KEY", "ManifestOptions", "ManifestStaticStorage"]
@@ -39,7 +39,7 @@ logger = logging.getLogger("stowage.static")
 SOURCES_KEY = "stowage_sources"
 
 
-@dataclass(frozen=True)
+@record
 class ManifestOptions:
     """Options of the manifest static storage."""
 

@@ -21,7 +21,7 @@ import ast
 import re
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from django.conf import DEFAULT_STORAGE_ALIAS, STATICFILES_STORAGE_ALIAS, settings
@@ -30,6 +30,7 @@ from django.utils.module_loading import import_string
 
 from stowage.config import StorageOptions, secret_names
 from stowage.django_storages import names_for
+from stowage.records import record
 from stowage.registry import load_driver
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ _SECRET_LOOKING = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class OptionLine:
     """One line of an OPTIONS dict: a key, a Python expression, a comment."""
 
@@ -113,7 +114,7 @@ class OptionLine:
     setting: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class StorageEntry:
     """One alias of the ``STORAGES`` to paste."""
 

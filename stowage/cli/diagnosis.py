@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
 from stowage.exceptions import NotFound, ServiceTimeout
+from stowage.records import record
 
 __all__ = ["Diagnosis", "describe", "diagnose"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Diagnosis:
     """A failure's likely cause: a short ``kind`` and advice for a person."""
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from django.core.files.storage import Storage as DjangoStorage
 
 from stowage import names
 from stowage.cli.locations import Location
 from stowage.drivers.base import ObjectInfo, Prefix
+from stowage.records import record
 from stowage.storage import Storage
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Entry:
     """A file met while listing: its storage name and what the listing told of it."""
 
@@ -44,7 +45,7 @@ class Entry:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Directory:
     """A directory met while listing (not recursive)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -13,11 +12,12 @@ from django.core.files.storage import storages
 from django.core.management.base import CommandError
 
 from stowage import names
+from stowage.records import record
 
 __all__ = ["Location", "backend_of", "parse_location"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Location:
     """A directory (``prefix``, "" for the root) of the storage named ``alias``."""
 

@@ -24,6 +24,7 @@ from django.core.files.storage import storages
 
 from stowage.cli.diagnosis import Diagnosis, describe, diagnose
 from stowage.drivers.base import Capability
+from stowage.records import record
 from stowage.storage import Storage
 
 __all__ = ["CheckResult", "Step", "check_storage"]
@@ -31,7 +32,7 @@ __all__ = ["CheckResult", "Step", "check_storage"]
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Step:
     """One timed step: its name, "ok", "failed" or "skipped", and what it found."""
 

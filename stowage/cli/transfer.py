@@ -53,6 +53,7 @@ from stowage.cli.listing import Entry, iter_entries, stat_entry
 from stowage.cli.locations import Location
 from stowage.cli.progress import Progress
 from stowage.drivers.base import ChunkReader, Readable
+from stowage.records import record
 from stowage.storage import Storage
 
 __all__ = [
@@ -179,7 +180,7 @@ def _digest(storage: DjangoStorage, name: str, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class _Job:
     source: Entry
     target_name: str

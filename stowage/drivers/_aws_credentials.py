@@ -37,11 +37,11 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stowage.exceptions import ConfigurationError, ServiceUnavailable
+from stowage.records import record
 
 __all__ = ["AwsCredentials", "CredentialChain"]
 
@@ -52,7 +52,7 @@ _IMDS = "http://169.254.169.254"
 _STS_NS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/"}
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class AwsCredentials:
     """One set of AWS keys; temporary ones carry a token and an expiry."""
 

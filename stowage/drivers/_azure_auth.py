@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
@@ -37,6 +37,7 @@ from stowage.exceptions import (
     UnsupportedOperation,
     translate,
 )
+from stowage.records import record
 
 __all__ = [
     "MAX_DELEGATION",
@@ -213,7 +214,7 @@ def _decode_key(key: str) -> bytes:
 _DELEGATION_FIELDS = ("skoid", "sktid", "skt", "ske", "sks", "skv")
 
 
-@dataclass(frozen=True)
+@record
 class UserDelegationKey:
     """Hold a user delegation key, as Get User Delegation Key returns it."""
 

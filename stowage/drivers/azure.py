@@ -27,7 +27,6 @@ import datetime as dt
 import ssl
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -50,6 +49,7 @@ from stowage.drivers.base import URL_SAFE, Capability, MiB, in_thread
 from stowage.drivers.lookup import listing_refused
 from stowage.drivers.options import ListingOptions, ObjectStoreOptions
 from stowage.exceptions import AccessDenied, ConfigurationError, UnsupportedOperation, translate
+from stowage.records import record
 
 if TYPE_CHECKING:
     from stowage.drivers._azure_listing import Authorize, BlobLister
@@ -67,7 +67,7 @@ _HEADERS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class AzureOptions(ObjectStoreOptions, ListingOptions):
     """Options of the Azure driver (django-storages' names where the meaning is the same)."""
 

@@ -25,10 +25,11 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from stowage.exceptions import NotFound, UnsupportedOperation
+from stowage.records import record
 
 _T = TypeVar("_T")
 
@@ -123,7 +124,7 @@ class Capability(enum.Enum):
     OBJECT_PARAMETERS = "object_parameters"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ObjectInfo:
     """Describe one stored object, as ``head``, ``put`` and ``list`` see it."""
 
@@ -138,7 +139,7 @@ class ObjectInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Prefix:
     """Describe a directory (a common prefix) met while listing."""
 
@@ -200,7 +201,7 @@ class Download:
             self._closer = None
 
 
-@dataclass(frozen=True)
+@record
 class DriverOptions:
     """Base of every driver's options; a driver subclasses it with its own fields."""
 

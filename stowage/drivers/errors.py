@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from stowage.exceptions import Mapper, StowageError, translate
+from stowage.records import record
 
 __all__ = ["ErrorTable", "Refusal", "Rule"]
 
@@ -38,7 +38,7 @@ Match = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Rule:
     """Say which stowage class, with which message, one kind of failure becomes."""
 

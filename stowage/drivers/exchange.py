@@ -21,8 +21,9 @@ import io
 import re
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import IO
+
+from stowage.records import record
 
 __all__ = ["Body", "BodyStream", "Headers", "Payload", "Response", "exchange"]
 
@@ -118,7 +119,7 @@ class Headers(Mapping[str, str]):
         return f"Headers({dict(self.items())!r})"
 
 
-@dataclass(frozen=True)
+@record
 class Response:
     """One answer: its status, headers and body, and whether the connection must close."""
 

@@ -14,7 +14,6 @@ import errno
 import os
 import secrets
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from stowage.config import option
 from stowage.drivers.base import (
@@ -34,6 +33,7 @@ from stowage.exceptions import (
     ServiceError,
     translate,
 )
+from stowage.records import record
 
 __all__ = ["TEMP_PREFIX", "LocalDriver", "LocalOptions"]
 
@@ -41,7 +41,7 @@ _CHUNK = 1 << 20
 _NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
 
 
-@dataclass(frozen=True)
+@record
 class LocalOptions(DriverOptions):
     """Options of the local filesystem driver (named as in ``FileSystemStorage``)."""
 

@@ -25,13 +25,14 @@ from stowage.drivers.base import (
     Readable,
 )
 from stowage.exceptions import AlreadyExists, NotFound
+from stowage.records import record
 
 __all__ = ["MemoryDriver", "MemoryOptions"]
 
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class MemoryOptions(DriverOptions):
     """Options of the memory driver."""
 

@@ -12,7 +12,6 @@ default; its checks live in the base's ``__post_init__``.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from typing import Any
 
 from stowage.config import option
@@ -20,6 +19,7 @@ from stowage.drivers import _gzip
 from stowage.drivers.base import DriverOptions, MiB
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = [
     "GzipOptions",
@@ -51,7 +51,7 @@ def tls_context(verify: bool | str | None) -> ssl.SSLContext | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class GzipOptions(DriverOptions):
     """Options of the object stores that can keep bodies gzip-compressed (S3, GCS)."""
 
@@ -63,7 +63,7 @@ class GzipOptions(DriverOptions):
     )
 
 
-@dataclass(frozen=True)
+@record
 class ListingOptions(DriverOptions):
     """Options of the object stores whose exists() can ask a single listing (S3, GCS, Azure)."""
 
@@ -80,7 +80,7 @@ class ListingOptions(DriverOptions):
     )
 
 
-@dataclass(frozen=True)
+@record
 class NetworkOptions(DriverOptions):
     """Options of every driver that talks to a service over the network."""
 
@@ -102,7 +102,7 @@ class NetworkOptions(DriverOptions):
         return RetryPolicy.for_retries(self.max_retries, deadline=deadline)
 
 
-@dataclass(frozen=True)
+@record
 class ServerOptions(NetworkOptions):
     """Options of a driver that logs in to one server and keeps files in a directory."""
 
@@ -124,7 +124,7 @@ class ServerOptions(NetworkOptions):
             )
 
 
-@dataclass(frozen=True)
+@record
 class ObjectStoreOptions(NetworkOptions):
     """Options of the obstore-backed object stores: TLS, connections, multipart uploads."""
 

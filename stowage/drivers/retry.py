@@ -20,10 +20,10 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stowage.exceptions import ServiceTimeout, ServiceUnavailable
+from stowage.records import record
 
 __all__ = ["DEFAULT_MAX_RETRIES", "DEFAULT_POLICY", "RetryPolicy", "transient"]
 
@@ -46,7 +46,7 @@ def _holds(flag: bool | Callable[[], bool]) -> bool:
     return flag() if callable(flag) else flag
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class RetryPolicy:
     """Say how often to try a request and how long to pause between tries."""
 

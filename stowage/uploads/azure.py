@@ -22,12 +22,12 @@ import binascii
 import datetime as dt
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.files.storage import Storage as DjangoStorage
 
 from stowage.exceptions import NotFound
+from stowage.records import record
 from stowage.uploads.base import CloudSession, RefusedUpload, Ticket
 from stowage.uploads.cors import CorsRule
 from stowage.uploads.http import send, tls_context
@@ -54,7 +54,7 @@ def block_number(name: str) -> int | None:
     return int(text) if len(text) == _DIGITS and text.isdigit() else None
 
 
-@dataclass(frozen=True)
+@record
 class Block:
     """One uncommitted block: its id, the part number it names (if any) and its size."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.files.storage import Storage as DjangoStorage
@@ -21,6 +20,7 @@ from django.utils.text import get_valid_filename
 
 from stowage.drivers.base import Capability, ObjectInfo
 from stowage.exceptions import AlreadyExists, NotFound, StowageError
+from stowage.records import record
 from stowage.subclassing import overrides
 from stowage.uploads.config import UploadSettings
 from stowage.uploads.cors import CorsRule, check_origins, gaps
@@ -47,7 +47,7 @@ class RefusedUpload(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
+@record
 class Ticket:
     """Describe one upload: signed into the token the browser carries between calls."""
 
@@ -91,7 +91,7 @@ class Ticket:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Leftover:
     """An upload started and never finished or never submitted."""
 

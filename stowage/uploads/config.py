@@ -14,11 +14,12 @@ from django.utils.module_loading import import_string
 
 from stowage.drivers.base import MiB
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["UploadSettings", "may_upload", "upload_settings"]
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class UploadSettings:
     """Hold the settings of direct uploads, with their defaults."""
 

@@ -9,15 +9,15 @@ is written once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["CorsRule", "check_origins", "gaps"]
 
 
-@dataclass(frozen=True)
+@record
 class CorsRule:
     """One CORS rule: who may send which requests, with which headers, seeing which."""
 

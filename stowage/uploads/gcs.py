@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.files.storage import Storage as DjangoStorage
 
 from stowage.exceptions import NotFound
+from stowage.records import record
 from stowage.uploads.base import CloudSession, RefusedUpload, Ticket
 from stowage.uploads.cors import CorsRule
 from stowage.uploads.http import send
@@ -34,7 +34,7 @@ CHUNK_QUANTUM = 256 * 1024
 _RANGE = re.compile(r"bytes=0-(\d+)")
 
 
-@dataclass(frozen=True)
+@record
 class Progress:
     """What a resumable upload session holds: the bytes stored, and whether it is done."""
 

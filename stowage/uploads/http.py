@@ -13,16 +13,16 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from email.message import Message
 
 from stowage.drivers.options import tls_context
 from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable
+from stowage.records import record
 
 __all__ = ["Answer", "send", "tls_context"]
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     """One response: its status, headers and body."""
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+
+from stowage.records import record
 
 __all__ = ["Entry", "entry_from_facts", "entry_from_list", "entry_from_mlsd", "parse_time"]
 
@@ -22,7 +23,7 @@ _DOS_LINE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Entry:
     """One name in a directory listing."""
 

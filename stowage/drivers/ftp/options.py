@@ -11,18 +11,18 @@ from __future__ import annotations
 import codecs
 import os
 import posixpath
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from stowage.config import option
 from stowage.drivers.options import ServerOptions
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["FTPOptions", "Server"]
 
 
-@dataclass(frozen=True)
+@record
 class FTPOptions(ServerOptions):
     """Options of the FTP driver (django-storages' ``location`` URL is accepted too)."""
 
@@ -63,7 +63,7 @@ class FTPOptions(ServerOptions):
             raise ConfigurationError(f"Option 'verify' names no file: {self.verify!r}.")
 
 
-@dataclass(frozen=True)
+@record
 class Server:
     """Where and how to connect, after the ``location`` URL is applied."""
 

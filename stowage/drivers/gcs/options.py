@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from stowage.config import option
 from stowage.drivers.base import MiB
 from stowage.drivers.options import GzipOptions, ListingOptions, NetworkOptions
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -56,7 +56,7 @@ _TEXT_PARAMETERS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class GCSOptions(NetworkOptions, GzipOptions, ListingOptions):
     """Configure the Google Cloud Storage driver (option names as in django-storages)."""
 

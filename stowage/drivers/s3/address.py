@@ -8,15 +8,15 @@ path (``https://example.com/s3``) is kept before either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from stowage.drivers.s3.options import S3Options
+from stowage.records import record
 
 __all__ = ["Address"]
 
 
-@dataclass(frozen=True)
+@record
 class Address:
     """Say where one bucket's objects are: scheme, host and the path of each key."""
 

@@ -13,8 +13,9 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from stowage.records import record
 
 if TYPE_CHECKING:  # its HTTP modules load with the first driver, not with the backend
     from stowage.drivers.exchange import Body
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # its HTTP modules load with the first driver, not with the b
 __all__ = ["CHECKSUMS", "Checksum"]
 
 
-@dataclass(frozen=True)
+@record
 class Checksum:
     """One algorithm: its name in S3's headers and documents, and how to compute it."""
 

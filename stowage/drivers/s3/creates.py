@@ -26,7 +26,6 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 
 from stowage.drivers._obstore import HEADER_ATTRIBUTES
 from stowage.drivers.base import MiB, Readable
@@ -35,6 +34,7 @@ from stowage.drivers.s3.checksums import Checksum
 from stowage.drivers.s3.multipart import MultipartClient, Part
 from stowage.drivers.s3.options import S3Options
 from stowage.drivers.s3.rest import answered
+from stowage.records import record
 
 __all__ = [
     "COPY_PART",
@@ -168,7 +168,7 @@ class PartReader:
         return view[:filled]
 
 
-@dataclass(frozen=True)
+@record
 class Created:
     """The object a multipart create made: its ETag (if the service said) and size."""
 

@@ -16,16 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from stowage.drivers.base import ObjectInfo, Prefix
 from stowage.drivers.s3.rest import RestClient, find_all, find_text
+from stowage.records import record
 
 __all__ = ["ListedPage", "level_names", "list_level", "list_page"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ListedPage:
     """One page of a delimited listing: its objects, its common prefixes, the next token.
 

@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from stowage.drivers.s3.checksums import Checksum
@@ -27,11 +26,12 @@ from stowage.drivers.s3.rest import (
     find_text,
 )
 from stowage.exceptions import NotFound, ServiceError
+from stowage.records import record
 
 __all__ = ["MultipartClient", "Part", "PendingUpload"]
 
 
-@dataclass(frozen=True)
+@record
 class Part:
     """One stored part of a multipart upload."""
 
@@ -42,7 +42,7 @@ class Part:
     checksum: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class PendingUpload:
     """One multipart upload not yet completed or aborted."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from stowage.config import option
 from stowage.drivers.base import MiB
 from stowage.drivers.options import GzipOptions, ListingOptions, ObjectStoreOptions
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["PARAMETER_HEADERS", "S3Options", "proxy_for"]
 
@@ -24,7 +24,7 @@ PARAMETER_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class S3Options(ObjectStoreOptions, GzipOptions, ListingOptions):
     """Options of the S3 driver (django-storages' names where the meaning is the same)."""
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import http.client
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from stowage.drivers import _sigv4
 from stowage.drivers.errors import ErrorTable, Refusal, Rule
@@ -36,6 +35,7 @@ from stowage.exceptions import (
     ServiceUnavailable,
     UnsupportedOperation,
 )
+from stowage.records import record
 
 __all__ = ["NAMESPACE", "Answer", "Body", "RestClient", "answered", "find_all", "find_text"]
 
@@ -69,7 +69,7 @@ def _in_namespace_of(element: ET.Element, name: str) -> str:
     return f"{tag[: tag.index('}') + 1]}{name}" if tag[:1] == "{" else name
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     """One successful response: its status, headers and body."""
 

@@ -13,7 +13,6 @@ import asyncio
 import itertools
 from collections.abc import Coroutine, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stowage.drivers import _server
@@ -33,6 +32,7 @@ from stowage.drivers.sftp.options import SFTPOptions
 from stowage.drivers.sftp.reading import CHUNK, RangeReader, open_read
 from stowage.drivers.sftp.writing import Writer
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["SFTPDriver"]
 
@@ -45,7 +45,7 @@ def _chunks(stream: Readable) -> Iterator[bytes]:
         yield chunk
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class _Wait:
     """A step of an operation: work on the connection's loop, and waiting for it.
 

@@ -6,7 +6,6 @@ option left at its default, so :class:`Login` is what the connection uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from stowage.config import option
@@ -14,6 +13,7 @@ from stowage.drivers._server import server_address
 from stowage.drivers.options import ServerOptions
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["Login", "SFTPOptions", "is_key_text"]
 
@@ -32,7 +32,7 @@ _PARAMS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class SFTPOptions(ServerOptions):
     """Options of the SFTP driver (django-storages' names are accepted as aliases)."""
 
@@ -97,7 +97,7 @@ class SFTPOptions(ServerOptions):
             )
 
 
-@dataclass(frozen=True)
+@record
 class Login:
     """The effective connection settings: options completed from ``params``."""
 

@@ -11,11 +11,11 @@ import datetime as dt
 import email.utils
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from stowage.drivers.base import ObjectInfo
 from stowage.exceptions import ServiceError
+from stowage.records import record
 
 __all__ = ["PROPFIND_BODY", "Resource", "parse_etag", "parse_http_date", "parse_multistatus"]
 
@@ -29,7 +29,7 @@ PROPFIND_BODY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Resource:
     """One file or collection, as a multistatus answer describes it."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -11,6 +10,7 @@ from stowage.config import option
 from stowage.drivers.options import NetworkOptions
 from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError
+from stowage.records import record
 
 __all__ = ["WebDAVOptions"]
 
@@ -29,7 +29,7 @@ def _check_url(name: str, value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
-@dataclass(frozen=True)
+@record
 class WebDAVOptions(NetworkOptions):
     """Options of the WebDAV driver."""
 

@@ -11,10 +11,11 @@ A sync and an async runner drive the same flows
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 from stowage.drivers.base import MiB, Readable, in_thread
+from stowage.records import record
 
 __all__ = ["CHUNK", "XML_HEADERS", "Body", "Call", "Flow", "Pause"]
 
@@ -61,7 +62,7 @@ class Body:
             yield chunk
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Call:
     """Send one request; the flow receives the response.
 
@@ -79,7 +80,7 @@ class Call:
     download: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Pause:
     """Wait ``seconds`` before the next step."""
 
