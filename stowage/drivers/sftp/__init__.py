@@ -1,9 +1,15 @@
-"""Store files on an SSH server over SFTP, with asyncssh.
+"""Store files on an SSH server over SFTP, with asyncssh or OpenSSH's ssh program.
 
 The package is split by concern:
 
 - :mod:`~stowage.drivers.sftp.options`: the options, and the login they add up to;
-- :mod:`~stowage.drivers.sftp.host_keys`: which server keys are trusted;
+- :mod:`~stowage.drivers.sftp.host_keys`: which server keys asyncssh trusts;
+- :mod:`~stowage.drivers.sftp.clients`: the two clients, and the errors the
+  driver tells apart on each;
+- :mod:`~stowage.drivers.sftp.openssh`: starting ``ssh`` (``client="openssh"``);
+- :mod:`~stowage.drivers.sftp.packets`, :mod:`~stowage.drivers.sftp.process`
+  and :mod:`~stowage.drivers.sftp.wire`: the SFTP protocol spoken over
+  ``ssh``'s pipes;
 - :mod:`~stowage.drivers.sftp.connection`: the one shared connection, the
   event loop it lives on and the retries;
 - :mod:`~stowage.drivers.sftp.paths`: inspecting, listing and deleting;

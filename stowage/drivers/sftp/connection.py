@@ -22,21 +22,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from stowage.drivers._deadline import within
 from stowage.drivers._server import redact
 from stowage.drivers._ssh_loop import SharedLoop, shared_loop
-from stowage.drivers.errors import ErrorTable, Rule
+from stowage.drivers.errors import ErrorTable
+from stowage.drivers.sftp.clients import CLIENTS, OPENSSH
 from stowage.drivers.sftp.host_keys import HostKeys, read_known_hosts
+from stowage.drivers.sftp.openssh import OpenSSH
 from stowage.drivers.sftp.options import Login, SFTPOptions, is_key_text
 from stowage.exceptions import (
     AccessDenied,
-    AlreadyExists,
     ConfigurationError,
-    NotFound,
-    ServiceError,
     ServiceTimeout,
     ServiceUnavailable,
 )
 
 if TYPE_CHECKING:
     import asyncssh
+
+    from stowage.drivers.sftp.clients import Session
+    from stowage.drivers.sftp.wire import WireClient
 else:
     from stowage.drivers.sftp._asyncssh import asyncssh
 
@@ -58,69 +60,8 @@ def _ciphers() -> list[str]:
     )
 
 
-@functools.cache
-def _lost() -> tuple[type[BaseException], ...]:
-    """Return the errors meaning the connection is gone: the request may go again on a new one."""
-    return (
-        asyncssh.SFTPConnectionLost,
-        asyncssh.SFTPNoConnection,
-        asyncssh.ConnectionLost,
-        asyncssh.ChannelOpenError,
-        BrokenPipeError,
-        ConnectionResetError,
-    )
-
-
-@functools.cache
-def _retried() -> tuple[type[BaseException], ...]:
-    """Return the errors sent again: a lost connection, failing to connect, a timeout.
-
-    A timeout is retried unless the request may have landed (see :meth:`Connection.run`).
-    """
-    return (*_lost(), ServiceUnavailable, TimeoutError)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _retried())
-
-
 def _detail(secrets: Sequence[str], exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__, secrets)
-
-
-@functools.cache
-def _error_rules() -> tuple[Rule, ...]:
-    """Return what asyncssh's errors become; ``target`` names the server, ``detail`` is redacted."""
-    return (
-        Rule(
-            (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath),
-            NotFound,
-            "{what} on {target}: {detail}",
-        ),
-        Rule(asyncssh.SFTPFileAlreadyExists, AlreadyExists, "{what} on {target}: {detail}"),
-        Rule(
-            (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect),
-            AccessDenied,
-            "{what} on {target}: {detail}",
-        ),
-        Rule(
-            (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded),
-            ServiceError,
-            "{what} on {target}: {detail} (no space left on the server)",
-        ),
-        Rule(
-            asyncssh.PermissionDenied,
-            AccessDenied,
-            "{what}: {target} refused the login; check the username, password or private key",
-        ),
-        Rule(
-            (*_lost(), asyncssh.DisconnectError),
-            ServiceUnavailable,
-            "{what} on {target}: {detail} (the connection was lost)",
-        ),
-        Rule((asyncssh.SFTPError, asyncssh.Error), ServiceError, "{what} on {target}: {detail}"),
-        Rule(TimeoutError, ServiceTimeout, "{what} on {target}: no answer in time"),
-    )
 
 
 class Link:
@@ -128,18 +69,19 @@ class Link:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.conn: asyncssh.SSHClientConnection | None = None
-        self.sftp: asyncssh.SFTPClient | None = None
+        #: The SSH connection: asyncssh's, or the wire client, which is its own.
+        self.conn: asyncssh.SSHClientConnection | WireClient | None = None
+        self.sftp: Session | None = None
         self.lock: asyncio.Lock | None = None
         self.host_keys: HostKeys | None = None
 
-    def usable(self) -> asyncssh.SFTPClient | None:
+    def usable(self) -> Session | None:
         """Return the SFTP session if its connection is still open."""
         if self.sftp is not None and self.conn is not None and not self.conn.is_closed():
             return self.sftp
         return None
 
-    def drop(self, sftp: asyncssh.SFTPClient | None = None) -> None:
+    def drop(self, sftp: Session | None = None) -> None:
         """Forget the connection (only if it still carries ``sftp``, when given)."""
         if sftp is not None and sftp is not self.sftp:
             return
@@ -161,6 +103,8 @@ class Connection:
     def __init__(self, options: SFTPOptions) -> None:
         self.options = options
         self.login = Login.from_options(options)
+        #: The SFTP client library the ``client`` option chose.
+        self.client = CLIENTS[options.client]
         self.secrets = self.login.secrets()
         #: The server and login, for messages (formatted once: every request's block names it).
         self.target = self.login.target
@@ -168,6 +112,7 @@ class Connection:
         # The table holds the secrets, not the connection: no cycle keeps a dropped one alive.
         self._error_table: ErrorTable | None = None
         self._runner: SharedLoop | None = None
+        self._launcher: OpenSSH | None = None
         self.link = Link()
 
     def loop(self) -> SharedLoop:
@@ -183,12 +128,12 @@ class Connection:
         return runner
 
     def errors(self, what: str) -> contextlib.AbstractContextManager[None]:
-        """Translate asyncssh's errors raised in the block, naming the server."""
+        """Translate the client's errors raised in the block, naming the server."""
         table = self._error_table
         if table is None:
             # Made at the first call: asyncssh's errors are not imported before.
             detail = functools.partial(_detail, self.secrets)
-            table = self._error_table = ErrorTable(*_error_rules(), detail=detail)
+            table = self._error_table = ErrorTable(*self.client.rules, detail=detail)
         return table.translate(what, target=self.target)
 
     def run(
@@ -227,18 +172,19 @@ class Connection:
         self, operation: Callable[..., Awaitable[_T]], args: Sequence[Any], idempotent: bool
     ) -> _T:
         connected = False
+        client = self.client
 
         async def once() -> _T:
             nonlocal connected
             connected = False
-            sftp: asyncssh.SFTPClient | None = None
+            sftp: Session | None = None
             try:
                 sftp = self.link.usable()
                 if sftp is None:
                     sftp = await self._client()
                 connected = True
                 return await within(self.login.timeout, operation(sftp, *args))
-            except _retried():  # ServiceTimeout too: connecting took too long
+            except client.retried:  # ServiceTimeout too: connecting took too long
                 if sftp is not None:
                     self.link.drop(sftp)
                 raise
@@ -246,17 +192,20 @@ class Connection:
         def unsent(exc: BaseException) -> bool:
             # A lost connection is sent again; a request that timed out on a live
             # connection counts as sent.
-            return isinstance(exc, (*_lost(), ServiceUnavailable)) or not connected
+            return isinstance(exc, (*client.errors().lost, ServiceUnavailable)) or not connected
 
         return await self._retry.arun(
-            once, retryable=_retryable, idempotent=idempotent, unsent=unsent
+            once,
+            retryable=lambda exc: isinstance(exc, client.retried),
+            idempotent=idempotent,
+            unsent=unsent,
         )
 
     async def timed(self, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` within the per-request ``timeout``."""
         return await within(self.login.timeout, awaitable)
 
-    async def _client(self) -> asyncssh.SFTPClient:
+    async def _client(self) -> Session:
         # Called when the link holds no usable session: one caller connects, the others wait.
         link = self.link
         if link.lock is None:
@@ -265,6 +214,10 @@ class Connection:
             sftp = link.usable()
             if sftp is None:
                 link.drop()
+                if self.client is OPENSSH:
+                    wire = await self.timed(self._openssh().connect())
+                    link.conn = link.sftp = wire
+                    return wire
                 conn = await self._connect(link)
                 try:
                     sftp = await self.timed(conn.start_sftp_client())
@@ -331,6 +284,13 @@ class Connection:
             host_keys.pinned = conn.get_server_host_key()
         link.host_keys = host_keys
         return conn
+
+    def _openssh(self) -> OpenSSH:
+        launcher = self._launcher
+        if launcher is None:
+            launcher = self._launcher = OpenSSH(self.options, self.login)
+            weakref.finalize(self, launcher.cleanup)
+        return launcher
 
     def close(self) -> None:
         """Close the connection; the next request opens a new one."""

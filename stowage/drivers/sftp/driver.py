@@ -163,7 +163,7 @@ class SFTPDriver(Driver[SFTPOptions]):
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        """Do :meth:`put` on asyncssh without blocking the event loop."""
+        """Do :meth:`put` without blocking the event loop."""
         return await _await_each(self._put_steps(key, stream, if_absent), self._connection.loop())
 
     def _put_steps(self, key: str, stream: Readable, if_absent: bool) -> _Steps[ObjectInfo]:
@@ -219,7 +219,7 @@ class SFTPDriver(Driver[SFTPOptions]):
         return Download(reader.info, reader.chunks(), reader.close)
 
     async def aget(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncDownload:
-        """Do :meth:`get` on asyncssh without blocking the event loop."""
+        """Do :meth:`get` without blocking the event loop."""
         what = f"reading {key!r}"
         handle, attrs, data = await self._connection.arun(
             what, open_read, self._path(key), key, start, end

@@ -6,6 +6,7 @@ option left at its default, so :class:`Login` is what the connection uses.
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from stowage.config import option
@@ -15,7 +16,10 @@ from stowage.drivers.retry import DEFAULT_MAX_RETRIES
 from stowage.exceptions import ConfigurationError
 from stowage.records import record
 
-__all__ = ["Login", "SFTPOptions", "is_key_text"]
+__all__ = ["Login", "SFTPOptions", "find_ssh", "is_key_text"]
+
+#: Values of the ``client`` option.
+_CLIENTS = frozenset({"asyncssh", "openssh"})
 
 #: paramiko ``connect()`` arguments accepted in ``params`` (django-storages' option).
 _PARAMS = frozenset(
@@ -81,6 +85,12 @@ class SFTPOptions(ServerOptions):
     interactive: bool = option(
         False, doc="django-storages' password prompt; stowage never prompts, only False works."
     )
+    client: str = option(
+        "asyncssh",
+        doc="SSH client: 'asyncssh' (SSH in Python, any login), or 'openssh', OpenSSH's ssh "
+        "program, which imports nothing and answers small requests faster; it logs in with "
+        "a key or the SSH agent only (no password, no key passphrase) and needs ssh on PATH.",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,12 +99,35 @@ class SFTPOptions(ServerOptions):
                 "Option 'interactive' cannot be True: stowage never prompts for a password; "
                 "set 'password' or 'private_key'."
             )
+        if self.client not in _CLIENTS:
+            raise ConfigurationError(
+                f"Option 'client' must be one of {sorted(_CLIENTS)}, got {self.client!r}."
+            )
+        if self.client == "openssh":
+            self._check_openssh_login()
+            find_ssh()
         unknown = set(self.params) - _PARAMS
         if unknown:
             raise ConfigurationError(
                 f"Option 'params' has unsupported keys {sorted(unknown)}; "
                 f"valid: {sorted(_PARAMS)} (use 'private_key' for a key)."
             )
+
+    def _check_openssh_login(self) -> None:
+        login = Login.from_options(self)
+        for value, name in (
+            (login.password, "password" if self.password else "params['password']"),
+            (
+                login.passphrase,
+                "private_key_passphrase" if self.private_key_passphrase else "params['passphrase']",
+            ),
+        ):
+            if value is not None:
+                raise ConfigurationError(
+                    f"Option {name!r} cannot be used with client='openssh': ssh never prompts "
+                    "for it. Use a key without a passphrase or the SSH agent (use_agent=True), "
+                    "or client='asyncssh'."
+                )
 
 
 @record
@@ -150,6 +183,17 @@ class Login:
         if self.key is not None and is_key_text(self.key):
             values.append(self.key)
         return [v for v in values if v]
+
+
+def find_ssh() -> str:
+    """Return the path of the ``ssh`` program, or raise the error saying what to install."""
+    program = shutil.which("ssh")
+    if program is None:
+        raise ConfigurationError(
+            "Option 'client' is 'openssh', but no 'ssh' program is on PATH: install "
+            "OpenSSH's client (Debian, Ubuntu: openssh-client), or use client='asyncssh'."
+        )
+    return program
 
 
 def is_key_text(value: str) -> bool:

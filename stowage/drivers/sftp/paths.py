@@ -11,15 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import stat
-from typing import TYPE_CHECKING
 
 from stowage.drivers.base import TEMP_PREFIX, ObjectInfo
+from stowage.drivers.sftp.clients import Attributes, Session, errors_of
 from stowage.exceptions import NotFound
-
-if TYPE_CHECKING:
-    import asyncssh
-else:
-    from stowage.drivers.sftp._asyncssh import asyncssh
 
 __all__ = [
     "delete",
@@ -41,17 +36,17 @@ def _time(seconds: int | None, nanoseconds: int | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(seconds + (nanoseconds or 0) / 1e9, dt.UTC)
 
 
-def is_dir(attrs: asyncssh.SFTPAttrs) -> bool:
+def is_dir(attrs: Attributes) -> bool:
     """Tell whether ``attrs`` describe a directory."""
     return attrs.permissions is not None and stat.S_ISDIR(attrs.permissions)
 
 
-def is_file(attrs: asyncssh.SFTPAttrs) -> bool:
+def is_file(attrs: Attributes) -> bool:
     """Tell whether ``attrs`` describe a regular file (or a server that gives no type)."""
     return attrs.permissions is None or stat.S_ISREG(attrs.permissions)
 
 
-def info(key: str, attrs: asyncssh.SFTPAttrs) -> ObjectInfo:
+def info(key: str, attrs: Attributes) -> ObjectInfo:
     """Describe the file at ``key`` from its attributes."""
     return ObjectInfo(
         key=key,
@@ -61,15 +56,15 @@ def info(key: str, attrs: asyncssh.SFTPAttrs) -> ObjectInfo:
     )
 
 
-async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
+async def stat_or_none(sftp: Session, path: str) -> Attributes | None:
     """Return the attributes of ``path`` (links followed), or None if nothing is there."""
     try:
         return await sftp.stat(path)
-    except asyncssh.SFTPNoSuchFile:
+    except errors_of(sftp).no_such_file:
         return None
 
 
-async def head(sftp: asyncssh.SFTPClient, path: str, key: str) -> ObjectInfo:
+async def head(sftp: Session, path: str, key: str) -> ObjectInfo:
     """Describe the file at ``path``; a directory is not an object."""
     attrs = await sftp.stat(path)
     if not is_file(attrs):
@@ -77,47 +72,48 @@ async def head(sftp: asyncssh.SFTPClient, path: str, key: str) -> ObjectInfo:
     return info(key, attrs)
 
 
-async def exists(sftp: asyncssh.SFTPClient, path: str) -> bool:
+async def exists(sftp: Session, path: str) -> bool:
     """Tell whether anything is at ``path``."""
     return await stat_or_none(sftp, path) is not None
 
 
-async def is_directory(sftp: asyncssh.SFTPClient, path: str) -> bool:
+async def is_directory(sftp: Session, path: str) -> bool:
     """Tell whether ``path`` is a directory."""
     attrs = await stat_or_none(sftp, path)
     return attrs is not None and is_dir(attrs)
 
 
-async def delete(sftp: asyncssh.SFTPClient, path: str) -> None:
+async def delete(sftp: Session, path: str) -> None:
     """Remove the file at ``path``, or the directory if it is empty; nothing there is fine."""
+    errors = errors_of(sftp)
     try:
         await sftp.remove(path)
         return
-    except asyncssh.SFTPNoSuchFile:
+    except errors.no_such_file:
         return
-    except asyncssh.SFTPError as exc:
+    except errors.status as exc:
         refused = exc
     try:
         attrs = await sftp.lstat(path)
-    except asyncssh.SFTPNoSuchFile:
+    except errors.no_such_file:
         return
     if not is_dir(attrs):
         raise refused
     try:
         await sftp.rmdir(path)
-    except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPDirNotEmpty):
+    except (*errors.no_such_file, *errors.dir_not_empty):
         pass
-    except asyncssh.SFTPFailure:
+    except errors.failure:
         # SFTPv3 reports a directory that still holds files as a plain
         # failure: it is not a file, so there is nothing to delete.
         pass
 
 
-async def readdir(sftp: asyncssh.SFTPClient, path: str) -> list[tuple[str, asyncssh.SFTPAttrs]]:
+async def readdir(sftp: Session, path: str) -> list[tuple[str, Attributes]]:
     """Return the files and directories in ``path`` by name; a missing one holds none."""
     try:
         names = await sftp.readdir(path)
-    except asyncssh.SFTPNoSuchFile:
+    except errors_of(sftp).no_such_file:
         return []
     entries = []
     for entry in names:
@@ -136,6 +132,6 @@ async def readdir(sftp: asyncssh.SFTPClient, path: str) -> list[tuple[str, async
     return entries
 
 
-async def supports_remote_copy(sftp: asyncssh.SFTPClient) -> bool:
+async def supports_remote_copy(sftp: Session) -> bool:
     """Tell whether the server copies files itself (the ``copy-data`` extension)."""
     return bool(sftp.supports_remote_copy)

@@ -2,9 +2,9 @@
 
 The file is opened, then its size asked and its first block read in one
 round trip: one READ request of at most the server's largest, so a small
-file is read whole without the second READ that asyncssh sends after a short
-answer to find the end. Then up to :data:`READ_AHEAD` reads of
-:data:`CHUNK` bytes (asyncssh splits each into parallel requests) stay in
+file is read whole without a second READ after a short answer to find the
+end. Then up to :data:`READ_AHEAD` reads of :data:`CHUNK` bytes (the client
+splits each into parallel requests) stay in
 flight on the loop while the caller handles the previous chunk. A file that
 ends before its range does raises :class:`~stowage.exceptions.IncompleteRead`.
 """
@@ -16,21 +16,18 @@ import collections
 import concurrent.futures
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from stowage.drivers.base import MiB, ObjectInfo
+from stowage.drivers.sftp.clients import Attributes, RemoteFile, Session
 from stowage.drivers.sftp.connection import Connection
+from stowage.drivers.sftp.packets import FXF_READ
 from stowage.drivers.sftp.paths import is_file
 from stowage.exceptions import IncompleteRead, NotFound
 
-if TYPE_CHECKING:
-    import asyncssh
-else:
-    from stowage.drivers.sftp._asyncssh import asyncssh
-
 __all__ = ["CHUNK", "READ_AHEAD", "RangeReader", "open_read"]
 
-#: Bytes per read or write call; asyncssh splits it into parallel SFTP requests.
+#: Bytes per read or write call; the client splits it into parallel SFTP requests.
 CHUNK = MiB
 #: Read calls kept in flight while the consumer handles the previous chunk.
 READ_AHEAD = 2
@@ -41,8 +38,8 @@ _CLOSING: set[asyncio.Future[None]] = set()
 
 
 async def open_read(
-    sftp: asyncssh.SFTPClient, path: str, key: str, start: int, end: int | None
-) -> tuple[asyncssh.SFTPClientFile | None, asyncssh.SFTPAttrs, bytes]:
+    sftp: Session, path: str, key: str, start: int, end: int | None
+) -> tuple[RemoteFile | None, Attributes, bytes]:
     """Open ``path``; return it with its attributes and the range's first block from ``start``.
 
     The block is one READ request of at most the server's largest: its
@@ -51,14 +48,14 @@ async def open_read(
     range the file is closed at once, its answer not waited for, and no
     handle is returned.
     """
-    handle = await sftp.open(path, asyncssh.FXF_READ, encoding=None)
+    handle = await sftp.open(path, FXF_READ, encoding=None)
     largest = handle.read_len
     first = CHUNK if end is None else max(0, min(CHUNK, end - start))
     if largest:
         first = min(first, largest)
     try:
-        # The size and the first block in one round trip; read_len 0 makes
-        # asyncssh send the read as one request, not re-read after a short answer.
+        # The size and the first block in one round trip; read_len 0 makes the
+        # client send the read as one request, not re-read after a short answer.
         handle.read_len = 0
         stat_task = asyncio.ensure_future(handle.stat())
         read_task = asyncio.ensure_future(handle.read(first, start)) if first else None
@@ -83,7 +80,7 @@ async def open_read(
     return handle, attrs, data
 
 
-async def _close_quietly(handle: asyncssh.SFTPClientFile) -> None:
+async def _close_quietly(handle: RemoteFile) -> None:
     # A read handle's close cannot lose data: a failure only frees it on the server later.
     with contextlib.suppress(Exception):
         await handle.close()
@@ -96,7 +93,7 @@ class RangeReader:
         self,
         connection: Connection,
         info: ObjectInfo,
-        handle: asyncssh.SFTPClientFile | None,
+        handle: RemoteFile | None,
         span: tuple[int, int | None],
         first: bytes,
         what: str,
@@ -104,7 +101,7 @@ class RangeReader:
         start, end = span
         self.connection = connection
         self.info = info
-        self.handle: asyncssh.SFTPClientFile | None = handle
+        self.handle: RemoteFile | None = handle
         self.what = what
         self.stop = max(start, info.size if end is None else min(end, info.size))
         # The first block came with the size; keep what the range covers of it.
@@ -116,12 +113,12 @@ class RangeReader:
             collections.deque()
         )
 
-    async def _read(self, handle: asyncssh.SFTPClientFile, size: int, offset: int) -> bytes:
+    async def _read(self, handle: RemoteFile, size: int, offset: int) -> bytes:
         return cast(bytes, await self.connection.timed(handle.read(size, offset)))
 
     async def _close_handle(
         self,
-        handle: asyncssh.SFTPClientFile,
+        handle: RemoteFile,
         reads: Sequence[concurrent.futures.Future[bytes]] = (),
     ) -> None:
         await asyncio.gather(*(asyncio.wrap_future(read) for read in reads), return_exceptions=True)
@@ -177,7 +174,7 @@ class RangeReader:
     def close(self) -> None:
         """Close the remote file once the reads in flight end, without waiting for it."""
         handle, self.handle = self.handle, None
-        # Not cancelled: asyncssh would leave the parallel requests of a
+        # Not cancelled: the client would leave the parallel requests of a
         # cancelled read running with no one to collect their outcome.
         pending = [future for _, future in self.queue]
         self.queue.clear()

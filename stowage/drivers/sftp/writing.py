@@ -13,18 +13,15 @@ import asyncio
 import contextlib
 import posixpath
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from stowage.drivers._server import temp_name
 from stowage.drivers.base import ObjectInfo
+from stowage.drivers.sftp.clients import Attributes, RemoteFile, Session, errors_of
 from stowage.drivers.sftp.connection import Connection
+from stowage.drivers.sftp.packets import FXF_CREAT, FXF_EXCL, FXF_READ, FXF_WRITE
 from stowage.drivers.sftp.paths import info, is_dir, is_directory, stat_or_none
 from stowage.exceptions import AlreadyExists, ServiceError
-
-if TYPE_CHECKING:
-    import asyncssh
-else:
-    from stowage.drivers.sftp._asyncssh import asyncssh
 
 __all__ = ["ONE_REQUEST", "Upload", "Writer"]
 
@@ -36,8 +33,8 @@ ONE_REQUEST = 32 * 1024
 class Upload:
     """A temporary file being written on one SFTP session."""
 
-    sftp: asyncssh.SFTPClient
-    handle: asyncssh.SFTPClientFile
+    sftp: Session
+    handle: RemoteFile
     temp: str
     path: str
     key: str
@@ -51,21 +48,20 @@ class Writer:
         self.connection = connection
         self.options = connection.options
 
-    async def mkdirs(
-        self, sftp: asyncssh.SFTPClient, directory: str, *, parents: bool = True
-    ) -> None:
+    async def mkdirs(self, sftp: Session, directory: str, *, parents: bool = True) -> None:
         """Create ``directory`` (and its missing parents), with the configured mode."""
         if directory in ("", ".", "/"):
             return
+        errors = errors_of(sftp)
         try:
             await sftp.mkdir(directory)
-        except asyncssh.SFTPNoSuchFile:
+        except errors.no_such_file:
             if not parents:
                 raise
             await self.mkdirs(sftp, posixpath.dirname(directory))
             await self.mkdirs(sftp, directory, parents=False)
             return
-        except asyncssh.SFTPError:
+        except errors.status:
             attrs = await stat_or_none(sftp, directory)
             if attrs is not None and is_dir(attrs):
                 return  # made meanwhile by another writer
@@ -79,42 +75,41 @@ class Writer:
 
     async def _set_owner_and_mode(
         self,
-        sftp: asyncssh.SFTPClient,
-        target: str | asyncssh.SFTPClientFile,
+        sftp: Session,
+        target: str | RemoteFile,
         mode: int | None,
     ) -> None:
         # Set explicitly: the server applies its umask to modes given at creation.
         o = self.options
         if mode is None and o.uid is None and o.gid is None:
             return
-        attrs = asyncssh.SFTPAttrs(permissions=mode)
-        if o.uid is not None or o.gid is not None:
-            uid, gid = o.uid, o.gid
-            if uid is None or gid is None:
-                # SFTP sets owner and group together: keep the one not configured.
-                now = await (target.stat() if not isinstance(target, str) else sftp.stat(target))
-                uid = now.uid if uid is None else uid
-                gid = now.gid if gid is None else gid
-            attrs.uid, attrs.gid = uid, gid
+        uid, gid = o.uid, o.gid
+        if (uid is None) != (gid is None):
+            # SFTP sets owner and group together: keep the one not configured.
+            now = await (target.stat() if not isinstance(target, str) else sftp.stat(target))
+            uid = now.uid if uid is None else uid
+            gid = now.gid if gid is None else gid
+        attrs = self.connection.client.attrs(permissions=mode, uid=uid, gid=gid)
         if isinstance(target, str):
             await sftp.setstat(target, attrs)
         else:
             await target.setstat(attrs)
 
     async def open_temp(
-        self, sftp: asyncssh.SFTPClient, path: str, key: str, *, block_size: int = -1
+        self, sftp: Session, path: str, key: str, *, block_size: int = -1
     ) -> Upload:
         """Create a new hidden file beside ``path`` to write ``key``'s content to.
 
-        ``block_size`` 0 makes each write one request, of any size (asyncssh's
-        default splits a write into requests sent from tasks of their own).
+        ``block_size`` 0 makes each write one request, of any size (the
+        client's default splits a write into requests sent together).
         """
         directory = posixpath.dirname(path)
         temp = posixpath.join(directory, temp_name())
-        flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+        flags = FXF_WRITE | FXF_CREAT | FXF_EXCL
+        errors = errors_of(sftp)
         try:
             handle = await sftp.open(temp, flags, encoding=None, block_size=block_size)
-        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPFailure):
+        except (*errors.no_such_file, *errors.failure):
             # A plain failure may be a file where the directory should be: mkdirs says so.
             await self.mkdirs(sftp, directory)
             handle = await sftp.open(temp, flags, encoding=None, block_size=block_size)
@@ -124,17 +119,18 @@ class Writer:
         """Write ``data`` at ``offset`` of the temporary file."""
         try:
             await self.connection.timed(upload.handle.write(data, offset))
-        except asyncssh.SFTPFailure as exc:
+        except errors_of(upload.sftp).failure as exc:
             # SFTPv3 has no code for a full disk: OpenSSH reports ENOSPC, EDQUOT
             # and EFBIG as a plain failure, and only on writes.
+            reason = getattr(exc, "reason", "") or "failure"
             raise ServiceError(
                 f"writing {upload.key!r} on {self.connection.login.target}: the server could "
-                f"not write ({exc.reason or 'failure'}); a full disk, a quota or a file size "
-                "limit is the usual cause"
+                f"not write ({reason}); a full disk, a quota or a file size limit is the usual "
+                "cause"
             ) from exc
 
     async def put_whole(
-        self, sftp: asyncssh.SFTPClient, path: str, key: str, data: bytes, if_absent: bool
+        self, sftp: Session, path: str, key: str, data: bytes, if_absent: bool
     ) -> ObjectInfo:
         """Write all of ``data`` in one trip to the loop: temporary file, write, rename.
 
@@ -152,7 +148,7 @@ class Writer:
 
     async def copy_from(self, upload: Upload, source: str) -> None:
         """Fill the temporary file with the server's copy of ``source`` (``copy-data``)."""
-        async with upload.sftp.open(source, asyncssh.FXF_READ, encoding=None) as handle:
+        async with upload.sftp.open(source, FXF_READ, encoding=None) as handle:
             await upload.sftp.remote_copy(handle, upload.handle)
 
     async def finish(self, upload: Upload, if_absent: bool, last: bytes = b"") -> ObjectInfo:
@@ -174,23 +170,23 @@ class Writer:
         failed = next((r for r in done if isinstance(r, BaseException)), None)
         if failed is not None:
             raise failed
-        attrs = cast("asyncssh.SFTPAttrs", done[-2])
+        attrs = cast("Attributes", done[-2])
         if if_absent:
             try:
                 # SFTPv3 rename never replaces: it fails when the name is taken.
                 await sftp.rename(upload.temp, upload.path)
-            except asyncssh.SFTPError:
+            except errors_of(sftp).status:
                 if await stat_or_none(sftp, upload.path) is not None:
                     raise AlreadyExists(f"{upload.key!r} already exists.") from None
                 raise
         else:
             try:
                 await sftp.posix_rename(upload.temp, upload.path)
-            except asyncssh.SFTPOpUnsupported:
-                with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+            except errors_of(sftp).op_unsupported:
+                with contextlib.suppress(*errors_of(sftp).no_such_file):
                     await sftp.remove(upload.path)
                 await sftp.rename(upload.temp, upload.path)
-            except asyncssh.SFTPError:
+            except errors_of(sftp).status:
                 if await is_directory(sftp, upload.path):
                     raise ServiceError(
                         f"Cannot write {upload.key!r}: a directory of that name is in the way."

@@ -1,0 +1,292 @@
+"""The SFTP driver with client="openssh": the whole contract, and what differs on ssh."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+
+from stowage import SFTPStorage
+from stowage.drivers.sftp import SFTPDriver, SFTPOptions
+from stowage.exceptions import AccessDenied, ServiceUnavailable
+from stowage.testing import (
+    AsyncStorageContract,
+    ClassAttributesContract,
+    DriverContract,
+    HostileNamesContract,
+    StorageContract,
+    SubclassContract,
+)
+from stowage.testing.hostile_names import Reach
+from tests.servers._process import free_port
+from tests.servers.sshd import SSHServer
+
+BASE_URL = "https://files.example.com/media/"
+
+
+@pytest.fixture
+def options(sftp_options: dict[str, Any]) -> dict[str, Any]:
+    return {**sftp_options, "client": "openssh"}
+
+
+def _storage(**options: Any) -> SFTPStorage:
+    return SFTPStorage(**{"client": "openssh", **options})
+
+
+class TestOpenSSHDriver(DriverContract):
+    @pytest.fixture
+    def driver(self, options: dict[str, Any]) -> Any:
+        driver = SFTPDriver(SFTPOptions(**options))
+        yield driver
+        driver.close()
+
+
+class TestOpenSSHStorage(
+    StorageContract,
+    AsyncStorageContract,
+    HostileNamesContract,
+    SubclassContract,
+    ClassAttributesContract,
+):
+    hostile_examples = 60
+
+    @pytest.fixture
+    def storage(self, sshd: SSHServer, sftp_root: str) -> Any:
+        # The key given as text, so the kit can look for it where it must not be.
+        self.secret_values = (sshd.key_text,)
+        storage = _storage(
+            location="media",
+            base_url=BASE_URL,
+            **{**sshd.options(sftp_root), "private_key": sshd.key_text},
+        )
+        yield storage
+        storage.close()
+
+    @pytest.fixture
+    def broken_storage(self, sshd: SSHServer, sftp_root: str) -> Any:
+        storage = _storage(**{**sshd.options(sftp_root), "port": free_port()})
+        yield storage
+        storage.close()
+
+    @pytest.fixture
+    def hostile_reach(self, storage: SFTPStorage, sftp_root: str) -> Reach:
+        root = Path(sftp_root)
+        return Reach(storage.driver, root=root.parent, prefix=root.name)
+
+
+def test_stowage_writes_paramiko_reads_and_back(sshd: SSHServer, options: dict[str, Any]) -> None:
+    storage = _storage(**options)
+    storage.save("dir/ours.bin", ContentFile(os.urandom(3_000_000)))
+    client, sftp = sshd.paramiko()
+    try:
+        with sftp.open(f"{options['root_path']}/dir/ours.bin", "rb") as handle:
+            theirs = handle.read()
+        assert storage.open("dir/ours.bin").read() == theirs
+        with sftp.open(f"{options['root_path']}/dir/theirs.txt", "wb") as handle:
+            handle.write(b"from paramiko")
+    finally:
+        client.close()
+    assert storage.open("dir/theirs.txt").read() == b"from paramiko"
+    assert storage.listdir("dir") == ([], ["ours.bin", "theirs.txt"])
+    storage.close()
+
+
+def test_the_openssh_client_never_imports_asyncssh(options: dict[str, Any]) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import django
+        from django.conf import settings
+        settings.configure()
+        django.setup()
+        from django.core.files.base import ContentFile
+        from stowage import SFTPStorage
+        storage = SFTPStorage(**{options!r})
+        storage.save("a.txt", ContentFile(b"a"))
+        assert storage.exists("a.txt") and not storage.exists("missing")
+        storage.delete("a.txt")
+        storage.close()
+        print("asyncssh" in sys.modules, "paramiko" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        ({"password": "pw-1e5"}, "'password'"),
+        ({"params": {"password": "pw-1e5"}}, r"params\['password'\]"),
+        ({"private_key_passphrase": "pp-1e5"}, "'private_key_passphrase'"),
+        ({"client": "putty"}, "'client'"),
+    ],
+)
+def test_what_ssh_cannot_do_is_refused_naming_the_option(
+    options: dict[str, Any], bad: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=fragment) as refused:
+        _storage(**{**options, **bad})
+    assert "1e5" not in str(refused.value)
+
+
+def test_a_missing_ssh_program_says_what_to_install(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ImproperlyConfigured, match=r"'client'.*openssh-client"):
+        _storage(**options)
+
+
+def test_unknown_host_key_refused_by_default(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": str(empty)})
+    with pytest.raises(AccessDenied, match=r"is unknown.*accept_unknown_host_keys"):
+        storage.exists("x")
+    storage.close()
+
+
+def test_unknown_host_key_accepted_and_pinned_when_asked(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    storage = _storage(
+        **{**sshd.options(sftp_root), "known_hosts": str(empty), "accept_unknown_host_keys": True}
+    )
+    storage.save("a.txt", ContentFile(b"trusted on first use"))
+    assert empty.read_text() == ""  # the user's file is never written
+    launcher = storage.driver._connection._launcher  # type: ignore[attr-defined]
+    pinned = Path(launcher._directory, "known_hosts").read_text()
+    assert sshd.host_key_line.split()[2] in pinned
+    assert sshd.drop_connections() > 0
+    assert storage.open("a.txt").read() == b"trusted on first use"
+    storage.close()
+
+
+def test_wrong_host_key_refused_even_when_accepting_unknown(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path
+) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+        check=True,
+        capture_output=True,
+    )
+    kind, body = (other.with_suffix(".pub")).read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {body}\n")
+    for accept in (False, True):
+        storage = _storage(
+            **{
+                **sshd.options(sftp_root),
+                "known_hosts": str(known),
+                "accept_unknown_host_keys": accept,
+            }
+        )
+        with pytest.raises(AccessDenied, match="does not match"):
+            storage.exists("x")
+        storage.close()
+
+
+def test_missing_known_hosts_file_names_the_option(sshd: SSHServer, sftp_root: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": "/no/such/known_hosts"})
+    with pytest.raises(ImproperlyConfigured, match="'known_hosts'"):
+        storage.exists("x")
+
+
+def test_a_key_the_server_does_not_know_is_refused(
+    sshd: SSHServer, sftp_root: str, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "stranger"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
+        check=True,
+        capture_output=True,
+    )
+    storage = _storage(**{**sshd.options(sftp_root), "private_key": str(stranger)})
+    with pytest.raises(AccessDenied, match="refused the login") as refused:
+        storage.exists("x")
+    assert isinstance(refused.value, PermissionError)
+    storage.close()
+
+
+def test_refused_connection(sshd: SSHServer, sftp_root: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "port": free_port(), "max_retries": 0})
+    with pytest.raises(ServiceUnavailable, match="Cannot connect") as refused:
+        storage.save("x.txt", ContentFile(b"x"))
+    assert isinstance(refused.value, ConnectionError)
+    storage.close()
+
+
+def test_reconnects_after_the_server_drops_the_connection(
+    sshd: SSHServer, options: dict[str, Any]
+) -> None:
+    storage = _storage(**options)
+    storage.save("before.txt", ContentFile(b"before"))
+    assert sshd.drop_connections() > 0
+    assert storage.open("before.txt").read() == b"before"
+    assert sshd.drop_connections() > 0
+    assert storage.save("after.txt", ContentFile(b"after")) == "after.txt"
+
+    async def scenario() -> bytes:
+        assert sshd.drop_connections() > 0
+        async with storage.aopen("after.txt") as handle:
+            data: bytes = await handle.read()
+        return data
+
+    assert asyncio.run(scenario()) == b"after"
+    storage.close()
+
+
+def test_the_key_file_lives_with_the_storage_only(sshd: SSHServer, sftp_root: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "private_key": sshd.key_text})
+    storage.save("k.txt", ContentFile(b"k"))
+    launcher = storage.driver._connection._launcher  # type: ignore[attr-defined]
+    key = Path(launcher._directory, "key")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert key.read_text().strip() == sshd.key_text.strip()
+    command = " ".join(launcher.command())
+    assert sshd.key_text.strip().splitlines()[1] not in command
+    storage.close()
+    del storage, launcher
+    import gc
+
+    gc.collect()
+    assert not key.parent.exists()
+
+
+def test_modes_owner_and_server_side_copy(sshd: SSHServer, options: dict[str, Any]) -> None:
+    client, sftp = sshd.paramiko()
+    try:
+        own = sftp.stat(options["root_path"])
+        storage = _storage(
+            **options, file_mode=0o640, dir_mode=0o750, uid=own.st_uid, gid=own.st_gid
+        )
+        storage.save("sub/dir/f.txt", ContentFile(b"f" * 3_000_000))
+        root = options["root_path"]
+        file_attrs = sftp.stat(f"{root}/sub/dir/f.txt")
+        assert stat.S_IMODE(file_attrs.st_mode) == 0o640
+        assert (file_attrs.st_uid, file_attrs.st_gid) == (own.st_uid, own.st_gid)
+        assert stat.S_IMODE(sftp.stat(f"{root}/sub").st_mode) == 0o750
+        assert storage.copy("sub/dir/f.txt", "copies/g.txt") == "copies/g.txt"
+        assert storage.open("copies/g.txt").read() == b"f" * 3_000_000
+    finally:
+        client.close()
+    storage.close()
