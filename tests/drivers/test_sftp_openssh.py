@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -289,4 +291,33 @@ def test_modes_owner_and_server_side_copy(sshd: SSHServer, options: dict[str, An
         assert storage.open("copies/g.txt").read() == b"f" * 3_000_000
     finally:
         client.close()
+    storage.close()
+
+
+def test_threads_share_one_ssh_process(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stowage.drivers.sftp.wire import WireClient
+
+    starts = []
+    real_start = WireClient.start.__func__  # type: ignore[attr-defined]
+
+    async def counting_start(cls: type[WireClient], *args: Any, **kwargs: Any) -> WireClient:
+        starts.append(args)
+        client: WireClient = await real_start(cls, *args, **kwargs)
+        return client
+
+    monkeypatch.setattr(WireClient, "start", classmethod(counting_start))
+    storage = _storage(**options)
+    barrier = threading.Barrier(8)
+
+    def work(index: int) -> bytes:
+        barrier.wait()
+        name = storage.save(f"t/{index}.bin", ContentFile(bytes([index]) * 300_000))
+        return bytes(storage.open(name).read())
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(8)))
+    assert results == [bytes([i]) * 300_000 for i in range(8)]
+    assert len(starts) == 1
     storage.close()

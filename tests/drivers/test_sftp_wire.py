@@ -366,7 +366,14 @@ def test_short_answers_are_read_again(tmp_path: Path, monkeypatch: pytest.Monkey
             assert f.read_len == 1024 * 1024
             assert await f.read(len(data) - 5, 5) == data[5:]
             assert await f.read() == data
-        assert requests.kinds[packets.FXP_READ] > 2 * len(data) // (1024 * 1024)
+            assert requests.kinds[packets.FXP_READ] > 2 * len(data) // (1024 * 1024)
+            # read_len 0: one request, whatever the server makes of it.
+            f.read_len = 0
+            requests.kinds.clear()
+            assert await f.read(1024 * 1024, 7) == data[7 : 7 + OPENSSH_BLOCK]
+            assert await f.read(100, len(data) - 1) == data[-1:]
+            assert await f.read(100, len(data)) == b""
+            assert requests.kinds[packets.FXP_READ] == 3
 
     run(test)
 
