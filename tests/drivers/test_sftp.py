@@ -52,6 +52,18 @@ def options(sftp_options: dict[str, Any]) -> dict[str, Any]:
     return sftp_options
 
 
+@pytest.fixture(params=["asyncssh", "openssh"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Either SSH client: a test that takes it runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def both(sftp_options: dict[str, Any], client: str) -> dict[str, Any]:
+    """The options, with either SSH client."""
+    return {**sftp_options, "client": client}
+
+
 class TestSFTPDriver(DriverContract):
     @pytest.fixture
     def driver(self, options: dict[str, Any]) -> Any:
@@ -108,27 +120,27 @@ def _stored(server: SSHServer, root: str) -> list[str]:
         client.close()
 
 
-def test_stowage_writes_paramiko_reads(sshd: SSHServer, options: dict[str, Any]) -> None:
-    storage = _storage(**options)
+def test_stowage_writes_paramiko_reads(sshd: SSHServer, both: dict[str, Any]) -> None:
+    storage = _storage(**both)
     name = storage.save("docs/report.pdf", ContentFile(b"%PDF" * 1000))
     client, sftp = sshd.paramiko()
     try:
-        with sftp.open(f"{options['root_path']}/{name}", "rb") as handle:
+        with sftp.open(f"{both['root_path']}/{name}", "rb") as handle:
             assert handle.read() == b"%PDF" * 1000
-        assert sftp.listdir(f"{options['root_path']}/docs") == ["report.pdf"]
+        assert sftp.listdir(f"{both['root_path']}/docs") == ["report.pdf"]
     finally:
         client.close()
         storage.close()
 
 
-def test_paramiko_writes_stowage_reads(sshd: SSHServer, options: dict[str, Any]) -> None:
+def test_paramiko_writes_stowage_reads(sshd: SSHServer, both: dict[str, Any]) -> None:
     client, sftp = sshd.paramiko()
     try:
-        sftp.mkdir(f"{options['root_path']}/in")
-        sftp.putfo(io.BytesIO(b'{"a": 1}'), f"{options['root_path']}/in/data.json")
+        sftp.mkdir(f"{both['root_path']}/in")
+        sftp.putfo(io.BytesIO(b'{"a": 1}'), f"{both['root_path']}/in/data.json")
     finally:
         client.close()
-    storage = _storage(**options)
+    storage = _storage(**both)
     assert storage.open("in/data.json").read() == b'{"a": 1}'
     assert storage.listdir("in") == ([], ["data.json"])
     assert storage.size("in/data.json") == 8
@@ -175,11 +187,11 @@ def test_private_key_text_never_shows(sshd: SSHServer, sftp_root: str) -> None:
 
 
 def test_unknown_host_key_refused_by_default(
-    sshd: SSHServer, sftp_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sshd: SSHServer, sftp_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: str
 ) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": str(empty)})
+    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": str(empty)}, client=client)
     with pytest.raises(AccessDenied, match=r"is unknown.*accept_unknown_host_keys"):
         storage.exists("x")
     # Without the option, ~/.ssh/known_hosts is read; a home without one trusts nothing.
@@ -187,7 +199,7 @@ def test_unknown_host_key_refused_by_default(
     options = sshd.options(sftp_root)
     del options["known_hosts"]
     with pytest.raises(AccessDenied, match="is unknown"):
-        _storage(**options).exists("x")
+        _storage(**options, client=client).exists("x")
 
 
 def test_unknown_host_key_accepted_when_asked(
@@ -209,7 +221,7 @@ def test_unknown_host_key_accepted_when_asked(
 
 
 def test_wrong_host_key_refused_even_when_accepting_unknown(
-    sshd: SSHServer, sftp_root: str, tmp_path: Path
+    sshd: SSHServer, sftp_root: str, tmp_path: Path, client: str
 ) -> None:
     other = tmp_path / "other_key"
     subprocess.run(
@@ -226,29 +238,34 @@ def test_wrong_host_key_refused_even_when_accepting_unknown(
                 **sshd.options(sftp_root),
                 "known_hosts": str(known),
                 "accept_unknown_host_keys": accept,
+                "client": client,
             }
         )
         with pytest.raises(AccessDenied, match="does not match"):
             storage.exists("x")
 
 
-def test_missing_known_hosts_file_names_the_option(sshd: SSHServer, sftp_root: str) -> None:
-    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": "/no/such/known_hosts"})
+def test_missing_known_hosts_file_names_the_option(
+    sshd: SSHServer, sftp_root: str, client: str
+) -> None:
+    storage = _storage(
+        **{**sshd.options(sftp_root), "known_hosts": "/no/such/known_hosts"}, client=client
+    )
     with pytest.raises(ImproperlyConfigured, match="'known_hosts'"):
         storage.exists("x")
 
 
-def test_refused_connection(sshd: SSHServer, sftp_root: str) -> None:
-    storage = _storage(**{**sshd.options(sftp_root), "port": free_port()})
+def test_refused_connection(sshd: SSHServer, sftp_root: str, client: str) -> None:
+    storage = _storage(**{**sshd.options(sftp_root), "port": free_port()}, client=client)
     with pytest.raises(ServiceUnavailable, match="Cannot connect") as refused:
         storage.save("x.txt", ContentFile(b"x"))
     assert isinstance(refused.value, ConnectionError)
 
 
 def test_reconnects_after_the_server_drops_the_connection(
-    sshd: SSHServer, options: dict[str, Any]
+    sshd: SSHServer, both: dict[str, Any]
 ) -> None:
-    storage = _storage(**options)
+    storage = _storage(**both)
     storage.save("before.txt", ContentFile(b"before"))
     assert sshd.drop_connections() > 0
     assert storage.open("before.txt").read() == b"before"
@@ -307,13 +324,13 @@ def test_full_disk_is_a_clear_error(sshd_small_files: SSHServer, tmp_path: Path)
 
 
 def test_a_small_write_sent_with_the_close_that_fails_leaves_nothing(
-    sshd: SSHServer, monkeypatch: pytest.MonkeyPatch
+    sshd: SSHServer, monkeypatch: pytest.MonkeyPatch, client: str
 ) -> None:
     """A small file's write goes with the close; if it fails, nothing is renamed into place."""
     from stowage.drivers.sftp.writing import Writer
 
     root = sshd.new_root()
-    storage = _storage(**sshd.options(root))
+    storage = _storage(**sshd.options(root), client=client)
     storage.save("kept.txt", ContentFile(b"kept"))
 
     async def refused(self: Writer, upload: Any, data: bytes, offset: int) -> None:
@@ -346,15 +363,13 @@ def test_url_without_base_url_says_what_to_set(options: dict[str, Any]) -> None:
         storage.url("a.txt", expire=60)
 
 
-def test_modes_and_owner(sshd: SSHServer, options: dict[str, Any]) -> None:
+def test_modes_and_owner(sshd: SSHServer, both: dict[str, Any]) -> None:
     client, sftp = sshd.paramiko()
     try:
-        own = sftp.stat(options["root_path"])
-        storage = _storage(
-            **options, file_mode=0o640, dir_mode=0o750, uid=own.st_uid, gid=own.st_gid
-        )
+        own = sftp.stat(both["root_path"])
+        storage = _storage(**both, file_mode=0o640, dir_mode=0o750, uid=own.st_uid, gid=own.st_gid)
         storage.save("sub/dir/f.txt", ContentFile(b"f"))
-        root = options["root_path"]
+        root = both["root_path"]
         file_attrs = sftp.stat(f"{root}/sub/dir/f.txt")
         assert stat.S_IMODE(file_attrs.st_mode) == 0o640
         assert (file_attrs.st_uid, file_attrs.st_gid) == (own.st_uid, own.st_gid)
@@ -365,8 +380,8 @@ def test_modes_and_owner(sshd: SSHServer, options: dict[str, Any]) -> None:
     storage.close()
 
 
-def test_server_side_copy(options: dict[str, Any]) -> None:
-    storage = _storage(**options)
+def test_server_side_copy(both: dict[str, Any]) -> None:
+    storage = _storage(**both)
     storage.save("src.bin", ContentFile(b"c" * 3_000_000))
     assert storage.copy("src.bin", "copies/dst.bin") == "copies/dst.bin"
     assert storage.open("copies/dst.bin").read() == b"c" * 3_000_000
@@ -421,14 +436,14 @@ def test_bad_options_name_themselves(
 
 
 def test_a_file_cut_short_while_read_is_never_complete(
-    sshd: SSHServer, options: dict[str, Any]
+    sshd: SSHServer, both: dict[str, Any]
 ) -> None:
-    driver = SFTPDriver(SFTPOptions(**options))
+    driver = SFTPDriver(SFTPOptions(**both))
     driver.put("cut.bin", io.BytesIO(b"z" * (8 * 1024 * 1024)))
     download = driver.get("cut.bin")
     client, sftp = sshd.paramiko()
     try:
-        sftp.truncate(f"{options['root_path']}/cut.bin", 2 * 1024 * 1024)
+        sftp.truncate(f"{both['root_path']}/cut.bin", 2 * 1024 * 1024)
     finally:
         client.close()
     with pytest.raises(IncompleteRead, match="ended"):
@@ -598,8 +613,8 @@ def test_an_idle_connection_answers_the_servers_keep_alives(
         server.stop()
 
 
-def test_a_forked_child_opens_its_own_connection(options: dict[str, Any]) -> None:
-    storage = _storage(**options)
+def test_a_forked_child_opens_its_own_connection(both: dict[str, Any]) -> None:
+    storage = _storage(**both)
     storage.save("parent.txt", ContentFile(b"parent"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
@@ -617,11 +632,11 @@ def test_a_forked_child_opens_its_own_connection(options: dict[str, Any]) -> Non
     storage.close()
 
 
-def test_sync_and_async_callers_share_the_connection_at_once(options: dict[str, Any]) -> None:
+def test_sync_and_async_callers_share_the_connection_at_once(both: dict[str, Any]) -> None:
     # Threads run the shared event loop in turn while coroutines on another
     # loop hand their requests to it: reads ahead and writes in flight of
     # files of several chunks, all at once.
-    storage = _storage(**options)
+    storage = _storage(**both)
     content = {index: bytes([index]) * (1_500_000 + index * 7_919) for index in range(12)}
 
     def in_thread(index: int) -> bool:

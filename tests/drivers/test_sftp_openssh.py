@@ -1,9 +1,10 @@
-"""The SFTP driver with client="openssh": the whole contract, and what differs on ssh."""
+"""The SFTP driver with client="openssh": the whole contract, and what differs on ssh.
+
+The tests of test_sftp.py that take ``client`` or ``both`` run on this client too.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import stat
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from django.core.files.base import ContentFile
 
 from stowage import SFTPStorage
 from stowage.drivers.sftp import SFTPDriver, SFTPOptions
-from stowage.exceptions import AccessDenied, ServiceUnavailable
+from stowage.exceptions import AccessDenied
 from stowage.testing import (
     AsyncStorageContract,
     ClassAttributesContract,
@@ -85,23 +86,6 @@ class TestOpenSSHStorage(
         return Reach(storage.driver, root=root.parent, prefix=root.name)
 
 
-def test_stowage_writes_paramiko_reads_and_back(sshd: SSHServer, options: dict[str, Any]) -> None:
-    storage = _storage(**options)
-    storage.save("dir/ours.bin", ContentFile(os.urandom(3_000_000)))
-    client, sftp = sshd.paramiko()
-    try:
-        with sftp.open(f"{options['root_path']}/dir/ours.bin", "rb") as handle:
-            theirs = handle.read()
-        assert storage.open("dir/ours.bin").read() == theirs
-        with sftp.open(f"{options['root_path']}/dir/theirs.txt", "wb") as handle:
-            handle.write(b"from paramiko")
-    finally:
-        client.close()
-    assert storage.open("dir/theirs.txt").read() == b"from paramiko"
-    assert storage.listdir("dir") == ([], ["ours.bin", "theirs.txt"])
-    storage.close()
-
-
 def test_the_openssh_client_never_imports_asyncssh(options: dict[str, Any]) -> None:
     script = textwrap.dedent(
         f"""
@@ -152,17 +136,6 @@ def test_a_missing_ssh_program_says_what_to_install(
         _storage(**options)
 
 
-def test_unknown_host_key_refused_by_default(
-    sshd: SSHServer, sftp_root: str, tmp_path: Path
-) -> None:
-    empty = tmp_path / "known_hosts"
-    empty.write_text("")
-    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": str(empty)})
-    with pytest.raises(AccessDenied, match=r"is unknown.*accept_unknown_host_keys"):
-        storage.exists("x")
-    storage.close()
-
-
 def test_unknown_host_key_accepted_and_pinned_when_asked(
     sshd: SSHServer, sftp_root: str, tmp_path: Path
 ) -> None:
@@ -181,37 +154,6 @@ def test_unknown_host_key_accepted_and_pinned_when_asked(
     storage.close()
 
 
-def test_wrong_host_key_refused_even_when_accepting_unknown(
-    sshd: SSHServer, sftp_root: str, tmp_path: Path
-) -> None:
-    other = tmp_path / "other_key"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
-        check=True,
-        capture_output=True,
-    )
-    kind, body = (other.with_suffix(".pub")).read_text().split()[:2]
-    known = tmp_path / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {body}\n")
-    for accept in (False, True):
-        storage = _storage(
-            **{
-                **sshd.options(sftp_root),
-                "known_hosts": str(known),
-                "accept_unknown_host_keys": accept,
-            }
-        )
-        with pytest.raises(AccessDenied, match="does not match"):
-            storage.exists("x")
-        storage.close()
-
-
-def test_missing_known_hosts_file_names_the_option(sshd: SSHServer, sftp_root: str) -> None:
-    storage = _storage(**{**sshd.options(sftp_root), "known_hosts": "/no/such/known_hosts"})
-    with pytest.raises(ImproperlyConfigured, match="'known_hosts'"):
-        storage.exists("x")
-
-
 def test_a_key_the_server_does_not_know_is_refused(
     sshd: SSHServer, sftp_root: str, tmp_path: Path
 ) -> None:
@@ -225,34 +167,6 @@ def test_a_key_the_server_does_not_know_is_refused(
     with pytest.raises(AccessDenied, match="refused the login") as refused:
         storage.exists("x")
     assert isinstance(refused.value, PermissionError)
-    storage.close()
-
-
-def test_refused_connection(sshd: SSHServer, sftp_root: str) -> None:
-    storage = _storage(**{**sshd.options(sftp_root), "port": free_port(), "max_retries": 0})
-    with pytest.raises(ServiceUnavailable, match="Cannot connect") as refused:
-        storage.save("x.txt", ContentFile(b"x"))
-    assert isinstance(refused.value, ConnectionError)
-    storage.close()
-
-
-def test_reconnects_after_the_server_drops_the_connection(
-    sshd: SSHServer, options: dict[str, Any]
-) -> None:
-    storage = _storage(**options)
-    storage.save("before.txt", ContentFile(b"before"))
-    assert sshd.drop_connections() > 0
-    assert storage.open("before.txt").read() == b"before"
-    assert sshd.drop_connections() > 0
-    assert storage.save("after.txt", ContentFile(b"after")) == "after.txt"
-
-    async def scenario() -> bytes:
-        assert sshd.drop_connections() > 0
-        async with storage.aopen("after.txt") as handle:
-            data: bytes = await handle.read()
-        return data
-
-    assert asyncio.run(scenario()) == b"after"
     storage.close()
 
 
@@ -272,26 +186,6 @@ def test_the_key_file_lives_with_the_storage_only(sshd: SSHServer, sftp_root: st
 
     gc.collect()
     assert not key.parent.exists()
-
-
-def test_modes_owner_and_server_side_copy(sshd: SSHServer, options: dict[str, Any]) -> None:
-    client, sftp = sshd.paramiko()
-    try:
-        own = sftp.stat(options["root_path"])
-        storage = _storage(
-            **options, file_mode=0o640, dir_mode=0o750, uid=own.st_uid, gid=own.st_gid
-        )
-        storage.save("sub/dir/f.txt", ContentFile(b"f" * 3_000_000))
-        root = options["root_path"]
-        file_attrs = sftp.stat(f"{root}/sub/dir/f.txt")
-        assert stat.S_IMODE(file_attrs.st_mode) == 0o640
-        assert (file_attrs.st_uid, file_attrs.st_gid) == (own.st_uid, own.st_gid)
-        assert stat.S_IMODE(sftp.stat(f"{root}/sub").st_mode) == 0o750
-        assert storage.copy("sub/dir/f.txt", "copies/g.txt") == "copies/g.txt"
-        assert storage.open("copies/g.txt").read() == b"f" * 3_000_000
-    finally:
-        client.close()
-    storage.close()
 
 
 def test_threads_share_one_ssh_process(
