@@ -27,12 +27,14 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 
 node-deps: $(NODE_STAMP)
 
-# Debian packages of the test servers and browser tests: sshd for SFTP,
-# Chromium for the browser tests. Installed only when missing (needs root or sudo).
-SYSTEM_PACKAGES := openssh-server chromium
+# Debian packages of the test servers and browser tests: sshd for SFTP, ssh
+# for its client="openssh", Chromium for the browser tests. Installed only
+# when missing (needs root or sudo).
+SYSTEM_PACKAGES := openssh-server openssh-client chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 system-deps:
-	@if ! command -v /usr/sbin/sshd >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v /usr/sbin/sshd >/dev/null || ! command -v ssh >/dev/null \
+		|| ! command -v chromium >/dev/null; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
