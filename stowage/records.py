@@ -110,6 +110,8 @@ def _make(cls: type[T], *, slots: bool, with_repr: bool) -> type[T]:
         "__eq__": __eq__,
         "__hash__": __hash__,
     }
+    for name, method in methods.items():
+        method.__qualname__ = f"{cls.__qualname__}.{name}"  # this class's own closures
     if with_repr:
         methods["__repr__"] = _repr
     if slots:
@@ -120,7 +122,6 @@ def _make(cls: type[T], *, slots: bool, with_repr: bool) -> type[T]:
         # defines __eq__ alone has __hash__ None, which dataclasses replaces.
         own = cls.__dict__.get(name, _MISSING)
         if own is _MISSING or (name == "__hash__" and own is None):
-            method.__qualname__ = f"{cls.__qualname__}.{name}"
             setattr(cls, name, method)
     return cls
 

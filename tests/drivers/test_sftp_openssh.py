@@ -215,3 +215,28 @@ def test_threads_share_one_ssh_process(
     assert results == [bytes([i]) * 300_000 for i in range(8)]
     assert len(starts) == 1
     storage.close()
+
+
+def test_the_command_offers_the_agent_beside_a_key_only_when_asked(
+    options: dict[str, Any], tmp_path: Path
+) -> None:
+    from stowage.drivers.sftp.openssh import OpenSSH
+    from stowage.drivers.sftp.options import Login
+
+    def command(**changes: Any) -> list[str]:
+        sftp_options = SFTPOptions(**{**options, **changes})
+        launcher = OpenSSH(sftp_options, Login.from_options(sftp_options))
+        try:
+            return launcher.command()
+        finally:
+            launcher.cleanup()
+
+    alone = command()
+    assert "IdentitiesOnly=yes" in alone
+    assert "IdentityAgent=none" in alone
+    with_agent = command(use_agent=True)
+    assert "IdentitiesOnly=yes" not in with_agent
+    assert "IdentityAgent=none" not in with_agent
+    quoted = tmp_path / 'a"b'
+    with pytest.raises(ImproperlyConfigured, match="'private_key'"):
+        command(private_key=str(quoted))

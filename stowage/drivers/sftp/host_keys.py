@@ -18,20 +18,33 @@ if TYPE_CHECKING:
 else:
     from stowage.drivers.sftp._asyncssh import asyncssh
 
-__all__ = ["HostKeys", "read_known_hosts"]
+__all__ = ["HostKeys", "known_hosts_text", "read_known_hosts"]
 
 
-def read_known_hosts(given: str | None) -> asyncssh.SSHKnownHosts:
-    """Read the ``known_hosts`` option's file (the user's own one when not given)."""
+def known_hosts_text(given: str | None) -> str:
+    """Return the ``known_hosts`` option's file (the user's own one when not given).
+
+    A missing default file lists nothing; a missing named one is an error.
+    Both clients read it here: asyncssh parses it, ``ssh`` gets a copy.
+    """
     path = os.path.expanduser(given or "~/.ssh/known_hosts")
     try:
         with open(path, encoding="utf-8") as handle:
-            return asyncssh.import_known_hosts(handle.read())
+            return handle.read()
     except FileNotFoundError:
         if given:
             raise ConfigurationError(f"Option 'known_hosts': no file at {given!r}.") from None
-        return asyncssh.import_known_hosts("")
+        return ""
     except (ValueError, OSError) as exc:
+        raise ConfigurationError(f"Option 'known_hosts' could not be read: {exc}") from None
+
+
+def read_known_hosts(given: str | None) -> asyncssh.SSHKnownHosts:
+    """Read the ``known_hosts`` option's file for asyncssh (see :func:`known_hosts_text`)."""
+    text = known_hosts_text(given)
+    try:
+        return asyncssh.import_known_hosts(text)
+    except ValueError as exc:
         raise ConfigurationError(f"Option 'known_hosts' could not be read: {exc}") from None
 
 

@@ -27,6 +27,7 @@ import tempfile
 
 from stowage.drivers._deadline import within
 from stowage.drivers._server import redact
+from stowage.drivers.sftp.host_keys import known_hosts_text
 from stowage.drivers.sftp.options import Login, SFTPOptions, find_ssh, is_key_text
 from stowage.drivers.sftp.packets import ConnectionLost
 from stowage.drivers.sftp.wire import WireClient
@@ -47,10 +48,12 @@ _HOST_KEY_CHANGED = "IDENTIFICATION HAS CHANGED"
 _HOST_KEY_UNKNOWN = "host key is known"
 
 
-def _quoted(value: str) -> str:
-    """Return ``value`` as one ssh_config argument: tokens escaped, spaces kept."""
+def _quoted(value: str, option: str) -> str:
+    """Return the path ``value`` as one ssh_config argument: tokens escaped, spaces kept."""
     if '"' in value or "\n" in value:
-        raise ConfigurationError(f"A path given to ssh cannot hold quotes or newlines: {value!r}.")
+        raise ConfigurationError(
+            f"Option {option!r}: ssh cannot take a path holding quotes or newlines ({value!r})."
+        )
     return '"' + value.replace("%", "%%") + '"'
 
 
@@ -69,19 +72,9 @@ class OpenSSH:
         directory = self._directory
         if directory is not None:
             return directory
-        given = self.options.known_hosts
-        path = os.path.expanduser(given or "~/.ssh/known_hosts")
-        try:
-            with open(path, "rb") as handle:
-                known = handle.read()
-        except FileNotFoundError:
-            if given:
-                raise ConfigurationError(f"Option 'known_hosts': no file at {given!r}.") from None
-            known = b""
-        except OSError as exc:
-            raise ConfigurationError(f"Option 'known_hosts' could not be read: {exc}") from None
+        known = known_hosts_text(self.options.known_hosts)
         directory = tempfile.mkdtemp(prefix="stowage-ssh-")  # mode 0700
-        self._write(os.path.join(directory, "known_hosts"), known)
+        self._write(os.path.join(directory, "known_hosts"), known.encode())
         key = self.login.key
         if key is not None and is_key_text(key):
             self._write(os.path.join(directory, "key"), key.strip().encode() + b"\n")
@@ -104,7 +97,7 @@ class OpenSSH:
             "KbdInteractiveAuthentication": "no",
             "PreferredAuthentications": "publickey",
             "StrictHostKeyChecking": "accept-new" if options.accept_unknown_host_keys else "yes",
-            "UserKnownHostsFile": _quoted(os.path.join(directory, "known_hosts")),
+            "UserKnownHostsFile": _quoted(os.path.join(directory, "known_hosts"), "known_hosts"),
             "GlobalKnownHostsFile": "none",
             "CheckHostIP": "no",
             "UpdateHostKeys": "no",
@@ -121,8 +114,10 @@ class OpenSSH:
         key = login.key
         if key is not None:
             path = os.path.join(directory, "key") if is_key_text(key) else os.path.expanduser(key)
-            settings["IdentityFile"] = _quoted(path)
-            settings["IdentitiesOnly"] = "yes"
+            settings["IdentityFile"] = _quoted(path, login.key_option)
+            if not login.agent:
+                # The key alone; with use_agent the agent's keys are offered too.
+                settings["IdentitiesOnly"] = "yes"
         argv = [self.program, "-F", "none", "-T", "-x", "-a", "-p", str(login.port)]
         if login.username:
             argv += ["-l", login.username]

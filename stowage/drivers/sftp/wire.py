@@ -463,15 +463,11 @@ class WireFile:
         traceback: TracebackType | None,
     ) -> None:
         """Close the file (quietly if the block failed: its error matters more)."""
-        await _close_after(self, exc)
-
-
-async def _close_after(file: WireFile, exc: BaseException | None) -> None:
-    if exc is None:
-        await file.close()
-    else:
-        with contextlib.suppress(Exception):
-            await file.close()
+        if exc is None:
+            await self.close()
+        else:
+            with contextlib.suppress(Exception):
+                await self.close()
 
 
 class OpenRequest:
@@ -499,6 +495,6 @@ class OpenRequest:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Close the file (quietly if the block failed: its error matters more)."""
+        """Close the file, as :meth:`WireFile.__aexit__` does."""
         if self._file is not None:
-            await _close_after(self._file, exc)
+            await self._file.__aexit__(exc_type, exc, traceback)
