@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 __all__ = ["IDLE", "SharedLoop", "shared_loop"]
@@ -70,17 +71,41 @@ class SharedLoop:
         if self.loop.is_closed():
             coro.close()
             raise RuntimeError("the SFTP event loop is closed")
-        while running is None:
+        if running is None and self._hold():
+            try:
+                return self._drive(coro)
+            finally:
+                self._let_go()
+        return self.wait(self.submit(coro))
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[bool]:
+        """Hold the loop, stopped, for the block; yield False if that cannot be done now.
+
+        While the block runs no thread runs the loop: the holder may touch
+        the loop's objects (its transports, its futures) from its own thread,
+        as a blocking request on a connection's pipes does. Another caller
+        running the loop, or a call from within a running event loop, yields
+        False: the block should then :meth:`run` its work instead.
+        """
+        if asyncio._get_running_loop() is not None or self.loop.is_closed() or not self._hold():
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._let_go()
+
+    def _hold(self) -> bool:
+        # Take the baton, from the serving thread if it runs the loop; False when
+        # another caller runs it (work is then handed over).
+        while True:
             if self._baton.acquire(blocking=False):
-                try:
-                    return self._drive(coro)
-                finally:
-                    self._let_go()
+                return True
             with self._state:
                 if not self._serving:
-                    break  # another caller runs the loop: hand the work over
+                    return False
                 self._take_from_server()
-        return self.wait(self.submit(coro))
 
     def _drive(self, work: Awaitable[_T]) -> _T:
         # run_until_complete() with one turn of the loop less: the task stops the

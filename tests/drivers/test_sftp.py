@@ -268,6 +268,8 @@ def test_reconnects_after_the_server_drops_the_connection(
     storage = _storage(**both)
     storage.save("before.txt", ContentFile(b"before"))
     assert sshd.drop_connections() > 0
+    assert storage.exists("before.txt")
+    assert sshd.drop_connections() > 0
     assert storage.open("before.txt").read() == b"before"
     assert sshd.drop_connections() > 0
     assert storage.save("after.txt", ContentFile(b"after")) == "after.txt"

@@ -20,6 +20,7 @@ from django.core.files.base import ContentFile
 
 from stowage import SFTPStorage
 from stowage.drivers.sftp import SFTPDriver, SFTPOptions
+from stowage.drivers.sftp import process as stowage_process
 from stowage.exceptions import AccessDenied
 from stowage.testing import (
     AsyncStorageContract,
@@ -214,6 +215,40 @@ def test_threads_share_one_ssh_process(
         results = list(pool.map(work, range(8)))
     assert results == [bytes([i]) * 300_000 for i in range(8)]
     assert len(starts) == 1
+    storage.close()
+
+
+def test_inspecting_a_name_is_answered_on_the_calling_thread(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # exists(), size() and the like send their STAT straight into ssh's pipe
+    # and read the answer there, without a turn of the event loop.
+    from stowage.drivers.sftp.wire import WireClient
+
+    storage = _storage(**options)
+    storage.save("d/a.txt", ContentFile(b"abc"))
+
+    async def through_the_loop(*args: Any) -> Any:
+        raise AssertionError("the STAT went through the event loop")
+
+    monkeypatch.setattr(WireClient, "stat", through_the_loop)
+    asked = []
+    real_ask = stowage_process.SFTPProcess.ask
+
+    def counting_ask(*args: Any) -> Any:
+        asked.append(threading.current_thread())
+        return real_ask(*args)
+
+    monkeypatch.setattr(stowage_process.SFTPProcess, "ask", counting_ask)
+    assert storage.exists("d/a.txt")
+    assert storage.exists("d")
+    assert not storage.exists("d/missing.txt")
+    assert storage.size("d/a.txt") == 3
+    assert storage.driver.is_dir("d")
+    assert not storage.driver.is_dir("d/a.txt")
+    with pytest.raises(FileNotFoundError):
+        storage.size("d/missing.txt")
+    assert asked == [threading.current_thread()] * 7  # one STAT per call
     storage.close()
 
 

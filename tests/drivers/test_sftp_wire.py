@@ -6,7 +6,9 @@ import asyncio
 import collections
 import os
 import random
+import signal
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from stowage.drivers.sftp.packets import (
     Reader,
     StatusError,
 )
+from stowage.drivers.sftp.process import NotNow
 from stowage.drivers.sftp.wire import WINDOW, WireClient, WireFile
 
 SERVER = "/usr/lib/openssh/sftp-server"
@@ -656,5 +659,79 @@ def test_remote_copy(tmp_path: Path) -> None:
         ):
             await client.remote_copy(src, part, src_offset=999_000)
         assert (tmp_path / "part").read_bytes() == data[999_000:]
+
+    run(test)
+
+
+def test_stat_now_answers_on_the_calling_thread(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"abc")
+
+    async def test(client: WireClient) -> None:
+        attrs = client.stat_now(str(tmp_path / "a"), 5)
+        assert attrs.size == 3
+        assert attrs.permissions
+        assert stat.S_ISREG(attrs.permissions)
+        with pytest.raises(NoSuchFile):
+            client.stat_now(str(tmp_path / "missing"), 5)
+        assert not client._session.pending
+        assert (await client.stat(str(tmp_path / "a"))).size == 3  # the loop goes on
+
+    run(test)
+
+
+def test_stat_now_sends_nothing_when_it_cannot_write_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").write_bytes(b"abc")
+
+    async def test(client: WireClient) -> None:
+        session = client._session
+        first = session.next_id
+        with pytest.raises(NotNow):
+            client.stat_now("/" + "x" * 5000, 5)  # longer than one atomic pipe write
+        assert session.stdin is not None
+        monkeypatch.setattr(session.stdin, "get_write_buffer_size", lambda: 1)
+        with pytest.raises(NotNow):
+            client.stat_now(str(tmp_path / "a"), 5)  # writes are queued before it
+        monkeypatch.undo()
+        assert session.next_id == first
+        assert not session.pending
+        assert client.stat_now(str(tmp_path / "a"), 5).size == 3
+
+    run(test)
+
+
+def test_stat_now_times_out_and_leaves_the_late_reply_unclaimed(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"abc")
+    (tmp_path / "bb").write_bytes(b"bb")
+
+    async def test(client: WireClient) -> None:
+        session = client._session
+        assert session.transport is not None
+        pid = session.transport.get_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(TimeoutError):
+                client.stat_now(str(tmp_path / "a"), 0.2)
+            assert not session.pending
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # The late answer (3 bytes) is dropped; the next request gets its own.
+        assert client.stat_now(str(tmp_path / "bb"), 5).size == 2
+        assert (await client.stat(str(tmp_path / "bb"))).size == 2
+
+    run(test)
+
+
+def test_stat_now_on_a_server_that_died_ends_the_session(tmp_path: Path) -> None:
+    async def test(client: WireClient) -> None:
+        session = client._session
+        assert session.transport is not None
+        os.kill(session.transport.get_pid(), signal.SIGKILL)
+        time.sleep(0.5)  # the loop does not run: stat_now itself finds the pipe broken
+        assert not client.is_closed()
+        with pytest.raises(ConnectionLost):
+            client.stat_now(str(tmp_path), 5)
+        assert client.is_closed()
 
     run(test)

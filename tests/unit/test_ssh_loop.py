@@ -172,3 +172,51 @@ def test_a_closed_loop_refuses_the_call() -> None:
 
 def test_the_process_shares_one_loop() -> None:
     assert shared_loop() is shared_loop()
+
+
+def test_holding_keeps_the_loop_stopped_for_the_block(runner: SharedLoop) -> None:
+    handed_over = runner.submit(_where())
+    with runner.holding() as held:
+        assert held
+        assert not runner.loop.is_running()
+        time.sleep(IDLE * 3)
+        assert not handed_over.done()  # no thread ran the loop meanwhile
+    assert handed_over.result(timeout=5) == "stowage-sftp"  # let go: the work runs
+
+
+def test_holding_takes_the_loop_from_the_serving_thread(runner: SharedLoop) -> None:
+    time.sleep(IDLE * 3)  # the serving thread now runs the idle loop
+    with runner.holding() as held:
+        assert held
+        assert not runner.loop.is_running()
+
+
+def test_holding_yields_false_while_another_caller_runs_the_loop(runner: SharedLoop) -> None:
+    release = threading.Event()
+    running = threading.Event()
+
+    async def hold() -> None:
+        running.set()
+        while not release.is_set():
+            await asyncio.sleep(0.001)
+
+    holder = threading.Thread(target=lambda: runner.run(hold()))
+    holder.start()
+    assert running.wait(timeout=5)
+    try:
+        with runner.holding() as held:
+            assert not held
+    finally:
+        release.set()
+        holder.join(timeout=5)
+    with runner.holding() as held:
+        assert held
+
+
+def test_holding_yields_false_inside_an_event_loop(runner: SharedLoop) -> None:
+    async def inside() -> bool:
+        with runner.holding() as held:
+            return held
+
+    assert asyncio.run(inside()) is False
+    assert runner.run(inside()) is False  # the shared loop itself

@@ -23,10 +23,12 @@ from stowage.drivers._deadline import within
 from stowage.drivers._server import redact
 from stowage.drivers._ssh_loop import SharedLoop, shared_loop
 from stowage.drivers.errors import ErrorTable
-from stowage.drivers.sftp.clients import CLIENTS, OPENSSH
+from stowage.drivers.sftp import paths
+from stowage.drivers.sftp.clients import CLIENTS, OPENSSH, Attributes
 from stowage.drivers.sftp.host_keys import HostKeys, read_known_hosts
 from stowage.drivers.sftp.openssh import OpenSSH
 from stowage.drivers.sftp.options import Login, SFTPOptions, is_key_text
+from stowage.drivers.sftp.process import NotNow
 from stowage.exceptions import (
     AccessDenied,
     ConfigurationError,
@@ -161,6 +163,39 @@ class Connection:
         """Run ``operation(sftp, *args)`` on the loop and await it from another loop."""
         with self.errors(what):
             return await self.loop().run_async(self._attempt(operation, args, idempotent))
+
+    def stat(self, what: str, path: str) -> Attributes | None:
+        """Return the attributes of ``path`` (links followed), or None if nothing is there.
+
+        With ``client='openssh'`` the request goes out on the calling thread
+        while no other caller runs the loop (:meth:`_stat_now`); otherwise,
+        and when that cannot be done, it runs as :meth:`run` does.
+        """
+        if self.client is OPENSSH:
+            with self.loop().holding() as held:
+                sftp = self.link.usable() if held else None
+                if sftp is not None:
+                    with contextlib.suppress(NotNow):
+                        return self._stat_now(what, sftp, path)
+        return self.run(what, paths.stat_or_none, path)
+
+    def _stat_now(self, what: str, sftp: WireClient, path: str) -> Attributes | None:
+        # One try: a lost connection or a timeout drops the connection and leaves
+        # the request to run(), which connects again and retries as it does.
+        errors = self.client.errors()
+        lost: tuple[type[BaseException], ...] = (*errors.lost, TimeoutError)
+        try:
+            return sftp.stat_now(path, self.login.timeout)
+        except NotNow:
+            raise
+        except errors.no_such_file:
+            return None
+        except lost as exc:
+            self.link.drop(sftp)
+            raise NotNow("the connection was lost") from exc
+        except Exception:
+            with self.errors(what):
+                raise
 
     def attempt(
         self, operation: Callable[..., Awaitable[_T]], *args: Any, idempotent: bool = True

@@ -235,7 +235,7 @@ class SFTPDriver(Driver[SFTPOptions]):
 
     def head(self, key: str) -> ObjectInfo:
         """Describe the file at ``key``; a directory is not an object."""
-        return self._connection.run(f"inspecting {key!r}", paths.head, self._path(key), key)
+        return paths.described(key, self._connection.stat(f"inspecting {key!r}", self._path(key)))
 
     async def ahead(self, key: str) -> ObjectInfo:
         """Do :meth:`head` without blocking the event loop."""
@@ -243,7 +243,7 @@ class SFTPDriver(Driver[SFTPOptions]):
 
     def exists(self, key: str) -> bool:
         """Tell whether a file or directory exists at ``key``."""
-        return self._connection.run(f"inspecting {key!r}", paths.exists, self._path(key))
+        return self._connection.stat(f"inspecting {key!r}", self._path(key)) is not None
 
     async def aexists(self, key: str) -> bool:
         """Do :meth:`exists` without blocking the event loop."""
@@ -251,7 +251,8 @@ class SFTPDriver(Driver[SFTPOptions]):
 
     def is_dir(self, key: str) -> bool:
         """Tell whether ``key`` is a directory."""
-        return self._connection.run(f"inspecting {key!r}", paths.is_directory, self._path(key))
+        attrs = self._connection.stat(f"inspecting {key!r}", self._path(key))
+        return attrs is not None and paths.is_dir(attrs)
 
     def delete(self, key: str) -> None:
         """Remove the file, or the directory if it is empty; a missing key is fine.

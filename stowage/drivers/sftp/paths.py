@@ -18,6 +18,7 @@ from stowage.exceptions import NotFound
 
 __all__ = [
     "delete",
+    "described",
     "exists",
     "head",
     "info",
@@ -64,12 +65,21 @@ async def stat_or_none(sftp: Session, path: str) -> Attributes | None:
         return None
 
 
-async def head(sftp: Session, path: str, key: str) -> ObjectInfo:
-    """Describe the file at ``path``; a directory is not an object."""
-    attrs = await sftp.stat(path)
+def described(key: str, attrs: Attributes | None) -> ObjectInfo:
+    """Describe the file at ``key`` from its attributes (None: nothing is there).
+
+    A directory is not an object: it is not found, as a missing name.
+    """
+    if attrs is None:
+        raise NotFound(f"{key!r} does not exist.")
     if not is_file(attrs):
         raise NotFound(f"{key!r} is a directory, not a file.")
     return info(key, attrs)
+
+
+async def head(sftp: Session, path: str, key: str) -> ObjectInfo:
+    """Describe the file at ``path``; a directory is not an object."""
+    return described(key, await stat_or_none(sftp, path))
 
 
 async def exists(sftp: Session, path: str) -> bool:

@@ -232,6 +232,15 @@ class WireClient:
         """Return the attributes of ``path``, following symbolic links."""
         return (await self._call(FXP_STAT, string(path), FXP_ATTRS)).attrs()
 
+    def stat_now(self, path: str, timeout: float) -> Attrs:
+        """Do :meth:`stat` on this thread, the event loop held stopped.
+
+        See :meth:`SFTPProcess.ask`: raises
+        :class:`~stowage.drivers.sftp.process.NotNow` when the request cannot
+        go out without the loop.
+        """
+        return _check(self._session.ask(FXP_STAT, string(path), timeout), FXP_ATTRS).attrs()
+
     async def lstat(self, path: str) -> Attrs:
         """Return the attributes of ``path`` itself (a symbolic link is not followed)."""
         return (await self._call(FXP_LSTAT, string(path), FXP_ATTRS)).attrs()
