@@ -437,6 +437,22 @@ def test_bad_options_name_themselves(
         _storage(**{**options, **bad}).exists("x")
 
 
+def test_look_for_keys_false_is_honoured_or_refused(options: dict[str, Any]) -> None:
+    keyless = {name: value for name, value in options.items() if name != "private_key"}
+    no_default_keys = {**keyless, "params": {"look_for_keys": False}}
+    # asyncssh cannot offer the agent's keys without the default key files.
+    with pytest.raises(ImproperlyConfigured, match=r"params\['look_for_keys'\].*private_key"):
+        SFTPOptions(**no_default_keys, use_agent=True)
+    # ssh without a key, the agent or the default key files could not log in.
+    with pytest.raises(ImproperlyConfigured, match=r"params\['look_for_keys'\].*use_agent"):
+        SFTPOptions(**no_default_keys, client="openssh")
+    # Honoured: asyncssh offers no key (a password may log in), ssh only the agent's.
+    assert SFTPOptions(**no_default_keys).params == {"look_for_keys": False}
+    assert SFTPOptions(**no_default_keys, client="openssh", use_agent=True).use_agent
+    # With a key, nothing is refused: the key is offered.
+    assert SFTPOptions(**options, params={"look_for_keys": False}, use_agent=True).use_agent
+
+
 def test_a_file_cut_short_while_read_is_never_complete(
     sshd: SSHServer, both: dict[str, Any]
 ) -> None:

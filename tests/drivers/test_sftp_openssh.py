@@ -272,6 +272,12 @@ def test_the_command_offers_the_agent_beside_a_key_only_when_asked(
     with_agent = command(use_agent=True)
     assert "IdentitiesOnly=yes" not in with_agent
     assert "IdentityAgent=none" not in with_agent
+    # Without a key ssh offers its default key files, unless params say not to.
+    keyless = {"private_key": None, "use_agent": True}
+    assert not any(arg.startswith("IdentityFile=") for arg in command(**keyless))
+    agent_only = command(**keyless, params={"look_for_keys": False})
+    assert "IdentityFile=none" in agent_only
+    assert "IdentityAgent=none" not in agent_only
     quoted = tmp_path / 'a"b'
     with pytest.raises(ImproperlyConfigured, match="'private_key'"):
         command(private_key=str(quoted))

@@ -118,6 +118,8 @@ class OpenSSH:
             if not login.agent:
                 # The key alone; with use_agent the agent's keys are offered too.
                 settings["IdentitiesOnly"] = "yes"
+        elif login.default_keys is False:
+            settings["IdentityFile"] = "none"  # the agent's keys only, not ~/.ssh/id_*
         argv = [self.program, "-F", "none", "-T", "-x", "-a", "-p", str(login.port)]
         if login.username:
             argv += ["-l", login.username]

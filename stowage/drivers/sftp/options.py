@@ -79,7 +79,8 @@ class SFTPOptions(ServerOptions):
         default_factory=dict,
         doc="django-storages' paramiko connect() arguments (port, username, password, "
         "key_filename, passphrase, timeout, allow_agent, look_for_keys); each fills the "
-        "matching option left at its default.",
+        "matching option left at its default, and look_for_keys=False keeps the default key "
+        "files out of the login.",
         secret=True,
     )
     interactive: bool = option(
@@ -103,31 +104,47 @@ class SFTPOptions(ServerOptions):
             raise ConfigurationError(
                 f"Option 'client' must be one of {sorted(_CLIENTS)}, got {self.client!r}."
             )
-        if self.client == "openssh":
-            self._check_openssh_login()
-            find_ssh()
         unknown = set(self.params) - _PARAMS
         if unknown:
             raise ConfigurationError(
                 f"Option 'params' has unsupported keys {sorted(unknown)}; "
                 f"valid: {sorted(_PARAMS)} (use 'private_key' for a key)."
             )
+        self._check_login(Login.from_options(self))
+        if self.client == "openssh":
+            find_ssh()
 
-    def _check_openssh_login(self) -> None:
-        login = Login.from_options(self)
-        for value, name in (
-            (login.password, "password" if self.password else "params['password']"),
-            (
-                login.passphrase,
-                "private_key_passphrase" if self.private_key_passphrase else "params['passphrase']",
-            ),
-        ):
-            if value is not None:
-                raise ConfigurationError(
-                    f"Option {name!r} cannot be used with client='openssh': ssh never prompts "
-                    "for it. Use a key without a passphrase or the SSH agent (use_agent=True), "
-                    "or client='asyncssh'."
-                )
+    def _check_login(self, login: Login) -> None:
+        if self.client == "openssh":
+            for value, name in (
+                (login.password, "password" if self.password else "params['password']"),
+                (
+                    login.passphrase,
+                    "private_key_passphrase"
+                    if self.private_key_passphrase
+                    else "params['passphrase']",
+                ),
+            ):
+                if value is not None:
+                    raise ConfigurationError(
+                        f"Option {name!r} cannot be used with client='openssh': ssh never "
+                        "prompts for it. Use a key without a passphrase or the SSH agent "
+                        "(use_agent=True), or client='asyncssh'."
+                    )
+        # params['look_for_keys']=False is honoured or refused, never ignored.
+        if login.key is not None or login.default_keys is not False:
+            return
+        if self.client == "asyncssh" and login.agent:
+            raise ConfigurationError(
+                "Option params['look_for_keys'] cannot be False with the SSH agent and "
+                "client='asyncssh': asyncssh offers the default key files beside the agent's "
+                "keys. Set 'private_key', or use client='openssh'."
+            )
+        if self.client == "openssh" and not login.agent:
+            raise ConfigurationError(
+                "Option params['look_for_keys'] is False and no key is given: client='openssh' "
+                "would have no way to log in. Set 'private_key' or use_agent=True."
+            )
 
 
 @record
@@ -142,7 +159,8 @@ class Login:
     key_option: str
     passphrase: str | None
     agent: bool
-    default_keys: bool
+    #: Whether to offer the default key files (~/.ssh/id_*); None: as the client does.
+    default_keys: bool | None
     timeout: float
 
     @classmethod
@@ -168,7 +186,7 @@ class Login:
                 else p.get("passphrase")
             ),
             agent=o.use_agent or bool(p.get("allow_agent", False)),
-            default_keys=bool(p.get("look_for_keys", False)),
+            default_keys=None if "look_for_keys" not in p else bool(p["look_for_keys"]),
             timeout=float(p.get("timeout", o.timeout)) if o.timeout == 30.0 else o.timeout,
         )
 
