@@ -34,8 +34,9 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session, django: str) -> None:
     """Run the whole suite, real servers included, on one Python and Django.
 
-    Tests marked ``once`` (the browser and the benchmark's quick run: slow, and the
-    same whatever the versions) run on the newest combination only.
+    Tests marked ``once`` (the browser, the benchmark's quick run, the storage contract
+    over SFTP's second client: slow, and the same whatever the versions) run on the
+    newest combination only.
     """
     session.install(
         "-e",

@@ -54,6 +54,10 @@ class TestOpenSSHDriver(DriverContract):
         driver.close()
 
 
+# The adapter above the driver is the same for both clients, and runs this contract
+# over asyncssh on every Python and Django; what is ssh's own (the driver contract above,
+# test_sftp_wire.py) runs on every combination, this class on one.
+@pytest.mark.once
 class TestOpenSSHStorage(
     StorageContract,
     AsyncStorageContract,
