@@ -13,9 +13,10 @@ A serving thread runs the loop when no caller does: at once when work was
 handed over and nobody waits on it (awaited calls from other event loops,
 reads ahead, writes in flight), and after :data:`IDLE` seconds without a
 caller, so that an idle connection still answers and sends keep-alives. A
-blocking call asks the serving thread to stop and runs the loop itself. The
-loop starts on first use and again in a forked child, whose copy of the
-parent's threads does not run.
+blocking call asks the serving thread to stop and runs the loop itself, or
+holds it stopped while it reads an answer straight from a pipe
+(:meth:`SharedLoop.holding`). The loop starts on first use and again in a
+forked child, whose copy of the parent's threads does not run.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ the connection gone, cannot connect or times out is tried again on a new one,
 have landed). The connection lives on a private event loop
 (:mod:`stowage.drivers._ssh_loop`): a sync call runs that loop on its own
 thread while it waits, async calls await it without blocking their own loop.
+With ``client="openssh"`` a blocking check of one name skips the loop
+altogether when it can (:meth:`Connection.stat`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ runs: it writes each request with an id, parses the replies on the
 process's standard output and resolves the future kept under that id. The
 tail of standard error is kept for messages; the session ends, failing the
 requests in flight with :class:`~stowage.drivers.sftp.packets.ConnectionLost`,
-when the process exits or its pipes close.
+when the process exits or its pipes close. A caller holding the event loop
+stopped may also send a small request and read its reply on its own thread
+(:meth:`SFTPProcess.ask`).
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ class SFTPProcess(asyncio.SubprocessProtocol):
         while not future.done():
             left = deadline - time.monotonic()
             if left <= 0:
-                del self.pending[request_id]  # a late reply is not ours any more
+                self.pending.pop(request_id, None)  # a late reply is not ours any more
                 raise TimeoutError(f"no answer within {timeout:g} s")
             if not poller.poll(math.ceil(left * 1000)):
                 continue
