@@ -12,7 +12,8 @@ size and replaces their sections on the page, keeping the others: a whole
 run takes hours, and each section names the run (date, commit, minutes)
 that measured it. ``--quick`` (tiny sizes, two runs per pair) and a
 selection without ``--publish`` (``python -m bench s3 gcs``) write to
-test-artifacts/ instead.
+test-artifacts/ instead. A section that fails is left out: the others are
+written, and the run ends with an error naming it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pkgutil
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -216,19 +218,33 @@ def main(argv: list[str] | None = None) -> Path:
     django.setup()
     started = time.monotonic()
     sections: list[Section] = []
+    failed: list[str] = []
     for name in modules(args.names):
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== {module.TITLE}", flush=True)
         began = time.monotonic()
-        section: Section = module.run(args)
+        try:
+            section: Section = module.run(args)
+        except Exception:
+            # One broken section must not cost the hours the others took: they are
+            # written, and the page says which section is missing.
+            traceback.print_exc()
+            failed.append(name)
+            continue
         section.run = _run(args, time.monotonic() - began)
         sections.append(section)
         print(section.markdown(), flush=True)
     if args.publish:
         measured = {section.name for section in sections}
         sections += [s for s in published(output) if s.name not in measured]
-    write_page(output, args.quick, sections)
-    print(f"wrote {output} in {time.monotonic() - started:.0f} s")
+    if sections:
+        write_page(output, args.quick, sections)
+        print(f"wrote {output} in {time.monotonic() - started:.0f} s")
+    if failed:
+        raise SystemExit(
+            f"section(s) {', '.join(failed)} failed (above); the page holds the others. "
+            f'Measure them again with make bench ARGS="{" ".join(failed)} --publish".'
+        )
     return output
 
 

@@ -120,6 +120,26 @@ def test_publish_replaces_the_named_sections_and_keeps_the_others(
     assert "differ between runs" in text  # the new run's versions are not the fabricated ones
 
 
+def test_a_failed_section_leaves_the_others_on_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = tmp_path / "benchmarks.md"
+
+    def broken(args: Any) -> Section:
+        raise RuntimeError("the server did not start")
+
+    fakes = {
+        "bench.bench_gcs": SimpleNamespace(TITLE="gcs", run=broken),
+        "bench.bench_s3": SimpleNamespace(TITLE="s3", run=lambda args: _section("s3", "s3 row")),
+    }
+    monkeypatch.setattr(bench_main, "importlib", SimpleNamespace(import_module=fakes.__getitem__))
+    with pytest.raises(SystemExit, match=r'gcs failed.*ARGS="gcs --publish"'):
+        main(["gcs", "s3", "--output", str(page)])
+    record = json.loads(page.with_suffix(".json").read_text())
+    assert [section["name"] for section in record["sections"]] == ["s3"]
+    assert "Not yet measured in a published run: async, azure, ftp, gcs" in page.read_text()
+
+
 @pytest.mark.parametrize(
     ("minutes", "said"),
     [(0.3, "less than a minute"), (1.2, "1 minute"), (83.4, "83 minutes")],
