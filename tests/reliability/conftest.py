@@ -287,6 +287,17 @@ _RUN: dict[str, Any] = {"passed": 0, "failed": 0, "errors": 0, "deselected": 0}
 _SPENT = [0.0]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the suite ``edges``: `make test` runs it on the oldest and the newest combination.
+
+    It takes minutes, and what it exercises (sockets, TLS, asyncio, threads)
+    changes with the Python version rather than Django's; see noxfile.py.
+    """
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.edges)
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     """Count tests left out (-k, -m): such a run is not published."""
     _RUN["deselected"] += sum(1 for item in items if _HERE in item.path.parents)
