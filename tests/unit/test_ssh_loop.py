@@ -175,10 +175,10 @@ def test_the_process_shares_one_loop() -> None:
 
 
 def test_holding_keeps_the_loop_stopped_for_the_block(runner: SharedLoop) -> None:
-    handed_over = runner.submit(_where())
     with runner.holding() as held:
         assert held
         assert not runner.loop.is_running()
+        handed_over = runner.submit(_where())
         time.sleep(IDLE * 3)
         assert not handed_over.done()  # no thread ran the loop meanwhile
     assert handed_over.result(timeout=5) == "stowage-sftp"  # let go: the work runs
