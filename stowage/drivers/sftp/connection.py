@@ -184,15 +184,14 @@ class Connection:
     def _stat_now(self, what: str, sftp: WireClient, path: str) -> Attributes | None:
         # One try: a lost connection or a timeout drops the connection and leaves
         # the request to run(), which connects again and retries as it does.
-        errors = self.client.errors()
-        lost: tuple[type[BaseException], ...] = (*errors.lost, TimeoutError)
+        client = self.client
         try:
             return sftp.stat_now(path, self.login.timeout)
         except NotNow:
             raise
-        except errors.no_such_file:
+        except client.errors().no_such_file:
             return None
-        except lost as exc:
+        except client.retried as exc:  # what the loop's path retries: lost, timed out
             self.link.drop(sftp)
             raise NotNow("the connection was lost") from exc
         except Exception:
