@@ -55,6 +55,7 @@ class DirectUploadWidget(forms.ClearableFileInput):
         self.storage_alias = "default"
         self.max_size = upload_settings().MAX_SIZE
         self.content_types: list[str] = []
+        self.upload_to: str | None = None
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
@@ -71,7 +72,9 @@ class DirectUploadWidget(forms.ClearableFileInput):
             "class": "stowage-upload",
             "data-stowage-upload": "",
             "data-endpoint": endpoint,
-            "data-policy": sign_policy(self.storage_alias, self.max_size, self.content_types),
+            "data-policy": sign_policy(
+                self.storage_alias, self.max_size, self.content_types, self.upload_to
+            ),
             "data-max-size": str(self.max_size),
         }
         # A form shown again (another field's error) keeps the finished upload.
@@ -105,6 +108,14 @@ class DirectUploadField(forms.FileField):
     ``storage`` is the alias in ``settings.STORAGES`` the upload is staged
     in: the storage of the model field. ``max_size`` (bytes) and
     ``content_types`` (patterns like ``"image/*"``) bound both paths.
+
+    ``upload_to`` repeats the model field's own ``upload_to`` (a string,
+    such as ``"documents/%Y/"``). With it the upload completes at the name
+    the model will save, reserved when the upload starts, and saving the
+    form copies nothing, where the storage can (S3 with conditional
+    writes). Without it, or when the model saves another name, the upload
+    is staged and copied to its name on the service when the form is
+    saved.
     """
 
     widget = DirectUploadWidget
@@ -121,9 +132,18 @@ class DirectUploadField(forms.FileField):
         storage: str = "default",
         max_size: int | None = None,
         content_types: list[str] | None = None,
+        upload_to: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if upload_to is not None and not isinstance(upload_to, str):
+            raise ConfigurationError(
+                "DirectUploadField's upload_to must be a string, the model field's folder "
+                "(a strftime pattern): the name is taken before the form is submitted, "
+                "with no model instance to call a function with. Leave it out for a "
+                "callable upload_to; the upload is then copied to its name on save."
+            )
         super().__init__(**kwargs)
+        self.upload_to = upload_to
         self.storage_alias = storage
         self.max_size = max_size if max_size is not None else upload_settings().MAX_SIZE
         self.content_types = list(content_types or [])
@@ -131,6 +151,7 @@ class DirectUploadField(forms.FileField):
             self.widget.storage_alias = storage
             self.widget.max_size = self.max_size
             self.widget.content_types = self.content_types
+            self.widget.upload_to = upload_to
 
     def bound_data(self, data: Any, initial: Any) -> Any:
         """Keep a submitted reference when the form is shown again, else the initial file."""

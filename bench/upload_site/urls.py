@@ -24,9 +24,9 @@ _PAGE = engines["django"].from_string(
 
 
 class DirectForm(forms.Form):
-    """The file goes from the browser to the storage; the form posts a reference."""
+    """The file goes from the browser to its name in the storage; the form posts a reference."""
 
-    file = DirectUploadField(max_size=2 * 1024 * 1024 * 1024)
+    file = DirectUploadField(max_size=2 * 1024 * 1024 * 1024, upload_to="bench/")
 
 
 class PlainForm(forms.Form):

@@ -4,12 +4,16 @@
 management commands use; :class:`CloudSession` is the part the sessions
 that send the browser straight to a cloud service (S3, GCS, Azure) share:
 the check by HEAD, the move to a free name by a server-side copy, the
-listing of staged objects and the CORS rules.
+reservation of a final name an upload completes at (see
+:mod:`stowage.uploads.reserved`), the listing of staged objects and the
+CORS rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -24,6 +28,7 @@ from stowage.records import record
 from stowage.subclassing import overrides
 from stowage.uploads.config import UploadSettings
 from stowage.uploads.cors import CorsRule, check_origins, gaps
+from stowage.uploads.reserved import Reservation, claim_of, is_marker, marker_of
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -49,7 +54,12 @@ class RefusedUpload(Exception):
 
 @record
 class Ticket:
-    """Describe one upload: signed into the token the browser carries between calls."""
+    """Describe one upload: signed into the token the browser carries between calls.
+
+    ``key`` is the staging name. An upload that completes at its final name
+    has that name, reserved, as ``target``, the name the form field asked
+    for as ``wanted``, and its marker's name as ``key``.
+    """
 
     alias: str
     kind: str
@@ -60,6 +70,13 @@ class Ticket:
     content_type: str
     user: str
     max_size: int
+    target: str = ""
+    wanted: str = ""
+
+    @property
+    def stored_name(self) -> str:
+        """Return the storage name the upload's bytes go to."""
+        return self.target or self.key
 
     def dump(self) -> dict[str, Any]:
         """Return the ticket as a short dict for signing."""
@@ -73,6 +90,8 @@ class Ticket:
             "t": self.content_type,
             "u": self.user,
             "m": self.max_size,
+            "to": self.target,
+            "w": self.wanted,
         }
 
     @classmethod
@@ -88,6 +107,8 @@ class Ticket:
             data["t"],
             data["u"],
             int(data["m"]),
+            str(data.get("to", "")),
+            str(data.get("w", "")),
         )
 
 
@@ -215,11 +236,22 @@ class CloudSession(UploadSession):
 
     def ticket_with(self, ticket: Ticket, upload_id: str) -> Ticket:
         """Return ``ticket`` carrying the service's ``upload_id``."""
-        return Ticket(**{**ticket.__dict__, "upload_id": upload_id})
+        return dataclasses.replace(ticket, upload_id=upload_id)
 
     def verify(self, ticket: Ticket) -> None:
-        """HEAD the staged object: its size and Content-Type must be the ones accepted."""
-        key = self.key(ticket.key)
+        """HEAD the staged object: its size and Content-Type must be the ones accepted.
+
+        An upload completed at its reserved name must still have its marker:
+        once saved, its reference is spent.
+        """
+        key = self.key(ticket.stored_name)
+        if ticket.target:
+            try:
+                self.driver.head(self.key(ticket.key))
+            except NotFound as exc:
+                raise RefusedUpload(
+                    "This upload is saved already, or gone; upload it again.", 409
+                ) from exc
         try:
             info = self.driver.head(key)
         except NotFound as exc:
@@ -237,9 +269,13 @@ class CloudSession(UploadSession):
     def commit(
         self, ticket: Ticket, storage: DjangoStorage, name: str, max_length: int | None
     ) -> str | None:
-        """Copy the staged object to a free name on the service itself, then drop it.
+        """Keep the upload at its reserved name, or copy it to a free name on the service.
 
-        The copy is :meth:`copier`'s. Where no copy stores what
+        An upload completed at the name the form field asked for is kept
+        there when the model saves it under that same name: its claim is
+        taken (a reference submitted twice is refused the second time) and
+        its marker dropped. Otherwise the copy is :meth:`copier`'s, and the
+        staged object is dropped after it. Where no copy stores what
         ``storage.save`` would, the staged object is streamed through
         ``storage.save`` and then deleted. None (the adapter streams it)
         for another storage, or a driver without server-side copies.
@@ -247,13 +283,22 @@ class CloudSession(UploadSession):
         driver = self.driver
         if storage is not self.storage or Capability.SERVER_COPY not in driver.capabilities:
             return None
-        source = self.key(ticket.key)
+        if self.kept_at_target(ticket, name, max_length):
+            marker = self.key(ticket.key)
+            if not self.claim(marker):
+                raise AlreadyExists(
+                    f"The upload of {ticket.name!r} is saved already: "
+                    "its reference was submitted twice."
+                )
+            driver.delete(marker)
+            return ticket.target
+        source = self.key(ticket.stored_name)
         copy = self.copier(name, ticket.content_type)
         if copy is None:
-            with self.storage.open(ticket.key, "rb") as staged:
+            with self.storage.open(ticket.stored_name, "rb") as staged:
                 staged.content_type = ticket.content_type  # type: ignore[attr-defined]
                 chosen = str(storage.save(name, staged, max_length=max_length))
-            driver.delete(source)
+            self.drop_staged(ticket)
             return chosen
         for _ in range(MAX_ATTEMPTS):
             chosen = self.storage.get_available_name(name, max_length=max_length)
@@ -261,9 +306,21 @@ class CloudSession(UploadSession):
                 copy(source, self.key(chosen))
             except AlreadyExists:
                 continue
-            driver.delete(source)
+            self.drop_staged(ticket)
             return chosen
         raise AlreadyExists(f"No free name like {name!r} after {MAX_ATTEMPTS} attempts.")
+
+    @staticmethod
+    def kept_at_target(ticket: Ticket, name: str, max_length: int | None) -> bool:
+        """Tell whether a save of ``ticket`` as ``name`` keeps it at its reserved name."""
+        fits = max_length is None or len(ticket.target) <= max_length
+        return bool(ticket.target) and name == ticket.wanted and fits
+
+    def drop_staged(self, ticket: Ticket) -> None:
+        """Delete the staged object once copied, and the marker of a reserved one."""
+        self.driver.delete(self.key(ticket.stored_name))
+        if ticket.target:
+            self.driver.delete(self.key(ticket.key))
 
     def copier(self, name: str, content_type: str) -> Callable[[str, str], object] | None:
         """Return the copy that stores the staged object as saving it as ``name`` would.
@@ -294,6 +351,65 @@ class CloudSession(UploadSession):
         """Return the Content-Type a save of the staged file as ``name`` would store."""
         return str(self.storage.content_type_for(name, _Typed(content_type)))  # type: ignore[attr-defined]
 
+    # -- reserved names -------------------------------------------------------------------
+
+    def reserve(self, ticket: Ticket) -> Ticket:
+        """Take a free name like ``ticket.wanted`` with an empty object, created if absent.
+
+        Return the ticket that completes there, its key its marker's. Until
+        the upload completes, the name reads as an empty file.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            chosen = self.storage.get_available_name(ticket.wanted)
+            try:
+                self.driver.put(self.key(chosen), io.BytesIO(), size=0, if_absent=True)
+            except AlreadyExists:
+                continue
+            return dataclasses.replace(ticket, key=marker_of(ticket.key), target=chosen)
+        raise AlreadyExists(f"No free name like {ticket.wanted!r} after {MAX_ATTEMPTS} attempts.")
+
+    def mark(self, ticket: Ticket) -> None:
+        """Write the marker of a reserved upload, once the service has given its upload id."""
+        body = Reservation(self.key(ticket.target), ticket.upload_id).dump()
+        self.driver.put(
+            self.key(ticket.key),
+            io.BytesIO(body),
+            size=len(body),
+            content_type="application/octet-stream",
+        )
+
+    def claim(self, marker: str) -> bool:
+        """Take the claim beside the marker key ``marker``; False if it is taken already."""
+        try:
+            self.driver.put(claim_of(marker), io.BytesIO(), size=0, if_absent=True)
+        except AlreadyExists:
+            return False
+        return True
+
+    def drop_upload(self, key: str, upload_id: str) -> None:
+        """Abort the service's unfinished upload ``upload_id`` to ``key``; none by default."""
+
+    def release(self, marker: str) -> None:
+        """Free what the marker key ``marker`` reserved, unless its upload is saved.
+
+        With the claim taken here, the upload is aborted and its object,
+        marker and claim deleted. Where the claim was taken before (the
+        upload saved, or freed already), only the marker goes.
+        """
+        driver = self.driver
+        try:
+            body = b"".join(driver.get(marker))
+        except NotFound:
+            return
+        reservation = Reservation.load(body)
+        if reservation is not None and self.claim(marker):
+            self.drop_upload(reservation.key, reservation.upload_id)
+            driver.delete(reservation.key)
+            driver.delete(marker)
+            driver.delete(claim_of(marker))
+            return
+        driver.delete(marker)
+
     def staged(self) -> Iterator[Leftover]:
         """Yield the staged objects under the staging prefix."""
         prefix = self.key(self.options.STAGING_PREFIX)
@@ -306,8 +422,11 @@ class CloudSession(UploadSession):
         return self.staged()
 
     def remove(self, leftover: Leftover) -> None:
-        """Delete the staged object."""
-        self.driver.delete(leftover.key)
+        """Delete the staged object; free what a marker reserved."""
+        if is_marker(leftover.key):
+            self.release(leftover.key)
+        else:
+            self.driver.delete(leftover.key)
 
     # -- CORS ---------------------------------------------------------------------------
 

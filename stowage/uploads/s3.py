@@ -117,14 +117,56 @@ class S3Session(CloudSession):
     def start(self, ticket: Ticket, origin: str | None = None) -> Ticket:
         """Create the multipart upload: its Content-Type fixed by the server, encrypted as set.
 
-        The staged object gets the ``server_side_encryption`` the storage's
-        objects get, so no byte of it is stored otherwise, even for a while.
+        Where the form field named the file (``ticket.wanted``) and a save
+        of that name would store what the browser sends with the headers of
+        its creation, the upload completes at a free name reserved now,
+        created with the headers a save stores: saving the form copies
+        nothing. Otherwise it is staged, with the ``server_side_encryption``
+        the storage's objects get, so no byte of it is stored otherwise,
+        even for a while.
         """
         from stowage.drivers.s3.creates import object_headers
 
-        headers = object_headers({"Content-Type": ticket.content_type}, self.s3.options, None)
-        upload_id = self.client.create(self.key(ticket.key), headers)
-        return self.ticket_with(ticket, upload_id)
+        attributes = self.reserved_attributes(ticket)
+        if attributes is None:
+            attributes = {"Content-Type": ticket.content_type}
+        else:
+            ticket = self.reserve(ticket)
+        headers = object_headers(attributes, self.s3.options, None)
+        ticket = self.ticket_with(ticket, self.client.create(self.key(ticket.stored_name), headers))
+        if ticket.target:
+            self.mark(ticket)
+        return ticket
+
+    def reserved_attributes(self, ticket: Ticket) -> dict[str, str] | None:
+        """Return the headers to create the upload at ``ticket.wanted`` with; None to stage it.
+
+        None where the field named no file, where a save of it would store
+        another Content-Type than the one the upload is checked against, or
+        where no one multipart upload stores what a save would (see
+        :meth:`saved_attributes`).
+        """
+        if not ticket.wanted:
+            return None
+        if self.stored_type(ticket.wanted, ticket.content_type) != ticket.content_type:
+            return None
+        return self.saved_attributes(ticket.wanted, ticket.content_type)
+
+    def saved_attributes(self, name: str, content_type: str) -> dict[str, str] | None:
+        """Return the headers a save of ``name`` stores; None where a multipart upload cannot.
+
+        None where the storage's class saves by its own code or overwrites,
+        where its driver compresses the type, and where the driver's large
+        creates are not its own multipart uploads (a proxy it cannot use, a
+        server without conditional writes).
+        """
+        s3 = self.s3
+        if self.saved_by_project_code() or not s3.creates_directly():
+            return None
+        if self.storage.options.file_overwrite:  # type: ignore[attr-defined]
+            return None
+        attributes = s3.put_attributes(self.stored_type(name, content_type))
+        return None if s3.compresses(attributes) else attributes
 
     def plan(self, ticket: Ticket) -> dict[str, Any]:
         """Tell the browser the part size and count."""
@@ -144,7 +186,7 @@ class S3Session(CloudSession):
         if bad or not numbers or len(numbers) > 100:
             raise RefusedUpload(f"Part numbers must be 1 to {count}, at most 100 at a time.")
         expires = dt.timedelta(seconds=self.options.URL_EXPIRE)
-        key, part = self.key(ticket.key), self.options.PART_SIZE
+        key, part = self.key(ticket.stored_name), self.options.PART_SIZE
         return {
             n: self.s3.sign(
                 key,
@@ -159,14 +201,14 @@ class S3Session(CloudSession):
     def stored(self, ticket: Ticket) -> dict[str, Any]:
         """List the parts stored (ListParts, by the server)."""
         try:
-            parts = self.client.list_parts(self.key(ticket.key), ticket.upload_id)
+            parts = self.client.list_parts(self.key(ticket.stored_name), ticket.upload_id)
         except NotFound as exc:
             raise RefusedUpload("This upload is gone; start again.", 404) from exc
         return {"stored": [{"number": p.number, "size": p.size} for p in parts]}
 
     def finish(self, ticket: Ticket) -> None:
         """Check the parts add up to the declared size, join them, and verify by HEAD."""
-        key, client = self.key(ticket.key), self.client
+        key, client = self.key(ticket.stored_name), self.client
         try:
             parts = client.list_parts(key, ticket.upload_id)
         except NotFound as exc:
@@ -185,21 +227,17 @@ class S3Session(CloudSession):
         """Copy with the headers a save of ``name`` stores, where only its headers differ.
 
         S3 copies no header into a multipart upload, so one multipart copy
-        created with those headers stores what a save would. Not where the
-        storage overwrites or compresses the type, nor where the driver's
-        large creates are not its own multipart uploads (a proxy it cannot
-        use, a server without conditional writes): there the staged object
-        is streamed through the storage's ``save``.
+        created with those headers stores what a save would. Where
+        :meth:`saved_attributes` finds none, the staged object is streamed
+        through the storage's ``save``.
         """
         copy = super().copier(name, content_type)
-        s3 = self.s3
-        if copy is not None or self.saved_by_project_code() or not s3.creates_directly():
+        if copy is not None:
             return copy
-        if self.storage.options.file_overwrite:  # type: ignore[attr-defined]
+        attributes = self.saved_attributes(name, content_type)
+        if attributes is None:
             return None
-        attributes = s3.put_attributes(self.stored_type(name, content_type))
-        if s3.compresses(attributes):
-            return None
+        s3 = self.s3
 
         def copy_as_saved(source: str, key: str) -> object:
             from stowage.drivers.s3.creates import copy_in_parts
@@ -217,11 +255,21 @@ class S3Session(CloudSession):
         return copy_as_saved
 
     def abort(self, ticket: Ticket) -> None:
-        """Abort the multipart upload and delete a completed staged object."""
+        """Abort the multipart upload and delete a completed staged object.
+
+        An upload at a reserved name is freed only if it is not saved.
+        """
+        if ticket.target:
+            self.release(self.key(ticket.key))
+            return
         key = self.key(ticket.key)
         if ticket.upload_id:
             self.client.abort(key, ticket.upload_id)
         self.driver.delete(key)
+
+    def drop_upload(self, key: str, upload_id: str) -> None:
+        """Abort the multipart upload ``upload_id`` to ``key``, if it is still open."""
+        self.client.abort(key, upload_id)
 
     def leftovers(self) -> Iterator[Leftover]:
         """Yield unfinished multipart uploads, then staged objects under the staging prefix."""
@@ -235,7 +283,7 @@ class S3Session(CloudSession):
         if leftover.upload_id:
             self.client.abort(leftover.key, leftover.upload_id)
         else:
-            self.driver.delete(leftover.key)
+            super().remove(leftover)
 
     # -- CORS ---------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ class StagedUpload(File):  # type: ignore[type-arg]
             if isinstance(self.session, TusSession):
                 self._handle = self.session.path(self.ticket).open("rb")
             else:
-                self._handle = self.session.storage.open(self.ticket.key, "rb")
+                self._handle = self.session.storage.open(self.ticket.stored_name, "rb")
         return self._handle
 
     @file.setter

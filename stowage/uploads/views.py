@@ -9,14 +9,18 @@ browser can neither choose the staging key nor change the limits.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import mimetypes
+import posixpath
 from collections.abc import Callable, Iterator
 from fnmatch import fnmatchcase
 from typing import Any
 
 from django.core import signing
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import storages
+from django.core.files.utils import validate_file_name
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
@@ -56,9 +60,18 @@ _READ = 64 * 1024
 View = Callable[..., HttpResponse]
 
 
-def sign_policy(alias: str, max_size: int, content_types: list[str]) -> str:
-    """Return the signed limits a widget hands to :func:`create` (the browser cannot alter them)."""
-    return signing.dumps({"a": alias, "m": max_size, "t": content_types}, salt=POLICY_SALT)
+def sign_policy(
+    alias: str, max_size: int, content_types: list[str], upload_to: str | None = None
+) -> str:
+    """Return the signed limits a widget hands to :func:`create` (the browser cannot alter them).
+
+    ``upload_to`` is the folder (a ``strftime`` pattern) the form's model
+    field saves to, when the form field declares it.
+    """
+    limits: dict[str, Any] = {"a": alias, "m": max_size, "t": content_types}
+    if upload_to is not None:
+        limits["d"] = upload_to
+    return signing.dumps(limits, salt=POLICY_SALT)
 
 
 def _guarded(view: View) -> View:
@@ -115,6 +128,23 @@ def _type_allowed(content_type: str, patterns: list[str]) -> bool:
     return not patterns or any(fnmatchcase(content_type, p) for p in patterns)
 
 
+def _wanted_name(storage: Any, upload_to: Any, name: str) -> str:
+    """Return the name a model field with ``upload_to`` (a string) would save ``name`` as.
+
+    As Django's ``FileField.generate_filename`` does, on the day of the
+    upload; empty where ``upload_to`` is not declared or the name is unsafe
+    (the save refuses it then, and the upload is staged).
+    """
+    if not isinstance(upload_to, str):
+        return ""
+    folder = dt.datetime.now().strftime(upload_to)
+    try:
+        validate_file_name(posixpath.join(folder, name), allow_relative_path=True)
+        return str(storage.generate_filename(posixpath.join(folder, name)))
+    except SuspiciousFileOperation:
+        return ""
+
+
 def _new_ticket(
     request: HttpRequest, policy: Any, name: Any, size: Any, content_type: Any
 ) -> tuple[Ticket, UploadSession, UploadSettings]:
@@ -151,6 +181,7 @@ def _new_ticket(
         content_type,
         user,
         limits["m"],
+        wanted=_wanted_name(storage, limits.get("d"), name),
     )
     return session.start(ticket, _origin(request)), session, options
 

@@ -29,6 +29,7 @@ class DocumentForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["file"] = DirectUploadField(
             max_size=settings.UPLOADS_SITE_MAX_SIZE,
             content_types=["application/octet-stream", "text/*"],
+            upload_to="docs/",  # the model field's: the upload completes at its name
             max_length=field.max_length,  # type: ignore[attr-defined]
         )
 
