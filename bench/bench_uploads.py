@@ -180,23 +180,19 @@ def _row(
     )
 
 
-def _moto_copy_seconds(server: MotoServer, bucket: str, source: Path) -> float:
-    """Return how long moto takes to copy an object of ``source``'s size within a bucket."""
-    client = server.boto3()
-    with source.open("rb") as body:
-        client.upload_fileobj(body, bucket, "copy-source.bin")
-    started = time.perf_counter()
-    client.copy_object(
-        Bucket=bucket,
-        Key="copy-target.bin",
-        CopySource={"Bucket": bucket, "Key": "copy-source.bin"},
-    )
-    seconds = time.perf_counter() - started
-    client.delete_objects(
-        Bucket=bucket,
-        Delete={"Objects": [{"Key": "copy-source.bin"}, {"Key": "copy-target.bin"}]},
-    )
-    return seconds
+def _allow_the_sites(server: MotoServer, bucket: str) -> None:
+    """Give ``bucket`` the CORS rule ``manage.py stowage cors --apply`` writes, for every port.
+
+    It lets the page send each part's CRC32 (moto itself answers every
+    origin, but the site reads the rule to decide).
+    """
+    rule = {
+        "AllowedOrigins": ["http://127.0.0.1:*"],
+        "AllowedMethods": ["PUT"],
+        "AllowedHeaders": ["Content-Type", "x-amz-checksum-crc32"],
+        "ExposeHeaders": ["ETag"],
+    }
+    server.boto3().put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
 
 
 def _size(size: int) -> str:
@@ -215,13 +211,13 @@ def run(args: argparse.Namespace) -> Section:
         server = start_moto(work)
         try:
             options = server.options(server.create_bucket())
+            _allow_the_sites(server, options["bucket_name"])
             with _chromium() as browser:
                 pair = paired(
                     lambda: _upload(browser, "direct", options, server, source),
                     lambda: _upload(browser, "plain", options, server, source),
                     args.runs,
                 )
-            copy = _moto_copy_seconds(server, options["bucket_name"], source)
         finally:
             server.stop()
     finally:
@@ -255,33 +251,27 @@ def run(args: argparse.Namespace) -> Section:
         header=("measure", "through the widget", "Django form post"),
         notes=(
             "Both columns are stowage: the same site, storage and file, uploaded by headless "
-            "Chromium through `DirectUploadField`'s widget (presigned S3 parts, four at a time, "
-            "then a form posting the signed reference) or through a plain `forms.FileField` "
-            "(the file in the form post). Ratios are the form post's median over the "
-            "widget's: above 1 favours the widget. Each run starts a fresh `runserver` "
-            "process; its peak RSS is its VmHWM after the save, idle is the same after "
-            "serving the empty form, and its CPU is what it spent from choosing the file to "
-            "the saved page. The widget's file ends with a server-side copy from its staged "
-            "object to its final name, which moto makes by copying the bytes in Python; the "
-            "form post's save is one multipart upload straight to its name. Django first "
-            "spools the posted file to a temporary file on the server's disk. "
+            "Chromium through the widget of `DirectUploadField(upload_to=...)` (presigned S3 "
+            "parts, four at a time, each with the CRC32 the page computes, then a form posting "
+            "the signed reference) or through a plain `forms.FileField` (the file in the form "
+            "post). Ratios are the form post's median over the widget's: above 1 favours the "
+            "widget. Each run starts a fresh `runserver` process; its peak RSS is its VmHWM "
+            "after the save, idle is the same after serving the empty form, and its CPU is what "
+            "it spent from choosing the file to the saved page. The bucket's CORS rule is the "
+            "one `manage.py stowage cors --apply` writes, which lets the page send each part's "
+            "CRC32. The widget's upload completes at the name the form saves, reserved when "
+            "the upload starts, so the save copies nothing; the form post's save is one "
+            "multipart upload straight to its name, its parts with their CRC32s too. Django "
+            "first spools the posted file to a temporary file on the server's disk. "
             f"Of the widget's {widget['wall'].median:.1f} s, {widget['parts'].median:.1f} s "
-            "went to the browser's parts, from choosing the file to the last one sent; "
+            "went to the browser's parts (each read, summed and sent), from choosing the file "
+            "to the last one stored; "
             f"{widget['sent'].median - widget['parts'].median:.1f} s to the completion, until "
             "the page held its reference (the multipart upload completed and checked by the "
-            "server: moto computes the joined object's CRC64-NVME when the parts carry no "
-            "checksum, as the browser's do, which the S3 section times); "
-            f"and {finish:.1f} s from the form's "
-            "submit to the saved page (the reference checked by a HEAD, the copy to the final "
-            "name, the staged object's delete); moto alone copies an object of this size in "
-            f"{copy:.1f} s (one CopyObject, timed in the same run). On loopback the form "
+            "server: moto joins the parts and their CRC32s in Python); "
+            f"and {finish:.1f} s from the form's submit to the saved page (the reference "
+            "checked by HEADs, the upload claimed, its marker deleted). On loopback the form "
             "post's two legs cost no network; a browser a real network away sends every byte "
-            "once either way, and through the widget the Django process never holds it. "
-            "S3 has no rename, so a file staged before the form names it is copied once: that "
-            "copy is the floor of this flow. Going past it takes the final name before the "
-            "upload starts (an `upload_to` that needs nothing the form posts), so that the "
-            "browser's multipart upload completes at that name; going past moto's completion "
-            "cost takes parts that carry their CRC32, computed in the page and signed into "
-            "each part's URL by the server."
+            "once either way, and through the widget the Django process never holds it."
         ),
     )

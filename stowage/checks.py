@@ -528,7 +528,9 @@ def check_upload_cors(
     credentials. W008 fires when ``STOWAGE_DIRECT_UPLOADS`` names
     ``CORS_ORIGINS``, a storage (other than the static files one) sends the
     browser straight to S3, GCS or Azure, and its service's rules do not let
-    those origins send uploads as the widget does. Rules that cannot be read
+    those origins send uploads as the widget does; W009 when they admit the
+    uploads but not the header of the parts' checksums (S3's CRC32), which
+    parts then go without. Rules that cannot be read
     (no permission, no account key, the service unreachable) are not
     reported: the check says nothing it does not know.
     """
@@ -555,6 +557,20 @@ def check_upload_cors(
         except ConfigurationError:
             continue  # CORS_ORIGINS holds something that is not an origin
         if not missing:
+            optional = session.cors_gaps(origins, optional=True)
+            if optional:
+                messages.append(
+                    CheckWarning(
+                        "Direct uploads from the site send their parts without checksums: "
+                        "the service's CORS rules do not allow the header: "
+                        + "; ".join(optional)
+                        + ".",
+                        hint=f"Run 'manage.py stowage cors {configured.alias} --apply' (or paste "
+                        "the rule it prints into the service's settings).",
+                        obj=configured.label,
+                        id="stowage.W009",
+                    )
+                )
             continue
         messages.append(
             CheckWarning(

@@ -58,7 +58,8 @@ class Ticket:
 
     ``key`` is the staging name. An upload that completes at its final name
     has that name, reserved, as ``target``, the name the form field asked
-    for as ``wanted``, and its marker's name as ``key``.
+    for as ``wanted``, and its marker's name as ``key``. ``checksum`` names
+    the algorithm of the checksum each part carries (S3), if any.
     """
 
     alias: str
@@ -72,6 +73,7 @@ class Ticket:
     max_size: int
     target: str = ""
     wanted: str = ""
+    checksum: str = ""
 
     @property
     def stored_name(self) -> str:
@@ -92,6 +94,7 @@ class Ticket:
             "m": self.max_size,
             "to": self.target,
             "w": self.wanted,
+            "c": self.checksum,
         }
 
     @classmethod
@@ -109,6 +112,7 @@ class Ticket:
             int(data["m"]),
             str(data.get("to", "")),
             str(data.get("w", "")),
+            str(data.get("c", "")),
         )
 
 
@@ -430,13 +434,22 @@ class CloudSession(UploadSession):
 
     # -- CORS ---------------------------------------------------------------------------
 
-    def cors_rule(self, origins: list[str]) -> CorsRule:
-        """Return the rule that lets the browser upload from ``origins``."""
+    def cors_rule(self, origins: list[str], *, optional: bool = True) -> CorsRule:
+        """Return the rule that lets the browser upload from ``origins``.
+
+        With ``optional``, it also allows the headers the uploads send only
+        where the rules allow them (:meth:`optional_cors_headers`).
+        """
+        extra = self.optional_cors_headers() if optional else ()
         return CorsRule(
             check_origins(origins),
-            allowed_headers=self.cors_request_headers,
+            allowed_headers=(*self.cors_request_headers, *extra),
             exposed_headers=self.cors_exposed_headers,
         )
+
+    def optional_cors_headers(self) -> tuple[str, ...]:
+        """Return the request headers uploads send only where the CORS rules allow them."""
+        return ()
 
     def cors_document(self, rules: list[CorsRule]) -> dict[str, Any]:
         """Return ``rules`` as the service's CORS document, to print as JSON."""
@@ -459,9 +472,12 @@ class CloudSession(UploadSession):
         self.write_cors([*rules, needed])
         return True
 
-    def cors_gaps(self, origins: list[str]) -> list[str] | None:
-        """Return what the service's rules lack for uploads from ``origins``; None if unreadable."""
-        needed = self.cors_rule(origins)
+    def cors_gaps(self, origins: list[str], *, optional: bool = False) -> list[str] | None:
+        """Return what the service's rules lack for uploads from ``origins``; None if unreadable.
+
+        Without ``optional``, only what uploads cannot go without.
+        """
+        needed = self.cors_rule(origins, optional=optional)
         try:
             rules = self.read_cors()
         except StowageError:

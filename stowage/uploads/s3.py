@@ -11,21 +11,26 @@ receives presigned ``UploadPart`` URLs (stowage's own SigV4 signer,
 from __future__ import annotations
 
 import base64
+import binascii
+import dataclasses
 import datetime as dt
 import hashlib
 import math
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.storage import Storage as DjangoStorage
 
-from stowage.exceptions import NotFound
+from stowage.exceptions import NotFound, StowageError
 from stowage.uploads.base import CloudSession, Leftover, RefusedUpload, Ticket
-from stowage.uploads.cors import CorsRule
+from stowage.uploads.cors import CorsRule, gaps
 
 if TYPE_CHECKING:
     from stowage.drivers.s3 import S3Driver
+    from stowage.drivers.s3.checksums import Checksum
     from stowage.drivers.s3.multipart import MultipartClient
 
 __all__ = ["S3Session", "cors_xml"]
@@ -86,6 +91,30 @@ def _parse_cors(document: bytes) -> list[CorsRule]:
     return rules
 
 
+#: The checksum the widget computes for each part: the one the page knows.
+PART_CHECKSUM = "CRC32"
+#: How long a process keeps a bucket's CORS rules before reading them again (seconds).
+CORS_RULES_AGE = 300.0
+
+_CORS_RULES: dict[tuple[str, str], tuple[float, list[CorsRule]]] = {}
+_CORS_LOCK = threading.Lock()
+
+
+def _part_checksums(numbers: list[int], given: dict[int, str] | None) -> dict[int, str]:
+    """Return the base64 CRC32 of each part of ``numbers``, or refuse a missing or bad one."""
+    found = {}
+    for n in numbers:
+        value = (given or {}).get(n)
+        try:
+            valid = isinstance(value, str) and len(base64.b64decode(value, validate=True)) == 4
+        except binascii.Error:
+            valid = False
+        if not valid:
+            raise RefusedUpload(f"Give part {n}'s CRC32 in 'checksums', in base64.")
+        found[n] = str(value)
+    return found
+
+
 class S3Session(CloudSession):
     """Upload to S3 with presigned multipart URLs, parts in parallel, resumable."""
 
@@ -132,11 +161,61 @@ class S3Session(CloudSession):
             attributes = {"Content-Type": ticket.content_type}
         else:
             ticket = self.reserve(ticket)
-        headers = object_headers(attributes, self.s3.options, None)
+        checksum = self.part_checksum(origin)
+        if checksum is not None:
+            ticket = dataclasses.replace(ticket, checksum=checksum.name)
+        headers = object_headers(attributes, self.s3.options, checksum)
         ticket = self.ticket_with(ticket, self.client.create(self.key(ticket.stored_name), headers))
         if ticket.target:
             self.mark(ticket)
         return ticket
+
+    def part_checksum(self, origin: str | None) -> Checksum | None:
+        """Return the checksum the browser sends with each part from ``origin``; None for none.
+
+        CRC32, where the storage's own uploads send it (``checksum_algorithm``
+        ``"auto"`` on a server that takes checksums, or ``"crc32"``) and the
+        bucket's CORS rules let the page send its header. The rules are read
+        at most every :data:`CORS_RULES_AGE` seconds per process; rules that
+        cannot be read count as not allowing it. Parts without a checksum
+        are still checked by size; ``manage.py stowage cors --apply`` adds
+        the header to the rules.
+        """
+        checksum = self.s3.upload_checksum()
+        if checksum is None or checksum.name != PART_CHECKSUM or not origin:
+            return None
+        needed = CorsRule((origin,), allowed_headers=(*self.cors_request_headers, checksum.header))
+        return None if gaps(needed, self.current_cors()) else checksum
+
+    def current_cors(self) -> list[CorsRule]:
+        """Return the bucket's CORS rules as read at most :data:`CORS_RULES_AGE` seconds ago."""
+        options = self.s3.options
+        key = (options.endpoint_url or "", options.bucket_name)
+        now = time.monotonic()
+        with _CORS_LOCK:
+            seen = _CORS_RULES.get(key)
+        if seen is not None and now - seen[0] < CORS_RULES_AGE:
+            return seen[1]
+        try:
+            rules = self.read_cors()
+        except StowageError:
+            rules = []
+        with _CORS_LOCK:
+            _CORS_RULES[key] = (now, rules)
+        return rules
+
+    def optional_cors_headers(self) -> tuple[str, ...]:
+        """Allow the parts' CRC32 header, which parts carry where the rules allow it."""
+        checksum = self.s3.upload_checksum()
+        if checksum is None or checksum.name != PART_CHECKSUM:
+            return ()
+        return (checksum.header,)
+
+    def checksum_of(self, ticket: Ticket) -> Checksum | None:
+        """Return the checksum the parts of ``ticket`` carry; None for none."""
+        from stowage.drivers.s3.checksums import CHECKSUMS
+
+        return CHECKSUMS.get(ticket.checksum.lower()) if ticket.checksum else None
 
     def reserved_attributes(self, ticket: Ticket) -> dict[str, str] | None:
         """Return the headers to create the upload at ``ticket.wanted`` with; None to stage it.
@@ -169,34 +248,47 @@ class S3Session(CloudSession):
         return None if s3.compresses(attributes) else attributes
 
     def plan(self, ticket: Ticket) -> dict[str, Any]:
-        """Tell the browser the part size and count."""
-        return {
+        """Tell the browser the part size and count, and the checksum each part carries."""
+        plan: dict[str, Any] = {
             "kind": self.kind,
             "part_size": self.options.PART_SIZE,
             "part_count": self.part_count(ticket),
         }
+        if ticket.checksum:
+            plan["checksum"] = ticket.checksum.lower()
+        return plan
 
-    def sign_parts(self, ticket: Ticket, numbers: list[int]) -> dict[int, str]:
+    def sign_parts(
+        self, ticket: Ticket, numbers: list[int], checksums: dict[int, str] | None = None
+    ) -> dict[int, str]:
         """Return presigned PUT URLs for the parts ``numbers``, valid for URL_EXPIRE.
 
-        Each URL signs its part's planned Content-Length (the last part is the rest).
+        Each URL signs its part's planned Content-Length (the last part is
+        the rest) and, where the upload's parts carry checksums, the part's
+        checksum from ``checksums``: S3 stores the part only if its bytes
+        have it.
         """
         count = self.part_count(ticket)
         bad = [n for n in numbers if not 1 <= n <= count]
         if bad or not numbers or len(numbers) > 100:
             raise RefusedUpload(f"Part numbers must be 1 to {count}, at most 100 at a time.")
+        checksum = self.checksum_of(ticket)
+        digests = _part_checksums(numbers, checksums) if checksum is not None else {}
         expires = dt.timedelta(seconds=self.options.URL_EXPIRE)
         key, part = self.key(ticket.stored_name), self.options.PART_SIZE
-        return {
-            n: self.s3.sign(
+        urls = {}
+        for n in numbers:
+            headers = {"Content-Length": str(min(part, ticket.size - (n - 1) * part))}
+            if checksum is not None:
+                headers[checksum.header] = digests[n]
+            urls[n] = self.s3.sign(
                 key,
                 method="PUT",
                 expires=expires,
                 parameters={"partNumber": str(n), "uploadId": ticket.upload_id},
-                headers={"Content-Length": str(min(part, ticket.size - (n - 1) * part))},
+                headers=headers,
             )
-            for n in numbers
-        }
+        return urls
 
     def stored(self, ticket: Ticket) -> dict[str, Any]:
         """List the parts stored (ListParts, by the server)."""
@@ -208,9 +300,9 @@ class S3Session(CloudSession):
 
     def finish(self, ticket: Ticket) -> None:
         """Check the parts add up to the declared size, join them, and verify by HEAD."""
-        key, client = self.key(ticket.stored_name), self.client
+        key, client, checksum = self.key(ticket.stored_name), self.client, self.checksum_of(ticket)
         try:
-            parts = client.list_parts(key, ticket.upload_id)
+            parts = client.list_parts(key, ticket.upload_id, checksum=checksum)
         except NotFound as exc:
             raise RefusedUpload("This upload is gone; start again.", 404) from exc
         total = sum(p.size for p in parts)
@@ -220,7 +312,7 @@ class S3Session(CloudSession):
             raise RefusedUpload("The parts sent exceed the declared size; upload refused.", 413)
         if total != ticket.size or numbers != list(range(1, self.part_count(ticket) + 1)):
             raise RefusedUpload("Some parts are still missing.", 409)
-        client.complete(key, ticket.upload_id, parts)
+        client.complete(key, ticket.upload_id, parts, checksum=checksum)
         self.verify(ticket)
 
     def copier(self, name: str, content_type: str) -> Callable[[str, str], object] | None:

@@ -210,7 +210,7 @@ def create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @_guarded
 def sign_parts(request: HttpRequest) -> HttpResponse:
-    """Presign the PUT of some parts of an S3 upload."""
+    """Presign the PUT of some parts of an S3 upload, with their CRC32s where they carry them."""
     data = _body(request)
     ticket, session = _ticket(request, data.get("token"))
     if not isinstance(session, S3Session):
@@ -218,7 +218,11 @@ def sign_parts(request: HttpRequest) -> HttpResponse:
     numbers = data.get("parts")
     if not isinstance(numbers, list) or not all(isinstance(n, int) for n in numbers):
         raise RefusedUpload("Give 'parts', a list of part numbers.")
-    urls = session.sign_parts(ticket, numbers)
+    given = data.get("checksums")
+    checksums = (
+        {int(n): v for n, v in given.items() if str(n).isdigit()} if isinstance(given, dict) else {}
+    )
+    urls = session.sign_parts(ticket, numbers, checksums)
     return JsonResponse({"urls": {str(n): url for n, url in urls.items()}})
 
 

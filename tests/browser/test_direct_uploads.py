@@ -19,12 +19,14 @@ page's sight.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,7 +124,11 @@ def _run_site(
 
 @pytest.fixture(scope="module")
 def s3_site(server_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """Run the site on S3 in a fresh moto server and bucket."""
+    """Run the site on S3 in a fresh moto server and bucket, its CORS rule as --apply writes it.
+
+    The rule lets the page send each part's CRC32 (the site without it is
+    the proxied one).
+    """
     s3 = start_moto(server_logs)
     try:
         bucket = s3.create_bucket()
@@ -130,6 +136,13 @@ def s3_site(server_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         process, url = _run_site(
             "stowage.S3Storage", s3.options(bucket), tmp_path_factory.mktemp("site-s3"), log
         )
+        rule = {
+            "AllowedOrigins": [url],
+            "AllowedMethods": ["PUT"],
+            "AllowedHeaders": ["Content-Type", "x-amz-checksum-crc32"],
+            "ExposeHeaders": ["ETag"],
+        }
+        s3.boto3().put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
         try:
             yield Site(url, log, s3, bucket)
         finally:
@@ -305,8 +318,20 @@ def test_large_upload_to_s3_with_progress_then_saved_byte_for_byte(
     _sign_in(page, s3_site)
     page.fill("#id_title", "Big")
     shots("form")
+    signed: list[dict[str, Any]] = []
+
+    def keep(request: Any) -> None:
+        if request.url.endswith("/sign/"):
+            signed.append(json.loads(request.post_data or "{}"))
+
+    page.on("request", keep)
     page.set_input_files("#id_file", str(path))
     _wait_event(page, "done")
+    # Each part went with its CRC32, computed in the page, signed one part at a time.
+    sent = {int(n): c for request in signed for n, c in request["checksums"].items()}
+    parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    crcs = [base64.b64encode(zlib.crc32(part).to_bytes(4, "big")).decode() for part in parts]
+    assert sent == dict(enumerate(crcs, start=1))
     shots("uploaded")
     loaded = [event["loaded"] for event in _events(page, "progress")]
     assert len(set(loaded)) > 3, loaded  # the bar moved through several values

@@ -174,8 +174,14 @@ class MultipartClient:
         with contextlib.suppress(NotFound):
             self.rest.call("DELETE", key, {"uploadId": upload_id}, what=f"aborting {key!r}")
 
-    def list_parts(self, key: str, upload_id: str) -> list[Part]:
-        """Return the parts stored so far, by number (ListParts, every page)."""
+    def list_parts(
+        self, key: str, upload_id: str, *, checksum: Checksum | None = None
+    ) -> list[Part]:
+        """Return the parts stored so far, by number (ListParts, every page).
+
+        With ``checksum``, each part carries its checksum where the answer
+        gives it, for the completion to repeat.
+        """
         parts: list[Part] = []
         marker = ""
         while True:
@@ -190,6 +196,7 @@ class MultipartClient:
                         int(find_text(element, "PartNumber")),
                         int(find_text(element, "Size")),
                         find_text(element, "ETag"),
+                        (find_text(element, checksum.element) or None) if checksum else None,
                     )
                 )
             if find_text(root, "IsTruncated") != "true":

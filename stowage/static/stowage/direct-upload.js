@@ -3,7 +3,7 @@
  * Each <div data-stowage-upload> holds a file input and a hidden input. When a
  * file is chosen the script asks the server (data-endpoint) to authorise it,
  * sends it with the sender the server names (S3: presigned multipart parts in
- * parallel; Azure: blocks in parallel under a SAS; GCS: chunks in order to a
+ * parallel, each with its CRC32 where the server asks for one; Azure: blocks in parallel under a SAS; GCS: chunks in order to a
  * resumable session; otherwise tus 1.0 chunks to Django), puts the signed
  * reference in the hidden input and takes the file input out of the form, so
  * only the reference is submitted. A part or chunk cut off is sent again after
@@ -24,6 +24,38 @@
     if (field) return field.value;
     var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  // CRC32 (reflected polynomial 0xEDB88320), eight bytes a step: eight tables of 256.
+  var crcTables = null;
+  function crcTable() {
+    if (crcTables) return crcTables;
+    var t = new Int32Array(8 * 256), n, k, c;
+    for (n = 0; n < 256; n++) {
+      c = n;
+      for (k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xEDB88320 : c >>> 1;
+      t[n] = c;
+    }
+    for (n = 0; n < 256; n++) {
+      c = t[n];
+      for (k = 1; k < 8; k++) { c = t[c & 0xff] ^ (c >>> 8); t[k * 256 + n] = c; }
+    }
+    return (crcTables = t);
+  }
+
+  // The CRC32 of `bytes` (a Uint8Array) as S3 takes it: base64 of its four bytes, big-endian.
+  function crc32(bytes) {
+    var t = crcTable(), crc = -1, i = 0, n = bytes.length, end = n - (n % 8), a;
+    for (; i < end; i += 8) {
+      a = (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) ^ crc;
+      crc = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^
+        t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)] ^
+        t[768 + bytes[i + 4]] ^ t[512 + bytes[i + 5]] ^ t[256 + bytes[i + 6]] ^ t[bytes[i + 7]];
+    }
+    for (; i < n; i++) crc = t[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+    crc = ~crc;
+    return btoa(String.fromCharCode(
+      (crc >>> 24) & 0xff, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff));
   }
 
   function formatBytes(n) {
@@ -200,8 +232,8 @@
     });
   };
 
-  // Send numbered parts, PARALLEL at a time, skipping those stored; urlFor(n) gives
-  // a promise of the URL to PUT part n to.
+  // Send numbered parts, PARALLEL at a time, skipping those stored; urlFor(n, queue,
+  // blob) gives a promise of the URL to PUT part n to, or of {url, body, headers}.
   Upload.prototype.sendParts = function (plan, urlFor) {
     var self = this, size = this.file.size, partSize = plan.part_size;
     var stored = {}, loaded = {}, queue = [];
@@ -219,9 +251,10 @@
       var number = queue.shift();
       if (number === undefined) return Promise.resolve();
       var blob = self.file.slice((number - 1) * partSize, Math.min(number * partSize, size));
-      return urlFor(number, queue).then(function (url) {
+      return urlFor(number, queue, blob).then(function (target) {
+        var request = typeof target === "string" ? { url: target, body: blob } : target;
         return self.retrying({ part: number }, function () {
-          return self.send("PUT", url, blob, {}, function (bytes) {
+          return self.send("PUT", request.url, request.body, request.headers, function (bytes) {
             loaded[number] = bytes;
             self.show(total());
           });
@@ -238,9 +271,26 @@
     return Promise.all(workers);
   };
 
-  // S3: part URLs presigned by the server, in batches ahead of the workers.
+  // S3: part URLs presigned by the server, in batches ahead of the workers; where the
+  // parts carry their CRC32, one by one, each signing the CRC32 of the part read.
   function sendToS3(plan) {
     var self = this, urls = {};
+    if (plan.checksum === "crc32") {
+      return this.sendParts(plan, function (number, queue, blob) {
+        return blob.arrayBuffer().then(function (buffer) {
+          var sum = crc32(new Uint8Array(buffer)), checksums = {};
+          checksums[number] = sum;
+          return self.call("sign/", { token: self.token, parts: [number], checksums: checksums })
+            .then(function (signed) {
+              return {
+                url: signed.urls[number],
+                body: buffer,
+                headers: { "x-amz-checksum-crc32": sum },
+              };
+            });
+        });
+      });
+    }
     function take(number) {
       var url = urls[number];
       delete urls[number];
