@@ -28,7 +28,7 @@ from stowage.records import record
 from stowage.subclassing import overrides
 from stowage.uploads.config import UploadSettings
 from stowage.uploads.cors import CorsRule, check_origins, gaps
-from stowage.uploads.reserved import Reservation, claim_of, is_marker, marker_of
+from stowage.uploads.reserved import Reservation, claim_of, is_claim, is_marker, marker_of
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -402,7 +402,11 @@ class CloudSession(UploadSession):
         """
         driver = self.driver
         try:
-            body = b"".join(driver.get(marker))
+            download = driver.get(marker)
+            try:
+                body = b"".join(download)
+            finally:
+                download.close()
         except NotFound:
             return
         reservation = Reservation.load(body)
@@ -426,11 +430,15 @@ class CloudSession(UploadSession):
         return self.staged()
 
     def remove(self, leftover: Leftover) -> None:
-        """Delete the staged object; free what a marker reserved."""
-        if is_marker(leftover.key):
-            self.release(leftover.key)
-        else:
-            self.driver.delete(leftover.key)
+        """Delete the staged object; free what a marker reserved.
+
+        A claim beside a marker stays: the marker's removal reads it.
+        """
+        key = leftover.key
+        if is_marker(key):
+            self.release(key)
+        elif not (is_claim(key) and self.driver.exists(marker_of(key))):
+            self.driver.delete(key)
 
     # -- CORS ---------------------------------------------------------------------------
 

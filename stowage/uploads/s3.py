@@ -165,9 +165,18 @@ class S3Session(CloudSession):
         if checksum is not None:
             ticket = dataclasses.replace(ticket, checksum=checksum.name)
         headers = object_headers(attributes, self.s3.options, checksum)
-        ticket = self.ticket_with(ticket, self.client.create(self.key(ticket.stored_name), headers))
-        if ticket.target:
-            self.mark(ticket)
+        try:
+            ticket = self.ticket_with(
+                ticket, self.client.create(self.key(ticket.stored_name), headers)
+            )
+            if ticket.target:
+                self.mark(ticket)
+        except BaseException:
+            if ticket.target:  # nothing will find the reserved name: free it now
+                if ticket.upload_id:
+                    self.drop_upload(self.key(ticket.target), ticket.upload_id)
+                self.driver.delete(self.key(ticket.target))
+            raise
         return ticket
 
     def part_checksum(self, origin: str | None) -> Checksum | None:

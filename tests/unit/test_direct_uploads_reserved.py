@@ -22,7 +22,7 @@ from django.core.files.storage import storages
 from django.core.management import call_command
 from django.test import Client
 
-from stowage.exceptions import AlreadyExists
+from stowage.exceptions import AlreadyExists, ServiceError
 from stowage.forms import DirectUploadField, DirectUploadWidget
 from stowage.uploads.s3 import S3Session
 from stowage.uploads.sessions import RefusedUpload
@@ -248,3 +248,35 @@ def test_the_widget_signs_the_folder_into_its_policy() -> None:
     html = widget.render("file", None)
     policy = html.split('data-policy="', 1)[1].split('"', 1)[0]
     assert signing.loads(policy, salt="stowage.uploads.policy")["d"] == "docs/%Y/"
+
+
+def test_the_cleanup_keeps_a_file_claimed_by_a_save_that_stopped_before_its_marker_went(
+    on_s3: str, uploader: Client, s3_server: MotoServer
+) -> None:
+    started = begin(uploader, "report.bin")
+    send(uploader, started)
+    marker = ticket_of(started["token"])["key"]
+    s3_server.boto3().put_object(Bucket=on_s3, Key=marker.replace("@reserved", "@claimed"))
+    for _ in range(2):
+        call_command("stowage", "uploads", "--clean", "--older-than", "0")
+    assert keys(s3_server, on_s3) == ["docs/report.bin"]
+    assert storages["default"].open("docs/report.bin").read() == DATA
+
+
+def test_a_start_that_fails_after_the_reservation_frees_the_name(
+    on_s3: str, uploader: Client, s3_server: MotoServer
+) -> None:
+    with mock.patch.object(S3Session, "mark", side_effect=ServiceError("the service failed")):
+        answer = post(
+            uploader,
+            "/uploads/",
+            {
+                "policy": sign_policy("default", 40 * PART, [], "docs/"),
+                "name": "report.bin",
+                "size": len(DATA),
+                "type": "application/octet-stream",
+            },
+        )
+    assert answer.status_code == 502
+    assert keys(s3_server, on_s3) == []
+    assert pending(s3_server, on_s3) == []

@@ -282,9 +282,10 @@
           checksums[number] = sum;
           return self.call("sign/", { token: self.token, parts: [number], checksums: checksums })
             .then(function (signed) {
+              // The file's own slice goes, not the bytes read: the browser streams it.
               return {
                 url: signed.urls[number],
-                body: buffer,
+                body: blob,
                 headers: { "x-amz-checksum-crc32": sum },
               };
             });
