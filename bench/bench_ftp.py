@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> Section:
             (home / root).mkdir(parents=True)
         ours, theirs = _ours(server.port, "ours"), _theirs(server.port, "theirs")
         big = (4 if quick else 100) * _MiB
-        transfers = 1 if quick else 8
+        transfers = 1 if quick else 16
         size = f"{big // _MiB} MiB"
         serial = itertools.count()
 
