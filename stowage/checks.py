@@ -554,33 +554,23 @@ def check_upload_cors(
             continue
         try:
             missing = session.cors_gaps(origins)
+            optional = None if missing else session.cors_gaps(origins, optional=True)
         except ConfigurationError:
             continue  # CORS_ORIGINS holds something that is not an origin
-        if not missing:
-            optional = session.cors_gaps(origins, optional=True)
-            if optional:
-                messages.append(
-                    CheckWarning(
-                        "Direct uploads from the site send their parts without checksums: "
-                        "the service's CORS rules do not allow the header: "
-                        + "; ".join(optional)
-                        + ".",
-                        hint=f"Run 'manage.py stowage cors {configured.alias} --apply' (or paste "
-                        "the rule it prints into the service's settings).",
-                        obj=configured.label,
-                        id="stowage.W009",
-                    )
-                )
+        if missing:
+            what, found, code = "will be refused by the service's CORS rules", missing, "W008"
+        elif optional:
+            what = "send their parts without checksums: the service's CORS rules lack the header"
+            found, code = optional, "W009"
+        else:
             continue
         messages.append(
             CheckWarning(
-                "Direct uploads from the site will be refused by the service's CORS rules: "
-                + "; ".join(missing)
-                + ".",
+                f"Direct uploads from the site {what}: " + "; ".join(found) + ".",
                 hint=f"Run 'manage.py stowage cors {configured.alias} --apply' (or paste the "
                 "rule it prints into the service's settings).",
                 obj=configured.label,
-                id="stowage.W008",
+                id=f"stowage.{code}",
             )
         )
     return messages
