@@ -188,7 +188,9 @@ def test_the_cleanup_frees_unsaved_reservations_and_keeps_saved_files(
         Body=signing.dumps({"k": "docs/kept.bin", "u": "x"}, salt="elsewhere").encode(),
     )
     call_command("stowage", "uploads", "--clean", "--older-than", "0")
-    assert "4 leftover(s), 4 removed." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 leftover(s), 4 removed." in out
+    assert [line.split("\t")[0] for line in out.splitlines()[:-1]].count("reserved") == 3
     assert keys(s3_server, on_s3) == [saved]
     assert pending(s3_server, on_s3) == []
     assert storage.open(saved).read() == DATA

@@ -232,6 +232,7 @@ class Command(BaseCommand):
 
         from stowage.exceptions import StowageError
         from stowage.uploads.maintenance import find_leftovers, remove_leftover
+        from stowage.uploads.reserved import is_marker
 
         self._known_alias(alias)
         found = removed = 0
@@ -239,6 +240,8 @@ class Command(BaseCommand):
             for leftover, old in find_leftovers(alias, dt.timedelta(hours=older_than)):
                 found += 1
                 what = "upload" if leftover.upload_id else "staged"
+                if is_marker(leftover.key):
+                    what = "reserved"  # an upload completing at its name: its marker
                 started = leftover.started.isoformat() if leftover.started else "unknown"
                 action = ""
                 if clean and old:
