@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.files.storage import Storage as DjangoStorage
 
-from stowage.exceptions import NotFound, StowageError
+from stowage.exceptions import ConfigurationError, NotFound, StowageError
 from stowage.uploads.base import CloudSession, Leftover, RefusedUpload, Ticket
 from stowage.uploads.cors import CorsRule, gaps
 
@@ -156,14 +156,14 @@ class S3Session(CloudSession):
         """
         from stowage.drivers.s3.creates import object_headers
 
+        checksum = self.part_checksum(origin)
+        if checksum is not None:
+            ticket = dataclasses.replace(ticket, checksum=checksum.name)
         attributes = self.reserved_attributes(ticket)
         if attributes is None:
             attributes = {"Content-Type": ticket.content_type}
         else:
             ticket = self.reserve(ticket)
-        checksum = self.part_checksum(origin)
-        if checksum is not None:
-            ticket = dataclasses.replace(ticket, checksum=checksum.name)
         headers = object_headers(attributes, self.s3.options, checksum)
         try:
             ticket = self.ticket_with(
@@ -190,11 +190,19 @@ class S3Session(CloudSession):
         are still checked by size; ``manage.py stowage cors --apply`` adds
         the header to the rules.
         """
-        checksum = self.s3.upload_checksum()
-        if checksum is None or checksum.name != PART_CHECKSUM or not origin:
+        checksum = self.page_checksum()
+        if checksum is None or not origin:
             return None
-        needed = CorsRule((origin,), allowed_headers=(*self.cors_request_headers, checksum.header))
+        try:
+            needed = self.cors_rule([origin])
+        except ConfigurationError:  # not an origin a rule can name
+            return None
         return None if gaps(needed, self.current_cors()) else checksum
+
+    def page_checksum(self) -> Checksum | None:
+        """Return the checksum the page computes where the storage's uploads send it."""
+        checksum = self.s3.upload_checksum()
+        return checksum if checksum is not None and checksum.name == PART_CHECKSUM else None
 
     def current_cors(self) -> list[CorsRule]:
         """Return the bucket's CORS rules as read at most :data:`CORS_RULES_AGE` seconds ago."""
@@ -215,10 +223,8 @@ class S3Session(CloudSession):
 
     def optional_cors_headers(self) -> tuple[str, ...]:
         """Allow the parts' CRC32 header, which parts carry where the rules allow it."""
-        checksum = self.s3.upload_checksum()
-        if checksum is None or checksum.name != PART_CHECKSUM:
-            return ()
-        return (checksum.header,)
+        checksum = self.page_checksum()
+        return () if checksum is None else (checksum.header,)
 
     def checksum_of(self, ticket: Ticket) -> Checksum | None:
         """Return the checksum the parts of ``ticket`` carry; None for none."""

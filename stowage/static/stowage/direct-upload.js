@@ -3,8 +3,9 @@
  * Each <div data-stowage-upload> holds a file input and a hidden input. When a
  * file is chosen the script asks the server (data-endpoint) to authorise it,
  * sends it with the sender the server names (S3: presigned multipart parts in
- * parallel, each with its CRC32 where the server asks for one; Azure: blocks in parallel under a SAS; GCS: chunks in order to a
- * resumable session; otherwise tus 1.0 chunks to Django), puts the signed
+ * parallel, each with its CRC32 where the server asks for one; Azure: blocks in
+ * parallel under a SAS; GCS: chunks in order to a resumable session; otherwise
+ * tus 1.0 chunks to Django), puts the signed
  * reference in the hidden input and takes the file input out of the form, so
  * only the reference is submitted. A part or chunk cut off is sent again after
  * growing pauses; an upload is remembered in localStorage and resumes after a
