@@ -15,7 +15,13 @@ import socket
 
 from stowage.drivers._server import redact
 from stowage.drivers.errors import ErrorTable, Rule
-from stowage.exceptions import AccessDenied, NotFound, ServiceError, ServiceUnavailable
+from stowage.exceptions import (
+    AccessDenied,
+    NotFound,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
 
 __all__ = ["MISSING", "UNKNOWN_COMMAND", "ReplyErrors", "broken", "reply_code"]
 
@@ -72,6 +78,8 @@ _ERROR_RULES = (
     Rule(ftplib.error_temp, ServiceUnavailable, "{what}: the server answered {detail}"),
     Rule(ftplib.Error, ServiceError, "{what}: the server answered {detail}"),
     Rule(EOFError, ServiceUnavailable, "{what}: the server closed the connection."),
+    # A data connection's kernel timeout (SO_SNDTIMEO/SO_RCVTIMEO) ran out.
+    Rule(BlockingIOError, ServiceTimeout, "{what}: the data connection moved nothing in time."),
     Rule(socket.gaierror, ServiceUnavailable, "{what}: cannot resolve {host!r} ({detail})."),
     Rule(ConnectionRefusedError, ServiceUnavailable, "{what}: connection refused."),
 )
