@@ -7,6 +7,7 @@ import io
 import os
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -278,6 +279,21 @@ def test_a_dead_pooled_connection_is_replaced(options: dict[str, Any]) -> None:
     idle.idle_since -= 3600
     assert sorted(e.key for e in driver.list("")) == ["x.txt", "y.txt"]
     assert driver._pool.idle[0] is not idle
+    driver.close()
+
+
+def test_data_connections_block_and_the_kernel_keeps_the_timeout(
+    options: dict[str, Any],
+) -> None:
+    driver = FTPDriver(FTPOptions(**{**options, "timeout": 2.5}))
+    driver.put("t.bin", io.BytesIO(b"t" * 1000))
+    download = driver.get("t.bin")
+    conn = download._closer.__self__._conn  # the Retrieval whose close() ends it
+    assert conn.gettimeout() is None
+    sent = conn.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+    received = conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+    assert struct.unpack("ll", sent) == struct.unpack("ll", received) == (2, 500_000)
+    assert b"".join(download) == b"t" * 1000
     driver.close()
 
 
