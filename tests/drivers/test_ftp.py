@@ -282,18 +282,40 @@ def test_a_dead_pooled_connection_is_replaced(options: dict[str, Any]) -> None:
     driver.close()
 
 
-def test_data_connections_block_and_the_kernel_keeps_the_timeout(
-    options: dict[str, Any],
+def test_transfers_block_with_the_kernel_keeping_the_timeout(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # STOR and RETR block, their limit in the kernel; a listing, read through a
+    # file object that would take the kernel's EAGAIN for its end, keeps Python's.
+    opened: dict[str, socket.socket] = {}
+    transfercmd = ftplib.FTP.transfercmd
+
+    def recording(self: ftplib.FTP, cmd: str, rest: Any = None) -> socket.socket:
+        conn = transfercmd(self, cmd, rest)
+        opened[cmd.split()[0]] = conn
+        return conn
+
+    def limits(conn: socket.socket) -> tuple[float | None, tuple[int, int], tuple[int, int]]:
+        sent = conn.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+        received = conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        return conn.gettimeout(), struct.unpack("ll", sent), struct.unpack("ll", received)
+
+    seen = []
+
+    class Source(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            seen.append(limits(opened["STOR"]))  # while the upload runs
+            return super().read(size)
+
+    monkeypatch.setattr(ftplib.FTP, "transfercmd", recording)
     driver = FTPDriver(FTPOptions(**{**options, "timeout": 2.5}))
-    driver.put("t.bin", io.BytesIO(b"t" * 1000))
+    driver.put("t.bin", Source(b"t" * 1000))
     download = driver.get("t.bin")
-    conn = download._closer.__self__._conn  # the Retrieval whose close() ends it
-    assert conn.gettimeout() is None
-    sent = conn.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
-    received = conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
-    assert struct.unpack("ll", sent) == struct.unpack("ll", received) == (2, 500_000)
+    seen.append(limits(opened["RETR"]))
     assert b"".join(download) == b"t" * 1000
+    assert set(seen) == {(None, (2, 500_000), (2, 500_000))}
+    assert [entry.key for entry in driver.list("")] == ["t.bin"]
+    assert opened["MLSD"].gettimeout() == 2.5
     driver.close()
 
 

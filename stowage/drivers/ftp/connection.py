@@ -32,7 +32,15 @@ from stowage.drivers.ftp.options import FTPOptions, Server
 from stowage.drivers.ftp.replies import ReplyErrors, broken
 from stowage.exceptions import ServiceError, ServiceTimeout, ServiceUnavailable
 
-__all__ = ["RECV", "Client", "ConnectionPool", "Features", "abort_data", "finish_data"]
+__all__ = [
+    "RECV",
+    "Client",
+    "ConnectionPool",
+    "Features",
+    "abort_data",
+    "bulk_transfer",
+    "finish_data",
+]
 
 _T = TypeVar("_T")
 
@@ -62,36 +70,6 @@ class Client(ftplib.FTP):
     #: The server's features, shared by every connection of the pool.
     features: Features
 
-    def ntransfercmd(
-        self, cmd: str, rest: int | str | None = None
-    ) -> tuple[socket.socket, int | None]:
-        """Open a data connection whose stall limit the kernel keeps."""
-        conn, size = super().ntransfercmd(cmd, rest)
-        _kernel_timeout(conn, self.timeout)
-        return conn, size
-
-
-def _kernel_timeout(conn: socket.socket, seconds: float | None) -> None:
-    """Make ``conn`` blocking, with ``seconds`` as the kernel's limit on a send or receive.
-
-    A socket with a Python timeout polls before each send and receive; a
-    blocking one leaves the waiting to the kernel, which moves a large upload
-    about a tenth faster here. ``SO_SNDTIMEO`` and ``SO_RCVTIMEO`` keep the
-    limit: a call that moves nothing for ``seconds`` fails with ``EAGAIN``
-    (:class:`BlockingIOError`), translated as a timeout. Where the platform
-    takes no such option (Windows takes another format), the Python timeout stays.
-    """
-    if seconds is None or sys.platform == "win32":
-        return
-    whole = int(seconds)
-    limit = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-    try:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
-    except OSError:
-        return
-    conn.settimeout(None)
-
 
 class _TLSClient(ftplib.FTP_TLS, Client):
     """An FTPS control connection whose data connections resume its TLS session.
@@ -111,6 +89,34 @@ class _TLSClient(ftplib.FTP_TLS, Client):
             session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
         return conn, size
+
+
+def bulk_transfer(client: Client, command: str, rest: int | None = None) -> socket.socket:
+    """Open the data connection of a ``STOR`` or ``RETR``; the kernel keeps its timeout.
+
+    A socket with a Python timeout polls before each send and receive; a
+    blocking one leaves the waiting to the kernel, which moves a large upload
+    about a tenth faster here. ``SO_SNDTIMEO`` and ``SO_RCVTIMEO`` keep the
+    client's timeout: a call that moves nothing for that long fails with
+    ``EAGAIN`` (:class:`BlockingIOError`), translated as a timeout. Only plain
+    connections read with ``recv`` and written with ``sendall`` take this:
+    TLS would report the limit as a TLS error, and a listing read through a
+    file object would take ``EAGAIN`` for its end. Windows takes another
+    format for the limit and keeps the Python timeout too.
+    """
+    conn = client.transfercmd(command, rest)
+    seconds = client.timeout
+    if isinstance(conn, ssl.SSLSocket) or seconds is None or sys.platform == "win32":
+        return conn
+    whole = int(seconds)
+    limit = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    try:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+    except OSError:
+        return conn
+    conn.settimeout(None)
+    return conn
 
 
 def finish_data(conn: socket.socket) -> None:

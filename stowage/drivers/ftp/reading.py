@@ -13,7 +13,14 @@ import socket
 from collections.abc import Iterator
 
 from stowage.drivers.base import ObjectInfo
-from stowage.drivers.ftp.connection import RECV, Client, ConnectionPool, abort_data, finish_data
+from stowage.drivers.ftp.connection import (
+    RECV,
+    Client,
+    ConnectionPool,
+    abort_data,
+    bulk_transfer,
+    finish_data,
+)
 from stowage.drivers.ftp.lookups import file_info
 
 __all__ = ["Retrieval", "open_transfer"]
@@ -31,7 +38,7 @@ def open_transfer(
     stop = info.size if end is None else min(end, info.size)
     if start >= stop:
         return info, None, stop
-    conn = client.transfercmd(f"RETR {path}", start or None)
+    conn = bulk_transfer(client, f"RETR {path}", start or None)
     return info, conn, stop
 
 

@@ -32,7 +32,7 @@ import ftplib
 import posixpath
 
 from stowage.drivers.base import ObjectInfo, Readable
-from stowage.drivers.ftp.connection import Client, abort_data, finish_data
+from stowage.drivers.ftp.connection import Client, abort_data, bulk_transfer, finish_data
 from stowage.drivers.ftp.lookups import stat
 from stowage.drivers.ftp.replies import MISSING, UNKNOWN_COMMAND, reply_code
 from stowage.exceptions import AlreadyExists, ServiceError, StowageError
@@ -83,12 +83,12 @@ def _make_dirs(client: Client, directory: str) -> None:
 def _store(client: Client, temp: str, source: Source) -> int:
     """Upload ``source`` to ``temp`` with STOR; on failure leave no ``temp`` behind."""
     try:
-        conn = client.transfercmd(f"STOR {temp}")
+        conn = bulk_transfer(client, f"STOR {temp}")
     except ftplib.error_perm as exc:
         if reply_code(exc) not in MISSING:
             raise
         _make_dirs(client, posixpath.dirname(temp))
-        conn = client.transfercmd(f"STOR {temp}")
+        conn = bulk_transfer(client, f"STOR {temp}")
     sent = 0
     try:
         try:
